@@ -1,0 +1,665 @@
+//! Streaming reader for pcap and pcapng files (optionally gzip-compressed, or stdin).
+//!
+//! Formats: classic pcap (tcpdump.org "pcap savefile" format, both byte orders,
+//! microsecond and nanosecond magics) and pcapng (draft-ietf-opsawg-pcapng: SHB, IDB,
+//! EPB, SPB, the obsolete PB; other blocks are skipped; several sections and
+//! interfaces with their own link types and `if_tsresol`/`if_tsoffset`).
+//!
+//! The reader keeps one refillable buffer and hands out packets borrowed from it: no
+//! per-packet allocation or copy, and memory bounded by the largest record
+//! ([`MAX_RECORD`]) rather than the file size. A file cut short in its last record
+//! yields every packet before the cut and then [`CaptureError::Truncated`].
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use super::{Nanos, Packet, PacketSource};
+
+/// Largest record we accept (pcap record or pcapng block). Real snap lengths are at
+/// most 256 KiB (tcpdump's MAXIMUM_SNAPLEN); anything far beyond is corruption.
+pub const MAX_RECORD: usize = 16 * 1024 * 1024;
+
+/// Read chunk: large enough that the read syscall cost vanishes next to parsing.
+const READ_CHUNK: usize = 1024 * 1024;
+
+/// Problems reading a capture file. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The file could not be opened (missing, permission denied...).
+    #[error("{path}: cannot open: {source}")]
+    Open { path: String, source: io::Error },
+    /// The file is empty.
+    #[error("{path}: empty file, not a pcap or pcapng capture")]
+    Empty { path: String },
+    /// The first bytes are not a pcap, pcapng or gzip magic number.
+    #[error("{path}: not a pcap or pcapng capture (first bytes {magic})")]
+    NotACapture { path: String, magic: String },
+    /// The file ends in the middle of a record: everything before it was read.
+    #[error("{path}: truncated capture: file ends inside the record at byte {offset}")]
+    Truncated { path: String, offset: u64 },
+    /// A record header makes no sense (length out of range, bad block trailer...).
+    #[error("{path}: corrupt capture at byte {offset}: {what}")]
+    Corrupt {
+        path: String,
+        offset: u64,
+        what: String,
+    },
+    /// A read failed (I/O error, broken gzip stream...).
+    #[error("{path}: read error: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+impl CaptureError {
+    /// True for errors caused by what the user asked for (exit code 2), as opposed
+    /// to what the file contains (exit code 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, CaptureError::Open { .. })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Interface {
+    linktype: u32,
+    /// Timestamp units per second (if_tsresol), 10^6 by default.
+    units_per_sec: u64,
+    /// Seconds added to every timestamp (if_tsoffset).
+    offset_secs: i64,
+    snaplen: u32,
+}
+
+#[derive(Debug)]
+enum Format {
+    Pcap {
+        big_endian: bool,
+        nanos: bool,
+        linktype: u32,
+    },
+    PcapNg {
+        big_endian: bool,
+        interfaces: Vec<Interface>,
+    },
+}
+
+/// Where the next packet's bytes are inside the buffer (computed without borrowing
+/// the buffer, so the read loop can skip non-packet blocks).
+struct Located {
+    ts: Nanos,
+    linktype: u32,
+    start: usize,
+    len: usize,
+    orig_len: u32,
+}
+
+/// A capture file being read from start to end.
+pub struct FileSource {
+    path: String,
+    reader: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// File offset of `buf[0]` (of the decompressed stream for .gz).
+    base_offset: u64,
+    eof: bool,
+    format: Format,
+    done: bool,
+}
+
+impl FileSource {
+    /// Opens `path` (`-` is stdin), detecting gzip, pcap and pcapng by content.
+    pub fn open(path: &str) -> Result<Self, CaptureError> {
+        let raw: Box<dyn Read + Send> = if path == "-" {
+            Box::new(io::stdin())
+        } else {
+            let f = File::open(Path::new(path)).map_err(|source| CaptureError::Open {
+                path: path.to_string(),
+                source,
+            })?;
+            if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+                return Err(CaptureError::Open {
+                    path: path.to_string(),
+                    source: io::Error::other("is a directory"),
+                });
+            }
+            Box::new(f)
+        };
+        Self::from_reader(path, raw)
+    }
+
+    /// Reads a capture from any byte stream (gzip detected by its magic).
+    pub fn from_reader(path: &str, raw: Box<dyn Read + Send>) -> Result<Self, CaptureError> {
+        let mut src = FileSource {
+            path: path.to_string(),
+            reader: raw,
+            buf: vec![0; READ_CHUNK],
+            pos: 0,
+            end: 0,
+            base_offset: 0,
+            eof: false,
+            format: Format::Pcap {
+                big_endian: false,
+                nanos: false,
+                linktype: 0,
+            },
+            done: false,
+        };
+        src.fill(4)?;
+        if src.end == 0 {
+            return Err(CaptureError::Empty { path: src.path });
+        }
+        if src.buf[..src.end].starts_with(&[0x1f, 0x8b]) {
+            // Re-wrap: the bytes already read go first, then the rest of the stream.
+            let head = src.buf[..src.end].to_vec();
+            let rest = std::mem::replace(&mut src.reader, Box::new(io::empty()));
+            let chained = io::Cursor::new(head).chain(rest);
+            src.reader = Box::new(flate2::read::MultiGzDecoder::new(chained));
+            src.pos = 0;
+            src.end = 0;
+            src.eof = false;
+            src.fill(4)?;
+            if src.end == 0 {
+                return Err(CaptureError::Empty { path: src.path });
+            }
+        }
+        src.read_file_header()?;
+        Ok(src)
+    }
+
+    /// The path this source reads, as given.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn offset(&self) -> u64 {
+        self.base_offset + self.pos as u64
+    }
+
+    fn corrupt(&self, what: impl Into<String>) -> CaptureError {
+        CaptureError::Corrupt {
+            path: self.path.clone(),
+            offset: self.offset(),
+            what: what.into(),
+        }
+    }
+
+    /// Makes at least `n` bytes available at `pos`. Returns false at end of input
+    /// with fewer bytes left.
+    fn fill(&mut self, n: usize) -> Result<bool, CaptureError> {
+        if self.end - self.pos >= n {
+            return Ok(true);
+        }
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.base_offset += self.pos as u64;
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if self.buf.len() < n {
+            self.buf.resize(n.next_power_of_two(), 0);
+        }
+        while self.end < n && !self.eof {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(CaptureError::Io {
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(self.end - self.pos >= n)
+    }
+
+    fn u16_at(&self, off: usize, big: bool) -> u16 {
+        let b = [self.buf[self.pos + off], self.buf[self.pos + off + 1]];
+        if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
+    }
+
+    fn u32_at(&self, off: usize, big: bool) -> u32 {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&self.buf[self.pos + off..self.pos + off + 4]);
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+
+    fn read_file_header(&mut self) -> Result<(), CaptureError> {
+        let magic = {
+            let avail = (self.end - self.pos).min(4);
+            self.buf[self.pos..self.pos + avail].to_vec()
+        };
+        match magic.as_slice() {
+            [0xd4, 0xc3, 0xb2, 0xa1] => self.read_pcap_header(false, false),
+            [0xa1, 0xb2, 0xc3, 0xd4] => self.read_pcap_header(true, false),
+            [0x4d, 0x3c, 0xb2, 0xa1] => self.read_pcap_header(false, true),
+            [0xa1, 0xb2, 0x3c, 0x4d] => self.read_pcap_header(true, true),
+            [0x0a, 0x0d, 0x0d, 0x0a] => {
+                self.format = Format::PcapNg {
+                    big_endian: false,
+                    interfaces: Vec::new(),
+                };
+                Ok(())
+            }
+            _ => Err(CaptureError::NotACapture {
+                path: self.path.clone(),
+                magic: magic.iter().map(|b| format!("{b:02x}")).collect(),
+            }),
+        }
+    }
+
+    fn read_pcap_header(&mut self, big: bool, nanos: bool) -> Result<(), CaptureError> {
+        if !self.fill(24)? {
+            return Err(CaptureError::Truncated {
+                path: self.path.clone(),
+                offset: self.offset(),
+            });
+        }
+        // The low 28 bits are the link type; the high bits may carry FCS information.
+        let linktype = self.u32_at(20, big) & 0x0fff_ffff;
+        self.pos += 24;
+        self.format = Format::Pcap {
+            big_endian: big,
+            nanos,
+            linktype,
+        };
+        Ok(())
+    }
+
+    fn next_pcap(&mut self, big: bool, nanos: bool, linktype: u32) -> Result<Option<Located>, CaptureError> {
+        if !self.fill(16)? {
+            return self.end_of_input();
+        }
+        let secs = self.u32_at(0, big) as u64;
+        let frac = self.u32_at(4, big) as u64;
+        let caplen = self.u32_at(8, big) as usize;
+        let orig_len = self.u32_at(12, big);
+        if caplen > MAX_RECORD {
+            return Err(self.corrupt(format!("record length {caplen} is beyond any snap length")));
+        }
+        if !self.fill(16 + caplen)? {
+            return self.end_of_input();
+        }
+        let ts = secs * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+        let start = self.pos + 16;
+        self.pos = start + caplen;
+        Ok(Some(Located {
+            ts,
+            linktype,
+            start,
+            len: caplen,
+            orig_len,
+        }))
+    }
+
+    /// At end of input: clean if nothing is left, truncated otherwise.
+    fn end_of_input(&mut self) -> Result<Option<Located>, CaptureError> {
+        if self.end == self.pos {
+            Ok(None)
+        } else {
+            Err(CaptureError::Truncated {
+                path: self.path.clone(),
+                offset: self.offset(),
+            })
+        }
+    }
+
+    fn next_pcapng(&mut self) -> Result<Option<Located>, CaptureError> {
+        loop {
+            if !self.fill(12)? {
+                return self.end_of_input();
+            }
+            let Format::PcapNg { big_endian, .. } = self.format else {
+                return Ok(None);
+            };
+            let mut big = big_endian;
+            let raw_type = self.u32_at(0, false);
+            if raw_type == 0x0A0D_0D0A {
+                // Section header: its byte-order magic decides the section's endianness.
+                big = match self.u32_at(8, false) {
+                    0x1A2B_3C4D => false,
+                    0x4D3C_2B1A => true,
+                    other => return Err(self.corrupt(format!("bad pcapng byte-order magic {other:08x}"))),
+                };
+            }
+            let block_type = self.u32_at(0, big);
+            let total = self.u32_at(4, big) as usize;
+            if total < 12 || total % 4 != 0 || total > MAX_RECORD {
+                return Err(self.corrupt(format!("pcapng block length {total} is invalid")));
+            }
+            if !self.fill(total)? {
+                return self.end_of_input();
+            }
+            if self.u32_at(total - 4, big) as usize != total {
+                return Err(self.corrupt("pcapng block trailer does not repeat its length"));
+            }
+            let body = self.pos + 8;
+            let body_len = total - 12;
+            let block_start = self.pos;
+            self.pos += total;
+            match block_type {
+                0x0A0D_0D0A => {
+                    if let Format::PcapNg {
+                        big_endian,
+                        interfaces,
+                    } = &mut self.format
+                    {
+                        *big_endian = big;
+                        interfaces.clear();
+                    }
+                }
+                1 => {
+                    if body_len < 8 {
+                        return Err(self.corrupt("pcapng interface block too short"));
+                    }
+                    let save = self.pos;
+                    self.pos = block_start;
+                    let linktype = self.u16_at(8, big) as u32;
+                    let snaplen = self.u32_at(12, big);
+                    let (units_per_sec, offset_secs) = self.idb_options(16, total - 4, big);
+                    self.pos = save;
+                    if let Format::PcapNg { interfaces, .. } = &mut self.format {
+                        if interfaces.len() >= 65536 {
+                            return Err(self.corrupt("more than 65536 interfaces"));
+                        }
+                        interfaces.push(Interface {
+                            linktype,
+                            units_per_sec,
+                            offset_secs,
+                            snaplen,
+                        });
+                    }
+                }
+                6 | 2 => {
+                    // Enhanced packet block (6) and the obsolete packet block (2).
+                    if body_len < 20 {
+                        return Err(self.corrupt("pcapng packet block too short"));
+                    }
+                    let save = self.pos;
+                    self.pos = block_start;
+                    let iface = if block_type == 6 {
+                        self.u32_at(8, big) as usize
+                    } else {
+                        self.u16_at(8, big) as usize
+                    };
+                    let ts_raw = ((self.u32_at(12, big) as u64) << 32) | self.u32_at(16, big) as u64;
+                    let caplen = self.u32_at(20, big) as usize;
+                    let orig_len = self.u32_at(24, big);
+                    self.pos = save;
+                    if caplen > body_len - 20 {
+                        return Err(self.corrupt("pcapng packet longer than its block"));
+                    }
+                    let Some(ifc) = self.interface(iface) else {
+                        return Err(self.corrupt(format!("packet names undeclared interface {iface}")));
+                    };
+                    return Ok(Some(Located {
+                        ts: ifc.to_nanos(ts_raw),
+                        linktype: ifc.linktype,
+                        start: body + 20,
+                        len: caplen,
+                        orig_len,
+                    }));
+                }
+                3 => {
+                    // Simple packet block: interface 0, no timestamp of its own.
+                    if body_len < 4 {
+                        return Err(self.corrupt("pcapng simple packet block too short"));
+                    }
+                    let save = self.pos;
+                    self.pos = block_start;
+                    let orig_len = self.u32_at(8, big);
+                    self.pos = save;
+                    let Some(ifc) = self.interface(0) else {
+                        return Err(self.corrupt("simple packet before any interface block"));
+                    };
+                    let mut len = (orig_len as usize).min(body_len - 4);
+                    if ifc.snaplen > 0 {
+                        len = len.min(ifc.snaplen as usize);
+                    }
+                    return Ok(Some(Located {
+                        ts: 0,
+                        linktype: ifc.linktype,
+                        start: body + 4,
+                        len,
+                        orig_len,
+                    }));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn interface(&self, idx: usize) -> Option<&Interface> {
+        match &self.format {
+            Format::PcapNg { interfaces, .. } => interfaces.get(idx),
+            Format::Pcap { .. } => None,
+        }
+    }
+
+    /// Reads `if_tsresol` (9) and `if_tsoffset` (14) from an IDB's options, which
+    /// lie between `from` and `to` (offsets from the block start at `self.pos`).
+    fn idb_options(&self, from: usize, to: usize, big: bool) -> (u64, i64) {
+        let mut units = 1_000_000u64;
+        let mut offset_secs = 0i64;
+        let mut at = from;
+        while at + 4 <= to {
+            let code = self.u16_at(at, big);
+            let len = self.u16_at(at + 2, big) as usize;
+            let val = at + 4;
+            if code == 0 || val + len > to {
+                break;
+            }
+            if code == 9 && len >= 1 {
+                let v = self.buf[self.pos + val];
+                let exp = (v & 0x7f) as u32;
+                units = if v & 0x80 != 0 {
+                    1u64.checked_shl(exp).unwrap_or(1_000_000)
+                } else {
+                    10u64.checked_pow(exp).unwrap_or(1_000_000)
+                };
+            } else if code == 14 && len >= 8 {
+                let hi = self.u32_at(val, big) as u64;
+                let lo = self.u32_at(val + 4, big) as u64;
+                offset_secs = ((hi << 32) | lo) as i64;
+            }
+            at = val + len.div_ceil(4) * 4;
+        }
+        (units.max(1), offset_secs)
+    }
+}
+
+impl Interface {
+    fn to_nanos(&self, raw: u64) -> Nanos {
+        let units = self.units_per_sec as u128;
+        let ns = (raw as u128 * 1_000_000_000) / units;
+        let ns = ns.min(u64::MAX as u128) as u64;
+        let off = self.offset_secs.saturating_mul(1_000_000_000);
+        ns.saturating_add_signed(off)
+    }
+}
+
+impl PacketSource for FileSource {
+    fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        if self.done {
+            return Ok(None);
+        }
+        let located = match self.format {
+            Format::Pcap {
+                big_endian,
+                nanos,
+                linktype,
+            } => self.next_pcap(big_endian, nanos, linktype),
+            Format::PcapNg { .. } => self.next_pcapng(),
+        };
+        match located {
+            Ok(Some(l)) => Ok(Some(Packet {
+                ts: l.ts,
+                linktype: l.linktype,
+                data: &self.buf[l.start..l.start + l.len],
+                orig_len: l.orig_len,
+            })),
+            Ok(None) => {
+                self.done = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap_le(nanos: bool, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(if nanos { &[0x4d, 0x3c, 0xb2, 0xa1] } else { &[0xd4, 0xc3, 0xb2, 0xa1] });
+        v.extend_from_slice(&2u16.to_le_bytes());
+        v.extend_from_slice(&4u16.to_le_bytes());
+        v.extend_from_slice(&[0; 8]);
+        v.extend_from_slice(&65535u32.to_le_bytes());
+        v.extend_from_slice(&1u32.to_le_bytes());
+        for (s, f, d) in records {
+            v.extend_from_slice(&s.to_le_bytes());
+            v.extend_from_slice(&f.to_le_bytes());
+            v.extend_from_slice(&(d.len() as u32).to_le_bytes());
+            v.extend_from_slice(&(d.len() as u32).to_le_bytes());
+            v.extend_from_slice(d);
+        }
+        v
+    }
+
+    fn read_all(bytes: Vec<u8>) -> (Vec<(Nanos, Vec<u8>)>, Option<CaptureError>) {
+        let mut src = match FileSource::from_reader("mem", Box::new(io::Cursor::new(bytes))) {
+            Ok(s) => s,
+            Err(e) => return (Vec::new(), Some(e)),
+        };
+        let mut out = Vec::new();
+        loop {
+            match src.next_packet() {
+                Ok(Some(p)) => out.push((p.ts, p.data.to_vec())),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn pcap_micro_and_nano_timestamps() {
+        let (pk, err) = read_all(pcap_le(false, &[(10, 5, b"abc")]));
+        assert!(err.is_none());
+        assert_eq!(pk, vec![(10_000_005_000, b"abc".to_vec())]);
+        let (pk, _) = read_all(pcap_le(true, &[(10, 5, b"x")]));
+        assert_eq!(pk[0].0, 10_000_000_005);
+    }
+
+    #[test]
+    fn big_endian_pcap() {
+        let mut v = vec![0xa1, 0xb2, 0xc3, 0xd4, 0, 2, 0, 4];
+        v.extend_from_slice(&[0; 8]);
+        v.extend_from_slice(&65535u32.to_be_bytes());
+        v.extend_from_slice(&101u32.to_be_bytes());
+        v.extend_from_slice(&7u32.to_be_bytes());
+        v.extend_from_slice(&1u32.to_be_bytes());
+        v.extend_from_slice(&2u32.to_be_bytes());
+        v.extend_from_slice(&2u32.to_be_bytes());
+        v.extend_from_slice(b"hi");
+        let mut src = FileSource::from_reader("mem", Box::new(io::Cursor::new(v))).unwrap();
+        let p = src.next_packet().unwrap().unwrap();
+        assert_eq!((p.ts, p.linktype, p.data), (7_000_001_000, 101, &b"hi"[..]));
+    }
+
+    #[test]
+    fn truncated_file_yields_packets_before_the_cut() {
+        let mut bytes = pcap_le(false, &[(1, 0, b"first"), (2, 0, b"second")]);
+        bytes.truncate(bytes.len() - 3);
+        let (pk, err) = read_all(bytes);
+        assert_eq!(pk.len(), 1);
+        assert!(matches!(err, Some(CaptureError::Truncated { .. })));
+    }
+
+    #[test]
+    fn garbage_is_not_a_capture() {
+        let (_, err) = read_all(b"hello world".to_vec());
+        assert!(matches!(err, Some(CaptureError::NotACapture { .. })));
+        let (_, err) = read_all(Vec::new());
+        assert!(matches!(err, Some(CaptureError::Empty { .. })));
+    }
+
+    #[test]
+    fn absurd_record_length_is_corrupt() {
+        let mut bytes = pcap_le(false, &[]);
+        bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]);
+        let (_, err) = read_all(bytes);
+        assert!(matches!(err, Some(CaptureError::Corrupt { .. })));
+    }
+
+    fn block(t: u32, body: &[u8]) -> Vec<u8> {
+        let total = 12 + body.len().div_ceil(4) * 4;
+        let mut v = Vec::new();
+        v.extend_from_slice(&t.to_le_bytes());
+        v.extend_from_slice(&(total as u32).to_le_bytes());
+        v.extend_from_slice(body);
+        v.resize(total - 4, 0);
+        v.extend_from_slice(&(total as u32).to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn pcapng_two_interfaces_with_resolutions() {
+        let mut f = Vec::new();
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        f.extend(block(0x0A0D_0D0A, &shb));
+        // Interface 0: Ethernet, default microseconds.
+        let mut idb0 = vec![1, 0, 0, 0];
+        idb0.extend_from_slice(&0u32.to_le_bytes());
+        f.extend(block(1, &idb0));
+        // Interface 1: raw IP, nanoseconds (if_tsresol = 9).
+        let mut idb1 = vec![101, 0, 0, 0];
+        idb1.extend_from_slice(&0u32.to_le_bytes());
+        idb1.extend_from_slice(&[9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend(block(1, &idb1));
+        for (iface, ts, data) in [(0u32, 3_000_000u64, &b"eth"[..]), (1, 5_000_000_007, &b"rawip"[..])] {
+            let mut epb = Vec::new();
+            epb.extend_from_slice(&iface.to_le_bytes());
+            epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+            epb.extend_from_slice(&(ts as u32).to_le_bytes());
+            epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            epb.extend_from_slice(data);
+            f.extend(block(6, &epb));
+        }
+        let mut src = FileSource::from_reader("mem", Box::new(io::Cursor::new(f))).unwrap();
+        let p = src.next_packet().unwrap().unwrap();
+        assert_eq!((p.ts, p.linktype, p.data), (3_000_000_000, 1, &b"eth"[..]));
+        let p = src.next_packet().unwrap().unwrap();
+        assert_eq!((p.ts, p.linktype, p.data), (5_000_000_007, 101, &b"rawip"[..]));
+        assert!(src.next_packet().unwrap().is_none());
+    }
+
+    #[test]
+    fn gzip_is_transparent() {
+        use std::io::Write;
+        let plain = pcap_le(false, &[(1, 0, b"zipped")]);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&plain).unwrap();
+        let (pk, err) = read_all(enc.finish().unwrap());
+        assert!(err.is_none());
+        assert_eq!(pk[0].1, b"zipped");
+    }
+}

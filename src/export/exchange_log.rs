@@ -1,0 +1,182 @@
+//! `--exchanges`: one JSON object per HTTP exchange, in the shape DESIGN.md fixes
+//! (like Zeek's http.log). No secret is written: query-string values of parameters
+//! named like credentials are replaced by `REDACTED`; headers that carry secrets
+//! (Authorization, Cookie) are never part of the record.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::detect::templates;
+use crate::http::Exchange;
+use crate::identity;
+use crate::time::iso_utc_z;
+
+/// Query parameters whose values are secrets (compared case-insensitively).
+const SECRET_PARAMS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "secret",
+    "client_secret",
+    "session",
+    "sessionid",
+    "jsessionid",
+    "phpsessid",
+    "jwt",
+    "auth",
+    "x-amz-signature",
+    "signature",
+];
+
+#[derive(Serialize)]
+struct Record<'a> {
+    timestamp: String,
+    client_ip: IpAddr,
+    client_port: u16,
+    server_ip: IpAddr,
+    server_port: u16,
+    trans_depth: u32,
+    method: Option<&'a str>,
+    host: Option<&'a str>,
+    uri: Option<Cow<'a, str>>,
+    version: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    request_body_len: u64,
+    status: Option<u16>,
+    response_body_len: Option<u64>,
+    response_time_ms: Option<f64>,
+    endpoint: Option<String>,
+    client: String,
+}
+
+/// Replaces the values of secret-named query parameters.
+pub fn redact_uri(uri: &str) -> Cow<'_, str> {
+    let Some(q) = uri.find('?') else {
+        return Cow::Borrowed(uri);
+    };
+    let (path, query) = uri.split_at(q + 1);
+    let mut changed = false;
+    let parts: Vec<Cow<'_, str>> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !v.is_empty() && SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k)) => {
+                changed = true;
+                Cow::Owned(format!("{k}=REDACTED"))
+            }
+            _ => Cow::Borrowed(kv),
+        })
+        .collect();
+    if !changed {
+        return Cow::Borrowed(uri);
+    }
+    Cow::Owned(format!("{path}{}", parts.join("&")))
+}
+
+/// The endpoint of an exchange: method plus path template.
+pub fn endpoint(e: &Exchange) -> Option<String> {
+    let m = e.method.as_deref()?;
+    let t = templates::template(e.uri.as_deref().unwrap_or("/"));
+    Some(format!("{} {t}", m.to_ascii_uppercase()))
+}
+
+/// Serialises one exchange as a JSON line.
+pub fn to_json(e: &Exchange) -> String {
+    let rec = Record {
+        timestamp: iso_utc_z(e.ts),
+        client_ip: identity::normalise(e.client_ip),
+        client_port: e.client_port,
+        server_ip: identity::normalise(e.server_ip),
+        server_port: e.server_port,
+        trans_depth: e.trans_depth,
+        method: e.method.as_deref(),
+        host: e.request_headers.host.as_deref(),
+        uri: e.uri.as_deref().map(redact_uri),
+        version: e.version.as_deref(),
+        user_agent: e.request_headers.user_agent.as_deref(),
+        request_body_len: e.request_body_len,
+        status: e.status,
+        response_body_len: e.response_body_len,
+        response_time_ms: e.response_time_ns().map(|ns| (ns as f64 / 1000.0).round() / 1000.0),
+        endpoint: endpoint(e),
+        client: identity::client_key(e.client_ip),
+    };
+    serde_json::to_string(&rec).unwrap_or_default()
+}
+
+/// A JSON-lines file of exchanges.
+pub struct ExchangeLog {
+    out: io::BufWriter<Box<dyn Write + Send>>,
+    pub written: u64,
+}
+
+impl ExchangeLog {
+    pub fn new(w: Box<dyn Write + Send>) -> Self {
+        ExchangeLog {
+            out: io::BufWriter::with_capacity(256 * 1024, w),
+            written: 0,
+        }
+    }
+
+    pub fn write(&mut self, e: &Exchange) -> io::Result<()> {
+        self.out.write_all(to_json(e).as_bytes())?;
+        self.out.write_all(b"\n")?;
+        self.written += 1;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_in_query_strings_are_redacted() {
+        assert_eq!(redact_uri("/a?x=1&password=hunter2&Token=abc"), "/a?x=1&password=REDACTED&Token=REDACTED");
+        assert_eq!(redact_uri("/a?x=1"), "/a?x=1");
+        assert_eq!(redact_uri("/a"), "/a");
+    }
+
+    #[test]
+    fn record_has_contract_fields_and_nulls() {
+        let e = Exchange {
+            ts: 1_795_428_372_300_000_000,
+            client_ip: "10.77.1.20".parse().unwrap(),
+            client_port: 51234,
+            server_ip: "10.77.0.1".parse().unwrap(),
+            server_port: 80,
+            trans_depth: 1,
+            method: Some("GET".into()),
+            uri: Some("/users/v1/42?verbose=1".into()),
+            version: Some("1.1".into()),
+            request_headers: Default::default(),
+            request_body_len: 0,
+            request_body_prefix: Vec::new(),
+            status: None,
+            response_headers: None,
+            response_body_len: None,
+            response_ts: None,
+            incomplete: true,
+        };
+        let v: serde_json::Value = serde_json::from_str(&to_json(&e)).unwrap();
+        assert_eq!(v["timestamp"], "2026-11-23T10:06:12.300000Z");
+        assert_eq!(v["endpoint"], "GET /users/v1/{id}");
+        assert_eq!(v["client"], "ip:10.77.1.20");
+        assert!(v["status"].is_null() && v["host"].is_null() && v["response_time_ms"].is_null());
+        assert_eq!(v.as_object().unwrap().len(), 17);
+    }
+}

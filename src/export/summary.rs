@@ -1,0 +1,77 @@
+//! The short human summary a replay prints on stderr.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::decode::DecodeError;
+use crate::http::ParseError;
+use crate::pipeline::Pipeline;
+use crate::time::iso_utc_z;
+
+/// Renders the end-of-replay summary.
+pub fn render(p: &Pipeline, exchanges: u64, elapsed: Duration, warnings: &[String]) -> String {
+    let c = &p.stats;
+    let f = &p.flows.stats;
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let mut s = String::new();
+    let _ = writeln!(s, "apiwatch replay summary");
+    let _ = writeln!(
+        s,
+        "  packets     {} ({} bytes on the wire, {} TCP segments, {} not TCP)",
+        c.packets, c.bytes, c.tcp_segments, c.not_tcp
+    );
+    if let (Some(a), Some(b)) = (c.first_ts, c.last_ts) {
+        let _ = writeln!(
+            s,
+            "  capture     {} .. {} ({:.3} s of packet time)",
+            iso_utc_z(a),
+            iso_utc_z(b),
+            b.saturating_sub(a) as f64 / 1e9
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  flows       {} TCP connections ({} picked up midstream, {} timed out, {} evicted)",
+        f.created, f.midstream_pickups, f.timed_out, f.evicted
+    );
+    let _ = writeln!(
+        s,
+        "  http        {} exchanges ({} requests, {} responses, {} connections not HTTP)",
+        exchanges, f.http.requests, f.http.responses, f.http.connections_not_http
+    );
+    let _ = writeln!(
+        s,
+        "  tcp         {} gaps ({} bytes missing), {} retransmitted bytes, {} out-of-order segments",
+        f.streams.gaps, f.streams.gap_bytes, f.streams.retransmitted_bytes, f.streams.out_of_order_segments
+    );
+    let perr: Vec<String> = ParseError::ALL
+        .iter()
+        .filter(|e| f.http.parse_errors[e.index()] > 0)
+        .map(|e| format!("{}={}", e.label(), f.http.parse_errors[e.index()]))
+        .collect();
+    let derr: Vec<String> = DecodeError::ALL
+        .iter()
+        .filter(|e| c.decode_errors[e.index()] > 0)
+        .map(|e| {
+            let (l, r) = e.labels();
+            format!("{l}/{r}={}", c.decode_errors[e.index()])
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "  problems    http parse errors: {}; decode errors: {}",
+        if perr.is_empty() { "none".into() } else { perr.join(" ") },
+        if derr.is_empty() { "none".into() } else { derr.join(" ") }
+    );
+    for w in warnings {
+        let _ = writeln!(s, "  warning     {w}");
+    }
+    let _ = writeln!(
+        s,
+        "  rate        {:.3} s, {:.0} packets/s, {:.3} Gbit/s",
+        elapsed.as_secs_f64(),
+        c.packets as f64 / secs,
+        c.bytes as f64 * 8.0 / secs / 1e9
+    );
+    s
+}

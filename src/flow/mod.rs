@@ -1,0 +1,314 @@
+//! The flow table: TCP connections keyed symmetrically, each with two reassembled
+//! streams feeding one HTTP [`Connection`].
+//!
+//! Who is the client: the sender of a SYN (or the receiver of a SYN-ACK); on a
+//! midstream pickup, the side whose first payload looks like a request (or the other
+//! side of one that looks like a response); failing that, the side not using a
+//! well-known server port. Idle flows time out on packet time; at [`FlowConfig::max_flows`]
+//! the least recently seen sixteenth is evicted, and both are counted.
+
+pub mod reassembly;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::capture::Nanos;
+use crate::decode::{TcpSegment, tcp_flags};
+use crate::http::connection::Endpoints;
+use crate::http::{Connection, Exchange, HttpStats};
+use reassembly::{Stream, StreamEvent, StreamStats};
+
+/// Flow table limits (config keys under `[flow]`).
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    /// Connections tracked at once. 256 Ki flows at ~1 KiB of state each stays well
+    /// under the memory a sensor can spare.
+    pub max_flows: usize,
+    /// Idle time after which a connection is forgotten (Zeek's tcp_inactivity_timeout
+    /// is 5 minutes).
+    pub idle_timeout: Nanos,
+    /// Request-body bytes kept per request for detectors.
+    pub body_prefix: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            max_flows: 256 * 1024,
+            idle_timeout: 300 * 1_000_000_000,
+            body_prefix: crate::http::DEFAULT_BODY_PREFIX,
+        }
+    }
+}
+
+/// Flow-level counters.
+#[derive(Debug, Default, Clone)]
+pub struct FlowStats {
+    pub created: u64,
+    pub midstream_pickups: u64,
+    pub closed: u64,
+    pub timed_out: u64,
+    pub evicted: u64,
+    pub port_reuse: u64,
+    pub ignored_segments: u64,
+    /// Stream counters of flows already removed plus live gap counts.
+    pub streams: StreamStats,
+    pub http: HttpStats,
+}
+
+/// Canonical (smaller endpoint first) connection key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub a: (IpAddr, u16),
+    pub b: (IpAddr, u16),
+}
+
+impl FlowKey {
+    /// The key and whether the segment was sent by endpoint `a`.
+    pub fn of(seg: &TcpSegment<'_>) -> (FlowKey, bool) {
+        let s = (seg.src, seg.sport);
+        let d = (seg.dst, seg.dport);
+        if s <= d { (FlowKey { a: s, b: d }, true) } else { (FlowKey { a: d, b: s }, false) }
+    }
+}
+
+struct Flow {
+    /// Whether endpoint `a` is the client.
+    client_is_a: bool,
+    /// `streams[0]` carries bytes sent by `a`, `streams[1]` bytes sent by `b`.
+    streams: [Stream; 2],
+    http: Connection,
+    last_seen: Nanos,
+}
+
+/// Ports whose owner is presumed to be the server when no SYN or payload says.
+const SERVER_PORTS: &[u16] = &[80, 8080, 8000, 8008, 8888, 3128, 443, 8443, 5000, 3000, 9000];
+
+/// All tracked TCP connections.
+pub struct FlowTable {
+    flows: HashMap<FlowKey, Flow>,
+    cfg: FlowConfig,
+    now: Nanos,
+    last_sweep: Nanos,
+    pub stats: FlowStats,
+}
+
+impl FlowTable {
+    pub fn new(cfg: FlowConfig) -> Self {
+        FlowTable {
+            flows: HashMap::new(),
+            cfg,
+            now: 0,
+            last_sweep: 0,
+            stats: FlowStats::default(),
+        }
+    }
+
+    /// Connections currently tracked.
+    pub fn active(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Processes one TCP segment; finished exchanges are appended to `out`.
+    pub fn segment(&mut self, seg: &TcpSegment<'_>, ts: Nanos, out: &mut Vec<Exchange>) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        if self.now >= self.last_sweep + 1_000_000_000 {
+            self.last_sweep = self.now;
+            self.expire(out);
+        }
+        let (key, from_a) = FlowKey::of(seg);
+        let syn_only = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+        if syn_only {
+            // A new SYN on a known key: the old connection is over (port reuse) unless
+            // this is a retransmission of the SYN we already have.
+            if let Some(f) = self.flows.get(&key) {
+                let same_client = f.client_is_a == from_a;
+                let idx = if from_a { 0 } else { 1 };
+                let has_data = f.streams.iter().any(|s| s.started() && !s.midstream) && f.streams[idx ^ 1].started();
+                if !same_client || has_data {
+                    self.stats.port_reuse += 1;
+                    self.remove(&key, out);
+                }
+            }
+        }
+        if !self.flows.contains_key(&key) {
+            if seg.payload.is_empty() && seg.flags & tcp_flags::SYN == 0 {
+                // A pure ACK/FIN/RST for a connection we do not know: nothing to learn.
+                self.stats.ignored_segments += 1;
+                return;
+            }
+            if self.flows.len() >= self.cfg.max_flows {
+                self.evict_oldest(out);
+            }
+            let flow = self.new_flow(&key, seg, from_a, ts);
+            self.flows.insert(key, flow);
+        }
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
+        flow.last_seen = ts;
+        if flow.http.is_done() {
+            // Not HTTP (or tunnelled): no need to reassemble, only to notice the end.
+            if seg.flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {
+                self.stats.closed += 1;
+                self.remove(&key, out);
+            }
+            return;
+        }
+        let Flow {
+            client_is_a,
+            streams,
+            http,
+            ..
+        } = flow;
+        let sender = if from_a { 0 } else { 1 };
+        let sender_is_client = from_a == *client_is_a;
+        let stats = &mut self.stats.streams;
+        let mut dispatch = |from_client: bool, ev: StreamEvent<'_>| match ev {
+            StreamEvent::Data(d, t) => {
+                if from_client {
+                    http.client_data(d, t, out)
+                } else {
+                    http.server_data(d, t, out)
+                }
+            }
+            StreamEvent::Gap(n) => {
+                stats.gaps += 1;
+                stats.gap_bytes += n;
+                http.gap(from_client, n)
+            }
+            StreamEvent::End => http.end(from_client, ts, out),
+        };
+        let [s0, s1] = streams;
+        let (tx, rx) = if sender == 0 { (s0, s1) } else { (s1, s0) };
+        tx.segment(seg.seq, seg.flags, seg.payload, ts, &mut |ev| dispatch(sender_is_client, ev));
+        if seg.flags & tcp_flags::ACK != 0 {
+            rx.acked(seg.ack, &mut |ev| dispatch(!sender_is_client, ev));
+        }
+        if seg.flags & tcp_flags::RST != 0 {
+            rx.finish(&mut |ev| dispatch(!sender_is_client, ev));
+        }
+        if tx.ended() && rx.ended() {
+            self.stats.closed += 1;
+            self.remove(&key, out);
+        }
+    }
+
+    fn new_flow(&mut self, key: &FlowKey, seg: &TcpSegment<'_>, from_a: bool, ts: Nanos) -> Flow {
+        self.stats.created += 1;
+        let syn = seg.flags & tcp_flags::SYN != 0;
+        let ack = seg.flags & tcp_flags::ACK != 0;
+        let sender_is_client = if syn {
+            !ack
+        } else if looks_like_request(seg.payload) {
+            true
+        } else if seg.payload.starts_with(b"HTTP/") {
+            false
+        } else if SERVER_PORTS.contains(&seg.dport) && !SERVER_PORTS.contains(&seg.sport) {
+            true
+        } else if SERVER_PORTS.contains(&seg.sport) && !SERVER_PORTS.contains(&seg.dport) {
+            false
+        } else {
+            seg.sport >= seg.dport
+        };
+        let midstream = !syn;
+        if midstream {
+            self.stats.midstream_pickups += 1;
+        }
+        let client_is_a = sender_is_client == from_a;
+        let (client, server) = if client_is_a { (key.a, key.b) } else { (key.b, key.a) };
+        let mut http = Connection::new(
+            Endpoints {
+                client_ip: client.0,
+                client_port: client.1,
+                server_ip: server.0,
+                server_port: server.1,
+            },
+            midstream,
+        );
+        http.set_body_prefix_limit(self.cfg.body_prefix);
+        Flow {
+            client_is_a,
+            streams: [Stream::default(), Stream::default()],
+            http,
+            last_seen: ts,
+        }
+    }
+
+    fn remove(&mut self, key: &FlowKey, out: &mut Vec<Exchange>) {
+        if let Some(mut f) = self.flows.remove(key) {
+            let client_idx = if f.client_is_a { 0 } else { 1 };
+            for (i, s) in f.streams.iter_mut().enumerate() {
+                let from_client = i == client_idx;
+                let http = &mut f.http;
+                let now = self.now;
+                let mut gaps = (0u64, 0u64);
+                s.finish(&mut |ev| match ev {
+                    StreamEvent::Data(d, t) if from_client => http.client_data(d, t, out),
+                    StreamEvent::Data(d, t) => http.server_data(d, t, out),
+                    StreamEvent::Gap(n) => {
+                        gaps.0 += 1;
+                        gaps.1 += n;
+                        http.gap(from_client, n)
+                    }
+                    StreamEvent::End => http.end(from_client, now, out),
+                });
+                let st = &mut self.stats.streams;
+                st.gaps += gaps.0;
+                st.gap_bytes += gaps.1;
+                st.retransmitted_bytes += s.stats.retransmitted_bytes;
+                st.out_of_order_segments += s.stats.out_of_order_segments;
+                st.buffer_overflows += s.stats.buffer_overflows;
+            }
+            f.http.flush(out);
+            self.stats.http.add(&f.http.stats);
+        }
+    }
+
+    /// Forgets connections idle for longer than the timeout.
+    fn expire(&mut self, out: &mut Vec<Exchange>) {
+        let cutoff = self.now.saturating_sub(self.cfg.idle_timeout);
+        let idle: Vec<FlowKey> = self.flows.iter().filter(|(_, f)| f.last_seen < cutoff).map(|(k, _)| *k).collect();
+        self.stats.timed_out += idle.len() as u64;
+        for k in idle {
+            self.remove(&k, out);
+        }
+    }
+
+    /// Evicts the least recently seen sixteenth of the table (amortised O(1) per flow).
+    fn evict_oldest(&mut self, out: &mut Vec<Exchange>) {
+        let mut seen: Vec<Nanos> = self.flows.values().map(|f| f.last_seen).collect();
+        if seen.is_empty() {
+            return;
+        }
+        let k = (seen.len() / 16).min(seen.len() - 1);
+        let (_, cutoff, _) = seen.select_nth_unstable(k);
+        let cutoff = *cutoff;
+        let victims: Vec<FlowKey> = self.flows.iter().filter(|(_, f)| f.last_seen <= cutoff).map(|(k, _)| *k).collect();
+        self.stats.evicted += victims.len() as u64;
+        for k in victims {
+            self.remove(&k, out);
+        }
+    }
+
+    /// End of input: every connection is finished and its exchanges emitted.
+    pub fn flush_all(&mut self, out: &mut Vec<Exchange>) {
+        let mut keys: Vec<FlowKey> = self.flows.keys().copied().collect();
+        // Deterministic output order regardless of hash state.
+        keys.sort_unstable();
+        for k in keys {
+            self.remove(&k, out);
+        }
+    }
+}
+
+/// Whether a payload starts like an HTTP request line (`TOKEN SP`).
+fn looks_like_request(p: &[u8]) -> bool {
+    let n = p.iter().take(25).position(|b| *b == b' ');
+    matches!(n, Some(i) if i > 0 && p[..i].iter().all(|b| b.is_ascii_uppercase()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,476 @@
+//! Pairs requests and responses on one TCP connection, in order (RFC 9112 §9.3:
+//! responses arrive in request order, which is what makes pipelining work).
+//!
+//! Each request opens a transaction; the next response head answers the oldest
+//! transaction still waiting. A transaction is emitted as an [`Exchange`] once both of
+//! its messages are complete, or when the connection ends. Interim 1xx responses
+//! (except 101) do not answer a request. 101 Switching Protocols and a 2xx answer to
+//! CONNECT end HTTP parsing on the connection.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+use super::parser::{Finish, Framing, Head, MessageReader, ParseError, Role, StartLine, Step};
+use super::{DEFAULT_BODY_PREFIX, Exchange};
+use crate::capture::Nanos;
+
+/// Transactions waiting on one connection (pipelined requests not yet answered).
+/// Beyond this the oldest is emitted without its response and counted.
+pub const MAX_PENDING_TRANSACTIONS: usize = 256;
+/// Resynchronisation bytes scanned on a connection that never showed an HTTP message
+/// before it is declared not HTTP (keeps TLS/SSH flows picked up midstream cheap).
+const MAX_SCAN_WITHOUT_HTTP: u64 = 256 * 1024;
+
+/// HTTP counters, summed into the pipeline's totals.
+#[derive(Debug, Default, Clone)]
+pub struct HttpStats {
+    pub requests: u64,
+    pub responses: u64,
+    pub parse_errors: [u64; ParseError::ALL.len()],
+    pub connections_not_http: u64,
+}
+
+impl HttpStats {
+    fn error(&mut self, e: ParseError) {
+        self.parse_errors[e.index()] += 1;
+    }
+
+    pub fn add(&mut self, o: &HttpStats) {
+        self.requests += o.requests;
+        self.responses += o.responses;
+        for (a, b) in self.parse_errors.iter_mut().zip(o.parse_errors.iter()) {
+            *a += b;
+        }
+        self.connections_not_http += o.connections_not_http;
+    }
+}
+
+#[derive(Debug)]
+struct Transaction {
+    depth: u32,
+    ts: Nanos,
+    request: Option<Box<Head>>,
+    request_done: bool,
+    body_len: u64,
+    body_prefix: Vec<u8>,
+    response: Option<Box<Head>>,
+    response_ts: Option<Nanos>,
+    response_body_len: u64,
+    response_done: bool,
+    incomplete: bool,
+}
+
+impl Transaction {
+    fn new(depth: u32, ts: Nanos) -> Self {
+        Transaction {
+            depth,
+            ts,
+            request: None,
+            request_done: false,
+            body_len: 0,
+            body_prefix: Vec::new(),
+            response: None,
+            response_ts: None,
+            response_body_len: 0,
+            response_done: false,
+            incomplete: false,
+        }
+    }
+
+    fn method(&self) -> Option<&str> {
+        match self.request.as_deref().map(|h| &h.start) {
+            Some(StartLine::Request { method, .. }) => Some(method),
+            _ => None,
+        }
+    }
+
+    fn is_http09(&self) -> bool {
+        matches!(self.request.as_deref().map(|h| &h.start),
+            Some(StartLine::Request { version, .. }) if version == "0.9")
+    }
+}
+
+/// Endpoints of a connection, client first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoints {
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+}
+
+/// HTTP state of one TCP connection.
+#[derive(Debug)]
+pub struct Connection {
+    pub endpoints: Endpoints,
+    requests: MessageReader,
+    responses: MessageReader,
+    txs: VecDeque<Transaction>,
+    next_depth: u32,
+    body_prefix_limit: usize,
+    pub stats: HttpStats,
+    gave_up: bool,
+}
+
+impl Connection {
+    pub fn new(endpoints: Endpoints, midstream: bool) -> Self {
+        let mut c = Connection {
+            endpoints,
+            requests: MessageReader::new(Role::Request),
+            responses: MessageReader::new(Role::Response),
+            txs: VecDeque::new(),
+            next_depth: 1,
+            body_prefix_limit: DEFAULT_BODY_PREFIX,
+            stats: HttpStats::default(),
+            gave_up: false,
+        };
+        if midstream {
+            c.requests.start_midstream();
+            c.responses.start_midstream();
+        }
+        c
+    }
+
+    /// Sets how many request-body bytes are kept for detectors.
+    pub fn set_body_prefix_limit(&mut self, n: usize) {
+        self.body_prefix_limit = n;
+    }
+
+    /// Whether parsing stopped for good (not HTTP, or upgraded to something else).
+    pub fn is_done(&self) -> bool {
+        self.gave_up || (self.requests.is_ignoring() && self.responses.is_ignoring() && self.txs.is_empty())
+    }
+
+    /// Bytes sent by the client.
+    pub fn client_data(&mut self, mut data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
+        if self.gave_up {
+            return;
+        }
+        loop {
+            match self.requests.step(&mut data) {
+                Step::NeedMore if data.is_empty() => break,
+                Step::NeedMore => {}
+                Step::Head(head) => self.request_head(head, ts, out),
+                Step::Body(b) => {
+                    let limit = self.body_prefix_limit;
+                    if let Some(tx) = self.current_request() {
+                        tx.body_len += b.len() as u64;
+                        let room = limit.saturating_sub(tx.body_prefix.len());
+                        tx.body_prefix.extend_from_slice(&b[..room.min(b.len())]);
+                    }
+                }
+                Step::End => {
+                    if let Some(tx) = self.current_request() {
+                        tx.request_done = true;
+                    }
+                    self.emit_ready(out);
+                }
+                Step::Error(e) => self.parse_error(e, true),
+            }
+        }
+    }
+
+    /// Bytes sent by the server.
+    pub fn server_data(&mut self, mut data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
+        if self.gave_up {
+            return;
+        }
+        // An HTTP/0.9 request is answered by raw bytes until the close, no status line.
+        if self.responses.at_boundary() && !data.starts_with(b"HTTP/") {
+            if let Some(tx) = self.txs.iter_mut().find(|t| t.request.is_some() && t.response_ts.is_none()) {
+                if tx.is_http09() {
+                    tx.response_ts = Some(ts);
+                    self.responses.set_framing(Framing::UntilClose);
+                }
+            }
+        }
+        loop {
+            match self.responses.step(&mut data) {
+                Step::NeedMore if data.is_empty() => break,
+                Step::NeedMore => {}
+                Step::Head(head) => self.response_head(head, ts, out),
+                Step::Body(b) => {
+                    if let Some(tx) = self.current_response() {
+                        tx.response_body_len += b.len() as u64;
+                    }
+                }
+                Step::End => {
+                    if let Some(tx) = self.current_response() {
+                        tx.response_done = true;
+                    }
+                    self.emit_ready(out);
+                }
+                Step::Error(e) => self.parse_error(e, false),
+            }
+        }
+    }
+
+    /// Bytes were lost in one direction.
+    pub fn gap(&mut self, from_client: bool, len: u64) {
+        let reader = if from_client { &mut self.requests } else { &mut self.responses };
+        if let Some(e) = reader.gap(len) {
+            self.stats.error(e);
+            let tx = if from_client { self.current_request() } else { self.current_response() };
+            if let Some(tx) = tx {
+                tx.incomplete = true;
+                if from_client {
+                    tx.request_done = true;
+                } else {
+                    tx.response_done = true;
+                }
+            }
+        }
+    }
+
+    /// One direction closed.
+    pub fn end(&mut self, from_client: bool, ts: Nanos, out: &mut Vec<Exchange>) {
+        let reader = if from_client { &mut self.requests } else { &mut self.responses };
+        match reader.finish() {
+            Finish::Idle => {}
+            Finish::Complete => {
+                let tx = if from_client { self.current_request() } else { self.current_response() };
+                if let Some(tx) = tx {
+                    if from_client {
+                        tx.request_done = true;
+                    } else {
+                        tx.response_done = true;
+                    }
+                }
+            }
+            Finish::Truncated => {
+                self.stats.error(ParseError::Truncated);
+                let tx = if from_client { self.current_request() } else { self.current_response() };
+                if let Some(tx) = tx {
+                    tx.incomplete = true;
+                }
+            }
+            Finish::Head(head) => {
+                if from_client {
+                    self.request_head(head, ts, out);
+                } else {
+                    self.response_head(head, ts, out);
+                }
+            }
+            Finish::Error(e) => self.stats.error(e),
+        }
+        self.emit_ready(out);
+    }
+
+    /// The connection is over: everything still pending is emitted.
+    pub fn flush(&mut self, out: &mut Vec<Exchange>) {
+        while let Some(tx) = self.txs.pop_front() {
+            let incomplete = !(tx.request_done || tx.request.is_none()) || !tx.response_done;
+            self.emit(tx, incomplete, out);
+        }
+    }
+
+    fn current_request(&mut self) -> Option<&mut Transaction> {
+        self.txs.iter_mut().rev().find(|t| t.request.is_some() && !t.request_done)
+    }
+
+    /// The transaction whose response is being read.
+    fn current_response(&mut self) -> Option<&mut Transaction> {
+        self.txs.iter_mut().find(|t| t.response_ts.is_some() && !t.response_done)
+    }
+
+    fn request_head(&mut self, head: Box<Head>, ts: Nanos, out: &mut Vec<Exchange>) {
+        self.stats.requests += 1;
+        if let Some(w) = head.warning {
+            self.stats.error(w);
+        }
+        let framing = request_framing(&head);
+        let mut tx = Transaction::new(self.next_depth, ts);
+        self.next_depth = self.next_depth.saturating_add(1);
+        tx.request = Some(head);
+        let bodiless = matches!(framing, Framing::None | Framing::Length(0));
+        tx.request_done = bodiless;
+        if self.txs.len() >= MAX_PENDING_TRANSACTIONS {
+            self.stats.error(ParseError::TooManyPending);
+            if let Some(old) = self.txs.pop_front() {
+                self.emit(old, true, out);
+            }
+        }
+        self.txs.push_back(tx);
+        self.requests.set_framing(framing);
+        if bodiless {
+            // Consume the reader's End now: the request is already complete.
+            let mut empty: &[u8] = &[];
+            let _ = self.requests.step(&mut empty);
+        }
+        self.emit_ready(out);
+    }
+
+    fn response_head(&mut self, head: Box<Head>, ts: Nanos, out: &mut Vec<Exchange>) {
+        let StartLine::Response { status, .. } = head.start else {
+            return;
+        };
+        if let Some(w) = head.warning {
+            self.stats.error(w);
+        }
+        let interim = (100..200).contains(&status) && status != 101;
+        let idx = match self.txs.iter().position(|t| t.request.is_some() && t.response.is_none()) {
+            Some(i) => i,
+            None => {
+                self.stats.error(ParseError::UnmatchedResponse);
+                let tx = Transaction::new(self.next_depth, ts);
+                self.next_depth = self.next_depth.saturating_add(1);
+                self.txs.push_back(tx);
+                self.txs.len() - 1
+            }
+        };
+        let method = self.txs[idx].method().map(|m| m.to_ascii_uppercase());
+        let framing = response_framing(method.as_deref(), status, &head);
+        {
+            let tx = &mut self.txs[idx];
+            if tx.response_ts.is_none() {
+                tx.response_ts = Some(ts);
+            }
+        }
+        if interim {
+            // 100 Continue and friends: the real answer follows; skip this head.
+            self.responses.set_framing(Framing::None);
+            let mut empty: &[u8] = &[];
+            let _ = self.responses.step(&mut empty);
+            // Keep response_ts (first byte of any response) but wait for the final one.
+            return;
+        }
+        self.stats.responses += 1;
+        self.txs[idx].response = Some(head);
+        self.responses.set_framing(framing);
+        match framing {
+            Framing::None | Framing::Length(0) => {
+                self.txs[idx].response_done = true;
+                let mut empty: &[u8] = &[];
+                let _ = self.responses.step(&mut empty);
+            }
+            Framing::Tunnel => {
+                self.txs[idx].response_done = true;
+                self.requests.ignore();
+            }
+            _ => {}
+        }
+        self.emit_ready(out);
+    }
+
+    fn parse_error(&mut self, e: ParseError, from_client: bool) {
+        self.stats.error(e);
+        let reader = if from_client { &self.requests } else { &self.responses };
+        // A connection whose first bytes are not HTTP is not an HTTP connection.
+        if e == ParseError::NotHttp && !self.requests.seen_message && !self.responses.seen_message {
+            let scanned = self.requests.resync_skipped + self.responses.resync_skipped;
+            if self.txs.is_empty() && (from_client || scanned > MAX_SCAN_WITHOUT_HTTP) {
+                self.give_up();
+                return;
+            }
+        }
+        if !reader.seen_message
+            && self.requests.resync_skipped + self.responses.resync_skipped > MAX_SCAN_WITHOUT_HTTP
+            && self.txs.is_empty()
+        {
+            self.give_up();
+        }
+    }
+
+    fn give_up(&mut self) {
+        self.stats.connections_not_http += 1;
+        self.gave_up = true;
+        self.requests.ignore();
+        self.responses.ignore();
+    }
+
+    /// Emits finished transactions from the front, keeping connection order.
+    fn emit_ready(&mut self, out: &mut Vec<Exchange>) {
+        while let Some(front) = self.txs.front() {
+            let req_ok = front.request.is_none() || front.request_done;
+            if !(req_ok && front.response_done) {
+                break;
+            }
+            if let Some(tx) = self.txs.pop_front() {
+                let incomplete = tx.incomplete;
+                self.emit(tx, incomplete, out);
+            }
+        }
+    }
+
+    fn emit(&self, tx: Transaction, incomplete: bool, out: &mut Vec<Exchange>) {
+        let e = &self.endpoints;
+        let (method, uri, version, request_headers) = match tx.request.map(|h| *h) {
+            Some(Head {
+                start: StartLine::Request { method, uri, version },
+                headers,
+                ..
+            }) => (Some(method), (!uri.is_empty()).then_some(uri), Some(version), headers),
+            _ => (None, None, None, Default::default()),
+        };
+        let (status, response_headers, version) = match tx.response.map(|h| *h) {
+            Some(Head {
+                start: StartLine::Response { status, version: v },
+                headers,
+                ..
+            }) => (Some(status), Some(headers), version.or(Some(v))),
+            _ => (None, None, version),
+        };
+        let answered = tx.response_ts.is_some();
+        out.push(Exchange {
+            ts: tx.ts,
+            client_ip: e.client_ip,
+            client_port: e.client_port,
+            server_ip: e.server_ip,
+            server_port: e.server_port,
+            trans_depth: tx.depth,
+            method,
+            uri,
+            version,
+            request_headers,
+            request_body_len: tx.body_len,
+            request_body_prefix: tx.body_prefix,
+            status,
+            response_headers,
+            response_body_len: answered.then_some(tx.response_body_len),
+            response_ts: tx.response_ts,
+            incomplete,
+        });
+    }
+}
+
+/// Request body framing (RFC 9112 §6.3 items 3-6; a request never reads to close).
+fn request_framing(head: &Head) -> Framing {
+    let h = &head.headers;
+    if matches!(&head.start, StartLine::Request { version, .. } if version == "0.9") {
+        return Framing::None;
+    }
+    if h.transfer_encoding {
+        return if h.chunked { Framing::Chunked } else { Framing::None };
+    }
+    match h.content_length {
+        Some(n) => Framing::Length(n),
+        None => Framing::None,
+    }
+}
+
+/// Response body framing (RFC 9112 §6.3 items 1-7).
+fn response_framing(method: Option<&str>, status: u16, head: &Head) -> Framing {
+    let h = &head.headers;
+    if status == 101 {
+        return Framing::Tunnel;
+    }
+    if method == Some("CONNECT") && (200..300).contains(&status) {
+        return Framing::Tunnel;
+    }
+    if method == Some("HEAD") || (100..200).contains(&status) || status == 204 || status == 304 {
+        return Framing::None;
+    }
+    if h.transfer_encoding && h.chunked {
+        return Framing::Chunked;
+    }
+    if h.transfer_encoding {
+        return Framing::UntilClose;
+    }
+    match h.content_length {
+        Some(n) => Framing::Length(n),
+        None => Framing::UntilClose,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,48 @@
+//! HTTP/1.x over reassembled TCP streams: the message reader ([`parser`]), request /
+//! response pairing per connection ([`connection`]) and the resulting [`Exchange`].
+
+pub mod connection;
+pub mod parser;
+
+use std::net::IpAddr;
+
+use crate::capture::Nanos;
+pub use connection::{Connection, HttpStats};
+pub use parser::{Headers, ParseError};
+
+/// Default bytes of each request body kept for detectors (login forms, JSON).
+pub const DEFAULT_BODY_PREFIX: usize = 2048;
+
+/// One request and its response, as Zeek's http.log has them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exchange {
+    /// First packet of the request (of the response when no request was seen).
+    pub ts: Nanos,
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+    /// Position on the connection, from 1.
+    pub trans_depth: u32,
+    pub method: Option<String>,
+    pub uri: Option<String>,
+    pub version: Option<String>,
+    pub request_headers: Headers,
+    pub request_body_len: u64,
+    /// A bounded prefix of the request body (never written out).
+    pub request_body_prefix: Vec<u8>,
+    pub status: Option<u16>,
+    pub response_headers: Option<Headers>,
+    pub response_body_len: Option<u64>,
+    /// First byte of the response.
+    pub response_ts: Option<Nanos>,
+    /// Something went wrong with this exchange (gap, truncation, limit).
+    pub incomplete: bool,
+}
+
+impl Exchange {
+    /// Request start to response start.
+    pub fn response_time_ns(&self) -> Option<u64> {
+        self.response_ts.map(|r| r.saturating_sub(self.ts))
+    }
+}

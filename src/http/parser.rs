@@ -1,0 +1,865 @@
+//! Incremental HTTP/1.x message reader for one direction of a connection
+//! (RFC 9112 message syntax and framing; HTTP/0.9 simple requests; RFC 9110 §15 status
+//! codes). No I/O, no clock: bytes go in, [`Step`]s come out.
+//!
+//! The reader is pulled: [`MessageReader::step`] consumes from the front of a slice
+//! and returns one step. After a [`Step::Head`] the caller (who knows the request a
+//! response answers) chooses the body framing with [`MessageReader::set_framing`].
+//! Body bytes are handed out as borrowed slices and never buffered; only a header
+//! block split across segments is copied, up to [`MAX_HEAD_BYTES`].
+//!
+//! After a gap or a midstream start the reader resynchronises: it scans line
+//! starts for something that looks like a request or status line before trusting the
+//! stream again, as Suricata's app-layer parsers do.
+
+use memchr::memchr;
+
+/// Largest header block accepted (nginx and Apache default to 8 KiB lines; 64 KiB is
+/// generous for the whole block). Beyond it the message is reported as an error.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Header fields kept per message; further fields are counted and ignored.
+pub const MAX_HEADERS: usize = 128;
+/// Longest chunk-size or trailer line.
+const MAX_LINE: usize = 4096;
+/// Longest method token (the longest registered method, `BASELINE-CONTROL`, has 16).
+const MAX_METHOD_LEN: usize = 24;
+
+/// Methods accepted without a version (HTTP/0.9) and at resynchronisation points.
+const KNOWN_METHODS: &[&[u8]] = &[
+    b"GET",
+    b"POST",
+    b"HEAD",
+    b"PUT",
+    b"DELETE",
+    b"PATCH",
+    b"OPTIONS",
+    b"CONNECT",
+    b"TRACE",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"SEARCH",
+    b"REPORT",
+    b"QUERY",
+];
+
+/// Which side's messages this reader parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Request,
+    Response,
+}
+
+/// Why a message could not be parsed. Each is a bounded metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParseError {
+    /// The stream does not start like HTTP at all.
+    NotHttp,
+    /// A start line that is not a request or status line.
+    BadStartLine,
+    /// The header block exceeds [`MAX_HEAD_BYTES`].
+    HeadTooLarge,
+    /// More than [`MAX_HEADERS`] fields.
+    TooManyHeaders,
+    /// A header line without a colon.
+    BadHeaderLine,
+    /// Content-Length that is not a number, or conflicting values.
+    BadContentLength,
+    /// Both Transfer-Encoding and Content-Length (a smuggling vector, RFC 9112 §6.3).
+    TeAndCl,
+    /// A chunk size that is not hex or overflows.
+    BadChunkSize,
+    /// Chunk data not followed by CRLF.
+    BadChunkTerminator,
+    /// The stream ended inside a message.
+    Truncated,
+    /// Data was lost (TCP gap) inside a message.
+    Gap,
+    /// Requests beyond the pending limit on one connection.
+    TooManyPending,
+    /// A response with no request to answer it.
+    UnmatchedResponse,
+}
+
+impl ParseError {
+    pub const ALL: [ParseError; 13] = [
+        ParseError::NotHttp,
+        ParseError::BadStartLine,
+        ParseError::HeadTooLarge,
+        ParseError::TooManyHeaders,
+        ParseError::BadHeaderLine,
+        ParseError::BadContentLength,
+        ParseError::TeAndCl,
+        ParseError::BadChunkSize,
+        ParseError::BadChunkTerminator,
+        ParseError::Truncated,
+        ParseError::Gap,
+        ParseError::TooManyPending,
+        ParseError::UnmatchedResponse,
+    ];
+
+    /// Metric label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            ParseError::NotHttp => "not_http",
+            ParseError::BadStartLine => "bad_start_line",
+            ParseError::HeadTooLarge => "head_too_large",
+            ParseError::TooManyHeaders => "too_many_headers",
+            ParseError::BadHeaderLine => "bad_header_line",
+            ParseError::BadContentLength => "bad_content_length",
+            ParseError::TeAndCl => "te_and_cl",
+            ParseError::BadChunkSize => "bad_chunk_size",
+            ParseError::BadChunkTerminator => "bad_chunk_terminator",
+            ParseError::Truncated => "truncated",
+            ParseError::Gap => "gap",
+            ParseError::TooManyPending => "too_many_pending",
+            ParseError::UnmatchedResponse => "unmatched_response",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The first line of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    Request {
+        method: String,
+        /// Raw request target; empty when the line had none.
+        uri: String,
+        /// "1.1", "1.0", or "0.9" for a simple request without a version.
+        version: String,
+    },
+    Response {
+        version: String,
+        status: u16,
+    },
+}
+
+/// How a message body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body at all.
+    None,
+    Length(u64),
+    Chunked,
+    /// Body until the connection closes.
+    UntilClose,
+    /// The connection stops being HTTP (101 Upgrade, CONNECT tunnel).
+    Tunnel,
+}
+
+/// Header facts the pipeline needs, extracted once while parsing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    pub host: Option<String>,
+    pub user_agent: Option<String>,
+    pub content_type: Option<String>,
+    /// Content-Length when present and valid.
+    pub content_length: Option<u64>,
+    pub content_length_invalid: bool,
+    /// The final transfer coding is chunked.
+    pub chunked: bool,
+    pub transfer_encoding: bool,
+    pub connection_close: bool,
+    pub upgrade: bool,
+    pub expect_continue: bool,
+    pub x_forwarded_for: Option<String>,
+    pub forwarded: Option<String>,
+    /// Raw Authorization value; never written out (identity hashes it).
+    pub authorization: Option<String>,
+    pub has_cookie: bool,
+    pub has_set_cookie: bool,
+    pub location: Option<String>,
+    /// Fields beyond [`MAX_HEADERS`] were dropped.
+    pub overflow: bool,
+}
+
+/// A parsed start line and header block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub start: StartLine,
+    pub headers: Headers,
+    /// Any problem found while parsing that did not stop it (counted by the caller).
+    pub warning: Option<ParseError>,
+}
+
+/// One step of progress.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// All input consumed; feed more.
+    NeedMore,
+    /// A message head; call [`MessageReader::set_framing`] next.
+    Head(Box<Head>),
+    /// Body bytes (chunk framing removed).
+    Body(&'a [u8]),
+    /// The current message is complete.
+    End,
+    /// Something was wrong; the reader has already moved to a safe state.
+    Error(ParseError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for a start line (at a message boundary).
+    AwaitingHead,
+    /// Scanning for a plausible message start after a gap, error or midstream pickup.
+    Resync { at_line_start: bool },
+    /// Head parsed; waiting for the caller to choose the framing.
+    AwaitingFraming,
+    ReadingBody { remaining: u64 },
+    ReadingChunkSize,
+    ReadingChunk { remaining: u64 },
+    AwaitingChunkEnd { seen_cr: bool },
+    ReadingTrailers,
+    ReadingUntilClose,
+    /// The message is complete; the next step says so.
+    Complete,
+    /// Not HTTP any more (tunnel, upgrade, or gave up): bytes are ignored.
+    Ignoring,
+}
+
+/// Parses the messages of one direction.
+#[derive(Debug)]
+pub struct MessageReader {
+    role: Role,
+    state: State,
+    /// Partial header block, chunk-size line or trailer section.
+    buf: Vec<u8>,
+    /// Whether any message was ever recognised in this direction.
+    pub seen_message: bool,
+    /// Bytes skipped while resynchronising.
+    pub resync_skipped: u64,
+}
+
+impl MessageReader {
+    pub fn new(role: Role) -> Self {
+        MessageReader {
+            role,
+            state: State::AwaitingHead,
+            buf: Vec::new(),
+            seen_message: false,
+            resync_skipped: 0,
+        }
+    }
+
+    /// Starts in resynchronising mode (midstream pickup: we may be inside a body).
+    pub fn start_midstream(&mut self) {
+        self.state = State::Resync { at_line_start: false };
+    }
+
+    /// Stops parsing this direction for good.
+    pub fn ignore(&mut self) {
+        self.state = State::Ignoring;
+        self.buf = Vec::new();
+    }
+
+    pub fn is_ignoring(&self) -> bool {
+        self.state == State::Ignoring
+    }
+
+    /// Whether the reader is between messages (nothing partial held).
+    pub fn at_boundary(&self) -> bool {
+        matches!(self.state, State::AwaitingHead) && self.buf.is_empty()
+    }
+
+    /// Whether a message is in progress (head seen, body not finished).
+    pub fn in_message(&self) -> bool {
+        !matches!(
+            self.state,
+            State::AwaitingHead | State::Resync { .. } | State::Ignoring | State::Complete
+        )
+    }
+
+    /// Chooses how the body after the last head is delimited.
+    pub fn set_framing(&mut self, framing: Framing) {
+        self.state = match framing {
+            Framing::None | Framing::Length(0) => State::Complete,
+            Framing::Length(n) => State::ReadingBody { remaining: n },
+            Framing::Chunked => State::ReadingChunkSize,
+            Framing::UntilClose => State::ReadingUntilClose,
+            Framing::Tunnel => {
+                self.buf = Vec::new();
+                State::Ignoring
+            }
+        };
+    }
+
+    /// `len` bytes of this direction were lost. Returns the error to count, if the
+    /// gap broke a message.
+    pub fn gap(&mut self, len: u64) -> Option<ParseError> {
+        match self.state {
+            State::ReadingBody { remaining } if len < remaining => {
+                self.state = State::ReadingBody { remaining: remaining - len };
+                None
+            }
+            State::ReadingBody { remaining } if len == remaining => {
+                self.state = State::Complete;
+                None
+            }
+            State::ReadingChunk { remaining } if len < remaining => {
+                self.state = State::ReadingChunk { remaining: remaining - len };
+                None
+            }
+            State::ReadingUntilClose | State::Ignoring => None,
+            State::AwaitingHead if self.buf.is_empty() => {
+                self.state = State::Resync { at_line_start: true };
+                None
+            }
+            State::Resync { .. } => {
+                self.state = State::Resync { at_line_start: true };
+                None
+            }
+            _ => {
+                self.buf.clear();
+                self.state = State::Resync { at_line_start: true };
+                Some(ParseError::Gap)
+            }
+        }
+    }
+
+    /// The stream ended. Returns what the end means for a message in progress.
+    pub fn finish(&mut self) -> Finish {
+        let st = self.state;
+        self.state = State::Ignoring;
+        match st {
+            State::ReadingUntilClose | State::Complete => Finish::Complete,
+            State::AwaitingHead if !self.buf.is_empty() => {
+                // A head cut short by the close (e.g. no final blank line): use it if
+                // its start line is sound.
+                let buf = std::mem::take(&mut self.buf);
+                match parse_head(self.role, &buf) {
+                    Ok(head) => Finish::Head(Box::new(head)),
+                    Err(e) => Finish::Error(e),
+                }
+            }
+            State::AwaitingHead | State::Resync { .. } | State::Ignoring => Finish::Idle,
+            _ => Finish::Truncated,
+        }
+    }
+
+    /// Consumes bytes from the front of `data` and reports one step.
+    pub fn step<'a>(&mut self, data: &mut &'a [u8]) -> Step<'a> {
+        match self.state {
+            State::Complete => {
+                self.state = State::AwaitingHead;
+                Step::End
+            }
+            State::AwaitingFraming => {
+                // The caller did not choose: treat as bodiless.
+                self.state = State::AwaitingHead;
+                Step::End
+            }
+            _ if data.is_empty() => Step::NeedMore,
+            State::Ignoring => {
+                *data = &[];
+                Step::NeedMore
+            }
+            State::AwaitingHead => self.read_head(data),
+            State::Resync { at_line_start } => self.resync(data, at_line_start),
+            State::ReadingBody { remaining } => {
+                let n = (remaining.min(data.len() as u64)) as usize;
+                let (body, rest) = data.split_at(n);
+                *data = rest;
+                self.state = if remaining == n as u64 {
+                    State::Complete
+                } else {
+                    State::ReadingBody {
+                        remaining: remaining - n as u64,
+                    }
+                };
+                Step::Body(body)
+            }
+            State::ReadingUntilClose => {
+                let body = *data;
+                *data = &[];
+                Step::Body(body)
+            }
+            State::ReadingChunkSize => self.read_chunk_size(data),
+            State::ReadingChunk { remaining } => {
+                let n = (remaining.min(data.len() as u64)) as usize;
+                let (body, rest) = data.split_at(n);
+                *data = rest;
+                self.state = if remaining == n as u64 {
+                    State::AwaitingChunkEnd { seen_cr: false }
+                } else {
+                    State::ReadingChunk {
+                        remaining: remaining - n as u64,
+                    }
+                };
+                Step::Body(body)
+            }
+            State::AwaitingChunkEnd { seen_cr } => match data[0] {
+                b'\r' if !seen_cr => {
+                    *data = &data[1..];
+                    self.state = State::AwaitingChunkEnd { seen_cr: true };
+                    Step::NeedMore
+                }
+                b'\n' => {
+                    *data = &data[1..];
+                    self.state = State::ReadingChunkSize;
+                    Step::NeedMore
+                }
+                _ => {
+                    // Lenient like most servers: carry on with the next chunk size.
+                    self.state = State::ReadingChunkSize;
+                    Step::Error(ParseError::BadChunkTerminator)
+                }
+            },
+            State::ReadingTrailers => self.read_trailers(data),
+        }
+    }
+
+    fn read_head<'a>(&mut self, data: &mut &'a [u8]) -> Step<'a> {
+        if self.buf.is_empty() {
+            // Empty lines before a message are allowed (RFC 9112 §2.2).
+            let skip = data.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+            *data = &data[skip..];
+            if data.is_empty() {
+                return Step::NeedMore;
+            }
+            if !plausible_start(self.role, data) {
+                return self.reject_start(data, ParseError::NotHttp);
+            }
+            if let Some(end) = head_end(self.role, data) {
+                let (head, rest) = data.split_at(end);
+                *data = rest;
+                return self.finish_head(parse_head(self.role, head));
+            }
+            if data.len() >= MAX_HEAD_BYTES {
+                return self.reject_start(data, ParseError::HeadTooLarge);
+            }
+            self.buf.extend_from_slice(data);
+            *data = &[];
+            return Step::NeedMore;
+        }
+        let old = self.buf.len();
+        let take = data.len().min(MAX_HEAD_BYTES - old);
+        self.buf.extend_from_slice(&data[..take]);
+        if !plausible_start(self.role, &self.buf) {
+            self.buf.clear();
+            *data = &[];
+            self.state = State::Resync { at_line_start: false };
+            return Step::Error(ParseError::NotHttp);
+        }
+        match head_end(self.role, &self.buf) {
+            Some(end) => {
+                let used = end - old;
+                *data = &data[used..];
+                let buf = std::mem::take(&mut self.buf);
+                let parsed = parse_head(self.role, &buf[..end]);
+                self.buf = buf;
+                self.buf.clear();
+                self.finish_head(parsed)
+            }
+            None if self.buf.len() >= MAX_HEAD_BYTES => {
+                *data = &data[take..];
+                self.buf.clear();
+                self.state = State::Resync { at_line_start: false };
+                Step::Error(ParseError::HeadTooLarge)
+            }
+            None => {
+                *data = &[];
+                Step::NeedMore
+            }
+        }
+    }
+
+    /// Skips the offending line and resynchronises.
+    fn reject_start<'a>(&mut self, data: &mut &'a [u8], err: ParseError) -> Step<'a> {
+        match memchr(b'\n', data) {
+            Some(i) => {
+                *data = &data[i + 1..];
+                self.state = State::Resync { at_line_start: true };
+            }
+            None => {
+                *data = &[];
+                self.state = State::Resync { at_line_start: false };
+            }
+        }
+        Step::Error(err)
+    }
+
+    fn finish_head<'a>(&mut self, parsed: Result<Head, ParseError>) -> Step<'a> {
+        match parsed {
+            Ok(head) => {
+                self.seen_message = true;
+                self.state = State::AwaitingFraming;
+                Step::Head(Box::new(head))
+            }
+            Err(e) => {
+                self.state = State::Resync { at_line_start: true };
+                Step::Error(e)
+            }
+        }
+    }
+
+    fn resync<'a>(&mut self, data: &mut &'a [u8], at_line_start: bool) -> Step<'a> {
+        let mut pos = 0;
+        let mut line_start = at_line_start;
+        while pos < data.len() {
+            if line_start && plausible_resync_point(self.role, &data[pos..]) {
+                self.resync_skipped += pos as u64;
+                *data = &data[pos..];
+                self.state = State::AwaitingHead;
+                return Step::NeedMore;
+            }
+            match memchr(b'\n', &data[pos..]) {
+                Some(i) => {
+                    pos += i + 1;
+                    line_start = true;
+                }
+                None => {
+                    pos = data.len();
+                    line_start = false;
+                }
+            }
+        }
+        self.resync_skipped += data.len() as u64;
+        *data = &[];
+        self.state = State::Resync {
+            at_line_start: line_start,
+        };
+        Step::NeedMore
+    }
+
+    /// Reads one line into `buf` (across calls). Returns the line without CRLF.
+    fn take_line(&mut self, data: &mut &[u8]) -> Option<Result<Vec<u8>, ()>> {
+        match memchr(b'\n', data) {
+            Some(i) => {
+                self.buf.extend_from_slice(&data[..i]);
+                *data = &data[i + 1..];
+                let mut line = std::mem::take(&mut self.buf);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                Some(Ok(line))
+            }
+            None => {
+                self.buf.extend_from_slice(data);
+                *data = &[];
+                if self.buf.len() > MAX_LINE {
+                    self.buf.clear();
+                    return Some(Err(()));
+                }
+                None
+            }
+        }
+    }
+
+    fn read_chunk_size<'a>(&mut self, data: &mut &'a [u8]) -> Step<'a> {
+        let line = match self.take_line(data) {
+            None => return Step::NeedMore,
+            Some(Err(())) => {
+                self.state = State::Resync { at_line_start: false };
+                return Step::Error(ParseError::BadChunkSize);
+            }
+            Some(Ok(l)) => l,
+        };
+        match parse_chunk_size(&line) {
+            Some(0) => {
+                self.state = State::ReadingTrailers;
+                Step::NeedMore
+            }
+            Some(n) => {
+                self.state = State::ReadingChunk { remaining: n };
+                Step::NeedMore
+            }
+            // A blank line where a size belongs (extra CRLF after data): tolerate.
+            None if line.iter().all(|b| b.is_ascii_whitespace()) => Step::NeedMore,
+            None => {
+                // The message ends here as far as we can tell; resync on what follows.
+                self.state = State::Resync { at_line_start: true };
+                Step::Error(ParseError::BadChunkSize)
+            }
+        }
+    }
+
+    fn read_trailers<'a>(&mut self, data: &mut &'a [u8]) -> Step<'a> {
+        loop {
+            match self.take_line(data) {
+                None => return Step::NeedMore,
+                Some(Err(())) => {
+                    self.state = State::Resync { at_line_start: false };
+                    return Step::Error(ParseError::HeadTooLarge);
+                }
+                Some(Ok(line)) if line.is_empty() => {
+                    self.state = State::AwaitingHead;
+                    return Step::End;
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+/// What ending the stream meant for the message in progress.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Finish {
+    /// Nothing was in progress.
+    Idle,
+    /// The close completed a message (close-delimited body).
+    Complete,
+    /// A message was cut short.
+    Truncated,
+    /// A head without its final blank line, usable.
+    Head(Box<Head>),
+    /// Leftover bytes that were not a message.
+    Error(ParseError),
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Whether `data` can be the beginning of a message of this role (checked on the
+/// bytes present, so a short prefix is plausible if it could still become one).
+fn plausible_start(role: Role, data: &[u8]) -> bool {
+    match role {
+        Role::Response => {
+            let n = data.len().min(5);
+            data[..n].eq_ignore_ascii_case(&b"HTTP/"[..n])
+        }
+        Role::Request => {
+            let n = data.len().min(MAX_METHOD_LEN + 1);
+            match data[..n].iter().position(|b| *b == b' ') {
+                Some(0) => false,
+                Some(i) => data[..i].iter().all(|b| b.is_ascii_alphabetic() || *b == b'-' || *b == b'_'),
+                None => n <= MAX_METHOD_LEN && data[..n].iter().all(|b| is_tchar(*b)),
+            }
+        }
+    }
+}
+
+/// A stricter test used when resynchronising inside arbitrary bytes.
+fn plausible_resync_point(role: Role, data: &[u8]) -> bool {
+    match role {
+        Role::Response => {
+            let n = data.len().min(7);
+            n >= 1 && data[..n] == b"HTTP/1."[..n]
+        }
+        Role::Request => KNOWN_METHODS.iter().any(|m| {
+            let full = m.len() + 1;
+            let n = data.len().min(full);
+            n >= 1 && data[..n.min(m.len())] == m[..n.min(m.len())] && (n < full || data[m.len()] == b' ')
+        }),
+    }
+}
+
+/// Offset just past the header block, if it is complete in `data`.
+fn head_end(role: Role, data: &[u8]) -> Option<usize> {
+    let first_nl = memchr(b'\n', data)?;
+    if role == Role::Request && request_version(&data[..first_nl]).is_none() {
+        // HTTP/0.9 simple request: the request line is the whole head.
+        return Some(first_nl + 1);
+    }
+    let mut at = first_nl + 1;
+    loop {
+        match data.get(at) {
+            None => return None,
+            Some(b'\n') => return Some(at + 1),
+            Some(b'\r') => match data.get(at + 1) {
+                None => return None,
+                Some(b'\n') => return Some(at + 2),
+                Some(_) => {}
+            },
+            Some(_) => {}
+        }
+        at += memchr(b'\n', &data[at..])? + 1;
+    }
+}
+
+/// The version if the request line ends in ` HTTP/x.y`.
+fn request_version(line: &[u8]) -> Option<(usize, &[u8])> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = trim_end(line);
+    let sp = line.iter().rposition(|b| *b == b' ')?;
+    let word = &line[sp + 1..];
+    (word.len() >= 6 && word[..5].eq_ignore_ascii_case(b"HTTP/")).then_some((sp, &word[5..]))
+}
+
+fn trim_end(s: &[u8]) -> &[u8] {
+    let n = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    &s[..n]
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let s = trim_end(s);
+    let n = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
+    &s[n..]
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match role {
+        Role::Request => {
+            let sp = line.iter().position(|b| *b == b' ').ok_or(ParseError::BadStartLine)?;
+            let method = &line[..sp];
+            if method.is_empty()
+                || method.len() > MAX_METHOD_LEN
+                || !method.iter().all(|b| b.is_ascii_alphabetic() || *b == b'-' || *b == b'_')
+            {
+                return Err(ParseError::BadStartLine);
+            }
+            let rest = &line[sp..];
+            match request_version(line).filter(|(vsp, _)| *vsp >= sp) {
+                Some((vsp, version)) => Ok(StartLine::Request {
+                    method: text(method),
+                    uri: text(trim(&line[sp..vsp.max(sp)])),
+                    version: text(version),
+                }),
+                None => {
+                    // HTTP/0.9: only a known method and an origin-form target.
+                    let uri = trim(rest);
+                    let upper = method.to_ascii_uppercase();
+                    if !uri.starts_with(b"/") || !KNOWN_METHODS.contains(&upper.as_slice()) {
+                        return Err(ParseError::BadStartLine);
+                    }
+                    Ok(StartLine::Request {
+                        method: text(method),
+                        uri: text(uri),
+                        version: "0.9".to_string(),
+                    })
+                }
+            }
+        }
+        Role::Response => {
+            if line.len() < 6 || !line[..5].eq_ignore_ascii_case(b"HTTP/") {
+                return Err(ParseError::BadStartLine);
+            }
+            let vend = line.iter().position(|b| *b == b' ').unwrap_or(line.len());
+            let version = text(&line[5..vend]);
+            let rest = trim(&line[vend..]);
+            let digits: Vec<u8> = rest.iter().take_while(|b| b.is_ascii_digit()).copied().collect();
+            if digits.len() != 3 {
+                return Err(ParseError::BadStartLine);
+            }
+            let status = digits.iter().fold(0u16, |a, d| a * 10 + (d - b'0') as u16);
+            Ok(StartLine::Response { version, status })
+        }
+    }
+}
+
+/// Parses a complete head (start line and header fields, terminator included).
+pub fn parse_head(role: Role, block: &[u8]) -> Result<Head, ParseError> {
+    let mut lines = block.split(|b| *b == b'\n');
+    let first = lines.next().ok_or(ParseError::BadStartLine)?;
+    let start = parse_start_line(role, first)?;
+    let mut h = Headers::default();
+    let mut warning = None;
+    let mut count = 0usize;
+    // Fields with obsolete line folding (RFC 9112 §5.2) are joined before use.
+    let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for raw in lines {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if let Some((_, v)) = fields.last_mut() {
+                v.push(b' ');
+                v.extend_from_slice(trim(line));
+            }
+            continue;
+        }
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            warning = Some(ParseError::BadHeaderLine);
+            continue;
+        };
+        count += 1;
+        if count > MAX_HEADERS {
+            h.overflow = true;
+            warning = Some(ParseError::TooManyHeaders);
+            break;
+        }
+        fields.push((trim(&line[..colon]).to_vec(), trim(&line[colon + 1..]).to_vec()));
+    }
+    let mut cl_values: Vec<u64> = Vec::new();
+    for (name, value) in &fields {
+        let lower = name.to_ascii_lowercase();
+        match lower.as_slice() {
+            b"host" => h.host = Some(text(value)),
+            b"user-agent" => h.user_agent = Some(text(value)),
+            b"content-type" => h.content_type = Some(text(value)),
+            b"content-length" => match parse_content_length(value) {
+                Some(n) => cl_values.push(n),
+                None => h.content_length_invalid = true,
+            },
+            b"transfer-encoding" => {
+                h.transfer_encoding = true;
+                // Chunked only counts as the final coding.
+                let last = value.rsplit(|b| *b == b',').next().map(trim).unwrap_or(&[]);
+                h.chunked = last.eq_ignore_ascii_case(b"chunked");
+            }
+            b"connection" => {
+                let v = value.to_ascii_lowercase();
+                h.connection_close |= memchr::memmem::find(&v, b"close").is_some();
+                h.upgrade |= memchr::memmem::find(&v, b"upgrade").is_some();
+            }
+            b"expect" => h.expect_continue = value.eq_ignore_ascii_case(b"100-continue"),
+            b"x-forwarded-for" => h.x_forwarded_for = Some(text(value)),
+            b"forwarded" => h.forwarded = Some(text(value)),
+            b"authorization" => h.authorization = Some(text(value)),
+            b"cookie" => h.has_cookie = true,
+            b"set-cookie" => h.has_set_cookie = true,
+            b"location" => h.location = Some(text(value)),
+            _ => {}
+        }
+    }
+    match cl_values.as_slice() {
+        [] => {}
+        [first, rest @ ..] if rest.iter().all(|v| v == first) => h.content_length = Some(*first),
+        _ => {
+            h.content_length_invalid = true;
+            warning = Some(ParseError::BadContentLength);
+        }
+    }
+    if h.content_length_invalid {
+        warning = Some(ParseError::BadContentLength);
+    }
+    if h.transfer_encoding && (h.content_length.is_some() || h.content_length_invalid) {
+        warning = Some(ParseError::TeAndCl);
+    }
+    Ok(Head {
+        start,
+        headers: h,
+        warning,
+    })
+}
+
+/// Content-Length: ASCII digits only (leading zeros allowed), must fit in u64.
+fn parse_content_length(v: &[u8]) -> Option<u64> {
+    let v = trim(v);
+    if v.is_empty() || !v.iter().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.iter().try_fold(0u64, |a, d| a.checked_mul(10)?.checked_add((d - b'0') as u64))
+}
+
+/// Chunk size: hex digits up to an optional `;extension`; `None` if invalid or
+/// larger than 2^62 (no real chunk is; larger values are overflow attacks).
+fn parse_chunk_size(line: &[u8]) -> Option<u64> {
+    let end = line.iter().position(|b| *b == b';').unwrap_or(line.len());
+    let digits = trim(&line[..end]);
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    let n = digits.iter().try_fold(0u64, |a, d| {
+        let v = (*d as char).to_digit(16)? as u64;
+        a.checked_mul(16)?.checked_add(v)
+    })?;
+    (n < 1 << 62).then_some(n)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,15 @@
+//! apiwatch: a passive API-traffic sensor. The modules follow the data path:
+//! capture → decode → flow (TCP reassembly) → http → identity → detect → export.
+//! See DESIGN.md for the architecture and the output contracts.
+
+pub mod capture;
+pub mod decode;
+pub mod detect;
+pub mod export;
+pub mod flow;
+pub mod http;
+pub mod identity;
+pub mod pipeline;
+pub mod replay;
+pub mod synth;
+pub mod time;

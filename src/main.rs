@@ -1,0 +1,143 @@
+//! The `apiwatch` command line: parse arguments, run, map errors to exit codes
+//! (0 success, 1 runtime error, 2 usage or configuration error).
+
+use std::process::ExitCode;
+
+use apiwatch::export::summary;
+use apiwatch::replay::{self, ReplayError, ReplayOptions};
+
+const USAGE: &str = "\
+Usage: apiwatch -r <FILE>... [OPTIONS]
+Replay pcap / pcapng captures (also .gz, '-' for stdin) and reconstruct HTTP exchanges.
+
+Options:
+  -r, --read <FILE>         capture file to replay (repeatable, read in order)
+      --exchanges <PATH>    write every HTTP exchange as JSON lines ('-' = stdout)
+      --alerts <PATH|->     alert records, JSON lines (default: stdout)
+      --workers <N>         packet threads (this build runs replay on one)
+      --learning-period <DUR>  baseline learning period, e.g. 5m (default 5m)
+  -q, --quiet               no summary on stderr
+  -h, --help                this help
+  -V, --version             version
+";
+
+struct Args {
+    replay: ReplayOptions,
+    quiet: bool,
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("apiwatch: {msg}");
+    eprintln!("Try 'apiwatch --help' for more information.");
+    ExitCode::from(2)
+}
+
+/// Parses a duration like `90s`, `5m`, `1h`, `250ms`.
+fn parse_duration(s: &str) -> Option<u64> {
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1_000_000u64)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1_000_000_000)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000_000_000)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3_600_000_000_000)
+    } else {
+        (s, 1_000_000_000)
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_env();
+    let mut replay = ReplayOptions::default();
+    let mut quiet = false;
+    let mut positional = Vec::new();
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('r') | Long("read") => replay.files.push(p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())?),
+            Long("exchanges") => replay.exchanges = Some(p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())?),
+            Long("alerts") => replay.alerts = Some(p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())?),
+            Long("workers") => {
+                let v: String = p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())?;
+                match v.parse::<usize>() {
+                    Ok(n) if n >= 1 => {}
+                    _ => return Err(format!("--workers: '{v}' is not a positive number")),
+                }
+            }
+            Long("learning-period") => {
+                let v: String = p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())?;
+                if parse_duration(&v).is_none() {
+                    return Err(format!("--learning-period: '{v}' is not a duration (e.g. 90s, 5m, 1h)"));
+                }
+            }
+            Short('q') | Long("quiet") => quiet = true,
+            Short('h') | Long("help") => {
+                print!("{USAGE}");
+                return Ok(None);
+            }
+            Short('V') | Long("version") => {
+                println!("apiwatch {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            Value(v) => positional.push(v.string().map_err(|e| e.to_string())?),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    // `apiwatch -r a.pcap b.pcap`: further existing capture files after -r are inputs.
+    let (files, filter): (Vec<String>, Vec<String>) = positional
+        .into_iter()
+        .partition(|v| !replay.files.is_empty() && std::path::Path::new(v).is_file());
+    replay.files.extend(files);
+    if !filter.is_empty() {
+        return Err(format!(
+            "capture filter '{}': filters are not supported by this build yet (nothing was read)",
+            filter.join(" ")
+        ));
+    }
+    if replay.files.is_empty() {
+        return Err("nothing to do: give a capture with -r FILE".into());
+    }
+    Ok(Some(Args { replay, quiet }))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(match std::env::var("APIWATCH_LOG").as_deref() {
+            Ok("debug") => tracing::Level::DEBUG,
+            Ok("info") => tracing::Level::INFO,
+            Ok("error") => tracing::Level::ERROR,
+            _ => tracing::Level::WARN,
+        })
+        .with_target(false)
+        .init();
+    let args = match parse_args() {
+        Ok(Some(a)) => a,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(msg) => return usage_error(msg),
+    };
+    match replay::run(&args.replay) {
+        Ok(report) => {
+            if !args.quiet {
+                eprint!(
+                    "{}",
+                    summary::render(&report.pipeline, report.exchanges, report.elapsed, &report.warnings)
+                );
+            }
+            for e in &report.errors {
+                eprintln!("apiwatch: {e}");
+            }
+            if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(ReplayError::Usage(msg)) => {
+            eprintln!("apiwatch: {msg}");
+            ExitCode::from(2)
+        }
+        Err(ReplayError::Runtime(msg)) => {
+            eprintln!("apiwatch: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Packet-time formatting. apiwatch never reads the wall clock in its core; these
+//! helpers only render capture timestamps (UTC, ISO 8601, microseconds).
+
+use crate::capture::Nanos;
+
+/// Civil date from days since 1970-01-01 (proleptic Gregorian; H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `2026-11-23T10:06:12.300000` (no zone suffix; callers add `Z` or `+0000`).
+fn iso_base(ts: Nanos) -> String {
+    let secs = (ts / 1_000_000_000) as i64;
+    let micros = (ts % 1_000_000_000) / 1000;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    )
+}
+
+/// Exchange-log form: `2026-11-23T10:06:12.300000Z`.
+pub fn iso_utc_z(ts: Nanos) -> String {
+    let mut s = iso_base(ts);
+    s.push('Z');
+    s
+}
+
+/// Suricata EVE form: `2026-11-23T10:06:12.345678+0000`.
+pub fn iso_utc_eve(ts: Nanos) -> String {
+    let mut s = iso_base(ts);
+    s.push_str("+0000");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(iso_utc_z(0), "1970-01-01T00:00:00.000000Z");
+        // 2026-11-23T10:06:12.345678 UTC
+        let ts = 1_795_428_372_345_678_000;
+        assert_eq!(iso_utc_z(ts), "2026-11-23T10:06:12.345678Z");
+        assert_eq!(iso_utc_eve(ts), "2026-11-23T10:06:12.345678+0000");
+        // Leap day.
+        assert_eq!(iso_utc_z(951_782_400_000_000_000), "2000-02-29T00:00:00.000000Z");
+    }
+}
