@@ -200,12 +200,13 @@ impl FlowTable {
         self.stats.created += 1;
         let syn = seg.flags & tcp_flags::SYN != 0;
         let ack = seg.flags & tcp_flags::ACK != 0;
-        let sender_is_client = if syn {
-            !ack
-        } else if looks_like_request(seg.payload) {
+        // Payload evidence beats flags: a request on a SYN-ACK still comes from a client.
+        let sender_is_client = if looks_like_request(seg.payload) {
             true
         } else if seg.payload.starts_with(b"HTTP/") {
             false
+        } else if syn {
+            !ack
         } else if SERVER_PORTS.contains(&seg.dport) && !SERVER_PORTS.contains(&seg.sport) {
             true
         } else if SERVER_PORTS.contains(&seg.sport) && !SERVER_PORTS.contains(&seg.dport) {

@@ -251,7 +251,9 @@ impl MessageReader {
 
     /// Starts in resynchronising mode (midstream pickup: we may be inside a body).
     pub fn start_midstream(&mut self) {
-        self.state = State::Resync { at_line_start: false };
+        // The first byte may well start a message (a new request on a kept-alive
+        // connection), so it counts as a line start.
+        self.state = State::Resync { at_line_start: true };
     }
 
     /// Stops parsing this direction for good.
@@ -681,7 +683,7 @@ fn request_version(line: &[u8]) -> Option<(usize, &[u8])> {
     let line = trim_end(line);
     let sp = line.iter().rposition(|b| *b == b' ')?;
     let word = &line[sp + 1..];
-    (word.len() >= 6 && word[..5].eq_ignore_ascii_case(b"HTTP/")).then_some((sp, &word[5..]))
+    (word.len() >= 6 && word[..5].eq_ignore_ascii_case(b"HTTP/")).then(|| (sp, &word[5..]))
 }
 
 fn trim_end(s: &[u8]) -> &[u8] {
