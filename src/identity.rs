@@ -22,7 +22,10 @@ mod tests {
 
     #[test]
     fn mapped_addresses_are_normalised() {
-        assert_eq!(client_key("::ffff:10.0.0.1".parse().unwrap()), "ip:10.0.0.1");
+        assert_eq!(
+            client_key("::ffff:10.0.0.1".parse().unwrap()),
+            "ip:10.0.0.1"
+        );
         assert_eq!(client_key("2001:db8::1".parse().unwrap()), "ip:2001:db8::1");
     }
 }

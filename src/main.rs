@@ -56,20 +56,49 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut positional = Vec::new();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
-            Short('r') | Long("read") => replay.files.push(p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())?),
-            Long("exchanges") => replay.exchanges = Some(p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())?),
-            Long("alerts") => replay.alerts = Some(p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())?),
+            Short('r') | Long("read") => replay.files.push(
+                p.value()
+                    .map_err(|e| e.to_string())?
+                    .string()
+                    .map_err(|e| e.to_string())?,
+            ),
+            Long("exchanges") => {
+                replay.exchanges = Some(
+                    p.value()
+                        .map_err(|e| e.to_string())?
+                        .string()
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+            Long("alerts") => {
+                replay.alerts = Some(
+                    p.value()
+                        .map_err(|e| e.to_string())?
+                        .string()
+                        .map_err(|e| e.to_string())?,
+                )
+            }
             Long("workers") => {
-                let v: String = p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())?;
+                let v: String = p
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .string()
+                    .map_err(|e| e.to_string())?;
                 match v.parse::<usize>() {
                     Ok(n) if n >= 1 => {}
                     _ => return Err(format!("--workers: '{v}' is not a positive number")),
                 }
             }
             Long("learning-period") => {
-                let v: String = p.value().map_err(|e| e.to_string())?.string().map_err(|e| e.to_string())?;
+                let v: String = p
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .string()
+                    .map_err(|e| e.to_string())?;
                 if parse_duration(&v).is_none() {
-                    return Err(format!("--learning-period: '{v}' is not a duration (e.g. 90s, 5m, 1h)"));
+                    return Err(format!(
+                        "--learning-period: '{v}' is not a duration (e.g. 90s, 5m, 1h)"
+                    ));
                 }
             }
             Short('q') | Long("quiet") => quiet = true,
@@ -123,13 +152,22 @@ fn main() -> ExitCode {
             if !args.quiet {
                 eprint!(
                     "{}",
-                    summary::render(&report.pipeline, report.exchanges, report.elapsed, &report.warnings)
+                    summary::render(
+                        &report.pipeline,
+                        report.exchanges,
+                        report.elapsed,
+                        &report.warnings
+                    )
                 );
             }
             for e in &report.errors {
                 eprintln!("apiwatch: {e}");
             }
-            if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if report.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(ReplayError::Usage(msg)) => {
             eprintln!("apiwatch: {msg}");

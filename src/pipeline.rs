@@ -78,7 +78,12 @@ impl Pipeline {
         if self.logged & bit == 0 {
             self.logged |= bit;
             let (layer, reason) = e.labels();
-            tracing::warn!(layer, reason, linktype, "Packet could not be decoded; further ones are only counted");
+            tracing::warn!(
+                layer,
+                reason,
+                linktype,
+                "Packet could not be decoded; further ones are only counted"
+            );
         }
     }
 

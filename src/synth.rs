@@ -80,7 +80,11 @@ pub fn ethernet(ip: &[u8], vlans: &[u16]) -> Vec<u8> {
         f.extend_from_slice(&0x8100u16.to_be_bytes());
         f.extend_from_slice(&v.to_be_bytes());
     }
-    let et: u16 = if ip.first().map(|b| b >> 4) == Some(6) { 0x86dd } else { 0x0800 };
+    let et: u16 = if ip.first().map(|b| b >> 4) == Some(6) {
+        0x86dd
+    } else {
+        0x0800
+    };
     f.extend_from_slice(&et.to_be_bytes());
     f.extend_from_slice(ip);
     f
@@ -112,8 +116,10 @@ impl PcapWriter {
         let micros = ((ts % 1_000_000_000) / 1000) as u32;
         self.bytes.extend_from_slice(&secs.to_le_bytes());
         self.bytes.extend_from_slice(&micros.to_le_bytes());
-        self.bytes.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        self.bytes.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(data.len() as u32).to_le_bytes());
+        self.bytes
+            .extend_from_slice(&(data.len() as u32).to_le_bytes());
         self.bytes.extend_from_slice(data);
     }
 }
@@ -129,7 +135,12 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    pub fn new(client: (IpAddr, u16), server: (IpAddr, u16), client_isn: u32, server_isn: u32) -> Self {
+    pub fn new(
+        client: (IpAddr, u16),
+        server: (IpAddr, u16),
+        client_isn: u32,
+        server_isn: u32,
+    ) -> Self {
         Conversation {
             client,
             server,
@@ -186,9 +197,11 @@ impl Conversation {
 
     /// FIN from both sides.
     pub fn close(&mut self) -> &mut Self {
-        self.segs.push(self.seg(true, tcp_flags::FIN | tcp_flags::ACK, b""));
+        self.segs
+            .push(self.seg(true, tcp_flags::FIN | tcp_flags::ACK, b""));
         self.client_seq = self.client_seq.wrapping_add(1);
-        self.segs.push(self.seg(false, tcp_flags::FIN | tcp_flags::ACK, b""));
+        self.segs
+            .push(self.seg(false, tcp_flags::FIN | tcp_flags::ACK, b""));
         self.server_seq = self.server_seq.wrapping_add(1);
         self.segs.push(self.seg(true, tcp_flags::ACK, b""));
         self

@@ -274,7 +274,12 @@ impl FileSource {
         Ok(())
     }
 
-    fn next_pcap(&mut self, big: bool, nanos: bool, linktype: u32) -> Result<Option<Located>, CaptureError> {
+    fn next_pcap(
+        &mut self,
+        big: bool,
+        nanos: bool,
+        linktype: u32,
+    ) -> Result<Option<Located>, CaptureError> {
         if !self.fill(16)? {
             return self.end_of_input();
         }
@@ -327,7 +332,9 @@ impl FileSource {
                 big = match self.u32_at(8, false) {
                     0x1A2B_3C4D => false,
                     0x4D3C_2B1A => true,
-                    other => return Err(self.corrupt(format!("bad pcapng byte-order magic {other:08x}"))),
+                    other => {
+                        return Err(self.corrupt(format!("bad pcapng byte-order magic {other:08x}")));
+                    }
                 };
             }
             let block_type = self.u32_at(0, big);
@@ -390,7 +397,8 @@ impl FileSource {
                     } else {
                         self.u16_at(8, big) as usize
                     };
-                    let ts_raw = ((self.u32_at(12, big) as u64) << 32) | self.u32_at(16, big) as u64;
+                    let ts_raw =
+                        ((self.u32_at(12, big) as u64) << 32) | self.u32_at(16, big) as u64;
                     let caplen = self.u32_at(20, big) as usize;
                     let orig_len = self.u32_at(24, big);
                     self.pos = save;
@@ -398,7 +406,9 @@ impl FileSource {
                         return Err(self.corrupt("pcapng packet longer than its block"));
                     }
                     let Some(ifc) = self.interface(iface) else {
-                        return Err(self.corrupt(format!("packet names undeclared interface {iface}")));
+                        return Err(
+                            self.corrupt(format!("packet names undeclared interface {iface}"))
+                        );
                     };
                     return Ok(Some(Located {
                         ts: ifc.to_nanos(ts_raw),
@@ -524,7 +534,11 @@ mod tests {
 
     fn pcap_le(nanos: bool, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
         let mut v = Vec::new();
-        v.extend_from_slice(if nanos { &[0x4d, 0x3c, 0xb2, 0xa1] } else { &[0xd4, 0xc3, 0xb2, 0xa1] });
+        v.extend_from_slice(if nanos {
+            &[0x4d, 0x3c, 0xb2, 0xa1]
+        } else {
+            &[0xd4, 0xc3, 0xb2, 0xa1]
+        });
         v.extend_from_slice(&2u16.to_le_bytes());
         v.extend_from_slice(&4u16.to_le_bytes());
         v.extend_from_slice(&[0; 8]);
@@ -634,7 +648,10 @@ mod tests {
         idb1.extend_from_slice(&0u32.to_le_bytes());
         idb1.extend_from_slice(&[9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
         f.extend(block(1, &idb1));
-        for (iface, ts, data) in [(0u32, 3_000_000u64, &b"eth"[..]), (1, 5_000_000_007, &b"rawip"[..])] {
+        for (iface, ts, data) in [
+            (0u32, 3_000_000u64, &b"eth"[..]),
+            (1, 5_000_000_007, &b"rawip"[..]),
+        ] {
             let mut epb = Vec::new();
             epb.extend_from_slice(&iface.to_le_bytes());
             epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
@@ -648,7 +665,10 @@ mod tests {
         let p = src.next_packet().unwrap().unwrap();
         assert_eq!((p.ts, p.linktype, p.data), (3_000_000_000, 1, &b"eth"[..]));
         let p = src.next_packet().unwrap().unwrap();
-        assert_eq!((p.ts, p.linktype, p.data), (5_000_000_007, 101, &b"rawip"[..]));
+        assert_eq!(
+            (p.ts, p.linktype, p.data),
+            (5_000_000_007, 101, &b"rawip"[..])
+        );
         assert!(src.next_packet().unwrap().is_none());
     }
 

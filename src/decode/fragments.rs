@@ -91,7 +91,8 @@ impl Fragments {
             return Ok(None);
         };
         // Complete when the pieces cover [0, total) without a hole.
-        let mut spans: Vec<(usize, usize)> = p.pieces.iter().map(|(o, d)| (*o, o + d.len())).collect();
+        let mut spans: Vec<(usize, usize)> =
+            p.pieces.iter().map(|(o, d)| (*o, o + d.len())).collect();
         spans.sort_unstable();
         let mut covered = 0;
         for (s, e) in spans {
@@ -123,12 +124,18 @@ impl Fragments {
         }
         self.last_sweep = now;
         let before = self.pending.len();
-        self.pending.retain(|_, p| now.saturating_sub(p.last_seen) <= FRAGMENT_TIMEOUT);
+        self.pending
+            .retain(|_, p| now.saturating_sub(p.last_seen) <= FRAGMENT_TIMEOUT);
         self.stats.timed_out += (before - self.pending.len()) as u64;
     }
 
     fn evict_oldest(&mut self) {
-        if let Some(k) = self.pending.iter().min_by_key(|(_, p)| p.last_seen).map(|(k, _)| *k) {
+        if let Some(k) = self
+            .pending
+            .iter()
+            .min_by_key(|(_, p)| p.last_seen)
+            .map(|(k, _)| *k)
+        {
             self.pending.remove(&k);
             self.stats.evicted += 1;
         }
@@ -162,7 +169,10 @@ mod tests {
     fn out_of_order_fragments_reassemble() {
         let mut f = Fragments::default();
         assert_eq!(f.insert(key(1), 8, false, b"WORLD!!!", 0), Ok(None));
-        assert_eq!(f.insert(key(1), 0, true, b"HELLO...", 0), Ok(Some(b"HELLO...WORLD!!!".to_vec())));
+        assert_eq!(
+            f.insert(key(1), 0, true, b"HELLO...", 0),
+            Ok(Some(b"HELLO...WORLD!!!".to_vec()))
+        );
         assert!(f.is_empty());
     }
 
@@ -170,14 +180,26 @@ mod tests {
     fn overlap_keeps_first_arrival() {
         let mut f = Fragments::default();
         assert_eq!(f.insert(key(2), 0, true, b"AAAAAAAA", 0), Ok(None));
-        assert_eq!(f.insert(key(2), 0, false, b"BBBBBBBBCC", 0), Ok(Some(b"AAAAAAAACC".to_vec())));
+        assert_eq!(
+            f.insert(key(2), 0, false, b"BBBBBBBBCC", 0),
+            Ok(Some(b"AAAAAAAACC".to_vec()))
+        );
     }
 
     #[test]
     fn timeout_and_bounds() {
         let mut f = Fragments::default();
         assert_eq!(f.insert(key(3), 0, true, b"AAAAAAAA", 0), Ok(None));
-        assert_eq!(f.insert(key(4), 0, true, b"AAAAAAAA", FRAGMENT_TIMEOUT + 2_000_000_000), Ok(None));
+        assert_eq!(
+            f.insert(
+                key(4),
+                0,
+                true,
+                b"AAAAAAAA",
+                FRAGMENT_TIMEOUT + 2_000_000_000
+            ),
+            Ok(None)
+        );
         assert_eq!(f.stats.timed_out, 1);
         assert_eq!(f.insert(key(5), 65_530, false, b"too long", 0), Err(()));
         for id in 0..(MAX_PENDING_DATAGRAMS as u32 + 10) {

@@ -181,13 +181,20 @@ impl Decoder {
     }
 
     /// Decodes one captured frame of the given link type.
-    pub fn decode<'a>(&mut self, linktype: u32, data: &'a [u8], ts: Nanos) -> Result<Decoded<'a>, DecodeError> {
+    pub fn decode<'a>(
+        &mut self,
+        linktype: u32,
+        data: &'a [u8],
+        ts: Nanos,
+    ) -> Result<Decoded<'a>, DecodeError> {
         let c = Cursor(data);
         match linktype {
             linktype::ETHERNET => self.ethernet(data, ts, 0),
-            linktype::RAW | linktype::RAW_OPENBSD | linktype::RAW_BSDOS | linktype::IPV4 | linktype::IPV6 => {
-                self.ip(data, ts, 0)
-            }
+            linktype::RAW
+            | linktype::RAW_OPENBSD
+            | linktype::RAW_BSDOS
+            | linktype::IPV4
+            | linktype::IPV6 => self.ip(data, ts, 0),
             linktype::NULL | linktype::LOOP => {
                 let fam = c.u32(0).ok_or(DecodeError::LinkTruncated)?;
                 // NULL is in the capturing host's byte order, LOOP in network order.
@@ -210,10 +217,20 @@ impl Decoder {
         }
     }
 
-    fn ethernet<'a>(&mut self, data: &'a [u8], ts: Nanos, depth: u8) -> Result<Decoded<'a>, DecodeError> {
+    fn ethernet<'a>(
+        &mut self,
+        data: &'a [u8],
+        ts: Nanos,
+        depth: u8,
+    ) -> Result<Decoded<'a>, DecodeError> {
         let c = Cursor(data);
         let ethertype = c.u16(12).ok_or(DecodeError::LinkTruncated)?;
-        self.ethertype(ethertype, c.from(14).ok_or(DecodeError::LinkTruncated)?, ts, depth)
+        self.ethertype(
+            ethertype,
+            c.from(14).ok_or(DecodeError::LinkTruncated)?,
+            ts,
+            depth,
+        )
     }
 
     fn ethertype<'a>(
@@ -246,7 +263,12 @@ impl Decoder {
         }
     }
 
-    fn ipv4<'a>(&mut self, data: &'a [u8], ts: Nanos, depth: u8) -> Result<Decoded<'a>, DecodeError> {
+    fn ipv4<'a>(
+        &mut self,
+        data: &'a [u8],
+        ts: Nanos,
+        depth: u8,
+    ) -> Result<Decoded<'a>, DecodeError> {
         let c = Cursor(data);
         let ihl = (c.u8(0).ok_or(DecodeError::Ipv4Truncated)? & 0x0f) as usize * 4;
         if ihl < 20 {
@@ -257,7 +279,11 @@ impl Decoder {
         }
         let total = c.u16(2).ok_or(DecodeError::Ipv4Truncated)? as usize;
         // Total length 0 happens with TSO on the capturing host: use what was captured.
-        let end = if total == 0 { data.len() } else { total.min(data.len()) };
+        let end = if total == 0 {
+            data.len()
+        } else {
+            total.min(data.len())
+        };
         if end < ihl {
             return Err(DecodeError::Ipv4BadLength);
         }
@@ -281,16 +307,34 @@ impl Decoder {
         self.transport(src, dst, proto, payload, ts, depth)
     }
 
-    fn ipv6<'a>(&mut self, data: &'a [u8], ts: Nanos, depth: u8) -> Result<Decoded<'a>, DecodeError> {
+    fn ipv6<'a>(
+        &mut self,
+        data: &'a [u8],
+        ts: Nanos,
+        depth: u8,
+    ) -> Result<Decoded<'a>, DecodeError> {
         let c = Cursor(data);
         let plen = c.u16(4).ok_or(DecodeError::Ipv6Truncated)? as usize;
         let mut next = c.u8(6).ok_or(DecodeError::Ipv6Truncated)?;
-        let src: [u8; 16] = data.get(8..24).and_then(|s| s.try_into().ok()).ok_or(DecodeError::Ipv6Truncated)?;
-        let dst: [u8; 16] = data.get(24..40).and_then(|s| s.try_into().ok()).ok_or(DecodeError::Ipv6Truncated)?;
-        let (src, dst) = (IpAddr::V6(Ipv6Addr::from(src)), IpAddr::V6(Ipv6Addr::from(dst)));
+        let src: [u8; 16] = data
+            .get(8..24)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(DecodeError::Ipv6Truncated)?;
+        let dst: [u8; 16] = data
+            .get(24..40)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(DecodeError::Ipv6Truncated)?;
+        let (src, dst) = (
+            IpAddr::V6(Ipv6Addr::from(src)),
+            IpAddr::V6(Ipv6Addr::from(dst)),
+        );
         let body = c.from(40).ok_or(DecodeError::Ipv6Truncated)?;
         // Payload length 0 means a jumbogram (or TSO): use what was captured.
-        let mut rest = if plen == 0 { body } else { &body[..plen.min(body.len())] };
+        let mut rest = if plen == 0 {
+            body
+        } else {
+            &body[..plen.min(body.len())]
+        };
         for _ in 0..MAX_IPV6_EXT_HEADERS {
             let e = Cursor(rest);
             match next {
@@ -319,7 +363,12 @@ impl Decoder {
                         rest = frag_payload;
                         continue;
                     }
-                    let key = FragmentKey { src, dst, id, proto: nh };
+                    let key = FragmentKey {
+                        src,
+                        dst,
+                        id,
+                        proto: nh,
+                    };
                     return self.fragment(key, offset, more, frag_payload, ts, depth);
                 }
                 _ => return self.transport(src, dst, next, rest, ts, depth),
@@ -351,7 +400,11 @@ impl Decoder {
     }
 
     /// Decodes the transport layer of a reassembled datagram.
-    pub fn decode_datagram<'a>(&mut self, d: &'a Datagram, ts: Nanos) -> Result<Decoded<'a>, DecodeError> {
+    pub fn decode_datagram<'a>(
+        &mut self,
+        d: &'a Datagram,
+        ts: Nanos,
+    ) -> Result<Decoded<'a>, DecodeError> {
         self.transport(d.src, d.dst, d.proto, &d.payload, ts, d.depth)
     }
 

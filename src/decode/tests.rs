@@ -24,7 +24,10 @@ fn ethernet_ipv4_tcp() {
     let s = seg();
     let f = ethernet(&ip_bytes(s.src, s.dst, 6, &tcp_bytes(&s)), &[]);
     let t = expect_tcp(Decoder::new().decode(linktype::ETHERNET, &f, 0));
-    assert_eq!((t.src, t.sport, t.dst, t.dport, t.seq), (v4(1), 40000, v4(2), 80, 1000));
+    assert_eq!(
+        (t.src, t.sport, t.dst, t.dport, t.seq),
+        (v4(1), 40000, v4(2), 80, 1000)
+    );
     assert_eq!(t.payload, s.payload.as_slice());
 }
 
@@ -69,7 +72,9 @@ fn linux_cooked_v1_and_v2() {
     let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
     sll.extend_from_slice(&ip);
     expect_tcp(Decoder::new().decode(linktype::LINUX_SLL, &sll, 0));
-    let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+    let mut sll2 = vec![
+        0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+    ];
     sll2.extend_from_slice(&ip);
     expect_tcp(Decoder::new().decode(linktype::LINUX_SLL2, &sll2, 0));
 }
@@ -113,7 +118,10 @@ fn ipv4_fragments_reassemble_into_tcp() {
         ethernet(&ip, &[])
     };
     let second = frag(16, false, &tcp[16..]);
-    assert!(matches!(d.decode(linktype::ETHERNET, &second, 0), Ok(Decoded::FragmentHeld)));
+    assert!(matches!(
+        d.decode(linktype::ETHERNET, &second, 0),
+        Ok(Decoded::FragmentHeld)
+    ));
     let first = frag(0, true, &tcp[..16]);
     let Ok(Decoded::Reassembled(dg)) = d.decode(linktype::ETHERNET, &first, 0) else {
         panic!("expected a reassembled datagram");
@@ -131,9 +139,18 @@ fn malformed_inputs_are_errors_not_panics() {
     for n in 0..good.len() {
         let _ = d.decode(linktype::ETHERNET, &good[..n], 0);
     }
-    assert_eq!(d.decode(linktype::ETHERNET, &good[..20], 0).unwrap_err(), DecodeError::Ipv4Truncated);
+    assert_eq!(
+        d.decode(linktype::ETHERNET, &good[..20], 0).unwrap_err(),
+        DecodeError::Ipv4Truncated
+    );
     let mut bad_ihl = good.clone();
     bad_ihl[14] = 0x41;
-    assert_eq!(d.decode(linktype::ETHERNET, &bad_ihl, 0).unwrap_err(), DecodeError::Ipv4BadLength);
-    assert_eq!(d.decode(9999, &good, 0).unwrap_err(), DecodeError::UnsupportedLinktype);
+    assert_eq!(
+        d.decode(linktype::ETHERNET, &bad_ihl, 0).unwrap_err(),
+        DecodeError::Ipv4BadLength
+    );
+    assert_eq!(
+        d.decode(9999, &good, 0).unwrap_err(),
+        DecodeError::UnsupportedLinktype
+    );
 }

@@ -29,7 +29,9 @@ pub fn segment_class(seg: &str) -> Option<&'static str> {
     if seg.contains('@') && seg.contains('.') {
         return Some("{email}");
     }
-    let tokenish = b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'=' | b'.' | b'~' | b'%'));
+    let tokenish = b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'=' | b'.' | b'~' | b'%'));
     let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
     if tokenish && b.len() >= MIN_TOKEN_LEN && digits > 0 && digits < b.len() {
         return Some("{token}");
@@ -75,7 +77,10 @@ mod tests {
     fn identifier_segments_become_classes() {
         let cases = [
             ("/users/1234", "/users/{id}"),
-            ("/orders/3f2b8c1e-1d2a-4c3b-9e8f-0a1b2c3d4e5f/items", "/orders/{uuid}/items"),
+            (
+                "/orders/3f2b8c1e-1d2a-4c3b-9e8f-0a1b2c3d4e5f/items",
+                "/orders/{uuid}/items",
+            ),
             ("/blobs/5f2b8c1e1d2a4c3b9e8f0a1b", "/blobs/{hex}"),
             ("/users/alice@example.com", "/users/{email}"),
             ("/reset/eyJhbGciOiJIUzI1NiJ9abc123", "/reset/{token}"),

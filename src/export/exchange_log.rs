@@ -70,7 +70,9 @@ pub fn redact_uri(uri: &str) -> Cow<'_, str> {
     let parts: Vec<Cow<'_, str>> = query
         .split('&')
         .map(|kv| match kv.split_once('=') {
-            Some((k, v)) if !v.is_empty() && SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k)) => {
+            Some((k, v))
+                if !v.is_empty() && SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k)) =>
+            {
                 changed = true;
                 Cow::Owned(format!("{k}=REDACTED"))
             }
@@ -107,7 +109,9 @@ pub fn to_json(e: &Exchange) -> String {
         request_body_len: e.request_body_len,
         status: e.status,
         response_body_len: e.response_body_len,
-        response_time_ms: e.response_time_ns().map(|ns| (ns as f64 / 1000.0).round() / 1000.0),
+        response_time_ms: e
+            .response_time_ns()
+            .map(|ns| (ns as f64 / 1000.0).round() / 1000.0),
         endpoint: endpoint(e),
         client: identity::client_key(e.client_ip),
     };
@@ -146,7 +150,10 @@ mod tests {
 
     #[test]
     fn secrets_in_query_strings_are_redacted() {
-        assert_eq!(redact_uri("/a?x=1&password=hunter2&Token=abc"), "/a?x=1&password=REDACTED&Token=REDACTED");
+        assert_eq!(
+            redact_uri("/a?x=1&password=hunter2&Token=abc"),
+            "/a?x=1&password=REDACTED&Token=REDACTED"
+        );
         assert_eq!(redact_uri("/a?x=1"), "/a?x=1");
         assert_eq!(redact_uri("/a"), "/a");
     }

@@ -42,7 +42,10 @@ pub fn render(p: &Pipeline, exchanges: u64, elapsed: Duration, warnings: &[Strin
     let _ = writeln!(
         s,
         "  tcp         {} gaps ({} bytes missing), {} retransmitted bytes, {} out-of-order segments",
-        f.streams.gaps, f.streams.gap_bytes, f.streams.retransmitted_bytes, f.streams.out_of_order_segments
+        f.streams.gaps,
+        f.streams.gap_bytes,
+        f.streams.retransmitted_bytes,
+        f.streams.out_of_order_segments
     );
     let perr: Vec<String> = ParseError::ALL
         .iter()
@@ -60,8 +63,16 @@ pub fn render(p: &Pipeline, exchanges: u64, elapsed: Duration, warnings: &[Strin
     let _ = writeln!(
         s,
         "  problems    http parse errors: {}; decode errors: {}",
-        if perr.is_empty() { "none".into() } else { perr.join(" ") },
-        if derr.is_empty() { "none".into() } else { derr.join(" ") }
+        if perr.is_empty() {
+            "none".into()
+        } else {
+            perr.join(" ")
+        },
+        if derr.is_empty() {
+            "none".into()
+        } else {
+            derr.join(" ")
+        }
     );
     for w in warnings {
         let _ = writeln!(s, "  warning     {w}");

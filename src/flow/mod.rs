@@ -68,7 +68,11 @@ impl FlowKey {
     pub fn of(seg: &TcpSegment<'_>) -> (FlowKey, bool) {
         let s = (seg.src, seg.sport);
         let d = (seg.dst, seg.dport);
-        if s <= d { (FlowKey { a: s, b: d }, true) } else { (FlowKey { a: d, b: s }, false) }
+        if s <= d {
+            (FlowKey { a: s, b: d }, true)
+        } else {
+            (FlowKey { a: d, b: s }, false)
+        }
     }
 }
 
@@ -82,7 +86,9 @@ struct Flow {
 }
 
 /// Ports whose owner is presumed to be the server when no SYN or payload says.
-const SERVER_PORTS: &[u16] = &[80, 8080, 8000, 8008, 8888, 3128, 443, 8443, 5000, 3000, 9000];
+const SERVER_PORTS: &[u16] = &[
+    80, 8080, 8000, 8008, 8888, 3128, 443, 8443, 5000, 3000, 9000,
+];
 
 /// All tracked TCP connections.
 pub struct FlowTable {
@@ -126,7 +132,8 @@ impl FlowTable {
             if let Some(f) = self.flows.get(&key) {
                 let same_client = f.client_is_a == from_a;
                 let idx = if from_a { 0 } else { 1 };
-                let has_data = f.streams.iter().any(|s| s.started() && !s.midstream) && f.streams[idx ^ 1].started();
+                let has_data = f.streams.iter().any(|s| s.started() && !s.midstream)
+                    && f.streams[idx ^ 1].started();
                 if !same_client || has_data {
                     self.stats.port_reuse += 1;
                     self.remove(&key, out);
@@ -183,7 +190,9 @@ impl FlowTable {
         };
         let [s0, s1] = streams;
         let (tx, rx) = if sender == 0 { (s0, s1) } else { (s1, s0) };
-        tx.segment(seg.seq, seg.flags, seg.payload, ts, &mut |ev| dispatch(sender_is_client, ev));
+        tx.segment(seg.seq, seg.flags, seg.payload, ts, &mut |ev| {
+            dispatch(sender_is_client, ev)
+        });
         if seg.flags & tcp_flags::ACK != 0 {
             rx.acked(seg.ack, &mut |ev| dispatch(!sender_is_client, ev));
         }
@@ -219,7 +228,11 @@ impl FlowTable {
             self.stats.midstream_pickups += 1;
         }
         let client_is_a = sender_is_client == from_a;
-        let (client, server) = if client_is_a { (key.a, key.b) } else { (key.b, key.a) };
+        let (client, server) = if client_is_a {
+            (key.a, key.b)
+        } else {
+            (key.b, key.a)
+        };
         let mut http = Connection::new(
             Endpoints {
                 client_ip: client.0,
@@ -271,7 +284,12 @@ impl FlowTable {
     /// Forgets connections idle for longer than the timeout.
     fn expire(&mut self, out: &mut Vec<Exchange>) {
         let cutoff = self.now.saturating_sub(self.cfg.idle_timeout);
-        let idle: Vec<FlowKey> = self.flows.iter().filter(|(_, f)| f.last_seen < cutoff).map(|(k, _)| *k).collect();
+        let idle: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.last_seen < cutoff)
+            .map(|(k, _)| *k)
+            .collect();
         self.stats.timed_out += idle.len() as u64;
         for k in idle {
             self.remove(&k, out);
@@ -287,7 +305,12 @@ impl FlowTable {
         let k = (seen.len() / 16).min(seen.len() - 1);
         let (_, cutoff, _) = seen.select_nth_unstable(k);
         let cutoff = *cutoff;
-        let victims: Vec<FlowKey> = self.flows.iter().filter(|(_, f)| f.last_seen <= cutoff).map(|(k, _)| *k).collect();
+        let victims: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.last_seen <= cutoff)
+            .map(|(k, _)| *k)
+            .collect();
         self.stats.evicted += victims.len() as u64;
         for k in victims {
             self.remove(&k, out);

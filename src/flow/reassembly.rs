@@ -99,7 +99,14 @@ impl Stream {
     }
 
     /// Feeds one segment sent in this direction.
-    pub fn segment(&mut self, seq: u32, flags: u8, payload: &[u8], ts: Nanos, out: &mut impl FnMut(StreamEvent<'_>)) {
+    pub fn segment(
+        &mut self,
+        seq: u32,
+        flags: u8,
+        payload: &[u8],
+        ts: Nanos,
+        out: &mut impl FnMut(StreamEvent<'_>),
+    ) {
         if self.ended {
             return;
         }
@@ -135,7 +142,13 @@ impl Stream {
         self.check_fin(out);
     }
 
-    fn data_at(&mut self, off: u64, payload: &[u8], ts: Nanos, out: &mut impl FnMut(StreamEvent<'_>)) {
+    fn data_at(
+        &mut self,
+        off: u64,
+        payload: &[u8],
+        ts: Nanos,
+        out: &mut impl FnMut(StreamEvent<'_>),
+    ) {
         let end = off + payload.len() as u64;
         if end <= self.next {
             self.stats.retransmitted_bytes += payload.len() as u64;
@@ -313,7 +326,10 @@ mod tests {
         s.segment(101, ACK, b"hello ", 0, &mut out);
         s.segment(107, FIN, b"world", 0, &mut out);
         drop(out);
-        assert_eq!(ev, vec![Ev::D(b"hello ".to_vec()), Ev::D(b"world".to_vec()), Ev::E]);
+        assert_eq!(
+            ev,
+            vec![Ev::D(b"hello ".to_vec()), Ev::D(b"world".to_vec()), Ev::E]
+        );
         assert!(!s.midstream);
     }
 
@@ -356,7 +372,10 @@ mod tests {
         s.segment(6, ACK, b"ff", 0, &mut out);
         s.acked(8, &mut out);
         drop(out);
-        assert_eq!(ev, vec![Ev::D(b"aa".to_vec()), Ev::G(3), Ev::D(b"ff".to_vec())]);
+        assert_eq!(
+            ev,
+            vec![Ev::D(b"aa".to_vec()), Ev::G(3), Ev::D(b"ff".to_vec())]
+        );
         assert_eq!(s.stats.gaps, 1);
     }
 
@@ -370,7 +389,15 @@ mod tests {
         s.finish(&mut out);
         drop(out);
         assert!(s.midstream);
-        assert_eq!(ev, vec![Ev::D(b"mid".to_vec()), Ev::G(7), Ev::D(b"later".to_vec()), Ev::E]);
+        assert_eq!(
+            ev,
+            vec![
+                Ev::D(b"mid".to_vec()),
+                Ev::G(7),
+                Ev::D(b"later".to_vec()),
+                Ev::E
+            ]
+        );
     }
 
     #[test]

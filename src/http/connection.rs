@@ -110,6 +110,9 @@ pub struct Connection {
     body_prefix_limit: usize,
     pub stats: HttpStats,
     gave_up: bool,
+    /// Which sides started with bytes that are not HTTP (before any message).
+    client_not_http: bool,
+    server_not_http: bool,
 }
 
 impl Connection {
@@ -123,6 +126,8 @@ impl Connection {
             body_prefix_limit: DEFAULT_BODY_PREFIX,
             stats: HttpStats::default(),
             gave_up: false,
+            client_not_http: false,
+            server_not_http: false,
         };
         if midstream {
             c.requests.start_midstream();
@@ -138,7 +143,8 @@ impl Connection {
 
     /// Whether parsing stopped for good (not HTTP, or upgraded to something else).
     pub fn is_done(&self) -> bool {
-        self.gave_up || (self.requests.is_ignoring() && self.responses.is_ignoring() && self.txs.is_empty())
+        self.gave_up
+            || (self.requests.is_ignoring() && self.responses.is_ignoring() && self.txs.is_empty())
     }
 
     /// Bytes sent by the client.
@@ -177,7 +183,11 @@ impl Connection {
         }
         // An HTTP/0.9 request is answered by raw bytes until the close, no status line.
         if self.responses.at_boundary() && !data.starts_with(b"HTTP/") {
-            if let Some(tx) = self.txs.iter_mut().find(|t| t.request.is_some() && t.response_ts.is_none()) {
+            if let Some(tx) = self
+                .txs
+                .iter_mut()
+                .find(|t| t.request.is_some() && t.response_ts.is_none())
+            {
                 if tx.is_http09() {
                     tx.response_ts = Some(ts);
                     self.responses.set_framing(Framing::UntilClose);
@@ -207,10 +217,18 @@ impl Connection {
 
     /// Bytes were lost in one direction.
     pub fn gap(&mut self, from_client: bool, len: u64) {
-        let reader = if from_client { &mut self.requests } else { &mut self.responses };
+        let reader = if from_client {
+            &mut self.requests
+        } else {
+            &mut self.responses
+        };
         if let Some(e) = reader.gap(len) {
             self.stats.error(e);
-            let tx = if from_client { self.current_request() } else { self.current_response() };
+            let tx = if from_client {
+                self.current_request()
+            } else {
+                self.current_response()
+            };
             if let Some(tx) = tx {
                 tx.incomplete = true;
                 if from_client {
@@ -224,11 +242,19 @@ impl Connection {
 
     /// One direction closed.
     pub fn end(&mut self, from_client: bool, ts: Nanos, out: &mut Vec<Exchange>) {
-        let reader = if from_client { &mut self.requests } else { &mut self.responses };
+        let reader = if from_client {
+            &mut self.requests
+        } else {
+            &mut self.responses
+        };
         match reader.finish() {
             Finish::Idle => {}
             Finish::Complete => {
-                let tx = if from_client { self.current_request() } else { self.current_response() };
+                let tx = if from_client {
+                    self.current_request()
+                } else {
+                    self.current_response()
+                };
                 if let Some(tx) = tx {
                     if from_client {
                         tx.request_done = true;
@@ -239,7 +265,11 @@ impl Connection {
             }
             Finish::Truncated => {
                 self.stats.error(ParseError::Truncated);
-                let tx = if from_client { self.current_request() } else { self.current_response() };
+                let tx = if from_client {
+                    self.current_request()
+                } else {
+                    self.current_response()
+                };
                 if let Some(tx) = tx {
                     tx.incomplete = true;
                 }
@@ -265,12 +295,17 @@ impl Connection {
     }
 
     fn current_request(&mut self) -> Option<&mut Transaction> {
-        self.txs.iter_mut().rev().find(|t| t.request.is_some() && !t.request_done)
+        self.txs
+            .iter_mut()
+            .rev()
+            .find(|t| t.request.is_some() && !t.request_done)
     }
 
     /// The transaction whose response is being read.
     fn current_response(&mut self) -> Option<&mut Transaction> {
-        self.txs.iter_mut().find(|t| t.response_ts.is_some() && !t.response_done)
+        self.txs
+            .iter_mut()
+            .find(|t| t.response_ts.is_some() && !t.response_done)
     }
 
     fn request_head(&mut self, head: Box<Head>, ts: Nanos, out: &mut Vec<Exchange>) {
@@ -308,7 +343,11 @@ impl Connection {
             self.stats.error(w);
         }
         let interim = (100..200).contains(&status) && status != 101;
-        let idx = match self.txs.iter().position(|t| t.request.is_some() && t.response.is_none()) {
+        let idx = match self
+            .txs
+            .iter()
+            .position(|t| t.request.is_some() && t.response.is_none())
+        {
             Some(i) => i,
             None => {
                 self.stats.error(ParseError::UnmatchedResponse);
@@ -354,15 +393,24 @@ impl Connection {
 
     fn parse_error(&mut self, e: ParseError, from_client: bool) {
         self.stats.error(e);
-        let reader = if from_client { &self.requests } else { &self.responses };
-        // A connection whose first bytes are not HTTP is not an HTTP connection.
         if e == ParseError::NotHttp && !self.requests.seen_message && !self.responses.seen_message {
-            let scanned = self.requests.resync_skipped + self.responses.resync_skipped;
-            if self.txs.is_empty() && (from_client || scanned > MAX_SCAN_WITHOUT_HTTP) {
+            // One garbled side is not enough: a server still answers a malformed
+            // request with a status line worth reporting. Both sides is not HTTP.
+            if from_client {
+                self.client_not_http = true;
+            } else {
+                self.server_not_http = true;
+            }
+            if self.client_not_http && self.server_not_http && self.txs.is_empty() {
                 self.give_up();
                 return;
             }
         }
+        let reader = if from_client {
+            &self.requests
+        } else {
+            &self.responses
+        };
         if !reader.seen_message
             && self.requests.resync_skipped + self.responses.resync_skipped > MAX_SCAN_WITHOUT_HTTP
             && self.txs.is_empty()
@@ -396,10 +444,20 @@ impl Connection {
         let e = &self.endpoints;
         let (method, uri, version, request_headers) = match tx.request.map(|h| *h) {
             Some(Head {
-                start: StartLine::Request { method, uri, version },
+                start:
+                    StartLine::Request {
+                        method,
+                        uri,
+                        version,
+                    },
                 headers,
                 ..
-            }) => (Some(method), (!uri.is_empty()).then_some(uri), Some(version), headers),
+            }) => (
+                Some(method),
+                (!uri.is_empty()).then_some(uri),
+                Some(version),
+                headers,
+            ),
             _ => (None, None, None, Default::default()),
         };
         let (status, response_headers, version) = match tx.response.map(|h| *h) {
@@ -440,7 +498,11 @@ fn request_framing(head: &Head) -> Framing {
         return Framing::None;
     }
     if h.transfer_encoding {
-        return if h.chunked { Framing::Chunked } else { Framing::None };
+        return if h.chunked {
+            Framing::Chunked
+        } else {
+            Framing::None
+        };
     }
     match h.content_length {
         Some(n) => Framing::Length(n),

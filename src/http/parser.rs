@@ -210,13 +210,21 @@ enum State {
     /// Waiting for a start line (at a message boundary).
     AwaitingHead,
     /// Scanning for a plausible message start after a gap, error or midstream pickup.
-    Resync { at_line_start: bool },
+    Resync {
+        at_line_start: bool,
+    },
     /// Head parsed; waiting for the caller to choose the framing.
     AwaitingFraming,
-    ReadingBody { remaining: u64 },
+    ReadingBody {
+        remaining: u64,
+    },
     ReadingChunkSize,
-    ReadingChunk { remaining: u64 },
-    AwaitingChunkEnd { seen_cr: bool },
+    ReadingChunk {
+        remaining: u64,
+    },
+    AwaitingChunkEnd {
+        seen_cr: bool,
+    },
     ReadingTrailers,
     ReadingUntilClose,
     /// The message is complete; the next step says so.
@@ -253,7 +261,9 @@ impl MessageReader {
     pub fn start_midstream(&mut self) {
         // The first byte may well start a message (a new request on a kept-alive
         // connection), so it counts as a line start.
-        self.state = State::Resync { at_line_start: true };
+        self.state = State::Resync {
+            at_line_start: true,
+        };
     }
 
     /// Stops parsing this direction for good.
@@ -298,7 +308,9 @@ impl MessageReader {
     pub fn gap(&mut self, len: u64) -> Option<ParseError> {
         match self.state {
             State::ReadingBody { remaining } if len < remaining => {
-                self.state = State::ReadingBody { remaining: remaining - len };
+                self.state = State::ReadingBody {
+                    remaining: remaining - len,
+                };
                 None
             }
             State::ReadingBody { remaining } if len == remaining => {
@@ -306,21 +318,29 @@ impl MessageReader {
                 None
             }
             State::ReadingChunk { remaining } if len < remaining => {
-                self.state = State::ReadingChunk { remaining: remaining - len };
+                self.state = State::ReadingChunk {
+                    remaining: remaining - len,
+                };
                 None
             }
             State::ReadingUntilClose | State::Ignoring => None,
             State::AwaitingHead if self.buf.is_empty() => {
-                self.state = State::Resync { at_line_start: true };
+                self.state = State::Resync {
+                    at_line_start: true,
+                };
                 None
             }
             State::Resync { .. } => {
-                self.state = State::Resync { at_line_start: true };
+                self.state = State::Resync {
+                    at_line_start: true,
+                };
                 None
             }
             _ => {
                 self.buf.clear();
-                self.state = State::Resync { at_line_start: true };
+                self.state = State::Resync {
+                    at_line_start: true,
+                };
                 Some(ParseError::Gap)
             }
         }
@@ -421,7 +441,10 @@ impl MessageReader {
     fn read_head<'a>(&mut self, data: &mut &'a [u8]) -> Step<'a> {
         if self.buf.is_empty() {
             // Empty lines before a message are allowed (RFC 9112 §2.2).
-            let skip = data.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+            let skip = data
+                .iter()
+                .take_while(|b| **b == b'\r' || **b == b'\n')
+                .count();
             *data = &data[skip..];
             if data.is_empty() {
                 return Step::NeedMore;
@@ -447,7 +470,9 @@ impl MessageReader {
         if !plausible_start(self.role, &self.buf) {
             self.buf.clear();
             *data = &[];
-            self.state = State::Resync { at_line_start: false };
+            self.state = State::Resync {
+                at_line_start: false,
+            };
             return Step::Error(ParseError::NotHttp);
         }
         match head_end(self.role, &self.buf) {
@@ -463,7 +488,9 @@ impl MessageReader {
             None if self.buf.len() >= MAX_HEAD_BYTES => {
                 *data = &data[take..];
                 self.buf.clear();
-                self.state = State::Resync { at_line_start: false };
+                self.state = State::Resync {
+                    at_line_start: false,
+                };
                 Step::Error(ParseError::HeadTooLarge)
             }
             None => {
@@ -478,11 +505,15 @@ impl MessageReader {
         match memchr(b'\n', data) {
             Some(i) => {
                 *data = &data[i + 1..];
-                self.state = State::Resync { at_line_start: true };
+                self.state = State::Resync {
+                    at_line_start: true,
+                };
             }
             None => {
                 *data = &[];
-                self.state = State::Resync { at_line_start: false };
+                self.state = State::Resync {
+                    at_line_start: false,
+                };
             }
         }
         Step::Error(err)
@@ -496,7 +527,9 @@ impl MessageReader {
                 Step::Head(Box::new(head))
             }
             Err(e) => {
-                self.state = State::Resync { at_line_start: true };
+                self.state = State::Resync {
+                    at_line_start: true,
+                };
                 Step::Error(e)
             }
         }
@@ -559,7 +592,9 @@ impl MessageReader {
         let line = match self.take_line(data) {
             None => return Step::NeedMore,
             Some(Err(())) => {
-                self.state = State::Resync { at_line_start: false };
+                self.state = State::Resync {
+                    at_line_start: false,
+                };
                 return Step::Error(ParseError::BadChunkSize);
             }
             Some(Ok(l)) => l,
@@ -577,7 +612,9 @@ impl MessageReader {
             None if line.iter().all(|b| b.is_ascii_whitespace()) => Step::NeedMore,
             None => {
                 // The message ends here as far as we can tell; resync on what follows.
-                self.state = State::Resync { at_line_start: true };
+                self.state = State::Resync {
+                    at_line_start: true,
+                };
                 Step::Error(ParseError::BadChunkSize)
             }
         }
@@ -588,7 +625,9 @@ impl MessageReader {
             match self.take_line(data) {
                 None => return Step::NeedMore,
                 Some(Err(())) => {
-                    self.state = State::Resync { at_line_start: false };
+                    self.state = State::Resync {
+                        at_line_start: false,
+                    };
                     return Step::Error(ParseError::HeadTooLarge);
                 }
                 Some(Ok(line)) if line.is_empty() => {
@@ -632,7 +671,9 @@ fn plausible_start(role: Role, data: &[u8]) -> bool {
             let n = data.len().min(MAX_METHOD_LEN + 1);
             match data[..n].iter().position(|b| *b == b' ') {
                 Some(0) => false,
-                Some(i) => data[..i].iter().all(|b| b.is_ascii_alphabetic() || *b == b'-' || *b == b'_'),
+                Some(i) => data[..i]
+                    .iter()
+                    .all(|b| b.is_ascii_alphabetic() || *b == b'-' || *b == b'_'),
                 None => n <= MAX_METHOD_LEN && data[..n].iter().all(|b| is_tchar(*b)),
             }
         }
@@ -649,7 +690,9 @@ fn plausible_resync_point(role: Role, data: &[u8]) -> bool {
         Role::Request => KNOWN_METHODS.iter().any(|m| {
             let full = m.len() + 1;
             let n = data.len().min(full);
-            n >= 1 && data[..n.min(m.len())] == m[..n.min(m.len())] && (n < full || data[m.len()] == b' ')
+            n >= 1
+                && data[..n.min(m.len())] == m[..n.min(m.len())]
+                && (n < full || data[m.len()] == b' ')
         }),
     }
 }
@@ -687,13 +730,19 @@ fn request_version(line: &[u8]) -> Option<(usize, &[u8])> {
 }
 
 fn trim_end(s: &[u8]) -> &[u8] {
-    let n = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let n = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
     &s[..n]
 }
 
 fn trim(s: &[u8]) -> &[u8] {
     let s = trim_end(s);
-    let n = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
+    let n = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
     &s[n..]
 }
 
@@ -705,11 +754,16 @@ fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     match role {
         Role::Request => {
-            let sp = line.iter().position(|b| *b == b' ').ok_or(ParseError::BadStartLine)?;
+            let sp = line
+                .iter()
+                .position(|b| *b == b' ')
+                .ok_or(ParseError::BadStartLine)?;
             let method = &line[..sp];
             if method.is_empty()
                 || method.len() > MAX_METHOD_LEN
-                || !method.iter().all(|b| b.is_ascii_alphabetic() || *b == b'-' || *b == b'_')
+                || !method
+                    .iter()
+                    .all(|b| b.is_ascii_alphabetic() || *b == b'-' || *b == b'_')
             {
                 return Err(ParseError::BadStartLine);
             }
@@ -717,14 +771,16 @@ fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
             match request_version(line).filter(|(vsp, _)| *vsp >= sp) {
                 Some((vsp, version)) => Ok(StartLine::Request {
                     method: text(method),
+                    // Everything between the method and the version, as Zeek logs it
+                    // (a target with a space in it is an attack worth seeing whole).
                     uri: text(trim(&line[sp..vsp.max(sp)])),
                     version: text(version),
                 }),
                 None => {
-                    // HTTP/0.9: only a known method and an origin-form target.
+                    // HTTP/0.9 (or a request line without its version, which servers
+                    // treat the same way): a method token and an origin-form target.
                     let uri = trim(rest);
-                    let upper = method.to_ascii_uppercase();
-                    if !uri.starts_with(b"/") || !KNOWN_METHODS.contains(&upper.as_slice()) {
+                    if !uri.starts_with(b"/") || uri.contains(&b' ') {
                         return Err(ParseError::BadStartLine);
                     }
                     Ok(StartLine::Request {
@@ -742,7 +798,11 @@ fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
             let vend = line.iter().position(|b| *b == b' ').unwrap_or(line.len());
             let version = text(&line[5..vend]);
             let rest = trim(&line[vend..]);
-            let digits: Vec<u8> = rest.iter().take_while(|b| b.is_ascii_digit()).copied().collect();
+            let digits: Vec<u8> = rest
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .copied()
+                .collect();
             if digits.len() != 3 {
                 return Err(ParseError::BadStartLine);
             }
@@ -784,7 +844,10 @@ pub fn parse_head(role: Role, block: &[u8]) -> Result<Head, ParseError> {
             warning = Some(ParseError::TooManyHeaders);
             break;
         }
-        fields.push((trim(&line[..colon]).to_vec(), trim(&line[colon + 1..]).to_vec()));
+        fields.push((
+            trim(&line[..colon]).to_vec(),
+            trim(&line[colon + 1..]).to_vec(),
+        ));
     }
     let mut cl_values: Vec<u64> = Vec::new();
     for (name, value) in &fields {
@@ -839,13 +902,19 @@ pub fn parse_head(role: Role, block: &[u8]) -> Result<Head, ParseError> {
     })
 }
 
-/// Content-Length: ASCII digits only (leading zeros allowed), must fit in u64.
+/// Content-Length: ASCII digits only (leading zeros allowed), at most `i64::MAX`.
 fn parse_content_length(v: &[u8]) -> Option<u64> {
     let v = trim(v);
     if v.is_empty() || !v.iter().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    v.iter().try_fold(0u64, |a, d| a.checked_mul(10)?.checked_add((d - b'0') as u64))
+    // Servers hold the length in a signed 64-bit off_t: anything larger is invalid
+    // for them, so it is for us (and the bytes after the head are the next message).
+    v.iter()
+        .try_fold(0u64, |a, d| {
+            a.checked_mul(10)?.checked_add((d - b'0') as u64)
+        })
+        .filter(|n| i64::try_from(*n).is_ok())
 }
 
 /// Chunk size: hex digits up to an optional `;extension`; `None` if invalid or
