@@ -333,7 +333,9 @@ impl FileSource {
                     0x1A2B_3C4D => false,
                     0x4D3C_2B1A => true,
                     other => {
-                        return Err(self.corrupt(format!("bad pcapng byte-order magic {other:08x}")));
+                        return Err(
+                            self.corrupt(format!("bad pcapng byte-order magic {other:08x}"))
+                        );
                     }
                 };
             }

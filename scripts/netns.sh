@@ -1,0 +1,54 @@
+# Sourced by the capture scripts: a client and a server network namespace joined by
+# a veth pair (10.77.0.1 <-> 10.77.0.2, MTU 1500, segmentation offloads off so the
+# capture holds wire-sized segments with real checksums). Needs root, iproute2 and
+# ethtool. Nothing leaves the two namespaces.
+
+AW_CLI=${AW_CLI:-aw-cli}
+AW_SRV=${AW_SRV:-aw-srv}
+AW_CLI_IP=10.77.0.1
+AW_SRV_IP=10.77.0.2
+
+netns_up() {
+    netns_down
+    ip netns add "$AW_CLI"
+    ip netns add "$AW_SRV"
+    ip link add aw-c type veth peer name aw-s
+    ip link set aw-c netns "$AW_CLI"
+    ip link set aw-s netns "$AW_SRV"
+    ip -n "$AW_CLI" addr add "$AW_CLI_IP/24" dev aw-c
+    ip -n "$AW_SRV" addr add "$AW_SRV_IP/24" dev aw-s
+    for ns_dev in "$AW_CLI aw-c" "$AW_SRV aw-s"; do
+        set -- $ns_dev
+        ip -n "$1" link set "$2" mtu 1500 up
+        ip -n "$1" link set lo up
+        ip netns exec "$1" ethtool -K "$2" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+    done
+}
+
+netns_down() {
+    ip netns del "$AW_CLI" 2>/dev/null || true
+    ip netns del "$AW_SRV" 2>/dev/null || true
+}
+
+# capture_start FILE [SNAPLEN]: tcpdump on the client side of the veth.
+capture_start() {
+    ip netns exec "$AW_CLI" tcpdump -i aw-c --immediate-mode -s "${2:-0}" -U -w "$1" 'tcp' 2>/dev/null &
+    AW_TCPDUMP=$!
+    sleep 1
+}
+
+capture_stop() {
+    sleep 0.5
+    kill -INT "$AW_TCPDUMP"
+    wait "$AW_TCPDUMP" || true
+}
+
+# wait_port PORT: until the server namespace accepts connections (bounded: 10 s).
+wait_port() {
+    for _ in $(seq 100); do
+        ip netns exec "$AW_CLI" bash -c "exec 3<>/dev/tcp/$AW_SRV_IP/$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "server on port $1 did not start" >&2
+    return 1
+}

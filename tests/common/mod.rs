@@ -1,0 +1,67 @@
+//! Helpers shared by the end-to-end tests: run the real binary, read its JSON lines.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_apiwatch"))
+}
+
+pub fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Runs `apiwatch -r <capture> --exchanges - -q` and returns the process output.
+pub fn replay(capture: &Path) -> Output {
+    bin()
+        .arg("-r")
+        .arg(capture)
+        .args(["--exchanges", "-", "--alerts", "/dev/null", "-q"])
+        .output()
+        .expect("run apiwatch")
+}
+
+/// The exchanges apiwatch writes for `capture`; panics if the run fails.
+pub fn exchanges(capture: &Path) -> Vec<Value> {
+    let out = replay(capture);
+    assert!(
+        out.status.success(),
+        "apiwatch failed on {}: {}",
+        capture.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_lines(&out.stdout)
+}
+
+pub fn parse_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8(stdout.to_vec())
+        .expect("utf-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// One exchange as "client_port depth METHOD uri status response_body_len".
+pub fn summary(e: &Value) -> String {
+    let s = |k: &str| match &e[k] {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    format!(
+        "{} {} {} {} {} {}",
+        s("client_port"),
+        s("trans_depth"),
+        s("method"),
+        s("uri"),
+        s("status"),
+        s("response_body_len")
+    )
+}
+
+pub fn summaries(capture: &Path) -> Vec<String> {
+    exchanges(capture).iter().map(summary).collect()
+}
