@@ -58,6 +58,10 @@ struct Transaction {
     response_body_len: u64,
     response_done: bool,
     incomplete: bool,
+    /// A gap swallowed this request's head: it happened, its content is unknown.
+    request_lost: bool,
+    /// The same for the response.
+    response_lost: bool,
 }
 
 impl Transaction {
@@ -74,6 +78,8 @@ impl Transaction {
             response_body_len: 0,
             response_done: false,
             incomplete: false,
+            request_lost: false,
+            response_lost: false,
         }
     }
 
@@ -82,6 +88,13 @@ impl Transaction {
             Some(StartLine::Request { method, .. }) => Some(method),
             _ => None,
         }
+    }
+
+    /// A request was seen (or lost in a gap) that a response can answer.
+    fn awaits_response(&self) -> bool {
+        (self.request.is_some() || self.request_lost)
+            && self.response.is_none()
+            && !self.response_lost
     }
 
     fn is_http09(&self) -> bool {
@@ -113,6 +126,9 @@ pub struct Connection {
     /// Which sides started with bytes that are not HTTP (before any message).
     client_not_http: bool,
     server_not_http: bool,
+    /// Capture time of the latest bytes from each side (dates a head cut by a gap).
+    last_client_ts: Nanos,
+    last_server_ts: Nanos,
 }
 
 impl Connection {
@@ -128,6 +144,8 @@ impl Connection {
             gave_up: false,
             client_not_http: false,
             server_not_http: false,
+            last_client_ts: 0,
+            last_server_ts: 0,
         };
         if midstream {
             c.requests.start_midstream();
@@ -152,6 +170,7 @@ impl Connection {
         if self.gave_up {
             return;
         }
+        self.last_client_ts = ts;
         loop {
             match self.requests.step(&mut data) {
                 Step::NeedMore if data.is_empty() => break,
@@ -181,6 +200,7 @@ impl Connection {
         if self.gave_up {
             return;
         }
+        self.last_server_ts = ts;
         // An HTTP/0.9 request is answered by raw bytes until the close, no status line.
         if self.responses.at_boundary() && !data.starts_with(b"HTTP/") {
             if let Some(tx) = self
@@ -222,20 +242,41 @@ impl Connection {
         } else {
             &mut self.responses
         };
-        if let Some(e) = reader.gap(len) {
-            self.stats.error(e);
-            let tx = if from_client {
-                self.current_request()
-            } else {
-                self.current_response()
-            };
-            if let Some(tx) = tx {
+        let cut_head = reader.in_head();
+        let Some(e) = reader.gap(len) else {
+            return;
+        };
+        self.stats.error(e);
+        if cut_head {
+            // A message began and its head was lost: keep request/response pairing
+            // in step by accounting for it, content unknown.
+            if from_client {
+                let mut tx = Transaction::new(self.next_depth, self.last_client_ts);
+                self.next_depth = self.next_depth.saturating_add(1);
+                tx.request_lost = true;
+                tx.request_done = true;
                 tx.incomplete = true;
-                if from_client {
-                    tx.request_done = true;
-                } else {
-                    tx.response_done = true;
-                }
+                self.txs.push_back(tx);
+            } else if let Some(tx) = self.txs.iter_mut().find(|t| t.awaits_response()) {
+                tx.response_ts.get_or_insert(self.last_server_ts);
+                tx.response_done = true;
+                tx.incomplete = true;
+                // Counts as answered: the next response head pairs with the next request.
+                tx.response_lost = true;
+            }
+            return;
+        }
+        let tx = if from_client {
+            self.current_request()
+        } else {
+            self.current_response()
+        };
+        if let Some(tx) = tx {
+            tx.incomplete = true;
+            if from_client {
+                tx.request_done = true;
+            } else {
+                tx.response_done = true;
             }
         }
     }
@@ -343,11 +384,7 @@ impl Connection {
             self.stats.error(w);
         }
         let interim = (100..200).contains(&status) && status != 101;
-        let idx = match self
-            .txs
-            .iter()
-            .position(|t| t.request.is_some() && t.response.is_none())
-        {
+        let idx = match self.txs.iter().position(|t| t.awaits_response()) {
             Some(i) => i,
             None => {
                 self.stats.error(ParseError::UnmatchedResponse);

@@ -303,6 +303,11 @@ impl MessageReader {
         };
     }
 
+    /// Whether part of a message head has been read (and a gap now would cut it).
+    pub fn in_head(&self) -> bool {
+        self.state == State::AwaitingHead && !self.buf.is_empty()
+    }
+
     /// `len` bytes of this direction were lost. Returns the error to count, if the
     /// gap broke a message.
     pub fn gap(&mut self, len: u64) -> Option<ParseError> {

@@ -1,1 +1,338 @@
+use std::net::{IpAddr, Ipv4Addr};
 
+use super::*;
+
+fn conn() -> Connection {
+    Connection::new(
+        Endpoints {
+            client_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            client_port: 40000,
+            server_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            server_port: 80,
+        },
+        false,
+    )
+}
+
+/// A conversation script: `C` lines are client bytes, `S` lines server bytes, each at
+/// its own time (ms). Ends both directions and flushes.
+fn run(script: &[(char, &[u8])]) -> (Vec<Exchange>, HttpStats) {
+    let mut c = conn();
+    let mut out = Vec::new();
+    for (i, (side, bytes)) in script.iter().enumerate() {
+        let ts = (i as u64 + 1) * 1_000_000;
+        match side {
+            'C' => c.client_data(bytes, ts, &mut out),
+            'S' => c.server_data(bytes, ts, &mut out),
+            _ => unreachable!(),
+        }
+    }
+    c.end(true, 1_000_000_000, &mut out);
+    c.end(false, 1_000_000_000, &mut out);
+    c.flush(&mut out);
+    (out, c.stats)
+}
+
+fn brief(x: &Exchange) -> String {
+    format!(
+        "{} {} {} {:?} {:?}",
+        x.trans_depth,
+        x.method.as_deref().unwrap_or("-"),
+        x.uri.as_deref().unwrap_or("-"),
+        x.status,
+        x.response_body_len
+    )
+}
+
+fn briefs(v: &[Exchange]) -> Vec<String> {
+    v.iter().map(brief).collect()
+}
+
+#[test]
+fn pipelined_requests_pair_in_order() {
+    let (out, stats) = run(&[
+        ('C', b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\nPOST /3 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"),
+        ('S', b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+        ('S', b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndone\r\n0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        briefs(&out),
+        [
+            "1 GET /1 Some(200) Some(2)",
+            "2 GET /2 Some(404) Some(0)",
+            "3 POST /3 Some(201) Some(4)"
+        ]
+    );
+    assert_eq!(out[2].request_body_len, 3);
+    assert_eq!(out[2].request_body_prefix, b"abc");
+    assert_eq!((stats.requests, stats.responses), (3, 3));
+    assert!(out.iter().all(|x| !x.incomplete));
+}
+
+#[test]
+fn response_time_is_request_start_to_response_start() {
+    let (out, _) = run(&[
+        ('C', b"GET / HTTP/1.1\r\n\r\n"),
+        ('C', b""),
+        ('S', b"HTTP/1.1 204 No Content\r\n\r\n"),
+    ]);
+    assert_eq!(out[0].response_time_ns(), Some(2_000_000));
+}
+
+#[test]
+fn bodiless_responses_head_204_304_and_1xx() {
+    let (out, _) = run(&[
+        ('C', b"HEAD /h HTTP/1.1\r\n\r\nGET /n HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\nGET /last HTTP/1.1\r\n\r\n"),
+        // HEAD's Content-Length describes the GET body it would have had.
+        ('S', b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"),
+        ('S', b"HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n"),
+        ('S', b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"),
+        ('S', b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"),
+    ]);
+    assert_eq!(
+        briefs(&out),
+        [
+            "1 HEAD /h Some(200) Some(0)",
+            "2 GET /n Some(204) Some(0)",
+            "3 GET /c Some(304) Some(0)",
+            "4 GET /last Some(200) Some(1)"
+        ]
+    );
+}
+
+#[test]
+fn expect_100_continue() {
+    let (out, stats) = run(&[
+        (
+            'C',
+            b"POST /up HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+        ),
+        ('S', b"HTTP/1.1 100 Continue\r\n\r\n"),
+        ('C', b"data"),
+        ('S', b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(briefs(&out), ["1 POST /up Some(201) Some(0)"]);
+    assert_eq!(out[0].request_body_len, 4);
+    // Response time counts from the first byte of any response, the 100 included.
+    assert_eq!(out[0].response_time_ns(), Some(1_000_000));
+    assert_eq!(stats.responses, 1);
+}
+
+#[test]
+fn upgrade_101_stops_parsing_both_directions() {
+    let (out, stats) = run(&[
+        (
+            'C',
+            b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        ),
+        (
+            'S',
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi",
+        ),
+        ('C', b"\x81\x82GET / HTTP/1.1\r\n\r\n"),
+        ('S', b"HTTP/1.1 200 OK\r\n\r\n"),
+    ]);
+    assert_eq!(briefs(&out), ["1 GET /ws Some(101) Some(0)"]);
+    assert_eq!(stats.requests, 1);
+}
+
+#[test]
+fn connect_2xx_is_a_tunnel_but_4xx_is_not() {
+    let (out, _) = run(&[
+        ('C', b"CONNECT db.internal:5432 HTTP/1.1\r\n\r\n"),
+        ('S', b"HTTP/1.1 200 Connection established\r\n\r\n"),
+        ('C', b"\x16\x03\x01\x00\x05hello GET /x HTTP/1.1\r\n\r\n"),
+        ('S', b"\x16\x03\x03 HTTP/1.1 200 OK\r\n\r\n"),
+    ]);
+    assert_eq!(
+        briefs(&out),
+        ["1 CONNECT db.internal:5432 Some(200) Some(0)"]
+    );
+
+    let (out, _) = run(&[
+        ('C', b"CONNECT x:1 HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n"),
+        ('S', b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        briefs(&out),
+        [
+            "1 CONNECT x:1 Some(403) Some(0)",
+            "2 GET /next Some(200) Some(0)"
+        ]
+    );
+}
+
+#[test]
+fn http10_close_delimited_body_ends_with_the_connection() {
+    let (out, _) = run(&[
+        ('C', b"GET /old HTTP/1.0\r\n\r\n"),
+        (
+            'S',
+            b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nsome ",
+        ),
+        ('S', b"bytes"),
+    ]);
+    assert_eq!(briefs(&out), ["1 GET /old Some(200) Some(10)"]);
+    assert!(!out[0].incomplete);
+}
+
+#[test]
+fn http09_response_is_raw_bytes_until_close() {
+    let (out, _) = run(&[('C', b"GET /zeek.html\n"), ('S', b"<html>hi</html>\n")]);
+    assert_eq!(briefs(&out), ["1 GET /zeek.html None Some(16)"]);
+    assert_eq!(out[0].version.as_deref(), Some("0.9"));
+}
+
+#[test]
+fn request_only_and_response_only() {
+    let (out, _) = run(&[('C', b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n")]);
+    assert_eq!(briefs(&out), ["1 GET /a None None", "2 GET /b None None"]);
+    assert!(out.iter().all(|x| x.incomplete));
+
+    let mut c = conn();
+    let mut out = Vec::new();
+    c.server_data(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", 5, &mut out);
+    c.flush(&mut out);
+    assert_eq!(
+        briefs(&out),
+        ["1 - - Some(200) Some(2)", "2 - - Some(500) Some(0)"]
+    );
+    assert_eq!(
+        c.stats.parse_errors[ParseError::UnmatchedResponse.index()],
+        2
+    );
+}
+
+#[test]
+fn garbled_request_still_reports_the_servers_answer() {
+    let (out, stats) = run(&[
+        ('C', b"GET/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+        (
+            'S',
+            b"HTTP/1.0 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad",
+        ),
+    ]);
+    assert_eq!(briefs(&out), ["1 - - Some(400) Some(3)"]);
+    assert_eq!(stats.connections_not_http, 0);
+}
+
+#[test]
+fn both_sides_not_http_gives_up() {
+    let (out, stats) = run(&[
+        ('C', b"SSH-2.0-OpenSSH_9.2p1\r\n"),
+        ('S', b"SSH-2.0-OpenSSH_9.2p1 Debian\r\n"),
+        ('C', b"GET /not-really HTTP/1.1\r\n\r\n"),
+    ]);
+    assert!(out.is_empty(), "{:?}", briefs(&out));
+    assert_eq!(stats.connections_not_http, 1);
+}
+
+#[test]
+fn gap_in_a_head_marks_the_exchange_and_parsing_resumes_at_the_next_request() {
+    let mut c = conn();
+    let mut out = Vec::new();
+    c.client_data(
+        b"POST /login HTTP/1.1\r\nContent-Length: 20\r\n\r\nuser=",
+        1,
+        &mut out,
+    );
+    c.server_data(b"HTTP/1.1 200 OK\r\nContent-Len", 2, &mut out);
+    c.gap(false, 500);
+    c.client_data(b"abcdefghijklmnoGET /next HTTP/1.1\r\n\r\n", 3, &mut out);
+    c.server_data(
+        b"xx\r\nHTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n",
+        4,
+        &mut out,
+    );
+    c.flush(&mut out);
+    // The first response's head was cut: answered, status unknown; the 302 is the
+    // answer to the second request, not the first.
+    assert_eq!(
+        briefs(&out),
+        [
+            "1 POST /login None Some(0)",
+            "2 GET /next Some(302) Some(0)"
+        ]
+    );
+    assert!(out[0].incomplete);
+    assert!(!out[1].incomplete);
+    assert_eq!(c.stats.parse_errors[ParseError::Gap.index()], 1);
+}
+
+#[test]
+fn gap_that_cuts_a_request_head_keeps_pairing_in_step() {
+    let mut c = conn();
+    let mut out = Vec::new();
+    c.client_data(b"GET /a HTTP/1.1\r\n\r\nGET /b HTT", 1, &mut out);
+    c.gap(true, 300);
+    c.client_data(b"GET /c HTTP/1.1\r\n\r\n", 2, &mut out);
+    c.server_data(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 3, &mut out);
+    c.server_data(b"HTTP/1.1 401 No\r\nContent-Length: 0\r\n\r\n", 4, &mut out);
+    c.server_data(b"HTTP/1.1 404 No\r\nContent-Length: 0\r\n\r\n", 5, &mut out);
+    c.flush(&mut out);
+    assert_eq!(
+        briefs(&out),
+        [
+            "1 GET /a Some(200) Some(0)",
+            "2 - - Some(401) Some(0)",
+            "3 GET /c Some(404) Some(0)"
+        ]
+    );
+    assert!(out[1].incomplete);
+}
+
+#[test]
+fn pending_requests_are_bounded() {
+    let mut c = conn();
+    let mut out = Vec::new();
+    for i in 0..MAX_PENDING_TRANSACTIONS + 44 {
+        c.client_data(
+            format!("GET /{i} HTTP/1.1\r\n\r\n").as_bytes(),
+            i as u64,
+            &mut out,
+        );
+    }
+    assert_eq!(out.len(), 44, "the oldest are emitted unanswered");
+    assert_eq!(out[0].uri.as_deref(), Some("/0"));
+    assert!(out[0].incomplete);
+    assert_eq!(c.stats.parse_errors[ParseError::TooManyPending.index()], 44);
+    c.flush(&mut out);
+    assert_eq!(out.len(), MAX_PENDING_TRANSACTIONS + 44);
+}
+
+#[test]
+fn request_body_prefix_is_bounded_and_the_length_counts_everything() {
+    let mut c = conn();
+    c.set_body_prefix_limit(8);
+    let mut out = Vec::new();
+    c.client_data(
+        b"POST /big HTTP/1.1\r\nContent-Length: 100000\r\n\r\n",
+        1,
+        &mut out,
+    );
+    for _ in 0..100 {
+        c.client_data(&[b'a'; 1000], 2, &mut out);
+    }
+    c.server_data(
+        b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n",
+        3,
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].request_body_len, 100_000);
+    assert_eq!(out[0].request_body_prefix, b"aaaaaaaa");
+}
+
+#[test]
+fn smuggling_shapes_do_not_hide_the_second_request() {
+    // TE and CL together: chunked wins (RFC 9112 §6.3), the smuggled GET is seen.
+    let (out, stats) = run(&[(
+        'C',
+        b"POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+    )]);
+    assert_eq!(
+        briefs(&out),
+        ["1 POST / None None", "2 GET /smuggled None None"]
+    );
+    assert_eq!(stats.parse_errors[ParseError::TeAndCl.index()], 1);
+}

@@ -1,1 +1,357 @@
+use super::*;
 
+fn req(block: &str) -> Head {
+    parse_head(Role::Request, block.as_bytes()).expect("request head")
+}
+
+fn request_line(h: &Head) -> (&str, &str, &str) {
+    match &h.start {
+        StartLine::Request {
+            method,
+            uri,
+            version,
+        } => (method, uri, version),
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
+/// Feeds `input` to a reader in pieces of `piece` bytes, choosing framing the way a
+/// connection does for a lone message stream, and returns (heads, body bytes, errors).
+fn read_all(
+    role: Role,
+    input: &[u8],
+    piece: usize,
+    framing: Framing,
+) -> (Vec<Head>, Vec<u8>, Vec<ParseError>) {
+    let mut r = MessageReader::new(role);
+    let (mut heads, mut body, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for chunk in input.chunks(piece.max(1)) {
+        let mut data = chunk;
+        loop {
+            match r.step(&mut data) {
+                Step::NeedMore if data.is_empty() => break,
+                Step::NeedMore | Step::End => {}
+                Step::Head(h) => {
+                    heads.push(*h);
+                    r.set_framing(framing);
+                }
+                Step::Body(b) => body.extend_from_slice(b),
+                Step::Error(e) => errors.push(e),
+            }
+        }
+    }
+    (heads, body, errors)
+}
+
+#[test]
+fn request_line_and_headers() {
+    let h = req(
+        "GET /a/b?c=1 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: curl/8\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(request_line(&h), ("GET", "/a/b?c=1", "1.1"));
+    assert_eq!(h.headers.host.as_deref(), Some("api.example.com"));
+    assert_eq!(h.headers.user_agent.as_deref(), Some("curl/8"));
+    assert_eq!(h.headers.content_length, Some(0));
+    assert_eq!(h.warning, None);
+}
+
+#[test]
+fn bare_lf_line_endings_and_header_names_any_case() {
+    let h = req("POST /x HTTP/1.0\nhOsT: h\ncontent-LENGTH: 12\n\n");
+    assert_eq!(request_line(&h), ("POST", "/x", "1.0"));
+    assert_eq!(h.headers.host.as_deref(), Some("h"));
+    assert_eq!(h.headers.content_length, Some(12));
+}
+
+#[test]
+fn http09_simple_request_any_method_token() {
+    assert_eq!(
+        request_line(&req("GET /index.html\r\n")),
+        ("GET", "/index.html", "0.9")
+    );
+    assert_eq!(
+        request_line(&req("CCM_POST /HTTP/1.1\n")),
+        ("CCM_POST", "/HTTP/1.1", "0.9")
+    );
+    // Not HTTP/0.9: no origin-form target, or more than one word.
+    assert!(parse_head(Role::Request, b"GET\r\n").is_err());
+    assert!(parse_head(Role::Request, b"HELLO world\r\n").is_err());
+    assert!(parse_head(Role::Request, b"GET /a b\r\n").is_err());
+}
+
+#[test]
+fn target_with_spaces_is_kept_whole_and_missing_target_is_empty() {
+    let h = req("CONNECT mail.example:25 / HTTP/1.0\r\n\r\n");
+    assert_eq!(request_line(&h), ("CONNECT", "mail.example:25 /", "1.0"));
+    let h = req("OPTIONS HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(request_line(&h), ("OPTIONS", "", "1.1"));
+}
+
+#[test]
+fn obsolete_line_folding_joins_the_value() {
+    let h = req("GET / HTTP/1.1\r\nUser-Agent: one\r\n  two\r\n\tthree\r\nHost: h\r\n\r\n");
+    assert_eq!(h.headers.user_agent.as_deref(), Some("one two three"));
+    assert_eq!(h.headers.host.as_deref(), Some("h"));
+}
+
+#[test]
+fn content_length_rules() {
+    // Same value twice is fine (RFC 9110 §8.6); different values are not.
+    let h = req("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n");
+    assert_eq!((h.headers.content_length, h.warning), (Some(5), None));
+    let h = req("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n");
+    assert_eq!(h.headers.content_length, None);
+    assert_eq!(h.warning, Some(ParseError::BadContentLength));
+    for bad in [
+        "-1",
+        "1e3",
+        "0x10",
+        "",
+        "18446744073709551615",
+        "99999999999999999999999",
+    ] {
+        let h = req(&format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n"));
+        assert_eq!(h.headers.content_length, None, "{bad}");
+        assert!(h.headers.content_length_invalid, "{bad}");
+    }
+    let h = req("POST / HTTP/1.1\r\nContent-Length: 007\r\n\r\n");
+    assert_eq!(h.headers.content_length, Some(7));
+    let h = req("POST / HTTP/1.1\r\nContent-Length: 9223372036854775807\r\n\r\n");
+    assert_eq!(h.headers.content_length, Some(i64::MAX as u64));
+}
+
+#[test]
+fn transfer_encoding_chunked_only_as_final_coding_and_te_cl_flagged() {
+    let h = req("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+    assert!(h.headers.chunked && h.headers.transfer_encoding);
+    let h = req("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n");
+    assert!(!h.headers.chunked && h.headers.transfer_encoding);
+    let h = req("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n");
+    assert_eq!(h.warning, Some(ParseError::TeAndCl));
+}
+
+#[test]
+fn header_count_limit_is_reported_not_fatal() {
+    let mut block = String::from("GET / HTTP/1.1\r\n");
+    for i in 0..MAX_HEADERS + 10 {
+        block.push_str(&format!("X-{i}: v\r\n"));
+    }
+    block.push_str("\r\n");
+    let h = req(&block);
+    assert!(h.headers.overflow);
+    assert_eq!(h.warning, Some(ParseError::TooManyHeaders));
+}
+
+#[test]
+fn header_line_without_colon_is_a_warning() {
+    let h = req("GET / HTTP/1.1\r\nnonsense\r\nHost: h\r\n\r\n");
+    assert_eq!(h.warning, Some(ParseError::BadHeaderLine));
+    assert_eq!(h.headers.host.as_deref(), Some("h"));
+}
+
+#[test]
+fn status_lines() {
+    let h = parse_head(Role::Response, b"HTTP/1.1 404 Not Found\r\n\r\n").unwrap();
+    assert_eq!(
+        h.start,
+        StartLine::Response {
+            version: "1.1".into(),
+            status: 404
+        }
+    );
+    let h = parse_head(Role::Response, b"HTTP/1.0 200\r\n\r\n").unwrap();
+    assert_eq!(
+        h.start,
+        StartLine::Response {
+            version: "1.0".into(),
+            status: 200
+        }
+    );
+    for bad in [
+        "HTTP/1.1 20 OK\r\n\r\n",
+        "HTTP/1.1 OK\r\n\r\n",
+        "HTTQ/1.1 200 OK\r\n\r\n",
+        "HTTP/\r\n\r\n",
+    ] {
+        assert_eq!(
+            parse_head(Role::Response, bad.as_bytes()).unwrap_err(),
+            ParseError::BadStartLine,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn chunked_body_with_extensions_and_trailers_in_any_split() {
+    let msg = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+        5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\nX-Other: o\r\n\r\n";
+    for piece in [1, 2, 3, 7, 64, msg.len()] {
+        let (heads, body, errors) = read_all(Role::Response, msg, piece, Framing::Chunked);
+        assert_eq!(heads.len(), 1, "piece {piece}");
+        assert_eq!(body, b"hello, world", "piece {piece}");
+        assert!(errors.is_empty(), "piece {piece}: {errors:?}");
+    }
+}
+
+#[test]
+fn bad_chunk_size_is_an_error_and_the_reader_recovers_at_the_next_message() {
+    let msg = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nfoo\r\nHTTP/1.1 204 No Content\r\n\r\n";
+    let (heads, _, errors) = read_all(Role::Response, msg, 5, Framing::Chunked);
+    assert!(errors.contains(&ParseError::BadChunkSize), "{errors:?}");
+    assert_eq!(heads.len(), 2);
+}
+
+#[test]
+fn head_split_across_many_calls_and_leading_empty_lines() {
+    let msg = b"\r\n\r\nGET /split HTTP/1.1\r\nHost: h\r\n\r\n";
+    for piece in 1..msg.len() {
+        let (heads, _, errors) = read_all(Role::Request, msg, piece, Framing::None);
+        assert_eq!(heads.len(), 1, "piece {piece}");
+        assert!(errors.is_empty());
+        assert_eq!(request_line(&heads[0]).1, "/split");
+    }
+}
+
+#[test]
+fn oversized_head_is_rejected_without_growing_the_buffer() {
+    let mut msg = b"GET / HTTP/1.1\r\n".to_vec();
+    while msg.len() < MAX_HEAD_BYTES * 2 {
+        msg.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    let mut r = MessageReader::new(Role::Request);
+    let mut errors = Vec::new();
+    for chunk in msg.chunks(1000) {
+        let mut data = chunk;
+        loop {
+            match r.step(&mut data) {
+                Step::NeedMore if data.is_empty() => break,
+                Step::Error(e) => errors.push(e),
+                _ => {}
+            }
+        }
+        assert!(r.buf.len() <= MAX_HEAD_BYTES);
+    }
+    assert_eq!(errors.first(), Some(&ParseError::HeadTooLarge));
+}
+
+#[test]
+fn garbage_before_a_request_is_skipped_to_the_next_known_method() {
+    let msg = b"\x16\x03\x01garbage\r\nmore junk\r\nGET /after HTTP/1.1\r\n\r\n";
+    let (heads, _, errors) = read_all(Role::Request, msg, 4, Framing::None);
+    assert_eq!(errors.first(), Some(&ParseError::NotHttp));
+    assert_eq!(heads.len(), 1);
+    assert_eq!(request_line(&heads[0]).1, "/after");
+}
+
+#[test]
+fn midstream_reader_waits_for_a_line_that_starts_a_message() {
+    let mut r = MessageReader::new(Role::Response);
+    r.start_midstream();
+    let mut data: &[u8] = b"tail of some body\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let mut heads = 0;
+    loop {
+        match r.step(&mut data) {
+            Step::NeedMore if data.is_empty() => break,
+            Step::Head(_) => {
+                heads += 1;
+                r.set_framing(Framing::None);
+            }
+            Step::Error(e) => panic!("unexpected {e:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(heads, 1);
+    assert_eq!(r.resync_skipped, b"tail of some body\r\n".len() as u64);
+}
+
+#[test]
+fn gap_inside_a_body_is_absorbed_and_inside_a_head_resyncs() {
+    let mut r = MessageReader::new(Role::Request);
+    let mut data: &[u8] = b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc";
+    while !data.is_empty() {
+        if let Step::Head(_) = r.step(&mut data) {
+            r.set_framing(Framing::Length(10));
+        }
+    }
+    assert_eq!(
+        r.gap(4),
+        None,
+        "a gap inside a known-length body loses nothing but bytes"
+    );
+    let mut rest: &[u8] = b"xyz";
+    assert_eq!(r.step(&mut rest), Step::Body(b"xyz"));
+    assert_eq!(r.step(&mut rest), Step::End);
+
+    let mut r = MessageReader::new(Role::Request);
+    let mut data: &[u8] = b"GET /partial HTTP/1.1\r\nHo";
+    assert_eq!(r.step(&mut data), Step::NeedMore);
+    assert_eq!(r.gap(100), Some(ParseError::Gap));
+    let mut data: &[u8] = b"st: lost\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
+    let mut uris = Vec::new();
+    loop {
+        match r.step(&mut data) {
+            Step::NeedMore if data.is_empty() => break,
+            Step::Head(h) => {
+                uris.push(request_line(&h).1.to_string());
+                r.set_framing(Framing::None);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(uris, ["/next"]);
+}
+
+#[test]
+fn finish_reports_truncation_and_unterminated_heads() {
+    let mut r = MessageReader::new(Role::Response);
+    let mut data: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort";
+    while !data.is_empty() {
+        if let Step::Head(_) = r.step(&mut data) {
+            r.set_framing(Framing::Length(100));
+        }
+    }
+    assert!(matches!(r.finish(), Finish::Truncated));
+
+    // A close-delimited body ends cleanly at the close.
+    let mut r = MessageReader::new(Role::Response);
+    let mut data: &[u8] = b"HTTP/1.0 200 OK\r\n\r\nuntil close";
+    while !data.is_empty() {
+        if let Step::Head(_) = r.step(&mut data) {
+            r.set_framing(Framing::UntilClose);
+        }
+    }
+    assert!(matches!(r.finish(), Finish::Complete));
+
+    // A head cut off before its empty line is still a head.
+    let mut r = MessageReader::new(Role::Request);
+    let mut data: &[u8] = b"GET /cut HTTP/1.1\r\nHost: h\r\n";
+    let _ = r.step(&mut data);
+    assert!(matches!(r.finish(), Finish::Head(_)));
+}
+
+#[test]
+fn tunnel_framing_ignores_everything_after() {
+    let mut r = MessageReader::new(Role::Response);
+    let mut data: &[u8] =
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello";
+    loop {
+        match r.step(&mut data) {
+            Step::Head(_) => r.set_framing(Framing::Tunnel),
+            Step::NeedMore if data.is_empty() => break,
+            Step::Error(e) => panic!("{e:?}"),
+            _ => {}
+        }
+    }
+    assert!(r.is_ignoring());
+}
+
+#[test]
+fn every_error_has_a_distinct_label() {
+    let mut labels: Vec<&str> = ParseError::ALL.iter().map(|e| e.label()).collect();
+    for (i, e) in ParseError::ALL.iter().enumerate() {
+        assert_eq!(e.index(), i);
+    }
+    labels.sort();
+    labels.dedup();
+    assert_eq!(labels.len(), ParseError::ALL.len());
+}
