@@ -67,6 +67,8 @@ pub struct Stream {
     held_bytes: usize,
     /// Offset where the sender's FIN sits.
     fin_at: Option<u64>,
+    /// Highest offset the peer acknowledged (beyond `next` while a hole is open).
+    acked_to: u64,
     ended: bool,
     /// True when the stream was picked up without seeing its SYN.
     pub midstream: bool,
@@ -139,7 +141,11 @@ impl Stream {
             self.finish(out);
             return;
         }
-        self.check_fin(out);
+        if self.acked_to > self.next {
+            self.skip_acked_holes(out);
+        } else {
+            self.check_fin(out);
+        }
     }
 
     fn data_at(
@@ -166,6 +172,8 @@ impl Stream {
         if self.held_bytes > MAX_BUFFERED_BYTES || self.held.len() > MAX_BUFFERED_SEGMENTS {
             self.stats.buffer_overflows += 1;
             self.skip_to_held(out);
+        } else if self.acked_to > self.next {
+            self.skip_acked_holes(out);
         }
     }
 
@@ -232,28 +240,40 @@ impl Stream {
         self.next += len;
     }
 
-    /// The peer acknowledged up to `ack`: any hole below it will never be filled.
+    /// The peer acknowledged up to `ack`. A hole below that point will never be
+    /// filled (the receiver got bytes the sensor missed), but the hole is only
+    /// declared once there is evidence the bytes exist beyond it (a held segment or
+    /// the FIN): an ACK can overtake the data it acknowledges on a span port, and a
+    /// gap declared then would throw that data away when it arrives.
     pub fn acked(&mut self, ack: u32, out: &mut impl FnMut(StreamEvent<'_>)) {
         if self.ended {
             return;
         }
-        let Some(mut acked) = self.offset_of(ack) else {
+        let Some(acked) = self.offset_of(ack) else {
             return;
         };
         if acked <= self.next || acked - self.next > MAX_ACK_JUMP {
             return;
         }
-        // The FIN occupies one sequence number that carries no data.
-        if let Some(fin) = self.fin_at {
-            acked = acked.min(fin);
-        }
-        while acked > self.next {
+        self.acked_to = self.acked_to.max(acked);
+        self.skip_acked_holes(out);
+    }
+
+    /// Declares gaps for holes that lie below the acknowledged point.
+    fn skip_acked_holes(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+        loop {
             match self.held.first_key_value() {
-                Some((&off, _)) if off <= acked => self.skip_to_held(out),
-                _ => {
-                    self.gap(acked - self.next, out);
-                    self.drain(out);
+                Some((&off, _)) if off > self.next && off <= self.acked_to => {
+                    self.skip_to_held(out)
                 }
+                Some((&off, _)) if off <= self.next => self.drain(out),
+                _ => break,
+            }
+        }
+        if let Some(fin) = self.fin_at {
+            // The FIN occupies one sequence number that carries no data.
+            if fin > self.next && self.acked_to >= fin && self.held.is_empty() {
+                self.gap(fin - self.next, out);
             }
         }
         self.check_fin(out);
@@ -377,6 +397,53 @@ mod tests {
             vec![Ev::D(b"aa".to_vec()), Ev::G(3), Ev::D(b"ff".to_vec())]
         );
         assert_eq!(s.stats.gaps, 1);
+    }
+
+    #[test]
+    fn ack_that_overtakes_its_data_is_not_a_gap() {
+        let mut s = Stream::default();
+        let mut ev = Vec::new();
+        let mut out = collect(&mut ev);
+        s.segment(0, SYN, b"", 0, &mut out);
+        s.acked(9, &mut out); // the peer's ACK arrived first
+        s.segment(1, ACK, b"abcd", 0, &mut out);
+        s.segment(5, ACK, b"efgh", 0, &mut out);
+        drop(out);
+        assert_eq!(ev, vec![Ev::D(b"abcd".to_vec()), Ev::D(b"efgh".to_vec())]);
+        assert_eq!(s.stats.gaps, 0);
+    }
+
+    #[test]
+    fn acked_hole_becomes_a_gap_when_later_data_or_the_fin_shows_up() {
+        let mut s = Stream::default();
+        let mut ev = Vec::new();
+        let mut out = collect(&mut ev);
+        s.segment(0, SYN, b"", 0, &mut out);
+        s.segment(1, ACK, b"ab", 0, &mut out);
+        s.acked(7, &mut out); // bytes 3..6 were received by the peer, never seen here
+        s.segment(7, ACK, b"gh", 0, &mut out);
+        s.segment(9, FIN, b"", 0, &mut out);
+        drop(out);
+        assert_eq!(
+            ev,
+            vec![
+                Ev::D(b"ab".to_vec()),
+                Ev::G(4),
+                Ev::D(b"gh".to_vec()),
+                Ev::E
+            ]
+        );
+
+        // The last bytes before the FIN are missing: the FIN proves they existed.
+        let mut s = Stream::default();
+        let mut ev = Vec::new();
+        let mut out = collect(&mut ev);
+        s.segment(0, SYN, b"", 0, &mut out);
+        s.segment(1, ACK, b"ab", 0, &mut out);
+        s.segment(6, FIN, b"", 0, &mut out);
+        s.acked(7, &mut out);
+        drop(out);
+        assert_eq!(ev, vec![Ev::D(b"ab".to_vec()), Ev::G(3), Ev::E]);
     }
 
     #[test]
