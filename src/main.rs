@@ -149,7 +149,13 @@ fn main() -> ExitCode {
     };
     match replay::run(&args.replay) {
         Ok(report) => {
-            if !args.quiet {
+            // Errors first, so the first line says what went wrong; the summary only
+            // when something was read.
+            for e in &report.errors {
+                eprintln!("apiwatch: {e}");
+            }
+            let read_any = report.pipeline.stats.packets > 0;
+            if !args.quiet && (report.errors.is_empty() || read_any) {
                 eprint!(
                     "{}",
                     summary::render(
@@ -159,9 +165,6 @@ fn main() -> ExitCode {
                         &report.warnings
                     )
                 );
-            }
-            for e in &report.errors {
-                eprintln!("apiwatch: {e}");
             }
             if report.errors.is_empty() {
                 ExitCode::SUCCESS

@@ -141,11 +141,7 @@ impl Stream {
             self.finish(out);
             return;
         }
-        if self.acked_to > self.next {
-            self.skip_acked_holes(out);
-        } else {
-            self.check_fin(out);
-        }
+        self.check_fin(out);
     }
 
     fn data_at(
@@ -172,8 +168,6 @@ impl Stream {
         if self.held_bytes > MAX_BUFFERED_BYTES || self.held.len() > MAX_BUFFERED_SEGMENTS {
             self.stats.buffer_overflows += 1;
             self.skip_to_held(out);
-        } else if self.acked_to > self.next {
-            self.skip_acked_holes(out);
         }
     }
 
@@ -241,10 +235,10 @@ impl Stream {
     }
 
     /// The peer acknowledged up to `ack`. A hole below that point will never be
-    /// filled (the receiver got bytes the sensor missed), but the hole is only
-    /// declared once there is evidence the bytes exist beyond it (a held segment or
-    /// the FIN): an ACK can overtake the data it acknowledges on a span port, and a
-    /// gap declared then would throw that data away when it arrives.
+    /// filled (the receiver got bytes the sensor missed), but it is only declared a
+    /// gap when this ACK comes after evidence that bytes exist beyond the hole (a held
+    /// segment or the FIN): on a span port an ACK can overtake the data it
+    /// acknowledges, and a gap declared then would throw that data away.
     pub fn acked(&mut self, ack: u32, out: &mut impl FnMut(StreamEvent<'_>)) {
         if self.ended {
             return;
@@ -420,9 +414,10 @@ mod tests {
         let mut out = collect(&mut ev);
         s.segment(0, SYN, b"", 0, &mut out);
         s.segment(1, ACK, b"ab", 0, &mut out);
-        s.acked(7, &mut out); // bytes 3..6 were received by the peer, never seen here
+        s.acked(7, &mut out); // may have overtaken bytes 3..6: not yet a gap
         s.segment(7, ACK, b"gh", 0, &mut out);
         s.segment(9, FIN, b"", 0, &mut out);
+        s.acked(10, &mut out); // the hole outlived a later ACK: bytes 3..6 are lost
         drop(out);
         assert_eq!(
             ev,

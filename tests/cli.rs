@@ -1,0 +1,142 @@
+//! Bad input from the user or the file system: one clear line naming the problem,
+//! the documented exit code, never a backtrace.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::{bin, parse_lines, repo};
+
+fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("apiwatch-cli-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_one_clear_line(o: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.starts_with("apiwatch: "), "{err}");
+    for n in needles {
+        assert!(first.contains(n), "{n:?} not in {first:?}");
+    }
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_is_a_usage_error_naming_the_file() {
+    let o = run(&["-r", "/definitely/not/here.pcap"]);
+    assert_one_clear_line(&o, 2, &["/definitely/not/here.pcap"]);
+}
+
+#[test]
+fn empty_file_and_non_capture_are_runtime_errors() {
+    let empty = tmp("empty.pcap", b"");
+    let o = run(&["-r", empty.to_str().unwrap()]);
+    assert_one_clear_line(&o, 1, &["empty.pcap", "empty"]);
+
+    let text = tmp(
+        "notes.pcap",
+        b"GET / HTTP/1.1\r\nthis is text, not a capture\r\n",
+    );
+    let o = run(&["-r", text.to_str().unwrap()]);
+    assert_one_clear_line(&o, 1, &["notes.pcap", "not a pcap or pcapng"]);
+}
+
+#[test]
+fn truncated_capture_yields_everything_before_the_damage() {
+    let full = fs::read(repo("captures/api-login.pcap")).unwrap();
+    let cut = tmp("cut.pcap", &full[..3000]);
+    let o = bin()
+        .args(["-r", cut.to_str().unwrap(), "--exchanges", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+    let ex = parse_lines(&o.stdout);
+    let statuses: Vec<_> = ex.iter().map(|e| e["status"].clone()).collect();
+    assert_eq!(statuses[..3], [401, 401, 200]);
+}
+
+#[test]
+fn corrupt_record_inside_valid_framing_is_reported() {
+    // A valid pcap header followed by a record claiming a 3 GB packet.
+    let mut bytes = fs::read(repo("captures/python-http-server.pcap")).unwrap()[..24].to_vec();
+    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+    bytes.extend_from_slice(&0xC000_0000u32.to_le_bytes());
+    bytes.extend_from_slice(&0xC000_0000u32.to_le_bytes());
+    bytes.extend_from_slice(&[0u8; 64]);
+    let p = tmp("corrupt.pcap", &bytes);
+    let o = run(&["-r", p.to_str().unwrap(), "-q"]);
+    assert_ne!(o.status.code(), Some(101), "{}", stderr(&o));
+    assert!(stderr(&o).contains("corrupt.pcap"), "{}", stderr(&o));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let cap = repo("captures/api-login.pcap");
+    let cap = cap.to_str().unwrap();
+    assert_one_clear_line(&run(&["--no-such-option"]), 2, &["--no-such-option"]);
+    assert_one_clear_line(&run(&[]), 2, &["-r"]);
+    assert_one_clear_line(&run(&["-r", cap, "--workers", "0"]), 2, &["--workers"]);
+    assert_one_clear_line(
+        &run(&["-r", cap, "--learning-period", "soon"]),
+        2,
+        &["--learning-period"],
+    );
+    assert_one_clear_line(
+        &run(&["-r", cap, "--exchanges", "/no/such/dir/x.jsonl"]),
+        2,
+        &["/no/such/dir/x.jsonl"],
+    );
+}
+
+#[test]
+fn several_files_are_read_in_order() {
+    let a = repo("captures/python-http-server.pcap");
+    let b = repo("captures/api-login.pcap");
+    let o = bin()
+        .args(["-q", "--exchanges", "-", "-r"])
+        .arg(&a)
+        .arg("-r")
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ex = parse_lines(&o.stdout);
+    assert_eq!(ex.len(), 4 + 9);
+    assert_eq!(ex[0]["server_port"], 8000);
+    assert_eq!(ex[12]["server_port"], 9000);
+}
+
+#[test]
+fn gzip_compressed_capture_is_read_transparently() {
+    use std::io::Write;
+    let raw = fs::read(repo("captures/api-login.pcap")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    let p = tmp("api-login.pcap.gz", &gz.finish().unwrap());
+    let o = bin()
+        .args(["-q", "--exchanges", "-", "-r"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(parse_lines(&o.stdout).len(), 9);
+}
