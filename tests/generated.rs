@@ -339,8 +339,7 @@ fn message_segments(
     ack: u32,
     data: &[u8],
     cuts: Vec<usize>,
-    order: &[u32],
-    dups: &[bool],
+    (order, dups): (&[u32], &[bool]),
 ) -> Vec<Seg> {
     let mut pieces: Vec<(u32, Seg)> = Vec::new();
     for (i, (off, payload)) in cut(data, cuts).into_iter().enumerate() {
@@ -389,7 +388,7 @@ proptest! {
             } else {
                 (server, client, s1.wrapping_add(offsets[k] as u32), c1)
             };
-            per_msg.push(message_segments(from, to, seq0, ack, data, cuts[k].clone(), &orders[k], &dups[k]));
+            per_msg.push(message_segments(from, to, seq0, ack, data, cuts[k].clone(), (&orders[k], &dups[k])));
         }
         if pipelined {
             for k in [0, 2, 1, 3] { segs.extend(per_msg[k].iter().cloned()); }
