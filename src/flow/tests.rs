@@ -1,1 +1,193 @@
+use std::net::{IpAddr, Ipv4Addr};
 
+use super::*;
+use crate::synth::{Conversation, Seg};
+
+const SEC: Nanos = 1_000_000_000;
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 1, 0, last))
+}
+
+fn feed(t: &mut FlowTable, s: &Seg, ts: Nanos, out: &mut Vec<Exchange>) {
+    let seg = TcpSegment {
+        src: s.src,
+        dst: s.dst,
+        sport: s.sport,
+        dport: s.dport,
+        seq: s.seq,
+        ack: s.ack,
+        flags: s.flags,
+        payload: &s.payload,
+    };
+    t.segment(&seg, ts, out);
+}
+
+fn feed_all(t: &mut FlowTable, segs: &[Seg], ts: Nanos, out: &mut Vec<Exchange>) {
+    for s in segs {
+        feed(t, s, ts, out);
+    }
+}
+
+fn exchange(client_port: u16, path: &str) -> Conversation {
+    let mut c = Conversation::new((ip(1), client_port), (ip(2), 80), 100, 900);
+    c.handshake()
+        .send(
+            true,
+            format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes(),
+            1460,
+        )
+        .send(
+            false,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            1460,
+        );
+    c
+}
+
+#[test]
+fn idle_flows_time_out_on_packet_time() {
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    let mut c = Conversation::new((ip(1), 40000), (ip(2), 80), 1, 1);
+    c.handshake()
+        .send(true, b"GET /slow HTTP/1.1\r\n\r\n", 1460);
+    feed_all(&mut t, &c.segs, SEC, &mut out);
+    assert!(out.is_empty());
+    // Another connection 301 s later (packet time) sweeps the first one out.
+    let other = exchange(40001, "/later");
+    feed_all(&mut t, &other.segs, 302 * SEC, &mut out);
+    assert_eq!(t.stats.timed_out, 1);
+    let uris: Vec<_> = out.iter().map(|e| e.uri.clone().unwrap()).collect();
+    assert_eq!(uris, ["/slow", "/later"]);
+    assert_eq!(out[0].status, None);
+}
+
+#[test]
+fn the_table_is_bounded_and_evicts_the_least_recently_seen() {
+    let cfg = FlowConfig {
+        max_flows: 32,
+        ..FlowConfig::default()
+    };
+    let mut t = FlowTable::new(cfg);
+    let mut out = Vec::new();
+    let mut convs = Vec::new();
+    for i in 0..100u16 {
+        let mut c = Conversation::new((ip(1), 20000 + i), (ip(2), 80), 1, 1);
+        c.handshake().send(true, b"GET /x HTTP/1.1\r\n\r\n", 1460);
+        feed_all(&mut t, &c.segs, SEC + i as u64, &mut out);
+        convs.push(c);
+        assert!(t.active() <= 32);
+    }
+    assert!(t.stats.evicted >= 68, "{}", t.stats.evicted);
+    // Evicted connections still report what they saw.
+    assert_eq!(out.len() as u64, t.stats.evicted);
+    assert!(out.iter().all(|e| e.uri.as_deref() == Some("/x")));
+    // The survivors are the most recent ones.
+    let oldest_left = out.iter().map(|e| e.client_port).max().unwrap();
+    assert!(oldest_left < 20000 + 100 - 16);
+}
+
+#[test]
+fn a_new_syn_on_a_used_four_tuple_starts_a_new_connection() {
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    feed_all(&mut t, &exchange(40000, "/first").segs, SEC, &mut out);
+    let mut second = exchange(40000, "/second");
+    for s in &mut second.segs {
+        // Different ISNs, as a real reused port would have.
+        s.seq = s.seq.wrapping_add(1_000_000);
+        s.ack = if s.ack == 0 {
+            0
+        } else {
+            s.ack.wrapping_add(1_000_000)
+        };
+    }
+    feed_all(&mut t, &second.segs, 2 * SEC, &mut out);
+    t.flush_all(&mut out);
+    let got: Vec<_> = out
+        .iter()
+        .map(|e| (e.uri.clone().unwrap(), e.trans_depth, e.status))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/first".to_string(), 1, Some(200)),
+            ("/second".to_string(), 1, Some(200))
+        ]
+    );
+    assert_eq!(t.stats.port_reuse, 1);
+}
+
+#[test]
+fn retransmitted_syn_is_not_port_reuse() {
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    let c = exchange(40000, "/a");
+    feed(&mut t, &c.segs[0], SEC, &mut out);
+    feed_all(&mut t, &c.segs, SEC, &mut out);
+    t.flush_all(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(t.stats.port_reuse, 0);
+}
+
+#[test]
+fn client_is_found_without_a_syn() {
+    // Midstream: the first segment seen is the server's response.
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    let c = exchange(40000, "/a");
+    let mut late = exchange(40000, "/b");
+    late.segs.drain(..3);
+    feed_all(&mut t, &c.segs[4..], SEC, &mut out); // response only
+    feed_all(&mut t, &late.segs, SEC, &mut out);
+    t.flush_all(&mut out);
+    assert!(
+        out.iter()
+            .all(|e| e.client_port == 40000 && e.server_port == 80)
+    );
+    assert_eq!(t.stats.midstream_pickups, 1);
+
+    // Only the SYN-ACK was captured: its receiver is the client.
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    let c = exchange(50000, "/c");
+    feed_all(&mut t, &c.segs[1..], SEC, &mut out);
+    t.flush_all(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].client_port, out[0].server_port), (50000, 80));
+}
+
+#[test]
+fn segments_for_unknown_connections_without_payload_are_ignored() {
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    for i in 0..10_000u32 {
+        let mut s = Seg::new(ip(9), 1024 + (i % 60000) as u16, ip(2), 80);
+        s.seq = i;
+        s.flags = if i % 2 == 0 {
+            tcp_flags::ACK
+        } else {
+            tcp_flags::RST
+        };
+        feed(&mut t, &s, SEC, &mut out);
+    }
+    assert_eq!(t.active(), 0);
+    assert_eq!(t.stats.ignored_segments, 10_000);
+}
+
+#[test]
+fn non_http_connections_stop_being_reassembled() {
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    let mut c = Conversation::new((ip(1), 40000), (ip(2), 22), 1, 1);
+    c.handshake()
+        .send(true, b"SSH-2.0-OpenSSH_9.2\r\n", 1460)
+        .send(false, b"SSH-2.0-OpenSSH_9.2 Debian\r\n", 1460)
+        .send(true, &[0u8; 5000], 1000)
+        .close();
+    feed_all(&mut t, &c.segs, SEC, &mut out);
+    assert!(out.is_empty());
+    assert_eq!(t.active(), 0, "the FIN closes it");
+    assert_eq!(t.stats.http.connections_not_http, 1);
+}
