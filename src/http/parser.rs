@@ -541,31 +541,43 @@ impl MessageReader {
     }
 
     fn resync<'a>(&mut self, data: &mut &'a [u8], at_line_start: bool) -> Step<'a> {
+        // A message glued to the end of a body the sensor lost track of (binary or
+        // JSON bodies rarely end in a newline) is found by content; a line start that
+        // begins like a message is found by the line scan. The earlier one wins.
+        let embedded = embedded_start(self.role, data);
+        let limit = embedded.unwrap_or(data.len());
         let mut pos = 0;
         let mut line_start = at_line_start;
-        while pos < data.len() {
+        while pos < limit {
             if line_start && plausible_resync_point(self.role, &data[pos..]) {
-                self.resync_skipped += pos as u64;
-                *data = &data[pos..];
-                self.state = State::AwaitingHead;
-                return Step::NeedMore;
+                return self.resync_at(data, pos);
             }
-            match memchr(b'\n', &data[pos..]) {
+            match memchr(b'\n', &data[pos..limit]) {
                 Some(i) => {
                     pos += i + 1;
                     line_start = true;
                 }
                 None => {
-                    pos = data.len();
+                    pos = limit;
                     line_start = false;
                 }
             }
+        }
+        if let Some(at) = embedded {
+            return self.resync_at(data, at);
         }
         self.resync_skipped += data.len() as u64;
         *data = &[];
         self.state = State::Resync {
             at_line_start: line_start,
         };
+        Step::NeedMore
+    }
+
+    fn resync_at<'a>(&mut self, data: &mut &'a [u8], pos: usize) -> Step<'a> {
+        self.resync_skipped += pos as u64;
+        *data = &data[pos..];
+        self.state = State::AwaitingHead;
         Step::NeedMore
     }
 
@@ -698,6 +710,47 @@ fn plausible_resync_point(role: Role, data: &[u8]) -> bool {
             n >= 1
                 && data[..n.min(m.len())] == m[..n.min(m.len())]
                 && (n < full || data[m.len()] == b' ')
+        }),
+    }
+}
+
+/// Where a message starts inside `data` other than at a line start, judged by the
+/// start line's shape: `HTTP/1.x NNN` for responses, `KNOWN-METHOD target HTTP/1.`
+/// for requests. A status line cut by the end of `data` counts once `HTT` is present.
+fn embedded_start(role: Role, data: &[u8]) -> Option<usize> {
+    match role {
+        Role::Response => {
+            for p in memchr::memmem::find_iter(data, b"HTTP/1.") {
+                let rest = &data[p + 7..];
+                let ok = match rest {
+                    [] | [b'0' | b'1'] => true,
+                    [b'0' | b'1', b' ', digits @ ..] => {
+                        digits.iter().take(3).all(u8::is_ascii_digit)
+                    }
+                    _ => false,
+                };
+                if ok {
+                    return Some(p);
+                }
+            }
+            (3..7)
+                .rev()
+                .find(|n| data.len() >= *n && data.ends_with(&b"HTTP/1."[..*n]))
+                .map(|n| data.len() - n)
+        }
+        Role::Request => memchr::memmem::find_iter(data, b" HTTP/1.").find_map(|q| {
+            // The target has no spaces: the space before it ends the method.
+            let from = q.saturating_sub(8192);
+            let s = from + memchr::memrchr(b' ', &data[from..q])?;
+            if s + 1 == q {
+                return None;
+            }
+            let before = &data[..s];
+            KNOWN_METHODS
+                .iter()
+                .filter(|m| before.ends_with(m))
+                .map(|m| s - m.len())
+                .min()
         }),
     }
 }

@@ -355,3 +355,65 @@ fn every_error_has_a_distinct_label() {
     labels.dedup();
     assert_eq!(labels.len(), ParseError::ALL.len());
 }
+
+#[test]
+fn resync_finds_a_message_glued_to_the_end_of_a_lost_body() {
+    // After a gap the reader is lost inside a binary body; the next response follows
+    // the body's last byte directly, not at a line start.
+    let mut r = MessageReader::new(Role::Response);
+    r.start_midstream();
+    let mut data: &[u8] =
+        b"\x00\x9f\x13binary tailHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    let mut statuses = Vec::new();
+    loop {
+        match r.step(&mut data) {
+            Step::NeedMore if data.is_empty() => break,
+            Step::Head(h) => {
+                if let StartLine::Response { status, .. } = h.start {
+                    statuses.push(status);
+                }
+                r.set_framing(Framing::None);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(statuses, [404]);
+
+    let mut r = MessageReader::new(Role::Request);
+    r.start_midstream();
+    let mut data: &[u8] = b"{\"user\":\"x\"}POST /api/login HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+    let mut uris = Vec::new();
+    loop {
+        match r.step(&mut data) {
+            Step::NeedMore if data.is_empty() => break,
+            Step::Head(h) => {
+                let (method, uri, _) = request_line(&h);
+                uris.push(format!("{method} {uri}"));
+                r.set_framing(Framing::None);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(uris, ["POST /api/login"]);
+}
+
+#[test]
+fn embedded_start_needs_the_whole_start_line_shape() {
+    assert_eq!(
+        embedded_start(Role::Response, b"xxHTTP/1.1 200 OK"),
+        Some(2)
+    );
+    assert_eq!(embedded_start(Role::Response, b"xxHTTP/1.1 abc"), None);
+    assert_eq!(embedded_start(Role::Response, b"see HTTP/1.x spec"), None);
+    assert_eq!(embedded_start(Role::Response, b"tail bytes HTT"), Some(11));
+    assert_eq!(
+        embedded_start(Role::Request, b"}]GET /a HTTP/1.1\r\n"),
+        Some(2)
+    );
+    assert_eq!(
+        embedded_start(Role::Request, b"xPROPFIND /a HTTP/1.1"),
+        Some(1)
+    );
+    assert_eq!(embedded_start(Role::Request, b"FOO /a HTTP/1.1"), None);
+    assert_eq!(embedded_start(Role::Request, b"GET  HTTP/1.1"), None);
+}
