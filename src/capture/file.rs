@@ -5,9 +5,10 @@
 //! EPB, SPB, the obsolete PB; other blocks are skipped; several sections and
 //! interfaces with their own link types and `if_tsresol`/`if_tsoffset`).
 //!
-//! The reader keeps one refillable buffer and hands out packets borrowed from it: no
-//! per-packet allocation or copy, and memory bounded by the largest record
-//! ([`MAX_RECORD`]) rather than the file size. A file cut short in its last record
+//! A regular file is memory-mapped and packets are borrowed straight from the page
+//! cache (no copy at all; the file must not be truncated while it is read). Stdin and
+//! gzip streams go through one refillable buffer instead: no per-packet allocation,
+//! and memory bounded by the largest record ([`MAX_RECORD`]) rather than the file size. A file cut short in its last record
 //! yields every packet before the cut and then [`CaptureError::Truncated`].
 
 use std::fs::File;
@@ -96,6 +97,10 @@ pub struct FileSource {
     path: String,
     reader: Box<dyn Read + Send>,
     buf: Vec<u8>,
+    /// The whole file, when it could be mapped (then `buf` is unused).
+    map: Option<memmap2::Mmap>,
+    /// Mapped bytes before this offset were released from memory (see `release_behind`).
+    released: usize,
     pos: usize,
     end: usize,
     /// File offset of `buf[0]` (of the decompressed stream for .gz).
@@ -121,9 +126,88 @@ impl FileSource {
                     source: io::Error::other("is a directory"),
                 });
             }
+            if let Some(src) = Self::mapped(path, &f)? {
+                return Ok(src);
+            }
             Box::new(f)
         };
         Self::from_reader(path, raw)
+    }
+
+    /// Maps a regular, uncompressed capture file. `None` when the file should be
+    /// streamed instead (gzip, empty, not a regular file, or mapping failed).
+    fn mapped(path: &str, f: &File) -> Result<Option<Self>, CaptureError> {
+        let regular = f
+            .metadata()
+            .map(|m| m.is_file() && m.len() >= 4)
+            .unwrap_or(false);
+        if !regular {
+            return Ok(None);
+        }
+        // SAFETY: the map is read-only and private to this reader. Like every reader
+        // that maps files (ripgrep, Suricata's pcap-file mode with mmap), a file
+        // truncated by another process while mapped would fault; capture files being
+        // replayed are not expected to shrink.
+        let Ok(map) = (unsafe { memmap2::Mmap::map(f) }) else {
+            return Ok(None);
+        };
+        if map.starts_with(&[0x1f, 0x8b]) {
+            return Ok(None);
+        }
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let end = map.len();
+        let mut src = FileSource {
+            path: path.to_string(),
+            reader: Box::new(io::empty()),
+            buf: Vec::new(),
+            map: Some(map),
+            released: 0,
+            pos: 0,
+            end,
+            base_offset: 0,
+            eof: true,
+            format: Format::Pcap {
+                big_endian: false,
+                nanos: false,
+                linktype: 0,
+            },
+            done: false,
+        };
+        src.read_file_header()?;
+        Ok(Some(src))
+    }
+
+    /// Drops the mapped pages already read from this process's resident set, so a
+    /// multi-gigabyte replay stays small (the kernel's page cache keeps them).
+    fn release_behind(&mut self) {
+        const STEP: usize = 16 * 1024 * 1024;
+        let Some(map) = &self.map else {
+            return;
+        };
+        if self.pos < self.released + STEP {
+            return;
+        }
+        let upto = self.pos & !(STEP - 1);
+        // SAFETY: the range lies inside the map, starts page-aligned (a multiple of
+        // STEP), and no packet borrowed from it is alive (`next_packet` takes &mut
+        // self). Touching it again would re-read the file.
+        let _ = unsafe {
+            map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                self.released,
+                upto - self.released,
+            )
+        };
+        self.released = upto;
+    }
+
+    /// The bytes `pos..end` index into.
+    fn bytes(&self) -> &[u8] {
+        match &self.map {
+            Some(m) => m,
+            None => &self.buf,
+        }
     }
 
     /// Reads a capture from any byte stream (gzip detected by its magic).
@@ -132,6 +216,8 @@ impl FileSource {
             path: path.to_string(),
             reader: raw,
             buf: vec![0; READ_CHUNK],
+            map: None,
+            released: 0,
             pos: 0,
             end: 0,
             base_offset: 0,
@@ -185,8 +271,8 @@ impl FileSource {
     /// Makes at least `n` bytes available at `pos`. Returns false at end of input
     /// with fewer bytes left.
     fn fill(&mut self, n: usize) -> Result<bool, CaptureError> {
-        if self.end - self.pos >= n {
-            return Ok(true);
+        if self.end - self.pos >= n || self.map.is_some() {
+            return Ok(self.end - self.pos >= n);
         }
         if self.pos > 0 {
             self.buf.copy_within(self.pos..self.end, 0);
@@ -214,7 +300,10 @@ impl FileSource {
     }
 
     fn u16_at(&self, off: usize, big: bool) -> u16 {
-        let b = [self.buf[self.pos + off], self.buf[self.pos + off + 1]];
+        let b = [
+            self.bytes()[self.pos + off],
+            self.bytes()[self.pos + off + 1],
+        ];
         if big {
             u16::from_be_bytes(b)
         } else {
@@ -224,7 +313,7 @@ impl FileSource {
 
     fn u32_at(&self, off: usize, big: bool) -> u32 {
         let mut b = [0u8; 4];
-        b.copy_from_slice(&self.buf[self.pos + off..self.pos + off + 4]);
+        b.copy_from_slice(&self.bytes()[self.pos + off..self.pos + off + 4]);
         if big {
             u32::from_be_bytes(b)
         } else {
@@ -235,7 +324,7 @@ impl FileSource {
     fn read_file_header(&mut self) -> Result<(), CaptureError> {
         let magic = {
             let avail = (self.end - self.pos).min(4);
-            self.buf[self.pos..self.pos + avail].to_vec()
+            self.bytes()[self.pos..self.pos + avail].to_vec()
         };
         match magic.as_slice() {
             [0xd4, 0xc3, 0xb2, 0xa1] => self.read_pcap_header(false, false),
@@ -470,7 +559,7 @@ impl FileSource {
                 break;
             }
             if code == 9 && len >= 1 {
-                let v = self.buf[self.pos + val];
+                let v = self.bytes()[self.pos + val];
                 let exp = (v & 0x7f) as u32;
                 units = if v & 0x80 != 0 {
                     1u64.checked_shl(exp).unwrap_or(1_000_000)
@@ -503,6 +592,7 @@ impl PacketSource for FileSource {
         if self.done {
             return Ok(None);
         }
+        self.release_behind();
         let located = match self.format {
             Format::Pcap {
                 big_endian,
@@ -515,7 +605,7 @@ impl PacketSource for FileSource {
             Ok(Some(l)) => Ok(Some(Packet {
                 ts: l.ts,
                 linktype: l.linktype,
-                data: &self.buf[l.start..l.start + l.len],
+                data: &self.bytes()[l.start..l.start + l.len],
                 orig_len: l.orig_len,
             })),
             Ok(None) => {

@@ -92,7 +92,7 @@ const SERVER_PORTS: &[u16] = &[
 
 /// All tracked TCP connections.
 pub struct FlowTable {
-    flows: HashMap<FlowKey, Flow>,
+    flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
     cfg: FlowConfig,
     now: Nanos,
     last_sweep: Nanos,
@@ -102,7 +102,7 @@ pub struct FlowTable {
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
         FlowTable {
-            flows: HashMap::new(),
+            flows: HashMap::default(),
             cfg,
             now: 0,
             last_sweep: 0,

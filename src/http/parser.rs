@@ -12,6 +12,8 @@
 //! starts for something that looks like a request or status line before trusting the
 //! stream again, as Suricata's app-layer parsers do.
 
+use std::borrow::Cow;
+
 use memchr::memchr;
 
 /// Largest header block accepted (nginx and Apache default to 8 KiB lines; 64 KiB is
@@ -878,21 +880,27 @@ pub fn parse_head(role: Role, block: &[u8]) -> Result<Head, ParseError> {
     let mut h = Headers::default();
     let mut warning = None;
     let mut count = 0usize;
-    // Fields with obsolete line folding (RFC 9112 §5.2) are joined before use.
-    let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut cl_values: Vec<u64> = Vec::new();
+    // A field is applied once the next line shows it is not continued by obsolete
+    // line folding (RFC 9112 §5.2); only a folded value is copied.
+    let mut pending: Option<(&[u8], Cow<'_, [u8]>)> = None;
     for raw in lines {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.is_empty() {
             break;
         }
         if line[0] == b' ' || line[0] == b'\t' {
-            if let Some((_, v)) = fields.last_mut() {
+            if let Some((_, v)) = pending.as_mut() {
+                let v = v.to_mut();
                 v.push(b' ');
                 v.extend_from_slice(trim(line));
             }
             continue;
         }
-        let Some(colon) = line.iter().position(|b| *b == b':') else {
+        if let Some((name, value)) = pending.take() {
+            apply_field(&mut h, &mut cl_values, name, &value);
+        }
+        let Some(colon) = memchr(b':', line) else {
             warning = Some(ParseError::BadHeaderLine);
             continue;
         };
@@ -902,42 +910,13 @@ pub fn parse_head(role: Role, block: &[u8]) -> Result<Head, ParseError> {
             warning = Some(ParseError::TooManyHeaders);
             break;
         }
-        fields.push((
-            trim(&line[..colon]).to_vec(),
-            trim(&line[colon + 1..]).to_vec(),
+        pending = Some((
+            trim(&line[..colon]),
+            Cow::Borrowed(trim(&line[colon + 1..])),
         ));
     }
-    let mut cl_values: Vec<u64> = Vec::new();
-    for (name, value) in &fields {
-        let lower = name.to_ascii_lowercase();
-        match lower.as_slice() {
-            b"host" => h.host = Some(text(value)),
-            b"user-agent" => h.user_agent = Some(text(value)),
-            b"content-type" => h.content_type = Some(text(value)),
-            b"content-length" => match parse_content_length(value) {
-                Some(n) => cl_values.push(n),
-                None => h.content_length_invalid = true,
-            },
-            b"transfer-encoding" => {
-                h.transfer_encoding = true;
-                // Chunked only counts as the final coding.
-                let last = value.rsplit(|b| *b == b',').next().map(trim).unwrap_or(&[]);
-                h.chunked = last.eq_ignore_ascii_case(b"chunked");
-            }
-            b"connection" => {
-                let v = value.to_ascii_lowercase();
-                h.connection_close |= memchr::memmem::find(&v, b"close").is_some();
-                h.upgrade |= memchr::memmem::find(&v, b"upgrade").is_some();
-            }
-            b"expect" => h.expect_continue = value.eq_ignore_ascii_case(b"100-continue"),
-            b"x-forwarded-for" => h.x_forwarded_for = Some(text(value)),
-            b"forwarded" => h.forwarded = Some(text(value)),
-            b"authorization" => h.authorization = Some(text(value)),
-            b"cookie" => h.has_cookie = true,
-            b"set-cookie" => h.has_set_cookie = true,
-            b"location" => h.location = Some(text(value)),
-            _ => {}
-        }
+    if let Some((name, value)) = pending.take() {
+        apply_field(&mut h, &mut cl_values, name, &value);
     }
     match cl_values.as_slice() {
         [] => {}
@@ -958,6 +937,43 @@ pub fn parse_head(role: Role, block: &[u8]) -> Result<Head, ParseError> {
         headers: h,
         warning,
     })
+}
+
+/// Records one header field in `h` if it is one the pipeline uses.
+fn apply_field(h: &mut Headers, cl_values: &mut Vec<u64>, name: &[u8], value: &[u8]) {
+    let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+    match name.len() {
+        4 if is(b"host") => h.host = Some(text(value)),
+        10 if is(b"user-agent") => h.user_agent = Some(text(value)),
+        12 if is(b"content-type") => h.content_type = Some(text(value)),
+        14 if is(b"content-length") => match parse_content_length(value) {
+            Some(n) => cl_values.push(n),
+            None => h.content_length_invalid = true,
+        },
+        17 if is(b"transfer-encoding") => {
+            h.transfer_encoding = true;
+            // Chunked only counts as the final coding.
+            let last = value.rsplit(|b| *b == b',').next().map(trim).unwrap_or(&[]);
+            h.chunked = last.eq_ignore_ascii_case(b"chunked");
+        }
+        10 if is(b"connection") => {
+            h.connection_close |= contains_ignore_case(value, b"close");
+            h.upgrade |= contains_ignore_case(value, b"upgrade");
+        }
+        6 if is(b"expect") => h.expect_continue = value.eq_ignore_ascii_case(b"100-continue"),
+        15 if is(b"x-forwarded-for") => h.x_forwarded_for = Some(text(value)),
+        9 if is(b"forwarded") => h.forwarded = Some(text(value)),
+        13 if is(b"authorization") => h.authorization = Some(text(value)),
+        6 if is(b"cookie") => h.has_cookie = true,
+        10 if is(b"set-cookie") => h.has_set_cookie = true,
+        8 if is(b"location") => h.location = Some(text(value)),
+        _ => {}
+    }
+}
+
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Content-Length: ASCII digits only (leading zeros allowed), at most `i64::MAX`.
