@@ -95,10 +95,13 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .map_err(|e| e.to_string())?
                     .string()
                     .map_err(|e| e.to_string())?;
-                if parse_duration(&v).is_none() {
-                    return Err(format!(
-                        "--learning-period: '{v}' is not a duration (e.g. 90s, 5m, 1h)"
-                    ));
+                match parse_duration(&v) {
+                    Some(d) => replay.detect.learning_period = d,
+                    None => {
+                        return Err(format!(
+                            "--learning-period: '{v}' is not a duration (e.g. 90s, 5m, 1h)"
+                        ));
+                    }
                 }
             }
             Short('q') | Long("quiet") => quiet = true,
@@ -160,6 +163,8 @@ fn main() -> ExitCode {
                     "{}",
                     summary::render(
                         &report.pipeline,
+                        &report.engine.stats,
+                        report.engine.clients_tracked(),
                         report.exchanges,
                         report.elapsed,
                         &report.warnings

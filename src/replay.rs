@@ -6,6 +6,8 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use crate::capture::{CaptureError, FileSource, PacketSource};
+use crate::detect::{Alert, DetectConfig, Engine};
+use crate::export::alert_log::AlertLog;
 use crate::export::exchange_log::ExchangeLog;
 use crate::flow::FlowConfig;
 use crate::http::Exchange;
@@ -20,6 +22,7 @@ pub struct ReplayOptions {
     /// `--alerts PATH` (`-` or absent: stdout).
     pub alerts: Option<String>,
     pub flow: FlowConfig,
+    pub detect: DetectConfig,
 }
 
 /// Why a replay failed. `Usage` errors exit 2, `Runtime` errors exit 1.
@@ -36,6 +39,7 @@ pub enum ReplayError {
 /// The outcome of a replay that ran to the end.
 pub struct ReplayReport {
     pub pipeline: Pipeline,
+    pub engine: Engine,
     pub exchanges: u64,
     pub elapsed: Duration,
     /// Non-fatal problems (a truncated last record).
@@ -67,8 +71,12 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         Some(p) => Some(ExchangeLog::new(open_output(p, "exchanges")?)),
         None => None,
     };
-    // No detector writes alerts yet; the file is still created so pipelines can tail it.
-    let mut alerts = open_output(opts.alerts.as_deref().unwrap_or("-"), "alerts")?;
+    let mut alerts = AlertLog::new(open_output(
+        opts.alerts.as_deref().unwrap_or("-"),
+        "alerts",
+    )?);
+    let mut engine = Engine::new(opts.detect.clone());
+    let mut fired: Vec<Alert> = Vec::new();
     let mut pipeline = Pipeline::new(opts.flow.clone());
     let mut buf: Vec<Exchange> = Vec::new();
     let mut written = 0u64;
@@ -76,6 +84,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let mut errors = Vec::new();
     let started = Instant::now();
     let write_err = |e: io::Error| ReplayError::Runtime(format!("cannot write exchanges: {e}"));
+    let alert_err = |e: io::Error| ReplayError::Runtime(format!("cannot write alerts: {e}"));
     for path in &opts.files {
         let mut src = match FileSource::open(path) {
             Ok(s) => s,
@@ -89,12 +98,15 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             match src.next_packet() {
                 Ok(Some(p)) => {
                     pipeline.packet(&p, &mut buf);
-                    if !buf.is_empty() {
-                        for e in buf.drain(..) {
-                            written += 1;
-                            if let Some(l) = log.as_mut() {
-                                l.write(&e).map_err(write_err)?;
-                            }
+                    for e in buf.drain(..) {
+                        written += 1;
+                        if let Some(l) = log.as_mut() {
+                            l.write(&e).map_err(write_err)?;
+                        }
+                        engine.observe(&e, &mut fired);
+                        for a in fired.drain(..) {
+                            engine.count(&a);
+                            alerts.write(&a).map_err(alert_err)?;
                         }
                     }
                 }
@@ -117,15 +129,19 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         if let Some(l) = log.as_mut() {
             l.write(&e).map_err(write_err)?;
         }
+        engine.observe(&e, &mut fired);
+        for a in fired.drain(..) {
+            engine.count(&a);
+            alerts.write(&a).map_err(alert_err)?;
+        }
     }
     if let Some(l) = log.as_mut() {
         l.flush().map_err(write_err)?;
     }
-    alerts
-        .flush()
-        .map_err(|e| ReplayError::Runtime(format!("cannot write alerts: {e}")))?;
+    alerts.flush().map_err(alert_err)?;
     Ok(ReplayReport {
         pipeline,
+        engine,
         exchanges: written,
         elapsed: started.elapsed(),
         warnings,

@@ -4,12 +4,20 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use crate::decode::DecodeError;
+use crate::detect::{DetectStats, Kind};
 use crate::http::ParseError;
 use crate::pipeline::Pipeline;
 use crate::time::iso_utc_z;
 
 /// Renders the end-of-replay summary.
-pub fn render(p: &Pipeline, exchanges: u64, elapsed: Duration, warnings: &[String]) -> String {
+pub fn render(
+    p: &Pipeline,
+    detect: &DetectStats,
+    clients: usize,
+    exchanges: u64,
+    elapsed: Duration,
+    warnings: &[String],
+) -> String {
     let c = &p.stats;
     let f = &p.flows.stats;
     let secs = elapsed.as_secs_f64().max(1e-9);
@@ -73,6 +81,29 @@ pub fn render(p: &Pipeline, exchanges: u64, elapsed: Duration, warnings: &[Strin
         } else {
             derr.join(" ")
         }
+    );
+    let by_kind: Vec<String> = Kind::ALL
+        .iter()
+        .filter_map(|k| {
+            let n: u64 = detect
+                .alerts
+                .iter()
+                .filter(|((kk, _), _)| kk == k)
+                .map(|(_, n)| n)
+                .sum();
+            (n > 0).then(|| format!("{}={n}", k.name()))
+        })
+        .collect();
+    let total: u64 = detect.alerts.values().sum();
+    let _ = writeln!(
+        s,
+        "  alerts      {total}{} ({clients} clients tracked, {} evicted)",
+        if by_kind.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", by_kind.join(" "))
+        },
+        detect.clients_evicted
     );
     for w in warnings {
         let _ = writeln!(s, "  warning     {w}");

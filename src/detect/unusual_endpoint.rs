@@ -1,0 +1,271 @@
+//! `unusual_endpoint`: after the learning period, an established client using an
+//! endpoint outside its own profile that is rare across the population or sensitive
+//! (admin, debug, internal, export, bulk listings, state-changing methods on object
+//! resources); and any client successfully calling an endpoint first seen after the
+//! learning period (a shadow endpoint the inventory never had).
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::json;
+
+use super::{Finding, Kind, Obs};
+use crate::capture::Nanos;
+
+/// Thresholds (config `[detect.unusual_endpoint]`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Requests a client must have made during learning to have a profile.
+    pub min_profile_requests: u64,
+    /// An endpoint used by at most this share of the other known clients is rare
+    /// (0: nobody else; people find new features every day, so "few others" is
+    /// not enough on its own)...
+    pub rare_share: f64,
+    /// ...once at least this many clients are known.
+    pub min_population: usize,
+    /// Path words that make an endpoint sensitive.
+    pub sensitive_words: Vec<String>,
+    /// Endpoints in the inventory (oldest forgotten beyond it, counted).
+    pub max_endpoints: usize,
+    /// Endpoints in one client's profile.
+    pub max_profile: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            min_profile_requests: 20,
+            rare_share: 0.0,
+            min_population: 5,
+            sensitive_words: [
+                "admin",
+                "debug",
+                "internal",
+                "export",
+                "bulk",
+                "dump",
+                "backup",
+                "config",
+                "actuator",
+                "console",
+                "metrics",
+                "env",
+                "private",
+                "manage",
+                "sudo",
+                "impersonate",
+            ]
+            .map(String::from)
+            .to_vec(),
+            max_endpoints: 50_000,
+            max_profile: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EndpointInfo {
+    first_seen: Nanos,
+    last_seen: Nanos,
+    /// Distinct clients (hashes), capped: past the cap the endpoint is common anyway.
+    clients: HashSet<u64>,
+    shadow_reported: bool,
+}
+
+const CLIENT_CAP: usize = 256;
+
+/// What the whole population uses.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    endpoints: HashMap<u64, EndpointInfo>,
+    pub evicted: u64,
+}
+
+/// One client's own endpoints.
+#[derive(Debug, Clone, Default)]
+pub struct Profile {
+    endpoints: HashSet<u64>,
+    pub requests: u64,
+    pub first_seen: Nanos,
+}
+
+fn is_static_asset(template: &str) -> bool {
+    let lower = template.to_ascii_lowercase();
+    [
+        ".css", ".js", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".woff", ".woff2", ".map",
+        ".html",
+    ]
+    .iter()
+    .any(|ext| lower.ends_with(ext))
+}
+
+pub fn sensitive(cfg: &Config, method: &str, template: &str) -> bool {
+    let lower = template.to_ascii_lowercase();
+    let by_name = lower.split(['/', '.', '-', '_']).any(|seg| {
+        cfg.sensitive_words
+            .iter()
+            .any(|w| seg == w || (w.len() >= 5 && seg.starts_with(w.as_str())))
+    });
+    let mutates_object = matches!(method, "DELETE" | "PUT" | "PATCH") && template.contains('{');
+    by_name || mutates_object
+}
+
+/// Records the request; after `learning_end`, returns a finding when it is unusual.
+#[allow(clippy::too_many_arguments)]
+pub fn observe(
+    cfg: &Config,
+    inv: &mut Inventory,
+    prof: &mut Profile,
+    obs: &Obs<'_>,
+    endpoint_hash: u64,
+    client_hash: u64,
+    clients_known: usize,
+    learning_end: Nanos,
+) -> Option<Finding> {
+    let learning = obs.ts < learning_end;
+    if prof.first_seen == 0 {
+        prof.first_seen = obs.ts;
+    }
+    prof.requests += 1;
+    if inv.endpoints.len() >= cfg.max_endpoints && !inv.endpoints.contains_key(&endpoint_hash) {
+        // Forget the endpoint seen least recently.
+        if let Some(old) = inv
+            .endpoints
+            .iter()
+            .min_by_key(|(_, e)| e.last_seen)
+            .map(|(k, _)| *k)
+        {
+            inv.endpoints.remove(&old);
+            inv.evicted += 1;
+        }
+    }
+    let new_endpoint = !inv.endpoints.contains_key(&endpoint_hash);
+    let info = inv
+        .endpoints
+        .entry(endpoint_hash)
+        .or_insert_with(|| EndpointInfo {
+            first_seen: obs.ts,
+            last_seen: obs.ts,
+            clients: HashSet::new(),
+            shadow_reported: false,
+        });
+    info.last_seen = obs.ts;
+    let others = info.clients.len() - usize::from(info.clients.contains(&client_hash));
+    if info.clients.len() < CLIENT_CAP {
+        info.clients.insert(client_hash);
+    }
+    let in_profile =
+        !prof.endpoints.insert(endpoint_hash) || prof.endpoints.len() > cfg.max_profile;
+    if prof.endpoints.len() > cfg.max_profile {
+        prof.endpoints.remove(&endpoint_hash);
+    }
+    if learning {
+        return None;
+    }
+    let ok = matches!(obs.status, Some(200..=299));
+    if ok
+        && info.first_seen >= learning_end
+        && !info.shadow_reported
+        && !is_static_asset(&obs.template)
+    {
+        let _ = new_endpoint;
+        info.shadow_reported = true;
+        return Some(Finding {
+            kind: Kind::UnusualEndpoint,
+            endpoint: Some(obs.endpoint.clone()),
+            summary: format!(
+                "{} answered {} but was never seen during learning (shadow endpoint)",
+                obs.endpoint,
+                obs.status.unwrap_or(0)
+            ),
+            evidence: json!({"shadow": true, "first_seen_after_learning_s": (info.first_seen - learning_end) / 1_000_000_000, "clients_using": info.clients.len()}),
+            severity: 3,
+            clients: None,
+        });
+    }
+    let established = prof.first_seen < learning_end && prof.requests >= cfg.min_profile_requests;
+    if !established || in_profile || matches!(obs.status, Some(404)) {
+        return None;
+    }
+    let is_sensitive = sensitive(cfg, obs.method, &obs.template);
+    let rare = clients_known >= cfg.min_population
+        && (others as f64) <= cfg.rare_share * clients_known as f64;
+    if !(is_sensitive || rare) {
+        return None;
+    }
+    Some(Finding {
+        kind: Kind::UnusualEndpoint,
+        endpoint: Some(obs.endpoint.clone()),
+        summary: format!(
+            "established client used {} for the first time ({}; {} other clients use it)",
+            obs.endpoint,
+            if is_sensitive { "sensitive" } else { "rare" },
+            others
+        ),
+        evidence: json!({
+            "shadow": false,
+            "sensitive": is_sensitive,
+            "other_clients_using": others,
+            "clients_known": clients_known,
+            "rare_share_threshold": cfg.rare_share,
+            "profile_endpoints": prof.endpoints.len(),
+            "profile_requests": prof.requests,
+        }),
+        severity: if is_sensitive { 2 } else { 3 },
+        clients: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::tests::obs_at;
+
+    const SEC: Nanos = 1_000_000_000;
+
+    #[test]
+    fn established_client_on_a_sensitive_endpoint_after_learning() {
+        let cfg = Config::default();
+        let mut inv = Inventory::default();
+        let mut prof = Profile::default();
+        let end = 300 * SEC;
+        for i in 0..60u64 {
+            let o = obs_at(i * SEC, "GET", "/api/items", Some(200));
+            assert!(observe(&cfg, &mut inv, &mut prof, &o.obs(), 1, 7, 10, end).is_none());
+        }
+        // The usual endpoint after learning: quiet.
+        let o = obs_at(400 * SEC, "GET", "/api/items", Some(200));
+        assert!(observe(&cfg, &mut inv, &mut prof, &o.obs(), 1, 7, 10, end).is_none());
+        // Another client used /admin/users during learning (so it is not shadow).
+        let mut other = Profile::default();
+        let a = obs_at(10 * SEC, "GET", "/admin/users", Some(200));
+        observe(&cfg, &mut inv, &mut other, &a.obs(), 2, 8, 10, end);
+        let o = obs_at(401 * SEC, "GET", "/admin/users", Some(200));
+        let f = observe(&cfg, &mut inv, &mut prof, &o.obs(), 2, 7, 10, end).expect("unusual");
+        assert_eq!(f.evidence["sensitive"], true);
+    }
+
+    #[test]
+    fn shadow_endpoint_is_reported_once() {
+        let cfg = Config::default();
+        let mut inv = Inventory::default();
+        let mut prof = Profile::default();
+        let end = 300 * SEC;
+        let o = obs_at(500 * SEC, "GET", "/api/v2/hidden", Some(200));
+        let f = observe(&cfg, &mut inv, &mut prof, &o.obs(), 5, 1, 10, end).expect("shadow");
+        assert_eq!(f.evidence["shadow"], true);
+        assert!(observe(&cfg, &mut inv, &mut prof, &o.obs(), 5, 1, 10, end).is_none());
+        // A 404 on a new path is a scan's business, not a shadow endpoint.
+        let o = obs_at(501 * SEC, "GET", "/nothing-here", Some(404));
+        assert!(observe(&cfg, &mut inv, &mut prof, &o.obs(), 6, 1, 10, end).is_none());
+    }
+
+    #[test]
+    fn sensitivity_by_name_and_by_mutation() {
+        let cfg = Config::default();
+        assert!(sensitive(&cfg, "GET", "/api/admin/users"));
+        assert!(sensitive(&cfg, "GET", "/internal/debug"));
+        assert!(sensitive(&cfg, "DELETE", "/api/users/{id}"));
+        assert!(!sensitive(&cfg, "GET", "/api/users/{id}"));
+        assert!(!sensitive(&cfg, "GET", "/api/environmental-data"));
+    }
+}
