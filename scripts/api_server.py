@@ -3,7 +3,9 @@
 
 Endpoints (HTTP/1.1, keep-alive):
   GET    /health                  200 {"status":"ok"}
-  POST   /api/login               JSON {"username","password"}: 200 + token, or 401
+  POST   /api/login               JSON or form {username, password}: 200 + token, or 401
+  GET    /api/items, /api/cart, /api/profile   200 JSON (the everyday endpoints)
+  GET    /admin/export            200 (a sensitive endpoint ordinary clients never use)
   GET    /api/users/<id>          200 user, 404 above 1000
   DELETE /api/users/<id>          204
   GET    /api/orders?page=N       200, chunked transfer encoding
@@ -13,10 +15,15 @@ Endpoints (HTTP/1.1, keep-alive):
 Usage: api_server.py ADDRESS PORT
 """
 import json
+import os
 import sys
+from urllib.parse import parse_qs
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# Status of a failed login: 401 by default; many real APIs answer 200 or 403.
+FAIL_STATUS = int(os.environ.get("LOGIN_FAIL_STATUS", "401"))
 USERS = {"alice": "correct-horse-battery", "bob": "hunter2-but-longer"}
+USERS.update({f"employee{i}": f"pass-{i}" for i in range(100)})
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -42,6 +49,10 @@ class Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         if path == "/health":
             return self.send_json(200, {"status": "ok"})
+        if path in ("/api/items", "/api/cart", "/api/profile"):
+            return self.send_json(200, {"path": path, "items": [1, 2, 3]})
+        if path == "/admin/export":
+            return self.send_json(200, {"export": "all-users.csv", "rows": 1000})
         if path.startswith("/api/users/"):
             uid = path.rsplit("/", 1)[-1]
             if uid.isdigit() and int(uid) <= 1000:
@@ -82,13 +93,17 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.read_body()
         if self.path == "/api/login":
-            try:
-                creds = json.loads(body or b"{}")
-            except ValueError:
-                return self.send_json(400, {"error": "bad json"})
+            if (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+                form = parse_qs(body.decode("utf-8", "replace"))
+                creds = {k: v[0] for k, v in form.items()}
+            else:
+                try:
+                    creds = json.loads(body or b"{}")
+                except ValueError:
+                    return self.send_json(400, {"error": "bad json"})
             if USERS.get(creds.get("username")) == creds.get("password"):
                 return self.send_json(200, {"token": "demo-token-" + creds["username"]})
-            return self.send_json(401, {"error": "invalid credentials"})
+            return self.send_json(FAIL_STATUS, {"error": "invalid credentials"})
         if self.path == "/api/orders":
             return self.send_json(201, {"created": True, "bytes": len(body)})
         self.send_json(404, {"error": "not found"})

@@ -52,3 +52,39 @@ wait_port() {
     echo "server on port $1 did not start" >&2
     return 1
 }
+
+# Bridged layout for many clients: the server namespace holds bridge aw-br
+# (10.77.0.2/24, the server address); netns_client NAME IP... adds a client
+# namespace with its own veth into the bridge and the given addresses.
+netns_bridge_up() {
+    netns_bridge_down
+    ip netns add "$AW_SRV"
+    ip -n "$AW_SRV" link set lo up
+    ip -n "$AW_SRV" link add aw-br type bridge
+    ip -n "$AW_SRV" addr add "$AW_SRV_IP/24" dev aw-br
+    ip -n "$AW_SRV" link set aw-br up
+    AW_CLIENT_NS=""
+}
+
+netns_client() {
+    local name=$1
+    shift
+    ip netns add "$name"
+    ip link add "$name-a" type veth peer name "$name-b"
+    ip link set "$name-a" netns "$name"
+    ip link set "$name-b" netns "$AW_SRV"
+    ip -n "$AW_SRV" link set "$name-b" master aw-br up
+    ip -n "$name" link set lo up
+    ip -n "$name" link set "$name-a" mtu 1500 up
+    for addr in "$@"; do
+        ip -n "$name" addr add "$addr/24" dev "$name-a"
+    done
+    ip netns exec "$name" ethtool -K "$name-a" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+    ip netns exec "$AW_SRV" ethtool -K "$name-b" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+    AW_CLIENT_NS="$AW_CLIENT_NS $name"
+}
+
+netns_bridge_down() {
+    for ns in ${AW_CLIENT_NS:-}; do ip netns del "$ns" 2>/dev/null || true; done
+    ip netns del "$AW_SRV" 2>/dev/null || true
+}

@@ -863,7 +863,8 @@ fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
                 .take_while(|b| b.is_ascii_digit())
                 .copied()
                 .collect();
-            if digits.len() != 3 {
+            // Three digits, the first 1-9 (RFC 9110 §15: codes below 100 do not exist).
+            if digits.len() != 3 || digits[0] == b'0' {
                 return Err(ParseError::BadStartLine);
             }
             let status = digits.iter().fold(0u16, |a, d| a * 10 + (d - b'0') as u16);

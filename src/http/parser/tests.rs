@@ -168,6 +168,8 @@ fn status_lines() {
         }
     );
     for bad in [
+        "HTTP/1.1 099 Low\r\n\r\n",
+        "HTTP/1.1 000\r\n\r\n",
         "HTTP/1.1 20 OK\r\n\r\n",
         "HTTP/1.1 OK\r\n\r\n",
         "HTTQ/1.1 200 OK\r\n\r\n",
