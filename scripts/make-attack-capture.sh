@@ -10,7 +10,7 @@
 #   150    burst: an established client fires 1500 requests with curl --parallel
 #   170    credential stuffing: hydra, 60 usernames x 1 password
 #   200    brute force: hydra, 1 username x 60 passwords
-#   230    endpoint scan: ffuf with dirb's common.txt, 15 s at 100 req/s
+#   230    endpoint scan: ffuf with dirb's common.txt for 15 s (2 threads, 20 ms delay)
 #   250    object enumeration: /api/users/1..300 at 20 req/s
 #   270    unusual endpoint: an established client calls /admin/export
 #   150-330 distributed stuffing: 12 addresses, one new username each every ~20 s
@@ -83,7 +83,7 @@ at 200
 ip netns exec aw-brute hydra -l admin -P "$work/passwords.txt" -t 4 -s 8080 "$AW_SRV_IP" \
     http-post-form '/api/login:username=^USER^&password=^PASS^:F=invalid' >/dev/null 2>&1 || true
 at 230
-ip netns exec aw-scan ffuf -s -w /usr/share/dirb/wordlists/common.txt -u "$srv/FUZZ" -rate 100 -maxtime 15 \
+ip netns exec aw-scan ffuf -s -w /usr/share/dirb/wordlists/common.txt -u "$srv/FUZZ" -t 2 -p 0.02 -maxtime 15 \
     -mc 200 >/dev/null 2>&1 || true
 at "$((duration + 5))"
 sleep 2

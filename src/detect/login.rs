@@ -269,28 +269,35 @@ pub fn observe(cfg: &Config, st: &mut State, obs: &Obs<'_>, a: Attempt) -> Optio
 /// Failed logins across all clients, for distributed stuffing.
 #[derive(Debug, Clone)]
 pub struct Global {
-    /// Failed attempts by username hash, and by client, over the global window.
-    users: CountingWindow,
+    /// (client, username hash) of each failed attempt in the global window.
+    failures: Window<(u64, u64)>,
+    /// The same failures counted by client.
     clients: CountingWindow,
     /// Failures per global window, learned while nothing fires.
     rate: super::window::Ewma,
     interval_start: Nanos,
     interval_failures: u64,
+    last_check: Nanos,
 }
 
 impl Global {
     pub fn new(cfg: &Config) -> Self {
         Global {
-            users: CountingWindow::new(cfg.global_window, 65_536),
+            failures: Window::new(cfg.global_window, 65_536),
             clients: CountingWindow::new(cfg.global_window, 65_536),
             rate: Default::default(),
             interval_start: 0,
             interval_failures: 0,
+            last_check: 0,
         }
     }
 }
 
 /// Records a failed attempt from `client` (an opaque id); returns a global finding.
+///
+/// Only clients below the per-client threshold count: a loud client is the per-client
+/// detectors' business, and letting it in would turn one hydra run into a "global"
+/// alert. The check runs at most once per second of packet time.
 pub fn observe_global(
     cfg: &Config,
     g: &mut Global,
@@ -302,7 +309,7 @@ pub fn observe_global(
     if g.interval_start == 0 {
         g.interval_start = obs.ts;
     }
-    let firing = g.users.len() >= cfg.global_min_failures;
+    let firing = g.failures.len() >= cfg.global_min_failures;
     while obs.ts >= g.interval_start + cfg.global_window {
         if !firing {
             g.rate.update(g.interval_failures as f64, 0.2);
@@ -317,20 +324,50 @@ pub fn observe_global(
         return None;
     }
     g.interval_failures += 1;
-    g.users.push(obs.ts, a.user.unwrap_or(NO_USER));
+    g.failures.push(obs.ts, (client, a.user.unwrap_or(NO_USER)));
     g.clients.push(obs.ts, client);
-    let n = g.users.len();
     let learned = g.rate.mean * cfg.global_factor;
-    if n < cfg.global_min_failures || (n as f64) < learned {
+    if g.failures.len() < cfg.global_min_failures || obs.ts < g.last_check + SEC {
         return None;
     }
-    let users = distinct_users(&g.users);
-    let clients = g.clients.distinct();
-    if users < cfg.global_min_users || clients < cfg.global_min_clients {
+    g.last_check = obs.ts;
+    let per_client: HashMap<u64, u32> = g.clients.counts().collect();
+    let quiet = |c: &u64| {
+        per_client
+            .get(c)
+            .is_some_and(|n| (*n as usize) < cfg.min_failures)
+    };
+    let mut users: Vec<u64> = Vec::new();
+    let mut n = 0usize;
+    for (c, u) in g.failures.iter() {
+        if quiet(c) {
+            n += 1;
+            if *u != NO_USER {
+                users.push(*u);
+            }
+        }
+    }
+    users.sort_unstable();
+    users.dedup();
+    let users = users.len();
+    let mut top: Vec<(u64, u32)> = per_client
+        .iter()
+        .filter(|(c, _)| quiet(c))
+        .map(|(c, n)| (*c, *n))
+        .collect();
+    let clients = top.len();
+    if n < cfg.global_min_failures
+        || (n as f64) < learned
+        || users < cfg.global_min_users
+        || clients < cfg.global_min_clients
+    {
         return None;
     }
-    let mut top: Vec<(u64, u32)> = g.clients.counts().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    // Ties broken by name, not by the (per-run keyed) hash: same capture, same alert.
+    top.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| names.get(&a.0).cmp(&names.get(&b.0)))
+    });
     let biggest = top[0].1;
     let top_names: Vec<String> = top
         .iter()
@@ -342,7 +379,8 @@ pub fn observe_global(
         kind: Kind::CredentialStuffing,
         endpoint: Some(obs.endpoint.clone()),
         summary: format!(
-            "{n} failed logins for {users} distinct usernames from {clients} clients in {secs}s (largest client: {biggest})"
+            "{n} failed logins for {users} distinct usernames from {clients} clients in {secs}s, none above {} (largest: {biggest})",
+            cfg.min_failures - 1
         ),
         evidence: json!({
             "window_s": secs,
@@ -352,6 +390,8 @@ pub fn observe_global(
             "largest_client_failures": biggest,
             "baseline_failures_per_window": (g.rate.mean * 100.0).round() / 100.0,
             "threshold_failures": (cfg.global_min_failures as f64).max(learned).round(),
+            "threshold_distinct_usernames": cfg.global_min_users,
+            "threshold_clients": cfg.global_min_clients,
         }),
         severity: 1,
         clients: Some(top_names),
@@ -476,6 +516,13 @@ mod tests {
             if let Some(f) = observe_global(&cfg, &mut g, &o.obs(), i % 12, a, &names) {
                 fired.get_or_insert((i, f));
             }
+        }
+        // A loud client (hydra) alone never makes a global alert.
+        let mut g2 = Global::new(&cfg);
+        for i in 0..200u64 {
+            let o = login(start + i * SEC / 4, &format!("loud{i}"), 401);
+            let a = attempt(&cfg, &o.obs(), h).unwrap();
+            assert!(observe_global(&cfg, &mut g2, &o.obs(), 1, a, &names).is_none());
         }
         let (at, f) = fired.expect("distributed stuffing detected");
         assert!(at < 60, "fired after {at} attempts");
