@@ -326,12 +326,19 @@ impl Engine {
             &obs,
             path_hash,
         ));
+        let enum_reportable = next_report(
+            cfg,
+            client.episodes.get(&Kind::ObjectEnumeration).copied(),
+            obs.ts,
+        )
+        .is_some();
         findings.extend(object_enumeration::observe(
             &cfg.object_enumeration,
             &mut client.enumeration,
             &obs,
             endpoint_hash,
             &hash,
+            enum_reportable,
         ));
         findings.extend(unusual_endpoint::observe(
             &cfg.unusual_endpoint,
