@@ -1,7 +1,13 @@
 //! Who the client is. By default the TCP client address, with IPv4-mapped IPv6
-//! addresses normalised so one host has one key.
+//! addresses normalised so one host has one key. Behind trusted proxies (config
+//! `detect.trusted_proxies`), `Forwarded` / `X-Forwarded-For` are walked from the
+//! right, skipping trusted hops, to the first untrusted address: the leftmost value is
+//! whatever the client wrote and is never trusted on its own.
 
 use std::net::IpAddr;
+use std::str::FromStr;
+
+use crate::http::Exchange;
 
 /// Normalises an address: `::ffff:10.0.0.1` is `10.0.0.1`.
 pub fn normalise(ip: IpAddr) -> IpAddr {
@@ -16,6 +22,114 @@ pub fn client_key(ip: IpAddr) -> String {
     format!("ip:{}", normalise(ip))
 }
 
+/// An address block such as `10.0.0.0/8` or `2001:db8::/32` (a bare address is /32
+/// or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    len: u8,
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, len) = match s.trim().split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s.trim(), None),
+        };
+        let net: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("'{s}' is not an address or CIDR block"))?;
+        let net = normalise(net);
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|l| *l <= max)
+                .ok_or_else(|| format!("'{s}': prefix length must be 0-{max}"))?,
+            None => max,
+        };
+        Ok(Cidr { net, len })
+    }
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.net, normalise(ip)) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), self.len),
+            (IpAddr::V6(n), IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), self.len),
+            _ => false,
+        }
+    }
+}
+
+fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
+    let full = (bits / 8) as usize;
+    if a[..full] != b[..full] {
+        return false;
+    }
+    let rest = bits % 8;
+    rest == 0 || {
+        let mask = 0xffu8 << (8 - rest);
+        a[full] & mask == b[full] & mask
+    }
+}
+
+/// One hop of `Forwarded: for=...` or `X-Forwarded-For`, without port or brackets.
+fn parse_hop(s: &str) -> Option<IpAddr> {
+    let s = s.trim().trim_matches('"');
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    // IPv4 with a port.
+    s.rsplit_once(':').and_then(|(a, _)| a.parse().ok())
+}
+
+/// Hops named by the request, nearest last: `Forwarded` when present, else XFF.
+fn hops(ex: &Exchange) -> Vec<Option<IpAddr>> {
+    let h = &ex.request_headers;
+    if let Some(fwd) = &h.forwarded {
+        return fwd
+            .split(',')
+            .map(|elem| {
+                elem.split(';')
+                    .find_map(|pair| {
+                        let (k, v) = pair.split_once('=')?;
+                        k.trim().eq_ignore_ascii_case("for").then_some(v)
+                    })
+                    .and_then(parse_hop)
+            })
+            .collect();
+    }
+    match &h.x_forwarded_for {
+        Some(xff) => xff.split(',').map(parse_hop).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The client address of an exchange, honouring trusted proxies.
+pub fn client_ip(ex: &Exchange, trusted: &[Cidr]) -> IpAddr {
+    let peer = normalise(ex.client_ip);
+    if trusted.is_empty() || !trusted.iter().any(|n| n.contains(peer)) {
+        return peer;
+    }
+    let mut last_trusted = peer;
+    for hop in hops(ex).into_iter().rev() {
+        match hop.map(normalise) {
+            Some(ip) if trusted.iter().any(|n| n.contains(ip)) => last_trusted = ip,
+            Some(ip) => return ip,
+            // Garbage in the chain: stop at the last hop we could vouch for.
+            None => return last_trusted,
+        }
+    }
+    last_trusted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,5 +141,67 @@ mod tests {
             "ip:10.0.0.1"
         );
         assert_eq!(client_key("2001:db8::1".parse().unwrap()), "ip:2001:db8::1");
+    }
+
+    #[test]
+    fn cidr_blocks() {
+        let n: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(n.contains("10.1.200.3".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.0.9".parse().unwrap()));
+        assert!(!n.contains("10.2.0.1".parse().unwrap()));
+        let v6: Cidr = "2001:db8::/33".parse().unwrap();
+        assert!(v6.contains("2001:db8:7fff::1".parse().unwrap()));
+        assert!(!v6.contains("2001:db8:8000::1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("nonsense".parse::<Cidr>().is_err());
+        assert!(
+            "192.0.2.1"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains("192.0.2.1".parse().unwrap())
+        );
+    }
+
+    fn ex(peer: &str, xff: Option<&str>, fwd: Option<&str>) -> Exchange {
+        let mut e = crate::detect::tests::exchange(0, 1, "GET", "/", Some(200));
+        e.client_ip = peer.parse().unwrap();
+        e.request_headers.x_forwarded_for = xff.map(String::from);
+        e.request_headers.forwarded = fwd.map(String::from);
+        e
+    }
+
+    #[test]
+    fn forwarded_chains_are_walked_from_the_right_over_trusted_hops_only() {
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        // Not behind a trusted proxy: the header is ignored.
+        assert_eq!(
+            client_ip(&ex("203.0.113.9", Some("1.2.3.4"), None), &trusted),
+            ip("203.0.113.9")
+        );
+        // Behind one: the first untrusted hop from the right, not the spoofed leftmost.
+        let e = ex("10.0.0.5", Some("6.6.6.6, 198.51.100.7, 10.0.0.4"), None);
+        assert_eq!(client_ip(&e, &trusted), ip("198.51.100.7"));
+        // Forwarded wins over XFF, with quoted IPv6 and ports.
+        let e = ex(
+            "10.0.0.5",
+            Some("9.9.9.9"),
+            Some(r#"for="[2001:db8::7]:4711";proto=https, for=10.0.0.2"#),
+        );
+        assert_eq!(client_ip(&e, &trusted), ip("2001:db8::7"));
+        // No header, or garbage in the chain: the last hop we can vouch for.
+        assert_eq!(
+            client_ip(&ex("10.0.0.5", None, None), &trusted),
+            ip("10.0.0.5")
+        );
+        assert_eq!(
+            client_ip(&ex("10.0.0.5", Some("junk, 10.0.0.3"), None), &trusted),
+            ip("10.0.0.3")
+        );
+        // Without trusted proxies configured nothing changes.
+        assert_eq!(
+            client_ip(&ex("10.0.0.5", Some("1.2.3.4"), None), &[]),
+            ip("10.0.0.5")
+        );
     }
 }

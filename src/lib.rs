@@ -3,6 +3,7 @@
 //! See DESIGN.md for the architecture and the output contracts.
 
 pub mod capture;
+pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod export;

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use apiwatch::config::{Config, parse_duration};
 use apiwatch::export::summary;
 use apiwatch::replay::{self, ReplayError, ReplayOptions};
 
@@ -16,6 +17,8 @@ Options:
       --alerts <PATH|->     alert records, JSON lines (default: stdout)
       --workers <N>         packet threads (this build runs replay on one)
       --learning-period <DUR>  baseline learning period, e.g. 5m (default 5m)
+  -c, --config <FILE>       TOML configuration (every key optional, see README)
+  -T, --test-config         check the configuration and exit
   -q, --quiet               no summary on stderr
   -h, --help                this help
   -V, --version             version
@@ -24,6 +27,9 @@ Options:
 struct Args {
     replay: ReplayOptions,
     quiet: bool,
+    config: Option<String>,
+    test_config: bool,
+    learning_period: Option<u64>,
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
@@ -32,27 +38,14 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Parses a duration like `90s`, `5m`, `1h`, `250ms`.
-fn parse_duration(s: &str) -> Option<u64> {
-    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1_000_000u64)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1_000_000_000)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000_000_000)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3_600_000_000_000)
-    } else {
-        (s, 1_000_000_000)
-    };
-    num.parse::<u64>().ok()?.checked_mul(mult)
-}
-
 fn parse_args() -> Result<Option<Args>, String> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
     let mut replay = ReplayOptions::default();
     let mut quiet = false;
+    let mut config = None;
+    let mut test_config = false;
+    let mut learning_period = None;
     let mut positional = Vec::new();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
@@ -96,7 +89,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .string()
                     .map_err(|e| e.to_string())?;
                 match parse_duration(&v) {
-                    Some(d) => replay.detect.learning_period = d,
+                    Some(d) => learning_period = Some(d),
                     None => {
                         return Err(format!(
                             "--learning-period: '{v}' is not a duration (e.g. 90s, 5m, 1h)"
@@ -104,6 +97,15 @@ fn parse_args() -> Result<Option<Args>, String> {
                     }
                 }
             }
+            Short('c') | Long("config") => {
+                config = Some(
+                    p.value()
+                        .map_err(|e| e.to_string())?
+                        .string()
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+            Short('T') | Long("test-config") => test_config = true,
             Short('q') | Long("quiet") => quiet = true,
             Short('h') | Long("help") => {
                 print!("{USAGE}");
@@ -128,10 +130,16 @@ fn parse_args() -> Result<Option<Args>, String> {
             filter.join(" ")
         ));
     }
-    if replay.files.is_empty() {
+    if replay.files.is_empty() && !test_config {
         return Err("nothing to do: give a capture with -r FILE".into());
     }
-    Ok(Some(Args { replay, quiet }))
+    Ok(Some(Args {
+        replay,
+        quiet,
+        config,
+        test_config,
+        learning_period,
+    }))
 }
 
 fn main() -> ExitCode {
@@ -145,11 +153,30 @@ fn main() -> ExitCode {
         })
         .with_target(false)
         .init();
-    let args = match parse_args() {
+    let mut args = match parse_args() {
         Ok(Some(a)) => a,
         Ok(None) => return ExitCode::SUCCESS,
         Err(msg) => return usage_error(msg),
     };
+    let cfg = match args.config.as_deref().map(Config::load).transpose() {
+        Ok(c) => c.unwrap_or_default(),
+        Err(msg) => {
+            eprintln!("apiwatch: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    args.replay.flow = cfg.flow;
+    args.replay.detect = cfg.detect;
+    if let Some(d) = args.learning_period {
+        args.replay.detect.learning_period = d;
+    }
+    if args.test_config {
+        eprintln!(
+            "apiwatch: configuration {} is valid",
+            args.config.as_deref().unwrap_or("(defaults)")
+        );
+        return ExitCode::SUCCESS;
+    }
     match replay::run(&args.replay) {
         Ok(report) => {
             // Errors first, so the first line says what went wrong; the summary only

@@ -140,3 +140,26 @@ fn gzip_compressed_capture_is_read_transparently() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(parse_lines(&o.stdout).len(), 9);
 }
+
+#[test]
+fn configuration_file_is_checked_and_errors_name_the_key() {
+    let good = tmp(
+        "good.toml",
+        b"[detect]\nlearning_period = \"90s\"\n[detect.login]\nmin_failures = 5\n",
+    );
+    let o = run(&["-c", good.to_str().unwrap(), "-T"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let bad = tmp("bad.toml", b"[detect]\nlearning_perod = \"5m\"\n");
+    assert_one_clear_line(
+        &run(&["-c", bad.to_str().unwrap(), "-T"]),
+        2,
+        &["bad.toml", "learning_perod"],
+    );
+    let bad = tmp("bad2.toml", b"[detect.burst]\nfloor = -3\n");
+    assert_one_clear_line(
+        &run(&["-c", bad.to_str().unwrap(), "-T"]),
+        2,
+        &["bad2.toml"],
+    );
+    assert_one_clear_line(&run(&["-c", "/no/such.toml", "-T"]), 2, &["/no/such.toml"]);
+}

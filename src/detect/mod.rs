@@ -169,6 +169,8 @@ pub struct DetectConfig {
     pub episode_gap: Nanos,
     /// Clients tracked at once.
     pub max_clients: usize,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` are believed.
+    pub trusted_proxies: Vec<identity::Cidr>,
     pub burst: burst::Config,
     pub login: login::Config,
     pub endpoint_scan: endpoint_scan::Config,
@@ -183,6 +185,7 @@ impl Default for DetectConfig {
             cooldown: 600 * SEC,
             episode_gap: 120 * SEC,
             max_clients: 100_000,
+            trusted_proxies: Vec::new(),
             burst: Default::default(),
             login: Default::default(),
             endpoint_scan: Default::default(),
@@ -264,7 +267,7 @@ impl Engine {
         self.stats.exchanges += 1;
         let first = *self.first_ts.get_or_insert(obs.ts);
         let learning_end = first + self.cfg.learning_period;
-        let ip = identity::normalise(ex.client_ip);
+        let ip = identity::client_ip(ex, &self.cfg.trusted_proxies);
         if !self.clients.contains_key(&ip) && self.clients.len() >= self.cfg.max_clients {
             self.evict();
         }

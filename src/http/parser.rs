@@ -962,13 +962,25 @@ fn apply_field(h: &mut Headers, cl_values: &mut Vec<u64>, name: &[u8], value: &[
             h.upgrade |= contains_ignore_case(value, b"upgrade");
         }
         6 if is(b"expect") => h.expect_continue = value.eq_ignore_ascii_case(b"100-continue"),
-        15 if is(b"x-forwarded-for") => h.x_forwarded_for = Some(text(value)),
-        9 if is(b"forwarded") => h.forwarded = Some(text(value)),
+        // Repeated fields are one comma-separated list (RFC 9110 §5.3).
+        15 if is(b"x-forwarded-for") => append_list(&mut h.x_forwarded_for, value),
+        9 if is(b"forwarded") => append_list(&mut h.forwarded, value),
         13 if is(b"authorization") => h.authorization = Some(text(value)),
         6 if is(b"cookie") => h.has_cookie = true,
         10 if is(b"set-cookie") => h.has_set_cookie = true,
         8 if is(b"location") => h.location = Some(text(value)),
         _ => {}
+    }
+}
+
+fn append_list(field: &mut Option<String>, value: &[u8]) {
+    match field {
+        Some(v) if v.len() < 4096 => {
+            v.push_str(", ");
+            v.push_str(&String::from_utf8_lossy(value));
+        }
+        Some(_) => {}
+        None => *field = Some(text(value)),
     }
 }
 

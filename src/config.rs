@@ -1,0 +1,416 @@
+//! `-c FILE`: the TOML configuration. Every key is optional; a missing key keeps the
+//! default documented in the README. An unknown key, a bad value or an unreadable
+//! file is a configuration error (exit code 2) naming the file and the key.
+
+use serde::Deserialize;
+
+use crate::capture::Nanos;
+use crate::detect::DetectConfig;
+use crate::flow::FlowConfig;
+use crate::identity::Cidr;
+
+/// Parses a duration like `90s`, `5m`, `1h`, `250ms` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Option<Nanos> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1_000_000u64)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1_000_000_000)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000_000_000)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3_600_000_000_000)
+    } else {
+        (s, 1_000_000_000)
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// Everything a run is configured with.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub flow: FlowConfig,
+    pub detect: DetectConfig,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    flow: Option<RawFlow>,
+    detect: Option<RawDetect>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlow {
+    max_flows: Option<usize>,
+    idle_timeout: Option<String>,
+    body_prefix: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetect {
+    learning_period: Option<String>,
+    cooldown: Option<String>,
+    episode_gap: Option<String>,
+    max_clients: Option<usize>,
+    trusted_proxies: Option<Vec<String>>,
+    burst: Option<RawBurst>,
+    login: Option<RawLogin>,
+    endpoint_scan: Option<RawScan>,
+    object_enumeration: Option<RawEnum>,
+    unusual_endpoint: Option<RawUnusual>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBurst {
+    window: Option<String>,
+    floor: Option<u64>,
+    sigmas: Option<f64>,
+    factor: Option<f64>,
+    min_history: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogin {
+    endpoints: Option<Vec<String>>,
+    window: Option<String>,
+    min_failures: Option<usize>,
+    stuffing_user_ratio: Option<f64>,
+    stuffing_min_users: Option<usize>,
+    brute_max_users: Option<usize>,
+    global_window: Option<String>,
+    global_min_failures: Option<usize>,
+    global_min_users: Option<usize>,
+    global_min_clients: Option<usize>,
+    global_factor: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScan {
+    window: Option<String>,
+    min_distinct_misses: Option<usize>,
+    min_miss_ratio: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnum {
+    window: Option<String>,
+    min_distinct: Option<usize>,
+    factor: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUnusual {
+    min_profile_requests: Option<u64>,
+    rare_share: Option<f64>,
+    min_population: Option<usize>,
+    sensitive_words: Option<Vec<String>>,
+}
+
+/// Applies `Some` values onto defaults, validating each with its key name.
+struct Apply<'a> {
+    path: &'a str,
+}
+
+impl Apply<'_> {
+    fn err(&self, key: &str, what: impl std::fmt::Display) -> String {
+        format!("{}: {key}: {what}", self.path)
+    }
+
+    fn dur(&self, key: &str, v: Option<String>, into: &mut Nanos) -> Result<(), String> {
+        if let Some(s) = v {
+            match parse_duration(&s) {
+                Some(d) if d > 0 => *into = d,
+                _ => {
+                    return Err(self.err(key, format!("'{s}' is not a duration (e.g. 90s, 5m, 1h)")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn positive<T: PartialOrd + Default + Copy + std::fmt::Display>(
+        &self,
+        key: &str,
+        v: Option<T>,
+        into: &mut T,
+    ) -> Result<(), String> {
+        if let Some(x) = v {
+            if x <= T::default() {
+                return Err(self.err(key, format!("{x} must be positive")));
+            }
+            *into = x;
+        }
+        Ok(())
+    }
+
+    fn ratio(&self, key: &str, v: Option<f64>, into: &mut f64) -> Result<(), String> {
+        if let Some(x) = v {
+            if !(0.0..=1.0).contains(&x) {
+                return Err(self.err(key, format!("{x} must be between 0 and 1")));
+            }
+            *into = x;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &str) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{path}: cannot read configuration: {e}"))?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses configuration text; `path` names it in errors.
+    pub fn parse(path: &str, text: &str) -> Result<Config, String> {
+        let raw: Raw = basic_toml::from_str(text).map_err(|e| format!("{path}: {e}"))?;
+        let a = Apply { path };
+        let mut c = Config::default();
+        if let Some(f) = raw.flow {
+            a.positive("flow.max_flows", f.max_flows, &mut c.flow.max_flows)?;
+            a.dur(
+                "flow.idle_timeout",
+                f.idle_timeout,
+                &mut c.flow.idle_timeout,
+            )?;
+            if let Some(n) = f.body_prefix {
+                if n > 1 << 20 {
+                    return Err(a.err("flow.body_prefix", format!("{n} is more than 1 MiB")));
+                }
+                c.flow.body_prefix = n;
+            }
+        }
+        if let Some(d) = raw.detect {
+            let t = &mut c.detect;
+            a.dur(
+                "detect.learning_period",
+                d.learning_period,
+                &mut t.learning_period,
+            )?;
+            a.dur("detect.cooldown", d.cooldown, &mut t.cooldown)?;
+            a.dur("detect.episode_gap", d.episode_gap, &mut t.episode_gap)?;
+            a.positive("detect.max_clients", d.max_clients, &mut t.max_clients)?;
+            if let Some(list) = d.trusted_proxies {
+                t.trusted_proxies = list
+                    .iter()
+                    .map(|s| {
+                        s.parse::<Cidr>()
+                            .map_err(|e| a.err("detect.trusted_proxies", e))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            if let Some(b) = d.burst {
+                a.dur("detect.burst.window", b.window, &mut t.burst.window)?;
+                if t.burst.window < 1_000_000_000 {
+                    return Err(a.err("detect.burst.window", "must be at least 1s"));
+                }
+                a.positive("detect.burst.floor", b.floor, &mut t.burst.floor)?;
+                a.positive("detect.burst.sigmas", b.sigmas, &mut t.burst.sigmas)?;
+                a.positive("detect.burst.factor", b.factor, &mut t.burst.factor)?;
+                a.positive(
+                    "detect.burst.min_history",
+                    b.min_history,
+                    &mut t.burst.min_history,
+                )?;
+            }
+            if let Some(l) = d.login {
+                if let Some(e) = l.endpoints {
+                    t.login.endpoints = e.into_iter().map(|s| normalise_endpoint(&s)).collect();
+                }
+                a.dur("detect.login.window", l.window, &mut t.login.window)?;
+                a.positive(
+                    "detect.login.min_failures",
+                    l.min_failures,
+                    &mut t.login.min_failures,
+                )?;
+                a.ratio(
+                    "detect.login.stuffing_user_ratio",
+                    l.stuffing_user_ratio,
+                    &mut t.login.stuffing_user_ratio,
+                )?;
+                a.positive(
+                    "detect.login.stuffing_min_users",
+                    l.stuffing_min_users,
+                    &mut t.login.stuffing_min_users,
+                )?;
+                a.positive(
+                    "detect.login.brute_max_users",
+                    l.brute_max_users,
+                    &mut t.login.brute_max_users,
+                )?;
+                a.dur(
+                    "detect.login.global_window",
+                    l.global_window,
+                    &mut t.login.global_window,
+                )?;
+                a.positive(
+                    "detect.login.global_min_failures",
+                    l.global_min_failures,
+                    &mut t.login.global_min_failures,
+                )?;
+                a.positive(
+                    "detect.login.global_min_users",
+                    l.global_min_users,
+                    &mut t.login.global_min_users,
+                )?;
+                a.positive(
+                    "detect.login.global_min_clients",
+                    l.global_min_clients,
+                    &mut t.login.global_min_clients,
+                )?;
+                a.positive(
+                    "detect.login.global_factor",
+                    l.global_factor,
+                    &mut t.login.global_factor,
+                )?;
+            }
+            if let Some(s) = d.endpoint_scan {
+                a.dur(
+                    "detect.endpoint_scan.window",
+                    s.window,
+                    &mut t.endpoint_scan.window,
+                )?;
+                a.positive(
+                    "detect.endpoint_scan.min_distinct_misses",
+                    s.min_distinct_misses,
+                    &mut t.endpoint_scan.min_distinct_misses,
+                )?;
+                a.ratio(
+                    "detect.endpoint_scan.min_miss_ratio",
+                    s.min_miss_ratio,
+                    &mut t.endpoint_scan.min_miss_ratio,
+                )?;
+            }
+            if let Some(e) = d.object_enumeration {
+                a.dur(
+                    "detect.object_enumeration.window",
+                    e.window,
+                    &mut t.object_enumeration.window,
+                )?;
+                a.positive(
+                    "detect.object_enumeration.min_distinct",
+                    e.min_distinct,
+                    &mut t.object_enumeration.min_distinct,
+                )?;
+                a.positive(
+                    "detect.object_enumeration.factor",
+                    e.factor,
+                    &mut t.object_enumeration.factor,
+                )?;
+            }
+            if let Some(u) = d.unusual_endpoint {
+                a.positive(
+                    "detect.unusual_endpoint.min_profile_requests",
+                    u.min_profile_requests,
+                    &mut t.unusual_endpoint.min_profile_requests,
+                )?;
+                a.ratio(
+                    "detect.unusual_endpoint.rare_share",
+                    u.rare_share,
+                    &mut t.unusual_endpoint.rare_share,
+                )?;
+                a.positive(
+                    "detect.unusual_endpoint.min_population",
+                    u.min_population,
+                    &mut t.unusual_endpoint.min_population,
+                )?;
+                if let Some(w) = u.sensitive_words {
+                    t.unusual_endpoint.sensitive_words =
+                        w.into_iter().map(|s| s.to_ascii_lowercase()).collect();
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// `post /Login` → `POST /Login` (methods compare upper-case, paths as written).
+fn normalise_endpoint(s: &str) -> String {
+    match s.trim().split_once(' ') {
+        Some((m, p)) => format!("{} {}", m.to_ascii_uppercase(), p.trim()),
+        None => s.trim().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("x.toml", "").unwrap();
+        assert_eq!(c.detect.learning_period, 300 * 1_000_000_000);
+        assert_eq!(c.detect.login.min_failures, 10);
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_states_the_defaults() {
+        let text = include_str!("../apiwatch.example.toml");
+        let c = Config::parse("apiwatch.example.toml", text).unwrap();
+        let d = Config::default();
+        assert_eq!(format!("{:?}", c.detect), format!("{:?}", d.detect));
+        assert_eq!(format!("{:?}", c.flow), format!("{:?}", d.flow));
+    }
+
+    #[test]
+    fn keys_override_defaults() {
+        let c = Config::parse(
+            "x.toml",
+            r#"
+            [flow]
+            body_prefix = 512
+            [detect]
+            learning_period = "90s"
+            trusted_proxies = ["10.0.0.0/8", "2001:db8::/32"]
+            [detect.login]
+            endpoints = ["post /api/session"]
+            min_failures = 5
+            [detect.burst]
+            floor = 50
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.flow.body_prefix, 512);
+        assert_eq!(c.detect.learning_period, 90 * 1_000_000_000);
+        assert_eq!(c.detect.trusted_proxies.len(), 2);
+        assert_eq!(c.detect.login.endpoints, ["POST /api/session"]);
+        assert_eq!(c.detect.login.min_failures, 5);
+        assert_eq!(c.detect.burst.floor, 50);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let e = Config::parse("a.toml", "[detect]\nlearning_perod = \"5m\"\n").unwrap_err();
+        assert!(
+            e.starts_with("a.toml: ") && e.contains("learning_perod"),
+            "{e}"
+        );
+        let e = Config::parse("a.toml", "[detect]\nlearning_period = \"soon\"\n").unwrap_err();
+        assert!(
+            e.contains("detect.learning_period") && e.contains("soon"),
+            "{e}"
+        );
+        let e = Config::parse("a.toml", "[detect.login]\nmin_failures = 0\n").unwrap_err();
+        assert!(e.contains("detect.login.min_failures"), "{e}");
+        let e =
+            Config::parse("a.toml", "[detect]\ntrusted_proxies = [\"10.0.0.0/40\"]\n").unwrap_err();
+        assert!(e.contains("detect.trusted_proxies"), "{e}");
+        let e =
+            Config::parse("a.toml", "[detect.endpoint_scan]\nmin_miss_ratio = 2.0\n").unwrap_err();
+        assert!(e.contains("min_miss_ratio"), "{e}");
+        assert!(
+            Config::load("/no/such/apiwatch.toml")
+                .unwrap_err()
+                .contains("/no/such/apiwatch.toml")
+        );
+    }
+}
