@@ -56,6 +56,8 @@ struct RawDetect {
     episode_gap: Option<String>,
     max_clients: Option<usize>,
     trusted_proxies: Option<Vec<String>>,
+    state_file: Option<String>,
+    snapshot_interval: Option<String>,
     burst: Option<RawBurst>,
     login: Option<RawLogin>,
     endpoint_scan: Option<RawScan>,
@@ -129,7 +131,9 @@ impl Apply<'_> {
             match parse_duration(&s) {
                 Some(d) if d > 0 => *into = d,
                 _ => {
-                    return Err(self.err(key, format!("'{s}' is not a duration (e.g. 90s, 5m, 1h)")));
+                    return Err(
+                        self.err(key, format!("'{s}' is not a duration (e.g. 90s, 5m, 1h)"))
+                    );
                 }
             }
         }
@@ -199,6 +203,12 @@ impl Config {
             a.dur("detect.cooldown", d.cooldown, &mut t.cooldown)?;
             a.dur("detect.episode_gap", d.episode_gap, &mut t.episode_gap)?;
             a.positive("detect.max_clients", d.max_clients, &mut t.max_clients)?;
+            t.state_file = d.state_file.filter(|p| !p.is_empty()).map(Into::into);
+            a.dur(
+                "detect.snapshot_interval",
+                d.snapshot_interval,
+                &mut t.snapshot_interval,
+            )?;
             if let Some(list) = d.trusted_proxies {
                 t.trusted_proxies = list
                     .iter()

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use crate::capture::{CaptureError, FileSource, PacketSource};
-use crate::detect::{Alert, DetectConfig, Engine};
+use crate::detect::{Alert, DetectConfig, Engine, state};
 use crate::export::alert_log::AlertLog;
 use crate::export::exchange_log::ExchangeLog;
 use crate::flow::FlowConfig;
@@ -75,12 +75,32 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         opts.alerts.as_deref().unwrap_or("-"),
         "alerts",
     )?);
+    let mut warnings_early = Vec::new();
     let mut engine = Engine::new(opts.detect.clone());
+    let state_file = opts.detect.state_file.clone();
+    if let Some(path) = &state_file {
+        match state::load(path) {
+            state::Loaded::Missing => {}
+            state::Loaded::Snapshot(s) => engine.restore(s),
+            state::Loaded::Discarded { why, moved_to } => {
+                let msg = format!(
+                    "{}: {why}; starting with fresh baselines{}",
+                    path.display(),
+                    moved_to
+                        .map(|m| format!(" (moved to {m})"))
+                        .unwrap_or_default()
+                );
+                tracing::warn!("{msg}");
+                warnings_early.push(msg);
+            }
+        }
+    }
+    let mut next_snapshot: Option<u64> = None;
     let mut fired: Vec<Alert> = Vec::new();
     let mut pipeline = Pipeline::new(opts.flow.clone());
     let mut buf: Vec<Exchange> = Vec::new();
     let mut written = 0u64;
-    let mut warnings = Vec::new();
+    let mut warnings = std::mem::take(&mut warnings_early);
     let mut errors = Vec::new();
     let started = Instant::now();
     let write_err = |e: io::Error| ReplayError::Runtime(format!("cannot write exchanges: {e}"));
@@ -107,6 +127,16 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                         for a in fired.drain(..) {
                             engine.count(&a);
                             alerts.write(&a).map_err(alert_err)?;
+                        }
+                        if let Some(path) = &state_file {
+                            let due =
+                                *next_snapshot.get_or_insert(e.ts + opts.detect.snapshot_interval);
+                            if e.ts >= due {
+                                next_snapshot = Some(e.ts + opts.detect.snapshot_interval);
+                                if let Err(err) = state::save(path, &engine.snapshot()) {
+                                    tracing::warn!(file = %path.display(), %err, "Cannot save the state file");
+                                }
+                            }
                         }
                     }
                 }
@@ -139,6 +169,14 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         l.flush().map_err(write_err)?;
     }
     alerts.flush().map_err(alert_err)?;
+    if let Some(path) = &state_file {
+        if let Err(err) = state::save(path, &engine.snapshot()) {
+            errors.push(format!(
+                "{}: cannot save the state file: {err}",
+                path.display()
+            ));
+        }
+    }
     Ok(ReplayReport {
         pipeline,
         engine,

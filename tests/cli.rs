@@ -163,3 +163,60 @@ fn configuration_file_is_checked_and_errors_name_the_key() {
     );
     assert_one_clear_line(&run(&["-c", "/no/such.toml", "-T"]), 2, &["/no/such.toml"]);
 }
+
+#[test]
+fn state_file_is_written_reloaded_and_a_corrupt_one_is_moved_aside() {
+    let dir = std::env::temp_dir().join(format!("apiwatch-cli-state-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    let cfg = tmp(
+        "state.toml",
+        format!("[detect]\nstate_file = \"{}\"\n", state.display()).as_bytes(),
+    );
+    let cap = repo("captures/api-login.pcap");
+    let run_once = || {
+        bin()
+            .args([
+                "-q",
+                "--alerts",
+                "/dev/null",
+                "-c",
+                cfg.to_str().unwrap(),
+                "-r",
+            ])
+            .arg(&cap)
+            .output()
+            .unwrap()
+    };
+    let o = run_once();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first: serde_json::Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["clients"].as_array().unwrap().len(), 1);
+    // A second run starts from the saved state and saves again.
+    let o = run_once();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let second: serde_json::Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    assert_eq!(second["clients"][0]["profile_requests"], 18);
+    // Garbage: a warning naming the file, moved aside, fresh start, still exit 0.
+    fs::write(&state, b"garbage").unwrap();
+    let o = bin()
+        .args(["--alerts", "/dev/null", "-c", cfg.to_str().unwrap(), "-r"])
+        .arg(&cap)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("state.json: not a state file"),
+        "{}",
+        stderr(&o)
+    );
+    let moved = fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).any(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .starts_with("state.json.corrupt-")
+    });
+    assert!(moved);
+    let third: serde_json::Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    assert_eq!(third["clients"][0]["profile_requests"], 9);
+}

@@ -52,7 +52,7 @@ pub struct State {
     /// Requests per second over the last window, `buckets[sec % n]`.
     buckets: Vec<(u64, u32)>,
     /// Start of the window being counted for the baseline.
-    interval_start: Nanos,
+    pub(crate) interval_start: Nanos,
     interval_count: u64,
     pub baseline: Ewma,
     pub peak: u64,

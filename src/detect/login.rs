@@ -274,7 +274,7 @@ pub struct Global {
     /// The same failures counted by client.
     clients: CountingWindow,
     /// Failures per global window, learned while nothing fires.
-    rate: super::window::Ewma,
+    pub(crate) rate: super::window::Ewma,
     interval_start: Nanos,
     interval_failures: u64,
     last_check: Nanos,

@@ -11,6 +11,7 @@ pub mod burst;
 pub mod endpoint_scan;
 pub mod login;
 pub mod object_enumeration;
+pub mod state;
 pub mod templates;
 pub mod unusual_endpoint;
 pub mod window;
@@ -171,6 +172,10 @@ pub struct DetectConfig {
     pub max_clients: usize,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` are believed.
     pub trusted_proxies: Vec<identity::Cidr>,
+    /// Where baselines and the inventory are saved and loaded (none: not kept).
+    pub state_file: Option<std::path::PathBuf>,
+    /// Packet time between snapshots of the state file.
+    pub snapshot_interval: Nanos,
     pub burst: burst::Config,
     pub login: login::Config,
     pub endpoint_scan: endpoint_scan::Config,
@@ -186,6 +191,8 @@ impl Default for DetectConfig {
             episode_gap: 120 * SEC,
             max_clients: 100_000,
             trusted_proxies: Vec::new(),
+            state_file: None,
+            snapshot_interval: 300 * SEC,
             burst: Default::default(),
             login: Default::default(),
             endpoint_scan: Default::default(),
@@ -215,6 +222,22 @@ struct Client {
     episodes: HashMap<Kind, Episode>,
 }
 
+impl Client {
+    fn new(cfg: &DetectConfig, ip: IpAddr, now: Nanos) -> Self {
+        Client {
+            key: identity::client_key(ip),
+            last_seen: now,
+            burst: Default::default(),
+            login: login::State::new(&cfg.login),
+            scan: endpoint_scan::State::new(&cfg.endpoint_scan),
+            enumeration: Default::default(),
+            profile: Default::default(),
+            recent: Default::default(),
+            episodes: HashMap::new(),
+        }
+    }
+}
+
 /// Detection counters.
 #[derive(Debug, Default, Clone)]
 pub struct DetectStats {
@@ -228,6 +251,10 @@ pub struct DetectStats {
 pub struct Engine {
     cfg: DetectConfig,
     clients: HashMap<IpAddr, Client, foldhash::fast::RandomState>,
+    /// Hashes that identify clients and endpoints: fixed, so a saved state means the
+    /// same thing after a restart.
+    stable: foldhash::fast::FixedState,
+    /// Keyed per run: usernames and object ids (never persisted, never written).
     hasher: foldhash::fast::RandomState,
     first_ts: Option<Nanos>,
     population: burst::Population,
@@ -245,6 +272,7 @@ impl Engine {
             global_login: login::Global::new(&cfg.login),
             cfg,
             clients: HashMap::default(),
+            stable: foldhash::fast::FixedState::with_seed(0x6170_6977_6174_6368),
             hasher: foldhash::fast::RandomState::default(),
             first_ts: None,
             population: Default::default(),
@@ -272,23 +300,16 @@ impl Engine {
             self.evict();
         }
         let cfg = &self.cfg;
-        let client_hash = self.hasher.hash_one(ip);
-        let endpoint_hash = self.hasher.hash_one(obs.endpoint.as_bytes());
-        let path_hash = self.hasher.hash_one(obs.path.as_bytes());
+        let client_hash = self.stable.hash_one(ip);
+        let endpoint_hash = self.stable.hash_one(obs.endpoint.as_bytes());
+        let path_hash = self.stable.hash_one(obs.path.as_bytes());
         let hasher = self.hasher.clone();
         let hash = move |b: &[u8]| hasher.hash_one(b);
         let clients_known = self.clients.len();
-        let client = self.clients.entry(ip).or_insert_with(|| Client {
-            key: identity::client_key(ip),
-            last_seen: obs.ts,
-            burst: Default::default(),
-            login: login::State::new(&cfg.login),
-            scan: endpoint_scan::State::new(&cfg.endpoint_scan),
-            enumeration: Default::default(),
-            profile: Default::default(),
-            recent: Default::default(),
-            episodes: HashMap::new(),
-        });
+        let client = self
+            .clients
+            .entry(ip)
+            .or_insert_with(|| Client::new(cfg, ip, obs.ts));
         client.last_seen = client.last_seen.max(obs.ts);
         if client.recent.len() == 5 {
             client.recent.pop_front();

@@ -62,28 +62,36 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, Clone)]
-struct EndpointInfo {
-    first_seen: Nanos,
-    last_seen: Nanos,
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct EndpointInfo {
+    pub(crate) first_seen: Nanos,
+    pub(crate) last_seen: Nanos,
     /// Distinct clients (hashes), capped: past the cap the endpoint is common anyway.
-    clients: HashSet<u64>,
-    shadow_reported: bool,
+    #[serde(serialize_with = "sorted")]
+    pub(crate) clients: HashSet<u64>,
+    pub(crate) shadow_reported: bool,
 }
 
 const CLIENT_CAP: usize = 256;
 
+/// A set written in sorted order, so snapshots of equal state are equal bytes.
+fn sorted<S: serde::Serializer>(set: &HashSet<u64>, s: S) -> Result<S::Ok, S::Error> {
+    let mut v: Vec<u64> = set.iter().copied().collect();
+    v.sort_unstable();
+    serde::Serialize::serialize(&v, s)
+}
+
 /// What the whole population uses.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
-    endpoints: HashMap<u64, EndpointInfo>,
+    pub(crate) endpoints: HashMap<u64, EndpointInfo>,
     pub evicted: u64,
 }
 
 /// One client's own endpoints.
 #[derive(Debug, Clone, Default)]
 pub struct Profile {
-    endpoints: HashSet<u64>,
+    pub(crate) endpoints: HashSet<u64>,
     pub requests: u64,
     pub first_seen: Nanos,
 }

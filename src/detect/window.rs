@@ -141,7 +141,7 @@ pub fn distinct<I: Iterator<Item = u64>>(items: I) -> usize {
 
 /// Mean and variance tracked with exponential weighting (Welford-style EWMA):
 /// `alpha` is the weight of each new sample.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ewma {
     pub mean: f64,
     pub var: f64,

@@ -1,0 +1,254 @@
+//! Persistence: the learned baselines and the endpoint inventory survive a restart.
+//!
+//! A snapshot is JSON with a format version, written atomically (temporary file in
+//! the same directory, fsync, rename) periodically and at shutdown, and loaded at
+//! start. Short-term windows (the last minute of logins, scans...) are not kept: an
+//! attack does not span a restart in a way they would catch. A file that cannot be
+//! read as a snapshot of this version is moved aside with a warning and the engine
+//! starts fresh.
+
+use std::fs;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::unusual_endpoint::EndpointInfo;
+use super::window::Ewma;
+use super::{Client, Engine};
+use crate::capture::Nanos;
+
+/// Bumped whenever the layout or the meaning of a field changes.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub version: u32,
+    first_ts: Option<Nanos>,
+    population: Ewma,
+    login_failure_rate: Ewma,
+    clients: Vec<ClientSnap>,
+    inventory: Vec<(u64, EndpointInfo)>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ClientSnap {
+    ip: IpAddr,
+    last_seen: Nanos,
+    baseline: Ewma,
+    interval_start: Nanos,
+    profile_first_seen: Nanos,
+    profile_requests: u64,
+    endpoints: Vec<u64>,
+}
+
+impl Engine {
+    /// The state worth keeping across a restart.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut clients: Vec<ClientSnap> = self
+            .clients
+            .iter()
+            .map(|(ip, c)| {
+                let mut endpoints: Vec<u64> = c.profile.endpoints.iter().copied().collect();
+                endpoints.sort_unstable();
+                ClientSnap {
+                    ip: *ip,
+                    last_seen: c.last_seen,
+                    baseline: c.burst.baseline,
+                    interval_start: c.burst.interval_start,
+                    profile_first_seen: c.profile.first_seen,
+                    profile_requests: c.profile.requests,
+                    endpoints,
+                }
+            })
+            .collect();
+        clients.sort_by_key(|c| c.ip);
+        let mut inventory: Vec<(u64, EndpointInfo)> = self
+            .inventory
+            .endpoints
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        inventory.sort_by_key(|(k, _)| *k);
+        Snapshot {
+            version: VERSION,
+            first_ts: self.first_ts,
+            population: self.population.per_client,
+            login_failure_rate: self.global_login.rate,
+            clients,
+            inventory,
+        }
+    }
+
+    /// Continues from a snapshot (on an engine that has seen nothing yet).
+    pub fn restore(&mut self, s: Snapshot) {
+        self.first_ts = s.first_ts;
+        self.population.per_client = s.population;
+        self.global_login.rate = s.login_failure_rate;
+        for c in s.clients.into_iter().take(self.cfg.max_clients) {
+            let mut client = Client::new(&self.cfg, c.ip, c.last_seen);
+            client.burst.baseline = c.baseline;
+            client.burst.interval_start = c.interval_start;
+            client.profile.first_seen = c.profile_first_seen;
+            client.profile.requests = c.profile_requests;
+            client.profile.endpoints = c.endpoints.into_iter().collect();
+            self.clients.insert(c.ip, client);
+        }
+        self.inventory.endpoints = s
+            .inventory
+            .into_iter()
+            .take(self.cfg.unusual_endpoint.max_endpoints)
+            .collect();
+    }
+}
+
+/// Writes `snap` to `path` atomically.
+pub fn save(path: &Path, snap: &Snapshot) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        serde_json::to_writer(&mut f, snap)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// What loading found.
+#[derive(Debug)]
+pub enum Loaded {
+    /// No state file yet: start fresh.
+    Missing,
+    Snapshot(Snapshot),
+    /// Unusable; the file was moved to `moved_to` (or could not be).
+    Discarded {
+        why: String,
+        moved_to: Option<String>,
+    },
+}
+
+/// Loads a snapshot; a corrupt or incompatible file is moved aside.
+pub fn load(path: &Path) -> Loaded {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::Missing,
+        Err(e) => {
+            return Loaded::Discarded {
+                why: format!("cannot read: {e}"),
+                moved_to: None,
+            };
+        }
+    };
+    let why = match serde_json::from_slice::<Snapshot>(&bytes) {
+        Ok(s) if s.version == VERSION => return Loaded::Snapshot(s),
+        Ok(s) => format!("format version {} (this build reads {VERSION})", s.version),
+        Err(e) => format!("not a state file: {e}"),
+    };
+    let aside = format!("{}.corrupt-{}", path.display(), std::process::id());
+    let moved_to = fs::rename(path, &aside).ok().map(|_| aside);
+    Loaded::Discarded { why, moved_to }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::tests::exchange;
+    use crate::detect::{DetectConfig, Kind};
+
+    const SEC: Nanos = 1_000_000_000;
+
+    fn dir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "apiwatch-state-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn learn(e: &mut Engine) {
+        let mut out = Vec::new();
+        for t in 0..400u64 {
+            for c in 1..=6u8 {
+                let ex = exchange(t * SEC + u64::from(c), c, "GET", "/api/items", Some(200));
+                e.observe(&ex, &mut out);
+            }
+        }
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn baselines_and_inventory_survive_a_round_trip() {
+        let path = dir().join("state.json");
+        let mut a = Engine::new(DetectConfig::default());
+        learn(&mut a);
+        save(&path, &a.snapshot()).unwrap();
+        let Loaded::Snapshot(s) = load(&path) else {
+            panic!("not loaded")
+        };
+        let mut b = Engine::new(DetectConfig::default());
+        b.restore(s);
+        assert_eq!(b.clients_tracked(), 6);
+        assert_eq!(
+            serde_json::to_string(&a.snapshot()).unwrap(),
+            serde_json::to_string(&b.snapshot()).unwrap()
+        );
+        // The restored engine is past its learning period and knows the inventory:
+        // a shadow endpoint is reported at once, the usual one is not.
+        let mut out = Vec::new();
+        b.observe(
+            &exchange(401 * SEC, 1, "GET", "/api/items", Some(200)),
+            &mut out,
+        );
+        assert!(out.is_empty());
+        b.observe(
+            &exchange(402 * SEC, 1, "GET", "/api/hidden", Some(200)),
+            &mut out,
+        );
+        assert_eq!(
+            out.iter().map(|a| a.finding.kind).collect::<Vec<_>>(),
+            [Kind::UnusualEndpoint]
+        );
+    }
+
+    #[test]
+    fn corrupt_or_incompatible_files_are_moved_aside() {
+        let d = dir();
+        let path = d.join("bad.json");
+        fs::write(&path, b"{ this is not json").unwrap();
+        match load(&path) {
+            Loaded::Discarded {
+                moved_to: Some(m),
+                why,
+            } => {
+                assert!(why.contains("not a state file"), "{why}");
+                assert!(Path::new(&m).exists());
+                assert!(!path.exists());
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = Engine::new(DetectConfig::default());
+        let mut s = serde_json::to_value(e.snapshot()).unwrap();
+        s["version"] = serde_json::json!(999);
+        fs::write(&path, s.to_string()).unwrap();
+        match load(&path) {
+            Loaded::Discarded { why, .. } => assert!(why.contains("999"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(load(&d.join("none.json")), Loaded::Missing));
+    }
+}
