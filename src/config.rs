@@ -79,6 +79,7 @@ struct RawBurst {
 #[serde(deny_unknown_fields)]
 struct RawLogin {
     endpoints: Option<Vec<String>>,
+    failure_markers: Option<Vec<String>>,
     window: Option<String>,
     min_failures: Option<usize>,
     stuffing_user_ratio: Option<f64>,
@@ -235,6 +236,9 @@ impl Config {
             if let Some(l) = d.login {
                 if let Some(e) = l.endpoints {
                     t.login.endpoints = e.into_iter().map(|s| normalise_endpoint(&s)).collect();
+                }
+                if let Some(m) = l.failure_markers {
+                    t.login.failure_markers = m;
                 }
                 a.dur("detect.login.window", l.window, &mut t.login.window)?;
                 a.positive(

@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(x.trans_depth > last_depth, "exchanges come out in connection order");
         last_depth = x.trans_depth;
         assert!(x.request_body_prefix.len() <= apiwatch::http::DEFAULT_BODY_PREFIX);
+        assert!(x.response_body_prefix.len() <= apiwatch::http::connection::RESPONSE_PREFIX);
         if let Some(s) = x.status {
             assert!((100..1000).contains(&s));
         }

@@ -22,6 +22,9 @@ const SEC: Nanos = 1_000_000_000;
 pub struct Config {
     /// Extra login endpoints (templates such as `POST /api/session`).
     pub endpoints: Vec<String>,
+    /// Text in the start of a 2xx login response that means it failed (matched
+    /// case-insensitively): many applications answer a bad password with 200.
+    pub failure_markers: Vec<String>,
     /// Window per client.
     pub window: Nanos,
     /// Failures in the window before anything fires. People mistype a password two
@@ -50,6 +53,18 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             endpoints: Vec::new(),
+            failure_markers: [
+                "invalid",
+                "incorrect",
+                "failed",
+                "failure",
+                "wrong",
+                "denied",
+                "unauthorized",
+                "bad credentials",
+            ]
+            .map(String::from)
+            .to_vec(),
             window: 60 * SEC,
             min_failures: 10,
             stuffing_user_ratio: 0.5,
@@ -121,11 +136,38 @@ pub fn attempt(cfg: &Config, obs: &Obs<'_>, hash: impl Fn(&[u8]) -> u64) -> Opti
     let failed = match status {
         401 | 403 => true,
         400 | 422 => has_password || basic_user.is_some(),
-        200..=399 => false,
+        // A session cookie or a token in the answer is a success whatever the text.
+        200..=299
+            if ex
+                .response_headers
+                .as_ref()
+                .is_some_and(|h| h.has_set_cookie) =>
+        {
+            false
+        }
+        200..=299 => has_marker(&ex.response_body_prefix, &cfg.failure_markers),
+        // Form logins redirect back to the login page (often `?error`) on failure.
+        300..=399 => ex
+            .response_headers
+            .as_ref()
+            .and_then(|h| h.location.as_deref())
+            .is_some_and(|l| {
+                let l = l.to_ascii_lowercase();
+                ["error", "fail", "login", "signin"]
+                    .iter()
+                    .any(|w| l.contains(w))
+            }),
         _ => return None,
     };
     let user = basic_user.or(body_user).map(|u| hash(&u));
     Some(Attempt { user, failed })
+}
+
+fn has_marker(body: &[u8], markers: &[String]) -> bool {
+    let lower = body.to_ascii_lowercase();
+    markers.iter().any(|m| {
+        !m.is_empty() && memchr::memmem::find(&lower, m.to_ascii_lowercase().as_bytes()).is_some()
+    })
 }
 
 /// `user` from `Authorization: Basic base64(user:password)`.
@@ -461,6 +503,41 @@ mod tests {
             attempt(&cfg, &login(SEC, "x", 401).no_status().obs(), h),
             None
         );
+    }
+
+    #[test]
+    fn outcome_from_status_body_markers_cookies_and_redirects() {
+        let cfg = Config::default();
+        let with = |status: u16, body: &str, cookie: bool, location: Option<&str>| {
+            let mut o = login(SEC, "dora", status);
+            o.ex.response_body_prefix = body.as_bytes().to_vec();
+            let mut h = crate::http::Headers::default();
+            h.has_set_cookie = cookie;
+            h.location = location.map(String::from);
+            o.ex.response_headers = Some(h);
+            attempt(&cfg, &o.obs(), h_).map(|a| a.failed)
+        };
+        fn h_(b: &[u8]) -> u64 {
+            b.len() as u64
+        }
+        assert_eq!(
+            with(
+                200,
+                r#"{"error":"Invalid username or password"}"#,
+                false,
+                None
+            ),
+            Some(true)
+        );
+        assert_eq!(with(200, r#"{"token":"abc"}"#, false, None), Some(false));
+        assert_eq!(
+            with(200, "Login failed", true, None),
+            Some(false),
+            "a session cookie wins"
+        );
+        assert_eq!(with(302, "", false, Some("/login?error=1")), Some(true));
+        assert_eq!(with(302, "", true, Some("/dashboard")), Some(false));
+        assert_eq!(with(500, "", false, None), None);
     }
 
     #[test]

@@ -551,6 +551,7 @@ pub(crate) mod tests {
             request_headers: Default::default(),
             request_body_len: 0,
             request_body_prefix: Vec::new(),
+            response_body_prefix: Vec::new(),
             status,
             response_headers: None,
             response_body_len: Some(0),

@@ -173,6 +173,7 @@ mod tests {
             request_headers: Default::default(),
             request_body_len: 0,
             request_body_prefix: Vec::new(),
+            response_body_prefix: Vec::new(),
             status: None,
             response_headers: None,
             response_body_len: None,

@@ -14,6 +14,9 @@ use super::parser::{Finish, Framing, Head, MessageReader, ParseError, Role, Star
 use super::{DEFAULT_BODY_PREFIX, Exchange};
 use crate::capture::Nanos;
 
+/// Response-body bytes kept (login failure markers such as `{"error":"invalid
+/// credentials"}` sit at the start of the body).
+pub const RESPONSE_PREFIX: usize = 256;
 /// Transactions waiting on one connection (pipelined requests not yet answered).
 /// Beyond this the oldest is emitted without its response and counted.
 pub const MAX_PENDING_TRANSACTIONS: usize = 256;
@@ -53,6 +56,7 @@ struct Transaction {
     request_done: bool,
     body_len: u64,
     body_prefix: Vec<u8>,
+    response_body_prefix: Vec<u8>,
     response: Option<Box<Head>>,
     response_ts: Option<Nanos>,
     response_body_len: u64,
@@ -73,6 +77,7 @@ impl Transaction {
             request_done: false,
             body_len: 0,
             body_prefix: Vec::new(),
+            response_body_prefix: Vec::new(),
             response: None,
             response_ts: None,
             response_body_len: 0,
@@ -222,6 +227,9 @@ impl Connection {
                 Step::Body(b) => {
                     if let Some(tx) = self.current_response() {
                         tx.response_body_len += b.len() as u64;
+                        let room = RESPONSE_PREFIX.saturating_sub(tx.response_body_prefix.len());
+                        tx.response_body_prefix
+                            .extend_from_slice(&b[..room.min(b.len())]);
                     }
                 }
                 Step::End => {
@@ -519,6 +527,7 @@ impl Connection {
             request_headers,
             request_body_len: tx.body_len,
             request_body_prefix: tx.body_prefix,
+            response_body_prefix: tx.response_body_prefix,
             status,
             response_headers,
             response_body_len: answered.then_some(tx.response_body_len),

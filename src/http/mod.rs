@@ -31,6 +31,8 @@ pub struct Exchange {
     pub request_body_len: u64,
     /// A bounded prefix of the request body (never written out).
     pub request_body_prefix: Vec<u8>,
+    /// A bounded prefix of the response body (never written out).
+    pub response_body_prefix: Vec<u8>,
     pub status: Option<u16>,
     pub response_headers: Option<Headers>,
     pub response_body_len: Option<u64>,
