@@ -511,10 +511,11 @@ mod tests {
         let with = |status: u16, body: &str, cookie: bool, location: Option<&str>| {
             let mut o = login(SEC, "dora", status);
             o.ex.response_body_prefix = body.as_bytes().to_vec();
-            let mut h = crate::http::Headers::default();
-            h.has_set_cookie = cookie;
-            h.location = location.map(String::from);
-            o.ex.response_headers = Some(h);
+            o.ex.response_headers = Some(crate::http::Headers {
+                has_set_cookie: cookie,
+                location: location.map(String::from),
+                ..Default::default()
+            });
             attempt(&cfg, &o.obs(), h_).map(|a| a.failed)
         };
         fn h_(b: &[u8]) -> u64 {
