@@ -63,6 +63,15 @@ struct RawDetect {
     endpoint_scan: Option<RawScan>,
     object_enumeration: Option<RawEnum>,
     unusual_endpoint: Option<RawUnusual>,
+    templates: Option<RawTemplates>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTemplates {
+    param_limit: Option<usize>,
+    min_rare_share: Option<f64>,
+    max_positions: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +328,23 @@ impl Config {
                     "detect.object_enumeration.factor",
                     e.factor,
                     &mut t.object_enumeration.factor,
+                )?;
+            }
+            if let Some(tp) = d.templates {
+                a.positive(
+                    "detect.templates.param_limit",
+                    tp.param_limit,
+                    &mut t.templates.param_limit,
+                )?;
+                a.ratio(
+                    "detect.templates.min_rare_share",
+                    tp.min_rare_share,
+                    &mut t.templates.min_rare_share,
+                )?;
+                a.positive(
+                    "detect.templates.max_positions",
+                    tp.max_positions,
+                    &mut t.templates.max_positions,
                 )?;
             }
             if let Some(u) = d.unusual_endpoint {

@@ -58,6 +58,53 @@ pub fn open_output(path: &str, what: &str) -> Result<Box<dyn Write + Send>, Repl
         .map_err(|e| ReplayError::Usage(format!("{path}: cannot create {what} file: {e}")))
 }
 
+/// Where every exchange goes: the exchange log, the detection engine, the alert log
+/// and the periodic state snapshot.
+struct Sinks {
+    log: Option<ExchangeLog>,
+    alerts: AlertLog,
+    engine: Engine,
+    fired: Vec<Alert>,
+    written: u64,
+    state_file: Option<std::path::PathBuf>,
+    snapshot_interval: u64,
+    next_snapshot: Option<u64>,
+}
+
+fn write_err(e: io::Error) -> ReplayError {
+    ReplayError::Runtime(format!("cannot write exchanges: {e}"))
+}
+
+fn alert_err(e: io::Error) -> ReplayError {
+    ReplayError::Runtime(format!("cannot write alerts: {e}"))
+}
+
+impl Sinks {
+    fn exchange(&mut self, e: &Exchange) -> Result<(), ReplayError> {
+        self.written += 1;
+        let endpoint = self.engine.observe(e, &mut self.fired);
+        if let Some(l) = self.log.as_mut() {
+            l.write(e, endpoint.as_deref()).map_err(write_err)?;
+        }
+        for a in self.fired.drain(..) {
+            self.engine.count(&a);
+            self.alerts.write(&a).map_err(alert_err)?;
+        }
+        if let Some(path) = &self.state_file {
+            let due = *self
+                .next_snapshot
+                .get_or_insert(e.ts + self.snapshot_interval);
+            if e.ts >= due {
+                self.next_snapshot = Some(e.ts + self.snapshot_interval);
+                if let Err(err) = state::save(path, &self.engine.snapshot()) {
+                    tracing::warn!(file = %path.display(), %err, "Cannot save the state file");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Runs the replay. Exchanges are written as soon as they complete.
 pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     for f in &opts.files {
@@ -67,15 +114,15 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             }
         }
     }
-    let mut log = match &opts.exchanges {
+    let log = match &opts.exchanges {
         Some(p) => Some(ExchangeLog::new(open_output(p, "exchanges")?)),
         None => None,
     };
-    let mut alerts = AlertLog::new(open_output(
+    let alerts = AlertLog::new(open_output(
         opts.alerts.as_deref().unwrap_or("-"),
         "alerts",
     )?);
-    let mut warnings_early = Vec::new();
+    let mut warnings = Vec::new();
     let mut engine = Engine::new(opts.detect.clone());
     let state_file = opts.detect.state_file.clone();
     if let Some(path) = &state_file {
@@ -91,20 +138,24 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                         .unwrap_or_default()
                 );
                 tracing::warn!("{msg}");
-                warnings_early.push(msg);
+                warnings.push(msg);
             }
         }
     }
-    let mut next_snapshot: Option<u64> = None;
-    let mut fired: Vec<Alert> = Vec::new();
+    let mut sinks = Sinks {
+        log,
+        alerts,
+        engine,
+        fired: Vec::new(),
+        written: 0,
+        state_file,
+        snapshot_interval: opts.detect.snapshot_interval,
+        next_snapshot: None,
+    };
     let mut pipeline = Pipeline::new(opts.flow.clone());
     let mut buf: Vec<Exchange> = Vec::new();
-    let mut written = 0u64;
-    let mut warnings = std::mem::take(&mut warnings_early);
     let mut errors = Vec::new();
     let started = Instant::now();
-    let write_err = |e: io::Error| ReplayError::Runtime(format!("cannot write exchanges: {e}"));
-    let alert_err = |e: io::Error| ReplayError::Runtime(format!("cannot write alerts: {e}"));
     for path in &opts.files {
         let mut src = match FileSource::open(path) {
             Ok(s) => s,
@@ -119,25 +170,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                 Ok(Some(p)) => {
                     pipeline.packet(&p, &mut buf);
                     for e in buf.drain(..) {
-                        written += 1;
-                        if let Some(l) = log.as_mut() {
-                            l.write(&e).map_err(write_err)?;
-                        }
-                        engine.observe(&e, &mut fired);
-                        for a in fired.drain(..) {
-                            engine.count(&a);
-                            alerts.write(&a).map_err(alert_err)?;
-                        }
-                        if let Some(path) = &state_file {
-                            let due =
-                                *next_snapshot.get_or_insert(e.ts + opts.detect.snapshot_interval);
-                            if e.ts >= due {
-                                next_snapshot = Some(e.ts + opts.detect.snapshot_interval);
-                                if let Err(err) = state::save(path, &engine.snapshot()) {
-                                    tracing::warn!(file = %path.display(), %err, "Cannot save the state file");
-                                }
-                            }
-                        }
+                        sinks.exchange(&e)?;
                     }
                 }
                 Ok(None) => break,
@@ -155,22 +188,14 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     }
     pipeline.finish(&mut buf);
     for e in buf.drain(..) {
-        written += 1;
-        if let Some(l) = log.as_mut() {
-            l.write(&e).map_err(write_err)?;
-        }
-        engine.observe(&e, &mut fired);
-        for a in fired.drain(..) {
-            engine.count(&a);
-            alerts.write(&a).map_err(alert_err)?;
-        }
+        sinks.exchange(&e)?;
     }
-    if let Some(l) = log.as_mut() {
+    if let Some(l) = sinks.log.as_mut() {
         l.flush().map_err(write_err)?;
     }
-    alerts.flush().map_err(alert_err)?;
-    if let Some(path) = &state_file {
-        if let Err(err) = state::save(path, &engine.snapshot()) {
+    sinks.alerts.flush().map_err(alert_err)?;
+    if let Some(path) = &sinks.state_file {
+        if let Err(err) = state::save(path, &sinks.engine.snapshot()) {
             errors.push(format!(
                 "{}: cannot save the state file: {err}",
                 path.display()
@@ -179,8 +204,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     }
     Ok(ReplayReport {
         pipeline,
-        engine,
-        exchanges: written,
+        engine: sinks.engine,
+        exchanges: sinks.written,
         elapsed: started.elapsed(),
         warnings,
         errors,

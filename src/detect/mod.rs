@@ -100,11 +100,13 @@ pub struct Obs<'a> {
 }
 
 impl<'a> Obs<'a> {
-    pub fn new(ex: &'a Exchange) -> Option<Self> {
+    /// `template`: the path template (learned by the engine's templater, or the
+    /// stateless one when none is given).
+    pub fn new(ex: &'a Exchange, template: Option<String>) -> Option<Self> {
         let method = ex.method.as_deref()?;
         let uri = ex.uri.as_deref().unwrap_or("/");
         let path = uri.split(['?', '#']).next().unwrap_or("/");
-        let template = templates::template(uri);
+        let template = template.unwrap_or_else(|| templates::template(uri));
         let endpoint = format!("{} {template}", method.to_ascii_uppercase());
         Some(Obs {
             ts: ex.ts,
@@ -181,6 +183,7 @@ pub struct DetectConfig {
     pub endpoint_scan: endpoint_scan::Config,
     pub object_enumeration: object_enumeration::Config,
     pub unusual_endpoint: unusual_endpoint::Config,
+    pub templates: templates::LearnConfig,
 }
 
 impl Default for DetectConfig {
@@ -198,6 +201,7 @@ impl Default for DetectConfig {
             endpoint_scan: Default::default(),
             object_enumeration: Default::default(),
             unusual_endpoint: Default::default(),
+            templates: Default::default(),
         }
     }
 }
@@ -245,6 +249,7 @@ pub struct DetectStats {
     pub alerts: HashMap<(Kind, u8), u64>,
     pub clients_evicted: u64,
     pub endpoints_evicted: u64,
+    pub templates_evicted: u64,
 }
 
 /// The detection engine of one shard of clients (all of them with one worker).
@@ -257,6 +262,7 @@ pub struct Engine {
     /// Keyed per run: usernames and object ids (never persisted, never written).
     hasher: foldhash::fast::RandomState,
     first_ts: Option<Nanos>,
+    templater: templates::Templater,
     population: burst::Population,
     inventory: unusual_endpoint::Inventory,
     global_login: login::Global,
@@ -270,6 +276,7 @@ impl Engine {
     pub fn new(cfg: DetectConfig) -> Self {
         Engine {
             global_login: login::Global::new(&cfg.login),
+            templater: templates::Templater::new(cfg.templates.clone()),
             cfg,
             clients: HashMap::default(),
             stable: foldhash::fast::FixedState::with_seed(0x6170_6977_6174_6368),
@@ -288,10 +295,15 @@ impl Engine {
     }
 
     /// Judges one exchange; alerts are appended to `out`.
-    pub fn observe(&mut self, ex: &Exchange, out: &mut Vec<Alert>) {
-        let Some(obs) = Obs::new(ex) else {
-            return;
-        };
+    /// Judges one exchange; alerts are appended to `out`. Returns the exchange's
+    /// endpoint (method plus learned template) for the exchange log.
+    pub fn observe(&mut self, ex: &Exchange, out: &mut Vec<Alert>) -> Option<String> {
+        ex.method.as_ref()?;
+        let template = self
+            .templater
+            .template(ex.uri.as_deref().unwrap_or("/"), ex.status);
+        self.stats.templates_evicted = self.templater.evicted;
+        let obs = Obs::new(ex, Some(template))?;
         self.stats.exchanges += 1;
         let first = *self.first_ts.get_or_insert(obs.ts);
         let learning_end = first + self.cfg.learning_period;
@@ -443,6 +455,7 @@ impl Engine {
         {
             self.global_episode = None;
         }
+        Some(obs.endpoint)
     }
 
     /// Counts alerts produced by [`Engine::observe`] (kept separate so callers that
@@ -522,7 +535,7 @@ pub(crate) mod tests {
 
     impl Owned {
         pub fn obs(&self) -> Obs<'_> {
-            Obs::new(&self.ex).unwrap()
+            Obs::new(&self.ex, None).unwrap()
         }
 
         pub fn no_status(mut self) -> Self {

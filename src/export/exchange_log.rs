@@ -92,8 +92,13 @@ pub fn endpoint(e: &Exchange) -> Option<String> {
     Some(format!("{} {t}", m.to_ascii_uppercase()))
 }
 
-/// Serialises one exchange as a JSON line.
+/// Serialises one exchange as a JSON line (endpoint from the stateless templates).
 pub fn to_json(e: &Exchange) -> String {
+    to_json_with(e, None)
+}
+
+/// Serialises one exchange with the endpoint the detection engine learned.
+pub fn to_json_with(e: &Exchange, learned_endpoint: Option<&str>) -> String {
     let rec = Record {
         timestamp: iso_utc_z(e.ts),
         client_ip: identity::normalise(e.client_ip),
@@ -112,7 +117,7 @@ pub fn to_json(e: &Exchange) -> String {
         response_time_ms: e
             .response_time_ns()
             .map(|ns| (ns as f64 / 1000.0).round() / 1000.0),
-        endpoint: endpoint(e),
+        endpoint: learned_endpoint.map(String::from).or_else(|| endpoint(e)),
         client: identity::client_key(e.client_ip),
     };
     serde_json::to_string(&rec).unwrap_or_default()
@@ -132,8 +137,8 @@ impl ExchangeLog {
         }
     }
 
-    pub fn write(&mut self, e: &Exchange) -> io::Result<()> {
-        self.out.write_all(to_json(e).as_bytes())?;
+    pub fn write(&mut self, e: &Exchange, endpoint: Option<&str>) -> io::Result<()> {
+        self.out.write_all(to_json_with(e, endpoint).as_bytes())?;
         self.out.write_all(b"\n")?;
         self.written += 1;
         Ok(())
