@@ -58,6 +58,9 @@ struct RawDetect {
     trusted_proxies: Option<Vec<String>>,
     state_file: Option<String>,
     snapshot_interval: Option<String>,
+    client_key: Option<String>,
+    ipv6_prefix: Option<u8>,
+    salt: Option<String>,
     burst: Option<RawBurst>,
     login: Option<RawLogin>,
     endpoint_scan: Option<RawScan>,
@@ -214,6 +217,19 @@ impl Config {
             a.dur("detect.episode_gap", d.episode_gap, &mut t.episode_gap)?;
             a.positive("detect.max_clients", d.max_clients, &mut t.max_clients)?;
             t.state_file = d.state_file.filter(|p| !p.is_empty()).map(Into::into);
+            if let Some(k) = d.client_key {
+                t.identity.mode = k.parse().map_err(|e| a.err("detect.client_key", e))?;
+            }
+            if let Some(p) = d.ipv6_prefix {
+                if p == 0 || p > 128 {
+                    return Err(a.err("detect.ipv6_prefix", format!("{p} must be 1-128")));
+                }
+                t.identity.ipv6_prefix = p;
+            }
+            if let Some(salt) = d.salt.filter(|s| !s.is_empty()) {
+                t.identity.salt = crate::identity::IdentityConfig::salt_from(&salt);
+                t.identity.salt_configured = true;
+            }
             a.dur(
                 "detect.snapshot_interval",
                 d.snapshot_interval,

@@ -4,8 +4,11 @@
 //! right, skipping trusted hops, to the first untrusted address: the leftmost value is
 //! whatever the client wrote and is never trusted on its own.
 
+use std::hash::Hasher;
 use std::net::IpAddr;
 use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
 
 use crate::http::Exchange;
 
@@ -77,6 +80,161 @@ fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
     }
 }
 
+/// What identifies a client (config `detect.client_key`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum KeyMode {
+    /// The client address (default).
+    #[default]
+    Ip,
+    /// The `X-API-Key` / `Api-Key` header when present, else the address.
+    ApiKey,
+    /// The bearer token when present, else the address.
+    Bearer,
+    /// The Basic-auth username when present, else the address.
+    Basic,
+    /// The value of the named cookie when present, else the address.
+    Cookie(String),
+}
+
+impl FromStr for KeyMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ip" => Ok(KeyMode::Ip),
+            "api_key" => Ok(KeyMode::ApiKey),
+            "bearer" => Ok(KeyMode::Bearer),
+            "basic" => Ok(KeyMode::Basic),
+            _ => match s.strip_prefix("cookie:") {
+                Some(name) if !name.is_empty() => Ok(KeyMode::Cookie(name.to_string())),
+                _ => Err(format!(
+                    "'{s}' is not one of ip, api_key, bearer, basic, cookie:NAME"
+                )),
+            },
+        }
+    }
+}
+
+/// How clients are identified.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityConfig {
+    pub mode: KeyMode,
+    /// IPv6 clients are grouped by this prefix length (128: each address alone).
+    pub ipv6_prefix: u8,
+    /// Key of the principal hash (SipHash-2-4): secret, so a key in an alert cannot
+    /// be turned back into the token by hashing guesses.
+    pub salt: [u64; 2],
+    /// The salt came from the configuration (else it is random per install: made
+    /// at first start and kept in the state file).
+    pub salt_configured: bool,
+}
+
+impl IdentityConfig {
+    /// A salt from configuration text (any string; hashed to 128 bits).
+    pub fn salt_from(text: &str) -> [u64; 2] {
+        let h = |k: u64| {
+            let mut s = siphasher::sip::SipHasher24::new_with_keys(k, !k);
+            s.write(text.as_bytes());
+            s.finish()
+        };
+        [h(0x5a17), h(0xa5e8)]
+    }
+
+    /// A fresh random salt.
+    pub fn random_salt() -> [u64; 2] {
+        use std::hash::BuildHasher;
+        let r = std::collections::hash_map::RandomState::new();
+        [r.hash_one(1u8), r.hash_one(2u8)]
+    }
+}
+
+/// The kind of principal a client is keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Principal {
+    ApiKey,
+    Bearer,
+    Basic,
+    Cookie,
+}
+
+/// A client: an address (or IPv6 prefix), or a hashed principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ClientId {
+    Ip(IpAddr),
+    Net(IpAddr, u8),
+    Principal(Principal, u64),
+}
+
+impl ClientId {
+    /// The key written in alerts: `ip:10.0.0.1`, `ip:2001:db8::/64`, `bearer:9f...`.
+    pub fn key(&self) -> String {
+        match self {
+            ClientId::Ip(ip) => format!("ip:{ip}"),
+            ClientId::Net(ip, len) => format!("ip:{ip}/{len}"),
+            ClientId::Principal(kind, h) => {
+                let k = match kind {
+                    Principal::ApiKey => "api_key",
+                    Principal::Bearer => "bearer",
+                    Principal::Basic => "basic",
+                    Principal::Cookie => "cookie",
+                };
+                format!("{k}:{h:016x}")
+            }
+        }
+    }
+}
+
+fn keyed_hash(salt: [u64; 2], kind: Principal, value: &[u8]) -> u64 {
+    let mut h = siphasher::sip::SipHasher24::new_with_keys(salt[0], salt[1]);
+    h.write_u8(kind as u8);
+    h.write(value);
+    h.finish()
+}
+
+fn cookie_value<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
+    cookies
+        .split([';', ','])
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| k.trim() == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The client of an exchange whose (proxy-resolved) address is `ip`.
+pub fn client_id(ex: &Exchange, ip: IpAddr, cfg: &IdentityConfig) -> ClientId {
+    let h = &ex.request_headers;
+    let auth = h.authorization.as_deref().map(str::trim);
+    let principal = match &cfg.mode {
+        KeyMode::Ip => None,
+        KeyMode::ApiKey => h
+            .api_key
+            .as_deref()
+            .map(|v| (Principal::ApiKey, v.trim().as_bytes().to_vec())),
+        KeyMode::Bearer => auth
+            .and_then(|a| a.split_once(' '))
+            .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| (Principal::Bearer, t.trim().as_bytes().to_vec())),
+        KeyMode::Basic => auth
+            .and_then(crate::detect::login::basic_username)
+            .map(|u| (Principal::Basic, u)),
+        KeyMode::Cookie(name) => h
+            .cookie
+            .as_deref()
+            .and_then(|c| cookie_value(c, name))
+            .map(|v| (Principal::Cookie, v.as_bytes().to_vec())),
+    };
+    if let Some((kind, value)) = principal.filter(|(_, v)| !v.is_empty()) {
+        return ClientId::Principal(kind, keyed_hash(cfg.salt, kind, &value));
+    }
+    match normalise(ip) {
+        IpAddr::V6(v6) if cfg.ipv6_prefix > 0 && cfg.ipv6_prefix < 128 => {
+            let bits = u128::from(v6) & (u128::MAX << (128 - u32::from(cfg.ipv6_prefix)));
+            ClientId::Net(IpAddr::V6(bits.into()), cfg.ipv6_prefix)
+        }
+        other => ClientId::Ip(other),
+    }
+}
+
 /// One hop of `Forwarded: for=...` or `X-Forwarded-For`, without port or brackets.
 fn parse_hop(s: &str) -> Option<IpAddr> {
     let s = s.trim().trim_matches('"');
@@ -141,6 +299,54 @@ mod tests {
             "ip:10.0.0.1"
         );
         assert_eq!(client_key("2001:db8::1".parse().unwrap()), "ip:2001:db8::1");
+    }
+
+    #[test]
+    fn principals_are_keyed_hashes_and_fall_back_to_the_address() {
+        let mut cfg = IdentityConfig {
+            mode: KeyMode::Bearer,
+            ipv6_prefix: 128,
+            salt: [1, 2],
+            salt_configured: true,
+        };
+        let mut e = ex("10.0.0.5", None, None);
+        let ip: IpAddr = "10.0.0.5".parse().unwrap();
+        assert_eq!(client_id(&e, ip, &cfg), ClientId::Ip(ip));
+        e.request_headers.authorization = Some("Bearer eyJhbGciOi.secret.token".into());
+        let id = client_id(&e, ip, &cfg);
+        assert!(matches!(id, ClientId::Principal(Principal::Bearer, _)));
+        assert!(id.key().starts_with("bearer:") && !id.key().contains("secret"));
+        // Another salt, another key: the hash is keyed.
+        cfg.salt = [3, 4];
+        assert_ne!(client_id(&e, ip, &cfg), id);
+        cfg.mode = KeyMode::Cookie("sid".into());
+        e.request_headers.cookie = Some("theme=dark; sid=abc123".into());
+        assert!(matches!(
+            client_id(&e, ip, &cfg),
+            ClientId::Principal(Principal::Cookie, _)
+        ));
+        cfg.mode = "basic".parse().unwrap();
+        e.request_headers.authorization = Some("Basic Y2Fyb2w6aHVudGVyMg==".into());
+        assert!(matches!(
+            client_id(&e, ip, &cfg),
+            ClientId::Principal(Principal::Basic, _)
+        ));
+        assert!("cookie:".parse::<KeyMode>().is_err());
+    }
+
+    #[test]
+    fn ipv6_clients_can_be_grouped_by_prefix() {
+        let cfg = IdentityConfig {
+            mode: KeyMode::Ip,
+            ipv6_prefix: 64,
+            salt: [0, 0],
+            salt_configured: true,
+        };
+        let e = ex("2001:db8:1:2:aaaa::1", None, None);
+        let id = client_id(&e, e.client_ip, &cfg);
+        assert_eq!(id.key(), "ip:2001:db8:1:2::/64");
+        let v4 = ex("10.0.0.1", None, None);
+        assert_eq!(client_id(&v4, v4.client_ip, &cfg).key(), "ip:10.0.0.1");
     }
 
     #[test]

@@ -82,9 +82,10 @@ fn alert_err(e: io::Error) -> ReplayError {
 impl Sinks {
     fn exchange(&mut self, e: &Exchange) -> Result<(), ReplayError> {
         self.written += 1;
-        let endpoint = self.engine.observe(e, &mut self.fired);
+        let labels = self.engine.observe(e, &mut self.fired);
         if let Some(l) = self.log.as_mut() {
-            l.write(e, endpoint.as_deref()).map_err(write_err)?;
+            l.write(e, labels.as_ref().map(|(ep, c)| (ep.as_str(), c.as_str())))
+                .map_err(write_err)?;
         }
         for a in self.fired.drain(..) {
             self.engine.count(&a);

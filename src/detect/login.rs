@@ -171,7 +171,7 @@ fn has_marker(body: &[u8], markers: &[String]) -> bool {
 }
 
 /// `user` from `Authorization: Basic base64(user:password)`.
-fn basic_username(auth: &str) -> Option<Vec<u8>> {
+pub(crate) fn basic_username(auth: &str) -> Option<Vec<u8>> {
     let (scheme, rest) = auth.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;

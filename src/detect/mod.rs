@@ -22,7 +22,7 @@ use std::net::IpAddr;
 
 use crate::capture::Nanos;
 use crate::http::Exchange;
-use crate::identity;
+use crate::identity::{self, ClientId};
 
 const SEC: Nanos = 1_000_000_000;
 
@@ -148,6 +148,8 @@ pub struct Alert {
     pub finding: Finding,
     /// `None` for a global alert.
     pub client_ip: Option<IpAddr>,
+    /// The client's key (`ip:...`, `bearer:...`); `None` for a global alert.
+    pub client_key: Option<String>,
     pub client_port: u16,
     pub server_ip: IpAddr,
     pub server_port: u16,
@@ -174,6 +176,8 @@ pub struct DetectConfig {
     pub max_clients: usize,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` are believed.
     pub trusted_proxies: Vec<identity::Cidr>,
+    /// What a client is: address, IPv6 prefix or hashed principal.
+    pub identity: identity::IdentityConfig,
     /// Where baselines and the inventory are saved and loaded (none: not kept).
     pub state_file: Option<std::path::PathBuf>,
     /// Packet time between snapshots of the state file.
@@ -194,6 +198,10 @@ impl Default for DetectConfig {
             episode_gap: 120 * SEC,
             max_clients: 100_000,
             trusted_proxies: Vec::new(),
+            identity: identity::IdentityConfig {
+                ipv6_prefix: 128,
+                ..Default::default()
+            },
             state_file: None,
             snapshot_interval: 300 * SEC,
             burst: Default::default(),
@@ -227,9 +235,9 @@ struct Client {
 }
 
 impl Client {
-    fn new(cfg: &DetectConfig, ip: IpAddr, now: Nanos) -> Self {
+    fn new(cfg: &DetectConfig, id: ClientId, now: Nanos) -> Self {
         Client {
-            key: identity::client_key(ip),
+            key: id.key(),
             last_seen: now,
             burst: Default::default(),
             login: login::State::new(&cfg.login),
@@ -255,7 +263,7 @@ pub struct DetectStats {
 /// The detection engine of one shard of clients (all of them with one worker).
 pub struct Engine {
     cfg: DetectConfig,
-    clients: HashMap<IpAddr, Client, foldhash::fast::RandomState>,
+    clients: HashMap<ClientId, Client, foldhash::fast::RandomState>,
     /// Hashes that identify clients and endpoints: fixed, so a saved state means the
     /// same thing after a restart.
     stable: foldhash::fast::FixedState,
@@ -273,7 +281,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(cfg: DetectConfig) -> Self {
+    pub fn new(mut cfg: DetectConfig) -> Self {
+        if !cfg.identity.salt_configured {
+            cfg.identity.salt = identity::IdentityConfig::random_salt();
+        }
         Engine {
             global_login: login::Global::new(&cfg.login),
             templater: templates::Templater::new(cfg.templates.clone()),
@@ -296,8 +307,8 @@ impl Engine {
 
     /// Judges one exchange; alerts are appended to `out`.
     /// Judges one exchange; alerts are appended to `out`. Returns the exchange's
-    /// endpoint (method plus learned template) for the exchange log.
-    pub fn observe(&mut self, ex: &Exchange, out: &mut Vec<Alert>) -> Option<String> {
+    /// endpoint (method plus learned template) and client key for the exchange log.
+    pub fn observe(&mut self, ex: &Exchange, out: &mut Vec<Alert>) -> Option<(String, String)> {
         ex.method.as_ref()?;
         let template = self
             .templater
@@ -308,11 +319,12 @@ impl Engine {
         let first = *self.first_ts.get_or_insert(obs.ts);
         let learning_end = first + self.cfg.learning_period;
         let ip = identity::client_ip(ex, &self.cfg.trusted_proxies);
-        if !self.clients.contains_key(&ip) && self.clients.len() >= self.cfg.max_clients {
+        let id = identity::client_id(ex, ip, &self.cfg.identity);
+        if !self.clients.contains_key(&id) && self.clients.len() >= self.cfg.max_clients {
             self.evict();
         }
         let cfg = &self.cfg;
-        let client_hash = self.stable.hash_one(ip);
+        let client_hash = self.stable.hash_one(id);
         let endpoint_hash = self.stable.hash_one(obs.endpoint.as_bytes());
         let path_hash = self.stable.hash_one(obs.path.as_bytes());
         let hasher = self.hasher.clone();
@@ -320,8 +332,8 @@ impl Engine {
         let clients_known = self.clients.len();
         let client = self
             .clients
-            .entry(ip)
-            .or_insert_with(|| Client::new(cfg, ip, obs.ts));
+            .entry(id)
+            .or_insert_with(|| Client::new(cfg, id, obs.ts));
         client.last_seen = client.last_seen.max(obs.ts);
         if client.recent.len() == 5 {
             client.recent.pop_front();
@@ -331,6 +343,7 @@ impl Engine {
             path: obs.template.clone(),
             status: obs.status,
         });
+        let client_key = client.key.clone();
         self.client_names
             .entry(client_hash)
             .or_insert_with(|| client.key.clone());
@@ -417,7 +430,7 @@ impl Engine {
             let start = e.start;
             out.push(make_alert(
                 &obs,
-                Some(ip),
+                Some((ip, client.key.clone())),
                 f,
                 client.recent.iter().cloned().collect(),
                 report,
@@ -455,7 +468,7 @@ impl Engine {
         {
             self.global_episode = None;
         }
-        Some(obs.endpoint)
+        Some((obs.endpoint, client_key))
     }
 
     /// Counts alerts produced by [`Engine::observe`] (kept separate so callers that
@@ -470,7 +483,7 @@ impl Engine {
 
     fn evict(&mut self) {
         let n = (self.cfg.max_clients / 16).max(1);
-        let mut by_age: Vec<(Nanos, IpAddr)> = self
+        let mut by_age: Vec<(Nanos, ClientId)> = self
             .clients
             .iter()
             .map(|(k, c)| (c.last_seen, *k))
@@ -498,17 +511,19 @@ fn next_report(cfg: &DetectConfig, ep: Option<Episode>, now: Nanos) -> Option<u3
 
 fn make_alert(
     obs: &Obs<'_>,
-    client_ip: Option<IpAddr>,
+    client: Option<(IpAddr, String)>,
     f: Finding,
     samples: Vec<Sample>,
     report: u32,
     start: Nanos,
 ) -> Alert {
     let ex = obs.ex;
+    let (client_ip, client_key) = client.unzip();
     Alert {
         ts: obs.ts,
         finding: f,
         client_ip,
+        client_key,
         client_port: ex.client_port,
         server_ip: ex.server_ip,
         server_port: ex.server_port,

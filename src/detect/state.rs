@@ -9,7 +9,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::IpAddr;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +17,7 @@ use super::unusual_endpoint::EndpointInfo;
 use super::window::Ewma;
 use super::{Client, Engine};
 use crate::capture::Nanos;
+use crate::identity::ClientId;
 
 /// Bumped whenever the layout or the meaning of a field changes.
 pub const VERSION: u32 = 1;
@@ -26,6 +26,8 @@ pub const VERSION: u32 = 1;
 pub struct Snapshot {
     pub version: u32,
     first_ts: Option<Nanos>,
+    /// The principal-hash key, so principal keys mean the same after a restart.
+    salt: [u64; 2],
     population: Ewma,
     login_failure_rate: Ewma,
     clients: Vec<ClientSnap>,
@@ -34,7 +36,7 @@ pub struct Snapshot {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ClientSnap {
-    ip: IpAddr,
+    id: ClientId,
     last_seen: Nanos,
     baseline: Ewma,
     interval_start: Nanos,
@@ -49,11 +51,11 @@ impl Engine {
         let mut clients: Vec<ClientSnap> = self
             .clients
             .iter()
-            .map(|(ip, c)| {
+            .map(|(id, c)| {
                 let mut endpoints: Vec<u64> = c.profile.endpoints.iter().copied().collect();
                 endpoints.sort_unstable();
                 ClientSnap {
-                    ip: *ip,
+                    id: *id,
                     last_seen: c.last_seen,
                     baseline: c.burst.baseline,
                     interval_start: c.burst.interval_start,
@@ -63,7 +65,7 @@ impl Engine {
                 }
             })
             .collect();
-        clients.sort_by_key(|c| c.ip);
+        clients.sort_by_key(|c| c.id);
         let mut inventory: Vec<(u64, EndpointInfo)> = self
             .inventory
             .endpoints
@@ -74,6 +76,7 @@ impl Engine {
         Snapshot {
             version: VERSION,
             first_ts: self.first_ts,
+            salt: self.cfg.identity.salt,
             population: self.population.per_client,
             login_failure_rate: self.global_login.rate,
             clients,
@@ -84,16 +87,19 @@ impl Engine {
     /// Continues from a snapshot (on an engine that has seen nothing yet).
     pub fn restore(&mut self, s: Snapshot) {
         self.first_ts = s.first_ts;
+        if !self.cfg.identity.salt_configured {
+            self.cfg.identity.salt = s.salt;
+        }
         self.population.per_client = s.population;
         self.global_login.rate = s.login_failure_rate;
         for c in s.clients.into_iter().take(self.cfg.max_clients) {
-            let mut client = Client::new(&self.cfg, c.ip, c.last_seen);
+            let mut client = Client::new(&self.cfg, c.id, c.last_seen);
             client.burst.baseline = c.baseline;
             client.burst.interval_start = c.interval_start;
             client.profile.first_seen = c.profile_first_seen;
             client.profile.requests = c.profile_requests;
             client.profile.endpoints = c.endpoints.into_iter().collect();
-            self.clients.insert(c.ip, client);
+            self.clients.insert(c.id, client);
         }
         self.inventory.endpoints = s
             .inventory

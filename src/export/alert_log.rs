@@ -48,7 +48,7 @@ pub fn to_json(a: &Alert) -> String {
             "kind": kind.name(),
             "scope": if a.client_ip.is_some() { "client" } else { "global" },
             "client_ip": src_ip.map(|ip| ip.to_string()),
-            "client": a.client_ip.map(identity::client_key),
+            "client": a.client_key,
             "clients": f.clients,
             "endpoint": f.endpoint,
             "summary": f.summary,

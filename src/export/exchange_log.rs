@@ -97,8 +97,9 @@ pub fn to_json(e: &Exchange) -> String {
     to_json_with(e, None)
 }
 
-/// Serialises one exchange with the endpoint the detection engine learned.
-pub fn to_json_with(e: &Exchange, learned_endpoint: Option<&str>) -> String {
+/// Serialises one exchange with the endpoint and client key the detection engine
+/// assigned (learned template; trusted proxies and principal keys applied).
+pub fn to_json_with(e: &Exchange, labels: Option<(&str, &str)>) -> String {
     let rec = Record {
         timestamp: iso_utc_z(e.ts),
         client_ip: identity::normalise(e.client_ip),
@@ -117,8 +118,10 @@ pub fn to_json_with(e: &Exchange, learned_endpoint: Option<&str>) -> String {
         response_time_ms: e
             .response_time_ns()
             .map(|ns| (ns as f64 / 1000.0).round() / 1000.0),
-        endpoint: learned_endpoint.map(String::from).or_else(|| endpoint(e)),
-        client: identity::client_key(e.client_ip),
+        endpoint: labels.map(|(ep, _)| ep.to_string()).or_else(|| endpoint(e)),
+        client: labels
+            .map(|(_, c)| c.to_string())
+            .unwrap_or_else(|| identity::client_key(e.client_ip)),
     };
     serde_json::to_string(&rec).unwrap_or_default()
 }
@@ -137,8 +140,8 @@ impl ExchangeLog {
         }
     }
 
-    pub fn write(&mut self, e: &Exchange, endpoint: Option<&str>) -> io::Result<()> {
-        self.out.write_all(to_json_with(e, endpoint).as_bytes())?;
+    pub fn write(&mut self, e: &Exchange, labels: Option<(&str, &str)>) -> io::Result<()> {
+        self.out.write_all(to_json_with(e, labels).as_bytes())?;
         self.out.write_all(b"\n")?;
         self.written += 1;
         Ok(())

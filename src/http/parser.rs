@@ -176,6 +176,10 @@ pub struct Headers {
     pub forwarded: Option<String>,
     /// Raw Authorization value; never written out (identity hashes it).
     pub authorization: Option<String>,
+    /// Raw `X-API-Key` / `Api-Key` value; never written out (identity hashes it).
+    pub api_key: Option<String>,
+    /// Raw `Cookie` value (bounded); never written out (identity hashes one cookie).
+    pub cookie: Option<String>,
     pub has_cookie: bool,
     pub has_set_cookie: bool,
     pub location: Option<String>,
@@ -966,7 +970,12 @@ fn apply_field(h: &mut Headers, cl_values: &mut Vec<u64>, name: &[u8], value: &[
         15 if is(b"x-forwarded-for") => append_list(&mut h.x_forwarded_for, value),
         9 if is(b"forwarded") => append_list(&mut h.forwarded, value),
         13 if is(b"authorization") => h.authorization = Some(text(value)),
-        6 if is(b"cookie") => h.has_cookie = true,
+        6 if is(b"cookie") => {
+            h.has_cookie = true;
+            append_list(&mut h.cookie, value);
+        }
+        9 if is(b"x-api-key") => h.api_key = Some(text(value)),
+        7 if is(b"api-key") => h.api_key = Some(text(value)),
         10 if is(b"set-cookie") => h.has_set_cookie = true,
         8 if is(b"location") => h.location = Some(text(value)),
         _ => {}
