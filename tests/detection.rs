@@ -33,10 +33,15 @@ fn epoch(ts: &str) -> f64 {
 }
 
 fn alerts() -> (Vec<Value>, f64) {
+    alerts_with(&[])
+}
+
+fn alerts_with(extra: &[&str]) -> (Vec<Value>, f64) {
     let cap = repo("captures/attacks.pcap.gz");
     let out = bin()
         .arg("-r")
         .arg(&cap)
+        .args(extra)
         .args([
             "--learning-period",
             "2m",
@@ -150,9 +155,9 @@ fn alerts_follow_the_eve_contract_and_carry_no_secrets() {
 }
 
 #[test]
-fn the_same_capture_gives_the_same_alerts() {
+fn the_same_capture_gives_the_same_alerts_on_every_run_and_worker_count() {
     let (a, _) = alerts();
-    let (b, _) = alerts();
+    let (b, _) = alerts_with(&["--workers", "3"]);
     let a: Vec<String> = a.iter().map(|v| v.to_string()).collect();
     let b: Vec<String> = b.iter().map(|v| v.to_string()).collect();
     assert_eq!(a.len(), b.len());
