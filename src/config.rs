@@ -126,6 +126,7 @@ struct RawUnusual {
     min_profile_requests: Option<u64>,
     rare_share: Option<f64>,
     min_population: Option<usize>,
+    max_late_discoveries: Option<u32>,
     sensitive_words: Option<Vec<String>>,
 }
 
@@ -379,6 +380,9 @@ impl Config {
                     u.min_population,
                     &mut t.unusual_endpoint.min_population,
                 )?;
+                if let Some(n) = u.max_late_discoveries {
+                    t.unusual_endpoint.max_late_discoveries = n;
+                }
                 if let Some(w) = u.sensitive_words {
                     t.unusual_endpoint.sensitive_words =
                         w.into_iter().map(|s| s.to_ascii_lowercase()).collect();

@@ -397,7 +397,7 @@ impl Engine {
             endpoint_hash,
             client_hash,
             clients_known,
-            learning_end,
+            (learning_end - self.cfg.learning_period / 2, learning_end),
         ));
         self.stats.endpoints_evicted = self.inventory.evicted;
 

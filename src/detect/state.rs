@@ -32,6 +32,8 @@ pub struct Snapshot {
     login_failure_rate: Ewma,
     clients: Vec<ClientSnap>,
     inventory: Vec<(u64, EndpointInfo)>,
+    #[serde(default)]
+    late_discoveries: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -81,6 +83,7 @@ impl Engine {
             login_failure_rate: self.global_login.rate,
             clients,
             inventory,
+            late_discoveries: self.inventory.late_discoveries,
         }
     }
 
@@ -101,6 +104,7 @@ impl Engine {
             client.profile.endpoints = c.endpoints.into_iter().collect();
             self.clients.insert(c.id, client);
         }
+        self.inventory.late_discoveries = s.late_discoveries;
         self.inventory.endpoints = s
             .inventory
             .into_iter()

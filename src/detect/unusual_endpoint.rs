@@ -28,6 +28,9 @@ pub struct Config {
     pub max_endpoints: usize,
     /// Endpoints in one client's profile.
     pub max_profile: usize,
+    /// Shadow endpoints are reported only if at most this many endpoints were first
+    /// seen answering 2xx in the second half of the learning period.
+    pub max_late_discoveries: u32,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             .to_vec(),
             max_endpoints: 50_000,
             max_profile: 1024,
+            max_late_discoveries: 0,
         }
     }
 }
@@ -70,6 +74,9 @@ pub(crate) struct EndpointInfo {
     #[serde(serialize_with = "sorted")]
     pub(crate) clients: HashSet<u64>,
     pub(crate) shadow_reported: bool,
+    /// The endpoint has answered 2xx at least once.
+    #[serde(default)]
+    pub(crate) ok_seen: bool,
 }
 
 const CLIENT_CAP: usize = 256;
@@ -85,6 +92,10 @@ fn sorted<S: serde::Serializer>(set: &HashSet<u64>, s: S) -> Result<S::Ok, S::Er
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
     pub(crate) endpoints: HashMap<u64, EndpointInfo>,
+    /// Endpoints that first answered 2xx in the second half of the learning period.
+    /// A service still revealing endpoints then will reveal more later: shadow
+    /// endpoint alerts are only raised for an inventory that had settled.
+    pub(crate) late_discoveries: u32,
     pub evicted: u64,
 }
 
@@ -127,7 +138,7 @@ pub fn observe(
     endpoint_hash: u64,
     client_hash: u64,
     clients_known: usize,
-    learning_end: Nanos,
+    (late_start, learning_end): (Nanos, Nanos),
 ) -> Option<Finding> {
     let learning = obs.ts < learning_end;
     if prof.first_seen == 0 {
@@ -155,6 +166,7 @@ pub fn observe(
             last_seen: obs.ts,
             clients: HashSet::new(),
             shadow_reported: false,
+            ok_seen: false,
         });
     info.last_seen = obs.ts;
     let others = info.clients.len() - usize::from(info.clients.contains(&client_hash));
@@ -166,16 +178,24 @@ pub fn observe(
     if prof.endpoints.len() > cfg.max_profile {
         prof.endpoints.remove(&endpoint_hash);
     }
+    let ok = matches!(obs.status, Some(200..=299));
+    let first_ok = ok && !info.ok_seen;
+    if first_ok {
+        info.ok_seen = true;
+        if learning && obs.ts >= late_start {
+            inv.late_discoveries += 1;
+        }
+    }
     if learning {
         return None;
     }
-    let ok = matches!(obs.status, Some(200..=299));
-    if ok
+    let _ = new_endpoint;
+    if first_ok
         && info.first_seen >= learning_end
         && !info.shadow_reported
+        && inv.late_discoveries <= cfg.max_late_discoveries
         && !is_static_asset(&obs.template)
     {
-        let _ = new_endpoint;
         info.shadow_reported = true;
         return Some(Finding {
             kind: Kind::UnusualEndpoint,
@@ -238,17 +258,60 @@ mod tests {
         let end = 300 * SEC;
         for i in 0..60u64 {
             let o = obs_at(i * SEC, "GET", "/api/items", Some(200));
-            assert!(observe(&cfg, &mut inv, &mut prof, &o.obs(), 1, 7, 10, end).is_none());
+            assert!(
+                observe(
+                    &cfg,
+                    &mut inv,
+                    &mut prof,
+                    &o.obs(),
+                    1,
+                    7,
+                    10,
+                    (end / 2, end)
+                )
+                .is_none()
+            );
         }
         // The usual endpoint after learning: quiet.
         let o = obs_at(400 * SEC, "GET", "/api/items", Some(200));
-        assert!(observe(&cfg, &mut inv, &mut prof, &o.obs(), 1, 7, 10, end).is_none());
+        assert!(
+            observe(
+                &cfg,
+                &mut inv,
+                &mut prof,
+                &o.obs(),
+                1,
+                7,
+                10,
+                (end / 2, end)
+            )
+            .is_none()
+        );
         // Another client used /admin/users during learning (so it is not shadow).
         let mut other = Profile::default();
         let a = obs_at(10 * SEC, "GET", "/admin/users", Some(200));
-        observe(&cfg, &mut inv, &mut other, &a.obs(), 2, 8, 10, end);
+        observe(
+            &cfg,
+            &mut inv,
+            &mut other,
+            &a.obs(),
+            2,
+            8,
+            10,
+            (end / 2, end),
+        );
         let o = obs_at(401 * SEC, "GET", "/admin/users", Some(200));
-        let f = observe(&cfg, &mut inv, &mut prof, &o.obs(), 2, 7, 10, end).expect("unusual");
+        let f = observe(
+            &cfg,
+            &mut inv,
+            &mut prof,
+            &o.obs(),
+            2,
+            7,
+            10,
+            (end / 2, end),
+        )
+        .expect("unusual");
         assert_eq!(f.evidence["sensitive"], true);
     }
 
@@ -259,12 +322,90 @@ mod tests {
         let mut prof = Profile::default();
         let end = 300 * SEC;
         let o = obs_at(500 * SEC, "GET", "/api/v2/hidden", Some(200));
-        let f = observe(&cfg, &mut inv, &mut prof, &o.obs(), 5, 1, 10, end).expect("shadow");
+        let f = observe(
+            &cfg,
+            &mut inv,
+            &mut prof,
+            &o.obs(),
+            5,
+            1,
+            10,
+            (end / 2, end),
+        )
+        .expect("shadow");
         assert_eq!(f.evidence["shadow"], true);
-        assert!(observe(&cfg, &mut inv, &mut prof, &o.obs(), 5, 1, 10, end).is_none());
+        assert!(
+            observe(
+                &cfg,
+                &mut inv,
+                &mut prof,
+                &o.obs(),
+                5,
+                1,
+                10,
+                (end / 2, end)
+            )
+            .is_none()
+        );
         // A 404 on a new path is a scan's business, not a shadow endpoint.
         let o = obs_at(501 * SEC, "GET", "/nothing-here", Some(404));
-        assert!(observe(&cfg, &mut inv, &mut prof, &o.obs(), 6, 1, 10, end).is_none());
+        assert!(
+            observe(
+                &cfg,
+                &mut inv,
+                &mut prof,
+                &o.obs(),
+                6,
+                1,
+                10,
+                (end / 2, end)
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn no_shadow_alerts_while_the_service_keeps_revealing_endpoints() {
+        let cfg = Config::default();
+        let mut inv = Inventory::default();
+        let mut prof = Profile::default();
+        let end = 300 * SEC;
+        // New endpoints keep appearing late in learning: a long-tail API.
+        for i in 0..10u64 {
+            let o = obs_at(
+                (200 + i) * SEC,
+                "GET",
+                &format!("/api/feature{i}"),
+                Some(200),
+            );
+            assert!(
+                observe(
+                    &cfg,
+                    &mut inv,
+                    &mut prof,
+                    &o.obs(),
+                    100 + i,
+                    1,
+                    10,
+                    (end / 2, end)
+                )
+                .is_none()
+            );
+        }
+        let o = obs_at(500 * SEC, "GET", "/api/feature-new", Some(200));
+        assert!(
+            observe(
+                &cfg,
+                &mut inv,
+                &mut prof,
+                &o.obs(),
+                999,
+                1,
+                10,
+                (end / 2, end)
+            )
+            .is_none()
+        );
     }
 
     #[test]
