@@ -19,6 +19,10 @@ Options:
       --learning-period <DUR>  baseline learning period, e.g. 5m (default 5m)
   -c, --config <FILE>       TOML configuration (every key optional, see README)
   -T, --test-config         check the configuration and exit
+      --web.listen-address <ADDR>  serve Prometheus metrics, e.g. :9977 or 127.0.0.1:9977
+      --web.telemetry-path <PATH>  metrics path (default /metrics)
+      --web.linger <DUR>        keep serving the final metrics after a replay, e.g. 30s
+      --replay-speed <X>        pace the replay by packet time (1 = as recorded)
   -q, --quiet               no summary on stderr
   -h, --help                this help
   -V, --version             version
@@ -36,6 +40,14 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("apiwatch: {msg}");
     eprintln!("Try 'apiwatch --help' for more information.");
     ExitCode::from(2)
+}
+
+fn string_value(p: &mut lexopt::Parser) -> Result<String, String> {
+    use lexopt::ValueExt;
+    p.value()
+        .map_err(|e| e.to_string())?
+        .string()
+        .map_err(|e| e.to_string())
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -106,6 +118,27 @@ fn parse_args() -> Result<Option<Args>, String> {
                 )
             }
             Short('T') | Long("test-config") => test_config = true,
+            Long("web.listen-address") => replay.web_listen = Some(string_value(&mut p)?),
+            Long("web.telemetry-path") => {
+                let v = string_value(&mut p)?;
+                if !v.starts_with('/') {
+                    return Err(format!("--web.telemetry-path: '{v}' must start with '/'"));
+                }
+                replay.web_path = Some(v);
+            }
+            Long("web.linger") => {
+                let v = string_value(&mut p)?;
+                let d = parse_duration(&v)
+                    .ok_or_else(|| format!("--web.linger: '{v}' is not a duration (e.g. 30s)"))?;
+                replay.web_linger = Some(std::time::Duration::from_nanos(d));
+            }
+            Long("replay-speed") => {
+                let v = string_value(&mut p)?;
+                match v.parse::<f64>() {
+                    Ok(x) if x > 0.0 && x.is_finite() => replay.replay_speed = Some(x),
+                    _ => return Err(format!("--replay-speed: '{v}' is not a positive number")),
+                }
+            }
             Short('q') | Long("quiet") => quiet = true,
             Short('h') | Long("help") => {
                 print!("{USAGE}");

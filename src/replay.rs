@@ -11,6 +11,7 @@ use crate::export::alert_log::AlertLog;
 use crate::export::exchange_log::ExchangeLog;
 use crate::flow::FlowConfig;
 use crate::http::Exchange;
+use crate::metrics::{self, Exposition, HttpMetrics};
 use crate::pipeline::Pipeline;
 
 /// What to replay and where results go.
@@ -23,6 +24,14 @@ pub struct ReplayOptions {
     pub alerts: Option<String>,
     pub flow: FlowConfig,
     pub detect: DetectConfig,
+    /// `--web.listen-address`: serve metrics while replaying.
+    pub web_listen: Option<String>,
+    /// `--web.telemetry-path` (default `/metrics`).
+    pub web_path: Option<String>,
+    /// `--replay-speed`: pace by packet time (1 = as recorded).
+    pub replay_speed: Option<f64>,
+    /// `--web.linger`: keep serving the final metrics this long after the replay.
+    pub web_linger: Option<std::time::Duration>,
 }
 
 /// Why a replay failed. `Usage` errors exit 2, `Runtime` errors exit 1.
@@ -61,6 +70,7 @@ pub fn open_output(path: &str, what: &str) -> Result<Box<dyn Write + Send>, Repl
 /// Where every exchange goes: the exchange log, the detection engine, the alert log
 /// and the periodic state snapshot.
 struct Sinks {
+    http: HttpMetrics,
     log: Option<ExchangeLog>,
     alerts: AlertLog,
     engine: Engine,
@@ -80,8 +90,19 @@ fn alert_err(e: io::Error) -> ReplayError {
 }
 
 impl Sinks {
+    fn render(&self, pipeline: &Pipeline) -> String {
+        metrics::render(
+            pipeline,
+            &self.http,
+            &self.engine.stats,
+            self.engine.clients_tracked(),
+            self.engine.endpoints_learned(),
+        )
+    }
+
     fn exchange(&mut self, e: &Exchange) -> Result<(), ReplayError> {
         self.written += 1;
+        self.http.exchange(e);
         let labels = self.engine.observe(e, &mut self.fired);
         if let Some(l) = self.log.as_mut() {
             l.write(e, labels.as_ref().map(|(ep, c)| (ep.as_str(), c.as_str())))
@@ -143,7 +164,18 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             }
         }
     }
+    let exposition = match &opts.web_listen {
+        Some(addr) => {
+            let exp = Exposition::default();
+            let path = opts.web_path.as_deref().unwrap_or("/metrics");
+            metrics::serve(addr, path, exp.clone())
+                .map_err(|e| ReplayError::Usage(format!("--web.listen-address {addr}: {e}")))?;
+            Some(exp)
+        }
+        None => None,
+    };
     let mut sinks = Sinks {
+        http: HttpMetrics::default(),
         log,
         alerts,
         engine,
@@ -157,6 +189,9 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let mut buf: Vec<Exchange> = Vec::new();
     let mut errors = Vec::new();
     let started = Instant::now();
+    let mut last_render = started;
+    let mut first_ts: Option<u64> = None;
+    let mut since_check = 0u32;
     for path in &opts.files {
         let mut src = match FileSource::open(path) {
             Ok(s) => s,
@@ -169,6 +204,25 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         loop {
             match src.next_packet() {
                 Ok(Some(p)) => {
+                    if let Some(speed) = opts.replay_speed {
+                        let t0 = *first_ts.get_or_insert(p.ts);
+                        let due =
+                            Duration::from_secs_f64(p.ts.saturating_sub(t0) as f64 / 1e9 / speed);
+                        let now = started.elapsed();
+                        if due > now + Duration::from_millis(2) {
+                            std::thread::sleep(due - now);
+                        }
+                    }
+                    since_check += 1;
+                    if since_check >= 1024 {
+                        since_check = 0;
+                        if let Some(exp) = &exposition {
+                            if last_render.elapsed() >= Duration::from_secs(1) {
+                                last_render = Instant::now();
+                                exp.set(sinks.render(&pipeline));
+                            }
+                        }
+                    }
                     pipeline.packet(&p, &mut buf);
                     for e in buf.drain(..) {
                         sinks.exchange(&e)?;
@@ -195,6 +249,12 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         l.flush().map_err(write_err)?;
     }
     sinks.alerts.flush().map_err(alert_err)?;
+    if let Some(exp) = &exposition {
+        exp.set(sinks.render(&pipeline));
+        if let Some(linger) = opts.web_linger {
+            std::thread::sleep(linger);
+        }
+    }
     if let Some(path) = &sinks.state_file {
         if let Err(err) = state::save(path, &sinks.engine.snapshot()) {
             errors.push(format!(

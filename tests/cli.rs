@@ -101,6 +101,21 @@ fn usage_errors_exit_2() {
         &["--learning-period"],
     );
     assert_one_clear_line(
+        &run(&["-r", cap, "--replay-speed", "0"]),
+        2,
+        &["--replay-speed"],
+    );
+    assert_one_clear_line(
+        &run(&["-r", cap, "--web.telemetry-path", "metrics"]),
+        2,
+        &["--web.telemetry-path"],
+    );
+    assert_one_clear_line(
+        &run(&["-r", cap, "--web.listen-address", "256.0.0.1:1"]),
+        2,
+        &["--web.listen-address"],
+    );
+    assert_one_clear_line(
         &run(&["-r", cap, "--exchanges", "/no/such/dir/x.jsonl"]),
         2,
         &["/no/such/dir/x.jsonl"],

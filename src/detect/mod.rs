@@ -305,6 +305,11 @@ impl Engine {
         self.clients.len()
     }
 
+    /// Endpoints in the inventory.
+    pub fn endpoints_learned(&self) -> usize {
+        self.inventory.endpoints.len()
+    }
+
     /// Judges one exchange; alerts are appended to `out`.
     /// Judges one exchange; alerts are appended to `out`. Returns the exchange's
     /// endpoint (method plus learned template) and client key for the exchange log.

@@ -1,0 +1,488 @@
+//! Prometheus metrics: counters kept beside the pipeline, rendered into the text
+//! exposition format, and served by a small HTTP server on its own thread.
+//!
+//! The packet path never touches the server: the replay loop renders a fresh
+//! exposition about once a second (wall time) into a shared buffer, and scrapes read
+//! that buffer. Names follow DESIGN.md and Prometheus conventions (one `apiwatch_`
+//! prefix, base units, `_total` on counters, help on every metric). No label ever
+//! carries a client address, username, key or raw path.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::decode::DecodeError;
+use crate::detect::{DetectStats, Kind};
+use crate::http::{Exchange, ParseError};
+use crate::pipeline::Pipeline;
+
+/// Upper bounds (seconds) of the response latency histogram.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+/// Methods with their own label value; the rest are `other`.
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "other",
+];
+/// Status classes; `none` is an exchange without a response.
+const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "none"];
+
+/// Exchange-level counters the pipeline's own statistics do not have.
+#[derive(Debug, Clone, Default)]
+pub struct HttpMetrics {
+    by_method_class: [[u64; CLASSES.len()]; METHODS.len()],
+    latency_buckets: [u64; LATENCY_BUCKETS.len()],
+    latency_count: u64,
+    latency_sum: f64,
+}
+
+impl HttpMetrics {
+    /// Counts one exchange (cheap: two array increments and a bucket search).
+    pub fn exchange(&mut self, e: &Exchange) {
+        let m = e
+            .method
+            .as_deref()
+            .and_then(|m| METHODS[..7].iter().position(|k| k.eq_ignore_ascii_case(m)))
+            .unwrap_or(7);
+        let c = match e.status {
+            Some(s @ 100..=599) => (s / 100 - 1) as usize,
+            _ => 5,
+        };
+        self.by_method_class[m][c] += 1;
+        if let Some(ns) = e.response_time_ns() {
+            let secs = ns as f64 / 1e9;
+            self.latency_count += 1;
+            self.latency_sum += secs;
+            if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+                self.latency_buckets[i] += 1;
+            }
+        }
+    }
+}
+
+/// What a scrape shows, as rendered text.
+#[derive(Clone, Default)]
+pub struct Exposition(Arc<Mutex<String>>);
+
+impl Exposition {
+    pub fn set(&self, text: String) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = text;
+        }
+    }
+
+    pub fn get(&self) -> String {
+        self.0.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+fn header(s: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(s, "# HELP {name} {help}");
+    let _ = writeln!(s, "# TYPE {name} {kind}");
+}
+
+fn one(s: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    header(s, name, kind, help);
+    let _ = writeln!(s, "{name} {value}");
+}
+
+/// Renders every metric.
+pub fn render(
+    p: &Pipeline,
+    http: &HttpMetrics,
+    detect: &DetectStats,
+    clients: usize,
+    endpoints: usize,
+) -> String {
+    let mut s = String::with_capacity(8192);
+    let c = &p.stats;
+    let f = &p.flows.stats;
+    one(
+        &mut s,
+        "apiwatch_up",
+        "gauge",
+        "1 while apiwatch is running.",
+        1,
+    );
+    header(
+        &mut s,
+        "apiwatch_build_info",
+        "gauge",
+        "Build information; the value is always 1.",
+    );
+    let _ = writeln!(
+        s,
+        "apiwatch_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    one(
+        &mut s,
+        "apiwatch_capture_packets_total",
+        "counter",
+        "Packets read from the capture.",
+        c.packets,
+    );
+    one(
+        &mut s,
+        "apiwatch_capture_bytes_total",
+        "counter",
+        "Bytes on the wire of the packets read.",
+        c.bytes,
+    );
+    one(
+        &mut s,
+        "apiwatch_capture_kernel_drops_total",
+        "counter",
+        "Packets the kernel dropped before apiwatch saw them (live capture only).",
+        0,
+    );
+    header(
+        &mut s,
+        "apiwatch_decode_errors_total",
+        "counter",
+        "Packets that could not be decoded, by layer and reason.",
+    );
+    for e in DecodeError::ALL {
+        let (layer, reason) = e.labels();
+        let _ = writeln!(
+            s,
+            "apiwatch_decode_errors_total{{layer=\"{layer}\",reason=\"{reason}\"}} {}",
+            c.decode_errors[e.index()]
+        );
+    }
+    one(
+        &mut s,
+        "apiwatch_tcp_sessions_active",
+        "gauge",
+        "TCP connections being tracked.",
+        p.flows.active(),
+    );
+    one(
+        &mut s,
+        "apiwatch_tcp_sessions_total",
+        "counter",
+        "TCP connections seen.",
+        f.created,
+    );
+    one(
+        &mut s,
+        "apiwatch_tcp_reassembly_gaps_total",
+        "counter",
+        "Holes in reassembled TCP streams (data the sensor never saw).",
+        f.streams.gaps,
+    );
+    one(
+        &mut s,
+        "apiwatch_tcp_reassembly_gap_bytes_total",
+        "counter",
+        "Bytes missing in reassembled TCP streams.",
+        f.streams.gap_bytes,
+    );
+    one(
+        &mut s,
+        "apiwatch_tcp_midstream_pickups_total",
+        "counter",
+        "TCP connections picked up without their handshake.",
+        f.midstream_pickups,
+    );
+    header(
+        &mut s,
+        "apiwatch_http_exchanges_total",
+        "counter",
+        "HTTP exchanges reconstructed, by method and status class.",
+    );
+    for (mi, m) in METHODS.iter().enumerate() {
+        for (ci, cl) in CLASSES.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "apiwatch_http_exchanges_total{{method=\"{m}\",status_class=\"{cl}\"}} {}",
+                http.by_method_class[mi][ci]
+            );
+        }
+    }
+    header(
+        &mut s,
+        "apiwatch_http_parse_errors_total",
+        "counter",
+        "HTTP parse problems, by reason (counted when a connection ends).",
+    );
+    for e in ParseError::ALL {
+        let _ = writeln!(
+            s,
+            "apiwatch_http_parse_errors_total{{reason=\"{}\"}} {}",
+            e.label(),
+            f.http.parse_errors[e.index()]
+        );
+    }
+    header(
+        &mut s,
+        "apiwatch_http_response_latency_seconds",
+        "histogram",
+        "Time from the first request byte to the first response byte.",
+    );
+    let mut cum = 0u64;
+    for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
+        cum += http.latency_buckets[i];
+        let _ = writeln!(
+            s,
+            "apiwatch_http_response_latency_seconds_bucket{{le=\"{b}\"}} {cum}"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "apiwatch_http_response_latency_seconds_bucket{{le=\"+Inf\"}} {}",
+        http.latency_count
+    );
+    let _ = writeln!(
+        s,
+        "apiwatch_http_response_latency_seconds_sum {}",
+        http.latency_sum
+    );
+    let _ = writeln!(
+        s,
+        "apiwatch_http_response_latency_seconds_count {}",
+        http.latency_count
+    );
+    header(
+        &mut s,
+        "apiwatch_alerts_total",
+        "counter",
+        "Alerts raised, by kind and severity.",
+    );
+    for k in Kind::ALL {
+        for sev in 1..=3u8 {
+            let n = detect.alerts.get(&(k, sev)).copied().unwrap_or(0);
+            let _ = writeln!(
+                s,
+                "apiwatch_alerts_total{{kind=\"{}\",severity=\"{sev}\"}} {n}",
+                k.name()
+            );
+        }
+    }
+    one(
+        &mut s,
+        "apiwatch_clients_tracked",
+        "gauge",
+        "Clients with a baseline in memory.",
+        clients,
+    );
+    one(
+        &mut s,
+        "apiwatch_endpoints_learned",
+        "gauge",
+        "Endpoints in the inventory.",
+        endpoints,
+    );
+    header(
+        &mut s,
+        "apiwatch_evictions_total",
+        "counter",
+        "Entries evicted from a full table, by table.",
+    );
+    for (table, n) in [
+        ("flows", f.evicted),
+        ("clients", detect.clients_evicted),
+        ("endpoints", detect.endpoints_evicted),
+        ("templates", detect.templates_evicted),
+    ] {
+        let _ = writeln!(s, "apiwatch_evictions_total{{table=\"{table}\"}} {n}");
+    }
+    process_metrics(&mut s);
+    s
+}
+
+/// `process_*` metrics from /proc, as client libraries export them.
+fn process_metrics(s: &mut String) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the parenthesised command name.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = 100.0; // USER_HZ on Linux
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let cpu = (num(11) + num(12)) / ticks; // utime + stime
+    let rss_pages = num(21);
+    one(
+        s,
+        "process_cpu_seconds_total",
+        "counter",
+        "Total user and system CPU time spent in seconds.",
+        cpu,
+    );
+    one(
+        s,
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory size in bytes.",
+        rss_pages * 4096.0,
+    );
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        one(
+            s,
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            fds.count(),
+        );
+    }
+    if let (Ok(up), Some(start)) = (
+        std::fs::read_to_string("/proc/uptime"),
+        f.get(19).and_then(|v| v.parse::<f64>().ok()),
+    ) {
+        let boot = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+            - up.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        one(
+            s,
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            (boot + start / ticks).round(),
+        );
+    }
+}
+
+const LANDING: &str = "<html><head><title>apiwatch</title></head><body><h1>apiwatch</h1>\
+<p>Passive API-traffic anomaly detector.</p><p><a href=\"METRICS\">Metrics</a></p></body></html>\n";
+
+/// Serves `/metrics` (or `path`) and a landing page at `/` on `addr` from a
+/// background thread. Returns the bound address (useful with port 0).
+pub fn serve(
+    addr: &str,
+    path: &str,
+    exposition: Exposition,
+) -> std::io::Result<std::net::SocketAddr> {
+    let addr = if let Some(port) = addr.strip_prefix(':') {
+        format!("0.0.0.0:{port}")
+    } else {
+        addr.to_string()
+    };
+    let listener = TcpListener::bind(&addr)?;
+    let local = listener.local_addr()?;
+    let path = path.to_string();
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = handle(stream, &path, &exposition);
+            }
+        })?;
+    Ok(local)
+}
+
+fn handle(mut stream: TcpStream, path: &str, exposition: &Exposition) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    // Drain the header block (bounded).
+    let mut hdr = String::new();
+    for _ in 0..100 {
+        hdr.clear();
+        if reader.read_line(&mut hdr)? == 0 || hdr == "\r\n" || hdr == "\n" {
+            break;
+        }
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let target = target.split('?').next().unwrap_or("");
+    let (status, ctype, body) = match (method, target) {
+        ("GET" | "HEAD", t) if t == path => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            exposition.get(),
+        ),
+        ("GET" | "HEAD", "/") => (
+            "200 OK",
+            "text/html; charset=utf-8",
+            LANDING.replace("METRICS", path),
+        ),
+        ("GET" | "HEAD", _) => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found\n".to_string(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "method not allowed\n".to_string(),
+        ),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    if method != "HEAD" {
+        stream.write_all(body.as_bytes())?;
+    }
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::FlowConfig;
+
+    #[test]
+    fn exposition_names_help_and_types_are_complete() {
+        let p = Pipeline::new(FlowConfig::default());
+        let mut http = HttpMetrics::default();
+        let mut e = crate::detect::tests::exchange(0, 1, "GET", "/", Some(404));
+        e.response_ts = Some(3_000_000);
+        http.exchange(&e);
+        let text = render(&p, &http, &DetectStats::default(), 0, 0);
+        assert!(
+            text.contains("apiwatch_http_exchanges_total{method=\"GET\",status_class=\"4xx\"} 1")
+        );
+        assert!(text.contains("apiwatch_http_response_latency_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(text.contains("apiwatch_http_response_latency_seconds_bucket{le=\"0.0025\"} 0"));
+        // Every sample belongs to a metric with HELP and TYPE.
+        let mut declared = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                declared.insert(rest.split_whitespace().next().unwrap().to_string());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+                assert!(
+                    declared.contains(name) || declared.contains(base),
+                    "{name} has no TYPE"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn server_answers_scrapes_with_a_content_type() {
+        let exp = Exposition::default();
+        exp.set("apiwatch_up 1\n".into());
+        let addr = serve("127.0.0.1:0", "/metrics", exp).unwrap();
+        let get = |path: &str| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+            out
+        };
+        let m = get("/metrics");
+        assert!(m.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(m.contains("Content-Type: text/plain; version=0.0.4"));
+        assert!(m.ends_with("apiwatch_up 1\n"));
+        assert!(get("/").contains("href=\"/metrics\""));
+        assert!(get("/nope").starts_with("HTTP/1.1 404"));
+    }
+}
