@@ -25,6 +25,9 @@ want_alerts=$("$bin" -r "$cap" --learning-period 2m --alerts - -q | wc -l)
 cat >"$work/prometheus.yml" <<YML
 global:
   scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $root/dashboards/apiwatch-rules.yml
 scrape_configs:
   - job_name: apiwatch
     static_configs:
@@ -67,4 +70,36 @@ echo "latency histogram count: $got_latency; up=$got_up"
 [ "$got_stuffing" = "2" ]
 [ "$got_latency" = "$want_exchanges" ]
 [ "$got_up" = "1" ]
+
+# Every PromQL expression in the dashboard and the rules parses and returns data.
+promtool check rules "$root/dashboards/apiwatch-rules.yml"
+(cd "$root/dashboards" && promtool test rules apiwatch-rules.test.yml)
+python3 - "$prom_port" "$root/dashboards/apiwatch.json" "$root/dashboards/apiwatch-rules.yml" <<'PY'
+import json, re, sys, urllib.parse, urllib.request
+port, dash, rules = sys.argv[1:4]
+exprs = []
+for panel in json.load(open(dash))["panels"]:
+    for t in panel.get("targets", []):
+        exprs.append(("dashboard: " + panel["title"], t["expr"]))
+text = open(rules).read()
+for m in re.finditer(r"expr: (\|\n(?:\s{10,}.*\n)+|.*)", text):
+    body = m.group(1)
+    body = " ".join(l.strip() for l in body.splitlines()[1:]) if body.startswith("|") else body
+    exprs.append(("rules", body))
+bad = 0
+for where, e in exprs:
+    q = e.replace("$instance", ".*").replace("$__rate_interval", "1m").replace("$__range", "1h")
+    # Rule expressions about drops and gaps compare against thresholds; check the left side returns data.
+    q = re.sub(r"\s*(==|>)\s*[0-9.]+\s*$", "", q)
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+    try:
+        r = json.load(urllib.request.urlopen(url, timeout=10))
+        ok = r["status"] == "success" and len(r["data"]["result"]) > 0
+    except Exception as ex:
+        ok, r = False, str(ex)
+    bad += not ok
+    print(("ok  " if ok else "BAD ") + where + ": " + q[:100])
+print(f"{len(exprs) - bad}/{len(exprs)} expressions return data")
+sys.exit(1 if bad else 0)
+PY
 echo "prometheus check: ok"
