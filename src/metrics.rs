@@ -62,6 +62,54 @@ impl HttpMetrics {
     }
 }
 
+/// Per-endpoint-template counters for the busiest templates. A template gets its own
+/// label value once it has been seen `SLOT_AFTER` times while slots are free, and
+/// keeps it; everything else counts under `other`. Series never move between label
+/// values, so every counter stays monotonic, and the label set stays bounded.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointMetrics {
+    slots: std::collections::BTreeMap<String, [u64; 2]>,
+    other: [u64; 2],
+    pending: std::collections::HashMap<String, u64>,
+}
+
+/// Templates with their own label value.
+pub const ENDPOINT_SLOTS: usize = 20;
+const SLOT_AFTER: u64 = 10;
+const PENDING_MAX: usize = 10_000;
+
+impl EndpointMetrics {
+    /// Counts a request to `endpoint` (method plus learned template).
+    pub fn request(&mut self, endpoint: &str, status: Option<u16>) {
+        let err = u64::from(matches!(status, Some(400..=599)));
+        if let Some(c) = self.slots.get_mut(endpoint) {
+            c[0] += 1;
+            c[1] += err;
+            return;
+        }
+        self.other[0] += 1;
+        self.other[1] += err;
+        if self.slots.len() >= ENDPOINT_SLOTS {
+            return;
+        }
+        if self.pending.len() >= PENDING_MAX && !self.pending.contains_key(endpoint) {
+            self.pending.clear();
+        }
+        let n = self.pending.entry(endpoint.to_string()).or_default();
+        *n += 1;
+        if *n >= SLOT_AFTER {
+            self.pending.remove(endpoint);
+            self.slots.insert(endpoint.to_string(), [0, 0]);
+        }
+    }
+}
+
+fn label_escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// What a scrape shows, as rendered text.
 #[derive(Clone, Default)]
 pub struct Exposition(Arc<Mutex<String>>);
@@ -88,14 +136,23 @@ fn one(s: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt:
     let _ = writeln!(s, "{name} {value}");
 }
 
+/// Detection state shown as gauges.
+#[derive(Debug, Clone, Default)]
+pub struct DetectGauges {
+    pub clients: usize,
+    pub endpoints: usize,
+    pub episodes: Vec<(Kind, usize)>,
+}
+
 /// Renders every metric.
 pub fn render(
     p: &Pipeline,
     http: &HttpMetrics,
+    per_endpoint: &EndpointMetrics,
     detect: &DetectStats,
-    clients: usize,
-    endpoints: usize,
+    g: &DetectGauges,
 ) -> String {
+    let (clients, endpoints) = (g.clients, g.endpoints);
     let mut s = String::with_capacity(8192);
     let c = &p.stats;
     let f = &p.flows.stats;
@@ -261,6 +318,62 @@ pub fn render(
             );
         }
     }
+    header(
+        &mut s,
+        "apiwatch_alert_episodes_active",
+        "gauge",
+        "Alert episodes going on, by kind.",
+    );
+    for k in Kind::ALL {
+        let n = g
+            .episodes
+            .iter()
+            .find(|(kk, _)| *kk == k)
+            .map_or(0, |(_, n)| *n);
+        let _ = writeln!(
+            s,
+            "apiwatch_alert_episodes_active{{kind=\"{}\"}} {n}",
+            k.name()
+        );
+    }
+    header(
+        &mut s,
+        "apiwatch_endpoint_requests_total",
+        "counter",
+        "Requests per endpoint template (the busiest templates; the rest as other).",
+    );
+    for (e, c) in &per_endpoint.slots {
+        let _ = writeln!(
+            s,
+            "apiwatch_endpoint_requests_total{{endpoint=\"{}\"}} {}",
+            label_escape(e),
+            c[0]
+        );
+    }
+    let _ = writeln!(
+        s,
+        "apiwatch_endpoint_requests_total{{endpoint=\"other\"}} {}",
+        per_endpoint.other[0]
+    );
+    header(
+        &mut s,
+        "apiwatch_endpoint_errors_total",
+        "counter",
+        "Requests answered 4xx or 5xx per endpoint template (as for requests).",
+    );
+    for (e, c) in &per_endpoint.slots {
+        let _ = writeln!(
+            s,
+            "apiwatch_endpoint_errors_total{{endpoint=\"{}\"}} {}",
+            label_escape(e),
+            c[1]
+        );
+    }
+    let _ = writeln!(
+        s,
+        "apiwatch_endpoint_errors_total{{endpoint=\"other\"}} {}",
+        per_endpoint.other[1]
+    );
     one(
         &mut s,
         "apiwatch_clients_tracked",
@@ -442,7 +555,22 @@ mod tests {
         let mut e = crate::detect::tests::exchange(0, 1, "GET", "/", Some(404));
         e.response_ts = Some(3_000_000);
         http.exchange(&e);
-        let text = render(&p, &http, &DetectStats::default(), 0, 0);
+        let mut per = EndpointMetrics::default();
+        for _ in 0..12 {
+            per.request("GET /api/users/{id}", Some(404));
+        }
+        let text = render(
+            &p,
+            &http,
+            &per,
+            &DetectStats::default(),
+            &DetectGauges::default(),
+        );
+        // The first 10 requests count as other, then the template has its own series.
+        assert!(
+            text.contains("apiwatch_endpoint_requests_total{endpoint=\"GET /api/users/{id}\"} 2")
+        );
+        assert!(text.contains("apiwatch_endpoint_errors_total{endpoint=\"other\"} 10"));
         assert!(
             text.contains("apiwatch_http_exchanges_total{method=\"GET\",status_class=\"4xx\"} 1")
         );

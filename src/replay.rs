@@ -11,7 +11,7 @@ use crate::export::alert_log::AlertLog;
 use crate::export::exchange_log::ExchangeLog;
 use crate::flow::FlowConfig;
 use crate::http::Exchange;
-use crate::metrics::{self, Exposition, HttpMetrics};
+use crate::metrics::{self, EndpointMetrics, Exposition, HttpMetrics};
 use crate::pipeline::Pipeline;
 
 /// What to replay and where results go.
@@ -71,6 +71,7 @@ pub fn open_output(path: &str, what: &str) -> Result<Box<dyn Write + Send>, Repl
 /// and the periodic state snapshot.
 struct Sinks {
     http: HttpMetrics,
+    per_endpoint: EndpointMetrics,
     log: Option<ExchangeLog>,
     alerts: AlertLog,
     engine: Engine,
@@ -91,12 +92,17 @@ fn alert_err(e: io::Error) -> ReplayError {
 
 impl Sinks {
     fn render(&self, pipeline: &Pipeline) -> String {
+        let gauges = metrics::DetectGauges {
+            clients: self.engine.clients_tracked(),
+            endpoints: self.engine.endpoints_learned(),
+            episodes: self.engine.active_episodes(),
+        };
         metrics::render(
             pipeline,
             &self.http,
+            &self.per_endpoint,
             &self.engine.stats,
-            self.engine.clients_tracked(),
-            self.engine.endpoints_learned(),
+            &gauges,
         )
     }
 
@@ -104,6 +110,9 @@ impl Sinks {
         self.written += 1;
         self.http.exchange(e);
         let labels = self.engine.observe(e, &mut self.fired);
+        if let Some((endpoint, _)) = &labels {
+            self.per_endpoint.request(endpoint, e.status);
+        }
         if let Some(l) = self.log.as_mut() {
             l.write(e, labels.as_ref().map(|(ep, c)| (ep.as_str(), c.as_str())))
                 .map_err(write_err)?;
@@ -176,6 +185,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     };
     let mut sinks = Sinks {
         http: HttpMetrics::default(),
+        per_endpoint: EndpointMetrics::default(),
         log,
         alerts,
         engine,

@@ -270,6 +270,8 @@ pub struct Engine {
     /// Keyed per run: usernames and object ids (never persisted, never written).
     hasher: foldhash::fast::RandomState,
     first_ts: Option<Nanos>,
+    /// Latest packet time seen.
+    now: Nanos,
     templater: templates::Templater,
     population: burst::Population,
     inventory: unusual_endpoint::Inventory,
@@ -293,6 +295,7 @@ impl Engine {
             stable: foldhash::fast::FixedState::with_seed(0x6170_6977_6174_6368),
             hasher: foldhash::fast::RandomState::default(),
             first_ts: None,
+            now: 0,
             population: Default::default(),
             inventory: Default::default(),
             global_episode: None,
@@ -303,6 +306,25 @@ impl Engine {
 
     pub fn clients_tracked(&self) -> usize {
         self.clients.len()
+    }
+
+    /// Alert episodes going on, by kind (client episodes plus the global one).
+    pub fn active_episodes(&self) -> Vec<(Kind, usize)> {
+        let mut counts: HashMap<Kind, usize> = HashMap::new();
+        let live = |e: &Episode| self.now < e.last_hit + self.cfg.episode_gap;
+        for c in self.clients.values() {
+            for (k, e) in &c.episodes {
+                if live(e) {
+                    *counts.entry(*k).or_default() += 1;
+                }
+            }
+        }
+        if self.global_episode.as_ref().is_some_and(live) {
+            *counts.entry(Kind::CredentialStuffing).or_default() += 1;
+        }
+        let mut v: Vec<(Kind, usize)> = counts.into_iter().collect();
+        v.sort();
+        v
     }
 
     /// Endpoints in the inventory.
@@ -321,6 +343,7 @@ impl Engine {
         self.stats.templates_evicted = self.templater.evicted;
         let obs = Obs::new(ex, Some(template))?;
         self.stats.exchanges += 1;
+        self.now = self.now.max(obs.ts);
         let first = *self.first_ts.get_or_insert(obs.ts);
         let learning_end = first + self.cfg.learning_period;
         let ip = identity::client_ip(ex, &self.cfg.trusted_proxies);
