@@ -102,4 +102,21 @@ for where, e in exprs:
 print(f"{len(exprs) - bad}/{len(exprs)} expressions return data")
 sys.exit(1 if bad else 0)
 PY
+
+# Backfill: the replay's metrics on packet time, imported as TSDB blocks.
+"$bin" -r "$cap" --learning-period 2m --openmetrics-out "$work/replay.om" --alerts /dev/null -q
+promtool tsdb create-blocks-from openmetrics "$work/replay.om" "$work/backfill" >/dev/null
+promtool tsdb list "$work/backfill"
+mkdir -p "$work/backfill/wal"
+final=$(promtool tsdb dump --match='{__name__="apiwatch_http_exchanges_total"}' "$work/backfill" 2>/dev/null |
+    python3 -c '
+import sys, collections
+last = {}
+for line in sys.stdin:
+    series, value, ts = line.rsplit(" ", 2)
+    if series not in last or int(ts) >= last[series][1]:
+        last[series] = (float(value), int(ts))
+print(int(sum(v for v, _ in last.values())))')
+echo "backfill: final exchanges $final (replay $want_exchanges)"
+[ "$final" = "$want_exchanges" ]
 echo "prometheus check: ok"

@@ -23,6 +23,7 @@ Options:
       --web.telemetry-path <PATH>  metrics path (default /metrics)
       --web.linger <DUR>        keep serving the final metrics after a replay, e.g. 30s
       --replay-speed <X>        pace the replay by packet time (1 = as recorded)
+      --openmetrics-out <FILE>  write the replay's metrics on packet time (OpenMetrics, for backfill)
   -q, --quiet               no summary on stderr
   -h, --help                this help
   -V, --version             version
@@ -132,6 +133,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .ok_or_else(|| format!("--web.linger: '{v}' is not a duration (e.g. 30s)"))?;
                 replay.web_linger = Some(std::time::Duration::from_nanos(d));
             }
+            Long("openmetrics-out") => replay.openmetrics_out = Some(string_value(&mut p)?),
             Long("replay-speed") => {
                 let v = string_value(&mut p)?;
                 match v.parse::<f64>() {

@@ -11,7 +11,11 @@ use crate::export::alert_log::AlertLog;
 use crate::export::exchange_log::ExchangeLog;
 use crate::flow::FlowConfig;
 use crate::http::Exchange;
-use crate::metrics::{self, EndpointMetrics, Exposition, HttpMetrics};
+use crate::metrics::{self, Backfill, EndpointMetrics, Exposition, HttpMetrics};
+
+/// Packet time between two OpenMetrics backfill snapshots (Prometheus' usual scrape
+/// interval).
+const BACKFILL_EVERY: u64 = 15_000_000_000;
 use crate::pipeline::Pipeline;
 
 /// What to replay and where results go.
@@ -32,6 +36,8 @@ pub struct ReplayOptions {
     pub replay_speed: Option<f64>,
     /// `--web.linger`: keep serving the final metrics this long after the replay.
     pub web_linger: Option<std::time::Duration>,
+    /// `--openmetrics-out`: the replay's metrics on packet time, for backfilling.
+    pub openmetrics_out: Option<String>,
 }
 
 /// Why a replay failed. `Usage` errors exit 2, `Runtime` errors exit 1.
@@ -183,6 +189,13 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         }
         None => None,
     };
+    let mut backfill = match &opts.openmetrics_out {
+        Some(p) => Some((
+            open_output(p, "OpenMetrics")?,
+            Backfill::new(BACKFILL_EVERY),
+        )),
+        None => None,
+    };
     let mut sinks = Sinks {
         http: HttpMetrics::default(),
         per_endpoint: EndpointMetrics::default(),
@@ -226,6 +239,11 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                     since_check += 1;
                     if since_check >= 1024 {
                         since_check = 0;
+                        if let Some((_, b)) = backfill.as_mut() {
+                            if b.due(p.ts) {
+                                b.push(p.ts, sinks.render(&pipeline));
+                            }
+                        }
                         if let Some(exp) = &exposition {
                             if last_render.elapsed() >= Duration::from_secs(1) {
                                 last_render = Instant::now();
@@ -259,6 +277,14 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         l.flush().map_err(write_err)?;
     }
     sinks.alerts.flush().map_err(alert_err)?;
+    if let Some((mut out, mut b)) = backfill.take() {
+        if let Some(last) = pipeline.stats.last_ts {
+            b.push(last, sinks.render(&pipeline));
+        }
+        out.write_all(b.to_openmetrics().as_bytes())
+            .and_then(|_| out.flush())
+            .map_err(|e| ReplayError::Runtime(format!("cannot write OpenMetrics: {e}")))?;
+    }
     if let Some(exp) = &exposition {
         exp.set(sinks.render(&pipeline));
         if let Some(linger) = opts.web_linger {
