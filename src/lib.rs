@@ -10,6 +10,7 @@ pub mod export;
 pub mod flow;
 pub mod http;
 pub mod identity;
+pub mod lru;
 pub mod metrics;
 pub mod pipeline;
 pub mod replay;

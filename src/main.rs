@@ -62,28 +62,9 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut positional = Vec::new();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
-            Short('r') | Long("read") => replay.files.push(
-                p.value()
-                    .map_err(|e| e.to_string())?
-                    .string()
-                    .map_err(|e| e.to_string())?,
-            ),
-            Long("exchanges") => {
-                replay.exchanges = Some(
-                    p.value()
-                        .map_err(|e| e.to_string())?
-                        .string()
-                        .map_err(|e| e.to_string())?,
-                )
-            }
-            Long("alerts") => {
-                replay.alerts = Some(
-                    p.value()
-                        .map_err(|e| e.to_string())?
-                        .string()
-                        .map_err(|e| e.to_string())?,
-                )
-            }
+            Short('r') | Long("read") => replay.files.push(string_value(&mut p)?),
+            Long("exchanges") => replay.exchanges = Some(string_value(&mut p)?),
+            Long("alerts") => replay.alerts = Some(string_value(&mut p)?),
             Long("workers") => {
                 let v: String = p
                     .value()
@@ -110,14 +91,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                     }
                 }
             }
-            Short('c') | Long("config") => {
-                config = Some(
-                    p.value()
-                        .map_err(|e| e.to_string())?
-                        .string()
-                        .map_err(|e| e.to_string())?,
-                )
-            }
+            Short('c') | Long("config") => config = Some(string_value(&mut p)?),
             Short('T') | Long("test-config") => test_config = true,
             Long("web.listen-address") => replay.web_listen = Some(string_value(&mut p)?),
             Long("web.telemetry-path") => {

@@ -445,10 +445,7 @@ mod tests {
     use super::*;
     use crate::detect::tests::obs_at;
 
-    fn h(b: &[u8]) -> u64 {
-        b.iter()
-            .fold(7u64, |a, c| a.wrapping_mul(31).wrapping_add(u64::from(*c)))
-    }
+    use crate::detect::tests::test_hash as h;
 
     fn login(ts: Nanos, user: &str, status: u16) -> crate::detect::tests::Owned {
         let mut o = obs_at(ts, "POST", "/api/v1/login", Some(status));

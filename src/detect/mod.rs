@@ -510,14 +510,8 @@ impl Engine {
     }
 
     fn evict(&mut self) {
-        let n = (self.cfg.max_clients / 16).max(1);
-        let mut by_age: Vec<(Nanos, ClientId)> = self
-            .clients
-            .iter()
-            .map(|(k, c)| (c.last_seen, *k))
-            .collect();
-        by_age.sort_unstable();
-        for (_, k) in by_age.into_iter().take(n) {
+        let n = crate::lru::batch(self.cfg.max_clients);
+        for k in crate::lru::oldest(&self.clients, n, |c| c.last_seen) {
             self.clients.remove(&k);
             self.stats.clients_evicted += 1;
         }
@@ -614,6 +608,12 @@ pub(crate) mod tests {
             response_ts: Some(ts + 1_000_000),
             incomplete: false,
         }
+    }
+
+    /// A deterministic stand-in for the engine's keyed hash.
+    pub fn test_hash(b: &[u8]) -> u64 {
+        b.iter()
+            .fold(7u64, |a, c| a.wrapping_mul(31).wrapping_add(u64::from(*c)))
     }
 
     pub fn obs_at(ts: Nanos, method: &str, uri: &str, status: Option<u16>) -> Owned {

@@ -142,10 +142,7 @@ mod tests {
     use super::*;
     use crate::detect::tests::obs_at;
 
-    fn h(b: &[u8]) -> u64 {
-        b.iter()
-            .fold(7u64, |a, c| a.wrapping_mul(31).wrapping_add(u64::from(*c)))
-    }
+    use crate::detect::tests::test_hash as h;
 
     #[test]
     fn walking_ids_fires_and_revisiting_a_few_does_not() {

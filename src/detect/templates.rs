@@ -175,14 +175,8 @@ impl Templater {
     }
 
     fn evict(&mut self) {
-        let n = (self.cfg.max_positions / 16).max(1);
-        let mut by_age: Vec<(u64, u64)> = self
-            .positions
-            .iter()
-            .map(|(k, p)| (p.last_used, *k))
-            .collect();
-        by_age.sort_unstable();
-        for (_, k) in by_age.into_iter().take(n) {
+        let n = crate::lru::batch(self.cfg.max_positions);
+        for k in crate::lru::oldest(&self.positions, n, |p| p.last_used) {
             self.positions.remove(&k);
             self.evicted += 1;
         }

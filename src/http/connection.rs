@@ -274,16 +274,22 @@ impl Connection {
             }
             return;
         }
+        self.mark_current(from_client, true, true);
+    }
+
+    /// The transaction being read in one direction: its message is over (`done`),
+    /// possibly broken (`incomplete`).
+    fn mark_current(&mut self, from_client: bool, done: bool, incomplete: bool) {
         let tx = if from_client {
             self.current_request()
         } else {
             self.current_response()
         };
         if let Some(tx) = tx {
-            tx.incomplete = true;
-            if from_client {
+            tx.incomplete |= incomplete;
+            if done && from_client {
                 tx.request_done = true;
-            } else {
+            } else if done {
                 tx.response_done = true;
             }
         }
@@ -298,30 +304,10 @@ impl Connection {
         };
         match reader.finish() {
             Finish::Idle => {}
-            Finish::Complete => {
-                let tx = if from_client {
-                    self.current_request()
-                } else {
-                    self.current_response()
-                };
-                if let Some(tx) = tx {
-                    if from_client {
-                        tx.request_done = true;
-                    } else {
-                        tx.response_done = true;
-                    }
-                }
-            }
+            Finish::Complete => self.mark_current(from_client, true, false),
             Finish::Truncated => {
                 self.stats.error(ParseError::Truncated);
-                let tx = if from_client {
-                    self.current_request()
-                } else {
-                    self.current_response()
-                };
-                if let Some(tx) = tx {
-                    tx.incomplete = true;
-                }
+                self.mark_current(from_client, false, true);
             }
             Finish::Head(head) => {
                 if from_client {
