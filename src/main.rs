@@ -66,22 +66,14 @@ fn parse_args() -> Result<Option<Args>, String> {
             Long("exchanges") => replay.exchanges = Some(string_value(&mut p)?),
             Long("alerts") => replay.alerts = Some(string_value(&mut p)?),
             Long("workers") => {
-                let v: String = p
-                    .value()
-                    .map_err(|e| e.to_string())?
-                    .string()
-                    .map_err(|e| e.to_string())?;
+                let v = string_value(&mut p)?;
                 match v.parse::<usize>() {
                     Ok(n) if n >= 1 => {}
                     _ => return Err(format!("--workers: '{v}' is not a positive number")),
                 }
             }
             Long("learning-period") => {
-                let v: String = p
-                    .value()
-                    .map_err(|e| e.to_string())?
-                    .string()
-                    .map_err(|e| e.to_string())?;
+                let v = string_value(&mut p)?;
                 match parse_duration(&v) {
                     Some(d) => learning_period = Some(d),
                     None => {
