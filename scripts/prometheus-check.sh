@@ -119,4 +119,22 @@ for line in sys.stdin:
 print(int(sum(v for v, _ in last.values())))')
 echo "backfill: final exchanges $final (replay $want_exchanges)"
 [ "$final" = "$want_exchanges" ]
+
+# TLS + basic auth (exporter-toolkit web config) with a real client.
+tls_port=$(free_port)
+fx=$root/tests/fixtures
+"$bin" -r "$root/captures/api-login.pcap" --web.listen-address "127.0.0.1:$tls_port" \
+    --web.config.file "$fx/web-config.yml" --web.linger 15s --alerts /dev/null -q &
+pids+=($!)
+for _ in $(seq 50); do
+    curl -s -o /dev/null --cacert "$fx/web-test.crt" "https://localhost:$tls_port/" && break
+    sleep 0.2
+done
+code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$fx/web-test.crt" "$@" || true; }
+right=$(code -u prometheus:scrape-me-please "https://localhost:$tls_port/metrics")
+wrong=$(code -u prometheus:not-it "https://localhost:$tls_port/metrics")
+none=$(code "https://localhost:$tls_port/metrics")
+plain=$(curl -s -o /dev/null -w '%{http_code}' "http://localhost:$tls_port/metrics" || true)
+echo "TLS endpoint: right password $right, wrong $wrong, none $none, plain HTTP $plain"
+[ "$right" = 200 ] && [ "$wrong" = 401 ] && [ "$none" = 401 ] && [ "$plain" = 000 ]
 echo "prometheus check: ok"

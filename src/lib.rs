@@ -16,3 +16,4 @@ pub mod pipeline;
 pub mod replay;
 pub mod synth;
 pub mod time;
+pub mod webconfig;

@@ -21,6 +21,7 @@ Options:
   -T, --test-config         check the configuration and exit
       --web.listen-address <ADDR>  serve Prometheus metrics, e.g. :9977 or 127.0.0.1:9977
       --web.telemetry-path <PATH>  metrics path (default /metrics)
+      --web.config.file <FILE>  TLS and basic auth (Prometheus exporter-toolkit format)
       --web.linger <DUR>        keep serving the final metrics after a replay, e.g. 30s
       --replay-speed <X>        pace the replay by packet time (1 = as recorded)
       --openmetrics-out <FILE>  write the replay's metrics on packet time (OpenMetrics, for backfill)
@@ -35,6 +36,7 @@ struct Args {
     config: Option<String>,
     test_config: bool,
     learning_period: Option<u64>,
+    web_config: Option<String>,
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
@@ -59,6 +61,7 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut config = None;
     let mut test_config = false;
     let mut learning_period = None;
+    let mut web_config = None;
     let mut positional = Vec::new();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
@@ -99,6 +102,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .ok_or_else(|| format!("--web.linger: '{v}' is not a duration (e.g. 30s)"))?;
                 replay.web_linger = Some(std::time::Duration::from_nanos(d));
             }
+            Long("web.config.file") => web_config = Some(string_value(&mut p)?),
             Long("openmetrics-out") => replay.openmetrics_out = Some(string_value(&mut p)?),
             Long("replay-speed") => {
                 let v = string_value(&mut p)?;
@@ -140,6 +144,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         config,
         test_config,
         learning_period,
+        web_config,
     }))
 }
 
@@ -168,6 +173,15 @@ fn main() -> ExitCode {
     };
     args.replay.flow = cfg.flow;
     args.replay.detect = cfg.detect;
+    if let Some(path) = args.web_config.as_deref() {
+        match apiwatch::webconfig::WebConfig::load(path) {
+            Ok(w) => args.replay.web_config = Some(w),
+            Err(msg) => {
+                eprintln!("apiwatch: {msg}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if let Some(d) = args.learning_period {
         args.replay.detect.learning_period = d;
     }

@@ -8,8 +8,8 @@
 //! carries a client address, username, key or raw path.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use crate::decode::DecodeError;
 use crate::detect::{DetectStats, Kind};
 use crate::http::{Exchange, ParseError};
 use crate::pipeline::Pipeline;
+use crate::webconfig::WebConfig;
 
 /// Upper bounds (seconds) of the response latency histogram.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -569,11 +570,13 @@ const LANDING: &str = "<html><head><title>apiwatch</title></head><body><h1>apiwa
 <p>Passive API-traffic anomaly detector.</p><p><a href=\"METRICS\">Metrics</a></p></body></html>\n";
 
 /// Serves `/metrics` (or `path`) and a landing page at `/` on `addr` from a
-/// background thread. Returns the bound address (useful with port 0).
+/// background thread, with TLS and basic auth when `web` asks for them. Returns the
+/// bound address (useful with port 0).
 pub fn serve(
     addr: &str,
     path: &str,
     exposition: Exposition,
+    web: WebConfig,
 ) -> std::io::Result<std::net::SocketAddr> {
     let addr = if let Some(port) = addr.strip_prefix(':') {
         format!("0.0.0.0:{port}")
@@ -587,53 +590,88 @@ pub fn serve(
         .name("metrics".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                let _ = handle(stream, &path, &exposition);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+                let _ = match &web.tls {
+                    Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
+                        // A client that does not speak TLS fails the handshake and is dropped.
+                        Ok(conn) => handle(
+                            rustls::StreamOwned::new(conn, stream),
+                            &path,
+                            &exposition,
+                            &web,
+                        ),
+                        Err(_) => continue,
+                    },
+                    None => handle(stream, &path, &exposition, &web),
+                };
             }
         })?;
     Ok(local)
 }
 
-fn handle(mut stream: TcpStream, path: &str, exposition: &Exposition) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    // Drain the header block (bounded).
-    let mut hdr = String::new();
-    for _ in 0..100 {
-        hdr.clear();
-        if reader.read_line(&mut hdr)? == 0 || hdr == "\r\n" || hdr == "\n" {
+fn handle(
+    mut stream: impl Read + Write,
+    path: &str,
+    exposition: &Exposition,
+    web: &WebConfig,
+) -> std::io::Result<()> {
+    // The request head, bounded.
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
             break;
         }
+        head.extend_from_slice(&buf[..n]);
     }
-    let mut parts = line.split_whitespace();
+    let text = String::from_utf8_lossy(&head);
+    let mut lines = text.lines();
+    let mut parts = lines.next().unwrap_or("").split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let target = target.split('?').next().unwrap_or("");
-    let (status, ctype, body) = match (method, target) {
-        ("GET" | "HEAD", t) if t == path => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            exposition.get(),
-        ),
-        ("GET" | "HEAD", "/") => (
-            "200 OK",
-            "text/html; charset=utf-8",
-            LANDING.replace("METRICS", path),
-        ),
-        ("GET" | "HEAD", _) => (
-            "404 Not Found",
+    let authorization = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.trim().to_string());
+    let (status, ctype, body) = if !web.admits(authorization.as_deref()) {
+        (
+            "401 Unauthorized",
             "text/plain; charset=utf-8",
-            "not found\n".to_string(),
-        ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
-            "method not allowed\n".to_string(),
-        ),
+            "unauthorized\n".to_string(),
+        )
+    } else {
+        match (method, target) {
+            ("GET" | "HEAD", t) if t == path => (
+                "200 OK",
+                "text/plain; version=0.0.4; charset=utf-8",
+                exposition.get(),
+            ),
+            ("GET" | "HEAD", "/") => (
+                "200 OK",
+                "text/html; charset=utf-8",
+                LANDING.replace("METRICS", path),
+            ),
+            ("GET" | "HEAD", _) => (
+                "404 Not Found",
+                "text/plain; charset=utf-8",
+                "not found\n".to_string(),
+            ),
+            _ => (
+                "405 Method Not Allowed",
+                "text/plain; charset=utf-8",
+                "method not allowed\n".to_string(),
+            ),
+        }
+    };
+    let challenge = if status.starts_with("401") {
+        "WWW-Authenticate: Basic realm=\"apiwatch\"\r\n"
+    } else {
+        ""
     };
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{challenge}Connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes())?;
@@ -712,9 +750,9 @@ mod tests {
     fn server_answers_scrapes_with_a_content_type() {
         let exp = Exposition::default();
         exp.set("apiwatch_up 1\n".into());
-        let addr = serve("127.0.0.1:0", "/metrics", exp).unwrap();
+        let addr = serve("127.0.0.1:0", "/metrics", exp, WebConfig::default()).unwrap();
         let get = |path: &str| {
-            let mut s = TcpStream::connect(addr).unwrap();
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
             write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
             let mut out = String::new();
             std::io::Read::read_to_string(&mut s, &mut out).unwrap();

@@ -36,6 +36,8 @@ pub struct ReplayOptions {
     pub replay_speed: Option<f64>,
     /// `--web.linger`: keep serving the final metrics this long after the replay.
     pub web_linger: Option<std::time::Duration>,
+    /// `--web.config.file`: TLS and basic auth for the metrics endpoint.
+    pub web_config: Option<crate::webconfig::WebConfig>,
     /// `--openmetrics-out`: the replay's metrics on packet time, for backfilling.
     pub openmetrics_out: Option<String>,
 }
@@ -183,8 +185,13 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         Some(addr) => {
             let exp = Exposition::default();
             let path = opts.web_path.as_deref().unwrap_or("/metrics");
-            metrics::serve(addr, path, exp.clone())
-                .map_err(|e| ReplayError::Usage(format!("--web.listen-address {addr}: {e}")))?;
+            metrics::serve(
+                addr,
+                path,
+                exp.clone(),
+                opts.web_config.clone().unwrap_or_default(),
+            )
+            .map_err(|e| ReplayError::Usage(format!("--web.listen-address {addr}: {e}")))?;
             Some(exp)
         }
         None => None,

@@ -181,7 +181,7 @@ pub(crate) fn basic_username(auth: &str) -> Option<Vec<u8>> {
     Some(decoded[..colon].to_vec())
 }
 
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for c in s.bytes() {
