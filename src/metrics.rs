@@ -337,44 +337,27 @@ pub fn render(
             k.name()
         );
     }
-    header(
-        &mut s,
-        "apiwatch_endpoint_requests_total",
-        "counter",
-        "Requests per endpoint template (the busiest templates; the rest as other).",
-    );
-    for (e, c) in &per_endpoint.slots {
-        let _ = writeln!(
-            s,
-            "apiwatch_endpoint_requests_total{{endpoint=\"{}\"}} {}",
-            label_escape(e),
-            c[0]
-        );
+    for (i, name, help) in [
+        (
+            0,
+            "apiwatch_endpoint_requests_total",
+            "Requests per endpoint template (the busiest templates; the rest as other).",
+        ),
+        (
+            1,
+            "apiwatch_endpoint_errors_total",
+            "Requests answered 4xx or 5xx per endpoint template (as for requests).",
+        ),
+    ] {
+        header(&mut s, name, "counter", help);
+        let slots = per_endpoint
+            .slots
+            .iter()
+            .map(|(e, c)| (label_escape(e), c[i]));
+        for (e, n) in slots.chain([("other".to_string(), per_endpoint.other[i])]) {
+            let _ = writeln!(s, "{name}{{endpoint=\"{e}\"}} {n}");
+        }
     }
-    let _ = writeln!(
-        s,
-        "apiwatch_endpoint_requests_total{{endpoint=\"other\"}} {}",
-        per_endpoint.other[0]
-    );
-    header(
-        &mut s,
-        "apiwatch_endpoint_errors_total",
-        "counter",
-        "Requests answered 4xx or 5xx per endpoint template (as for requests).",
-    );
-    for (e, c) in &per_endpoint.slots {
-        let _ = writeln!(
-            s,
-            "apiwatch_endpoint_errors_total{{endpoint=\"{}\"}} {}",
-            label_escape(e),
-            c[1]
-        );
-    }
-    let _ = writeln!(
-        s,
-        "apiwatch_endpoint_errors_total{{endpoint=\"other\"}} {}",
-        per_endpoint.other[1]
-    );
     one(
         &mut s,
         "apiwatch_clients_tracked",
