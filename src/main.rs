@@ -9,10 +9,12 @@ use apiwatch::replay::{self, ReplayError, ReplayOptions};
 
 const USAGE: &str = "\
 Usage: apiwatch -r <FILE>... [OPTIONS]
+       apiwatch -i <IFACE> [OPTIONS]
 Replay pcap / pcapng captures (also .gz, '-' for stdin) and reconstruct HTTP exchanges.
 
 Options:
   -r, --read <FILE>         capture file to replay (repeatable, read in order)
+  -i, --interface <IFACE>   capture live (AF_PACKET; root or CAP_NET_RAW) until SIGINT/SIGTERM
       --exchanges <PATH>    write every HTTP exchange as JSON lines ('-' = stdout)
       --alerts <PATH|->     alert records, JSON lines (default: stdout)
       --workers <N>         packet threads (this build runs replay on one)
@@ -66,6 +68,7 @@ fn parse_args() -> Result<Option<Args>, String> {
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Short('r') | Long("read") => replay.files.push(string_value(&mut p)?),
+            Short('i') | Long("interface") => replay.interface = Some(string_value(&mut p)?),
             Long("exchanges") => replay.exchanges = Some(string_value(&mut p)?),
             Long("alerts") => replay.alerts = Some(string_value(&mut p)?),
             Long("workers") => {
@@ -135,8 +138,13 @@ fn parse_args() -> Result<Option<Args>, String> {
             filter.join(" ")
         ));
     }
-    if replay.files.is_empty() && !test_config {
-        return Err("nothing to do: give a capture with -r FILE".into());
+    if replay.files.is_empty() && replay.interface.is_none() && !test_config {
+        return Err(
+            "nothing to do: give a capture with -r FILE or an interface with -i IFACE".into(),
+        );
+    }
+    if !replay.files.is_empty() && replay.interface.is_some() {
+        return Err("-r and -i exclude each other: replay files or capture live".into());
     }
     Ok(Some(Args {
         replay,

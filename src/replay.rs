@@ -38,6 +38,8 @@ pub struct ReplayOptions {
     pub web_linger: Option<std::time::Duration>,
     /// `--web.config.file`: TLS and basic auth for the metrics endpoint.
     pub web_config: Option<crate::webconfig::WebConfig>,
+    /// `-i IFACE`: capture live instead of reading files.
+    pub interface: Option<String>,
     /// `--openmetrics-out`: the replay's metrics on packet time, for backfilling.
     pub openmetrics_out: Option<String>,
 }
@@ -99,6 +101,14 @@ fn alert_err(e: io::Error) -> ReplayError {
 }
 
 impl Sinks {
+    /// Pushes buffered exchange and alert lines out (live capture, quiet wire).
+    fn flush_outputs(&mut self) -> Result<(), ReplayError> {
+        if let Some(l) = self.log.as_mut() {
+            l.flush().map_err(write_err)?;
+        }
+        self.alerts.flush().map_err(alert_err)
+    }
+
     fn render(&self, pipeline: &Pipeline) -> String {
         let gauges = metrics::DetectGauges {
             clients: self.engine.clients_tracked(),
@@ -142,6 +152,152 @@ impl Sinks {
         }
         Ok(())
     }
+}
+
+/// Pacing and periodic metric rendering, shared by replay and live capture.
+struct Ticker {
+    started: Instant,
+    last_render: Instant,
+    first_ts: Option<u64>,
+    since_check: u32,
+}
+
+type BackfillOut = Option<(Box<dyn Write + Send>, Backfill)>;
+
+impl Ticker {
+    /// `--replay-speed`: sleeps until packet time `ts` is due.
+    fn pace(&mut self, speed: Option<f64>, ts: u64) {
+        if let Some(speed) = speed {
+            let t0 = *self.first_ts.get_or_insert(ts);
+            let due = Duration::from_secs_f64(ts.saturating_sub(t0) as f64 / 1e9 / speed);
+            let now = self.started.elapsed();
+            if due > now + Duration::from_millis(2) {
+                std::thread::sleep(due - now);
+            }
+        }
+    }
+
+    /// Every 1024 packets: a backfill snapshot when due, metrics once a second.
+    fn tick(
+        &mut self,
+        ts: u64,
+        pipeline: &Pipeline,
+        sinks: &Sinks,
+        exposition: Option<&Exposition>,
+        backfill: &mut BackfillOut,
+    ) {
+        self.since_check += 1;
+        if self.since_check < 1024 {
+            return;
+        }
+        self.since_check = 0;
+        self.refresh(ts, pipeline, sinks, exposition, backfill);
+    }
+
+    fn refresh(
+        &mut self,
+        ts: u64,
+        pipeline: &Pipeline,
+        sinks: &Sinks,
+        exposition: Option<&Exposition>,
+        backfill: &mut BackfillOut,
+    ) {
+        if let Some((_, b)) = backfill.as_mut() {
+            if b.due(ts) {
+                b.push(ts, sinks.render(pipeline));
+            }
+        }
+        if let Some(exp) = exposition {
+            if self.last_render.elapsed() >= Duration::from_secs(1) {
+                self.last_render = Instant::now();
+                exp.set(sinks.render(pipeline));
+            }
+        }
+    }
+}
+
+/// Set by SIGINT / SIGTERM: live capture stops, flushes and exits cleanly.
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cfg(target_os = "linux")]
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Captures from `iface` until SIGINT or SIGTERM.
+#[cfg(target_os = "linux")]
+#[allow(clippy::too_many_arguments)]
+fn live_loop(
+    iface: &str,
+    _opts: &ReplayOptions,
+    pipeline: &mut Pipeline,
+    buf: &mut Vec<Exchange>,
+    sinks: &mut Sinks,
+    ticker: &mut Ticker,
+    exposition: Option<&Exposition>,
+    backfill: &mut BackfillOut,
+    errors: &mut Vec<String>,
+) -> Result<(), ReplayError> {
+    use crate::capture::live::LiveSource;
+    let mut src = LiveSource::open(iface).map_err(|e| {
+        if e.is_usage() {
+            ReplayError::Usage(e.to_string())
+        } else {
+            ReplayError::Runtime(e.to_string())
+        }
+    })?;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_stop_signal as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            on_stop_signal as *const () as libc::sighandler_t,
+        );
+    }
+    tracing::info!(interface = iface, "Capturing");
+    while !STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        match src.next_packet() {
+            Ok(Some(p)) => {
+                let ts = p.ts;
+                pipeline.packet(&p, buf);
+                ticker.tick(ts, pipeline, sinks, exposition, backfill);
+                for e in buf.drain(..) {
+                    sinks.exchange(&e)?;
+                }
+            }
+            Ok(None) => {
+                let now = ticker.started.elapsed().as_nanos() as u64;
+                ticker.refresh(now, pipeline, sinks, exposition, backfill);
+                sinks.flush_outputs()?;
+            }
+            Err(e) => {
+                errors.push(format!("{iface}: capture failed: {e}"));
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+#[allow(clippy::too_many_arguments)]
+fn live_loop(
+    iface: &str,
+    _opts: &ReplayOptions,
+    _pipeline: &mut Pipeline,
+    _buf: &mut Vec<Exchange>,
+    _sinks: &mut Sinks,
+    _ticker: &mut Ticker,
+    _exposition: Option<&Exposition>,
+    _backfill: &mut BackfillOut,
+    _errors: &mut Vec<String>,
+) -> Result<(), ReplayError> {
+    Err(ReplayError::Usage(format!(
+        "{iface}: live capture needs Linux in this build"
+    )))
 }
 
 /// Runs the replay. Exchanges are written as soon as they complete.
@@ -219,9 +375,25 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let mut buf: Vec<Exchange> = Vec::new();
     let mut errors = Vec::new();
     let started = Instant::now();
-    let mut last_render = started;
-    let mut first_ts: Option<u64> = None;
-    let mut since_check = 0u32;
+    let mut ticker = Ticker {
+        started,
+        last_render: started,
+        first_ts: None,
+        since_check: 0,
+    };
+    if let Some(iface) = &opts.interface {
+        live_loop(
+            iface,
+            opts,
+            &mut pipeline,
+            &mut buf,
+            &mut sinks,
+            &mut ticker,
+            exposition.as_ref(),
+            &mut backfill,
+            &mut errors,
+        )?;
+    }
     for path in &opts.files {
         let mut src = match FileSource::open(path) {
             Ok(s) => s,
@@ -234,30 +406,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         loop {
             match src.next_packet() {
                 Ok(Some(p)) => {
-                    if let Some(speed) = opts.replay_speed {
-                        let t0 = *first_ts.get_or_insert(p.ts);
-                        let due =
-                            Duration::from_secs_f64(p.ts.saturating_sub(t0) as f64 / 1e9 / speed);
-                        let now = started.elapsed();
-                        if due > now + Duration::from_millis(2) {
-                            std::thread::sleep(due - now);
-                        }
-                    }
-                    since_check += 1;
-                    if since_check >= 1024 {
-                        since_check = 0;
-                        if let Some((_, b)) = backfill.as_mut() {
-                            if b.due(p.ts) {
-                                b.push(p.ts, sinks.render(&pipeline));
-                            }
-                        }
-                        if let Some(exp) = &exposition {
-                            if last_render.elapsed() >= Duration::from_secs(1) {
-                                last_render = Instant::now();
-                                exp.set(sinks.render(&pipeline));
-                            }
-                        }
-                    }
+                    ticker.pace(opts.replay_speed, p.ts);
+                    ticker.tick(p.ts, &pipeline, &sinks, exposition.as_ref(), &mut backfill);
                     pipeline.packet(&p, &mut buf);
                     for e in buf.drain(..) {
                         sinks.exchange(&e)?;

@@ -7,6 +7,8 @@
 //! implement the same trait.
 
 pub mod file;
+#[cfg(target_os = "linux")]
+pub mod live;
 
 pub use file::{CaptureError, FileSource};
 
