@@ -126,11 +126,10 @@ impl LiveSource {
                 std::mem::size_of::<libc::c_int>() as u32,
             );
         }
-        let is_loopback = std::fs::read_to_string(format!("/sys/class/net/{iface}/type"))
-            .map(|t| t.trim() == "772")
-            .unwrap_or(false);
+        // ARPHRD_* of the device: 1 Ethernet, 772 loopback.
         let hw_type =
             std::fs::read_to_string(format!("/sys/class/net/{iface}/type")).unwrap_or_default();
+        let is_loopback = hw_type.trim() == "772";
         // Ethernet and loopback deliver Ethernet frames; other devices (tun) raw IP.
         let linktype = match hw_type.trim() {
             "1" | "772" => linktype::ETHERNET,
