@@ -146,18 +146,14 @@ pub fn observe(
     }
     prof.requests += 1;
     if inv.endpoints.len() >= cfg.max_endpoints && !inv.endpoints.contains_key(&endpoint_hash) {
-        // Forget the endpoint seen least recently.
-        if let Some(old) = inv
-            .endpoints
-            .iter()
-            .min_by_key(|(_, e)| e.last_seen)
-            .map(|(k, _)| *k)
-        {
-            inv.endpoints.remove(&old);
+        // Full: forget the least recently seen sixteenth at once (one O(n) pass per
+        // n/16 new endpoints, not one per new endpoint while a scanner runs).
+        let n = crate::lru::batch(cfg.max_endpoints);
+        for k in crate::lru::oldest(&inv.endpoints, n, |e| e.last_seen) {
+            inv.endpoints.remove(&k);
             inv.evicted += 1;
         }
     }
-    let new_endpoint = !inv.endpoints.contains_key(&endpoint_hash);
     let info = inv
         .endpoints
         .entry(endpoint_hash)
@@ -189,7 +185,6 @@ pub fn observe(
     if learning {
         return None;
     }
-    let _ = new_endpoint;
     if first_ok
         && info.first_seen >= learning_end
         && !info.shadow_reported
@@ -249,163 +244,115 @@ mod tests {
     use crate::detect::tests::obs_at;
 
     const SEC: Nanos = 1_000_000_000;
+    /// Learning ends at 300 s; its second half starts at 150 s.
+    const END: Nanos = 300 * SEC;
+
+    /// One inventory seen by several clients, ten clients known.
+    struct World {
+        cfg: Config,
+        inv: Inventory,
+    }
+
+    impl World {
+        fn new() -> Self {
+            World {
+                cfg: Config::default(),
+                inv: Inventory::default(),
+            }
+        }
+
+        /// `client` (with its profile) calls `path` at `secs`; `ep` names the endpoint.
+        fn call(
+            &mut self,
+            prof: &mut Profile,
+            client: u64,
+            secs: u64,
+            path: &str,
+            status: u16,
+            ep: u64,
+        ) -> Option<Finding> {
+            let o = obs_at(secs * SEC, "GET", path, Some(status));
+            observe(
+                &self.cfg,
+                &mut self.inv,
+                prof,
+                &o.obs(),
+                ep,
+                client,
+                10,
+                (END / 2, END),
+            )
+        }
+    }
 
     #[test]
     fn established_client_on_a_sensitive_endpoint_after_learning() {
-        let cfg = Config::default();
-        let mut inv = Inventory::default();
+        let mut w = World::new();
         let mut prof = Profile::default();
-        let end = 300 * SEC;
         for i in 0..60u64 {
-            let o = obs_at(i * SEC, "GET", "/api/items", Some(200));
-            assert!(
-                observe(
-                    &cfg,
-                    &mut inv,
-                    &mut prof,
-                    &o.obs(),
-                    1,
-                    7,
-                    10,
-                    (end / 2, end)
-                )
-                .is_none()
-            );
+            assert!(w.call(&mut prof, 7, i, "/api/items", 200, 1).is_none());
         }
         // The usual endpoint after learning: quiet.
-        let o = obs_at(400 * SEC, "GET", "/api/items", Some(200));
-        assert!(
-            observe(
-                &cfg,
-                &mut inv,
-                &mut prof,
-                &o.obs(),
-                1,
-                7,
-                10,
-                (end / 2, end)
-            )
-            .is_none()
-        );
+        assert!(w.call(&mut prof, 7, 400, "/api/items", 200, 1).is_none());
         // Another client used /admin/users during learning (so it is not shadow).
         let mut other = Profile::default();
-        let a = obs_at(10 * SEC, "GET", "/admin/users", Some(200));
-        observe(
-            &cfg,
-            &mut inv,
-            &mut other,
-            &a.obs(),
-            2,
-            8,
-            10,
-            (end / 2, end),
-        );
-        let o = obs_at(401 * SEC, "GET", "/admin/users", Some(200));
-        let f = observe(
-            &cfg,
-            &mut inv,
-            &mut prof,
-            &o.obs(),
-            2,
-            7,
-            10,
-            (end / 2, end),
-        )
-        .expect("unusual");
+        w.call(&mut other, 8, 10, "/admin/users", 200, 2);
+        let f = w
+            .call(&mut prof, 7, 401, "/admin/users", 200, 2)
+            .expect("unusual");
         assert_eq!(f.evidence["sensitive"], true);
     }
 
     #[test]
     fn shadow_endpoint_is_reported_once() {
-        let cfg = Config::default();
-        let mut inv = Inventory::default();
+        let mut w = World::new();
         let mut prof = Profile::default();
-        let end = 300 * SEC;
-        let o = obs_at(500 * SEC, "GET", "/api/v2/hidden", Some(200));
-        let f = observe(
-            &cfg,
-            &mut inv,
-            &mut prof,
-            &o.obs(),
-            5,
-            1,
-            10,
-            (end / 2, end),
-        )
-        .expect("shadow");
+        let f = w
+            .call(&mut prof, 1, 500, "/api/v2/hidden", 200, 5)
+            .expect("shadow");
         assert_eq!(f.evidence["shadow"], true);
         assert!(
-            observe(
-                &cfg,
-                &mut inv,
-                &mut prof,
-                &o.obs(),
-                5,
-                1,
-                10,
-                (end / 2, end)
-            )
-            .is_none()
+            w.call(&mut prof, 1, 500, "/api/v2/hidden", 200, 5)
+                .is_none()
         );
         // A 404 on a new path is a scan's business, not a shadow endpoint.
-        let o = obs_at(501 * SEC, "GET", "/nothing-here", Some(404));
-        assert!(
-            observe(
-                &cfg,
-                &mut inv,
-                &mut prof,
-                &o.obs(),
-                6,
-                1,
-                10,
-                (end / 2, end)
-            )
-            .is_none()
-        );
+        assert!(w.call(&mut prof, 1, 501, "/nothing-here", 404, 6).is_none());
     }
 
     #[test]
     fn no_shadow_alerts_while_the_service_keeps_revealing_endpoints() {
-        let cfg = Config::default();
-        let mut inv = Inventory::default();
+        let mut w = World::new();
         let mut prof = Profile::default();
-        let end = 300 * SEC;
         // New endpoints keep appearing late in learning: a long-tail API.
         for i in 0..10u64 {
-            let o = obs_at(
-                (200 + i) * SEC,
-                "GET",
-                &format!("/api/feature{i}"),
-                Some(200),
-            );
             assert!(
-                observe(
-                    &cfg,
-                    &mut inv,
+                w.call(
                     &mut prof,
-                    &o.obs(),
-                    100 + i,
                     1,
-                    10,
-                    (end / 2, end)
+                    200 + i,
+                    &format!("/api/feature{i}"),
+                    200,
+                    100 + i
                 )
                 .is_none()
             );
         }
-        let o = obs_at(500 * SEC, "GET", "/api/feature-new", Some(200));
         assert!(
-            observe(
-                &cfg,
-                &mut inv,
-                &mut prof,
-                &o.obs(),
-                999,
-                1,
-                10,
-                (end / 2, end)
-            )
-            .is_none()
+            w.call(&mut prof, 1, 500, "/api/feature-new", 200, 999)
+                .is_none()
         );
+    }
+
+    #[test]
+    fn the_inventory_is_bounded_and_evicts_in_batches() {
+        let mut w = World::new();
+        w.cfg.max_endpoints = 64;
+        let mut prof = Profile::default();
+        for i in 0..1000u64 {
+            w.call(&mut prof, 1, i, &format!("/p{i}"), 404, i);
+        }
+        assert!(w.inv.endpoints.len() <= 64);
+        assert_eq!(w.inv.evicted, 1000 - w.inv.endpoints.len() as u64);
     }
 
     #[test]
