@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use crate::capture::{CaptureError, FileSource, PacketSource};
+use crate::capture::{CaptureError, FileSource, Packet, PacketSource};
 use crate::detect::{Alert, DetectConfig, Engine, state};
 use crate::export::alert_log::AlertLog;
 use crate::export::exchange_log::ExchangeLog;
@@ -154,17 +154,23 @@ impl Sinks {
     }
 }
 
-/// Pacing and periodic metric rendering, shared by replay and live capture.
-struct Ticker {
+type BackfillOut = Option<(Box<dyn Write + Send>, Backfill)>;
+
+/// Everything one run moves packets through, shared by replay and live capture:
+/// the pipeline, the sinks, and the periodic metric refresh and pacing.
+struct Run {
+    pipeline: Pipeline,
+    buf: Vec<Exchange>,
+    sinks: Sinks,
+    exposition: Option<Exposition>,
+    backfill: BackfillOut,
     started: Instant,
     last_render: Instant,
     first_ts: Option<u64>,
     since_check: u32,
 }
 
-type BackfillOut = Option<(Box<dyn Write + Send>, Backfill)>;
-
-impl Ticker {
+impl Run {
     /// `--replay-speed`: sleeps until packet time `ts` is due.
     fn pace(&mut self, speed: Option<f64>, ts: u64) {
         if let Some(speed) = speed {
@@ -177,42 +183,39 @@ impl Ticker {
         }
     }
 
-    /// Every 1024 packets: a backfill snapshot when due, metrics once a second.
-    fn tick(
-        &mut self,
-        ts: u64,
-        pipeline: &Pipeline,
-        sinks: &Sinks,
-        exposition: Option<&Exposition>,
-        backfill: &mut BackfillOut,
-    ) {
+    /// One packet through the pipeline; its finished exchanges to the sinks.
+    fn packet(&mut self, p: &Packet<'_>) -> Result<(), ReplayError> {
         self.since_check += 1;
-        if self.since_check < 1024 {
-            return;
+        if self.since_check >= 1024 {
+            self.since_check = 0;
+            self.refresh(p.ts);
         }
-        self.since_check = 0;
-        self.refresh(ts, pipeline, sinks, exposition, backfill);
+        self.pipeline.packet(p, &mut self.buf);
+        for e in self.buf.drain(..) {
+            self.sinks.exchange(&e)?;
+        }
+        Ok(())
     }
 
-    fn refresh(
-        &mut self,
-        ts: u64,
-        pipeline: &Pipeline,
-        sinks: &Sinks,
-        exposition: Option<&Exposition>,
-        backfill: &mut BackfillOut,
-    ) {
-        if let Some((_, b)) = backfill.as_mut() {
+    /// A backfill snapshot when due at `ts`; the served metrics once a second.
+    fn refresh(&mut self, ts: u64) {
+        if let Some((_, b)) = self.backfill.as_mut() {
             if b.due(ts) {
-                b.push(ts, sinks.render(pipeline));
+                b.push(ts, self.sinks.render(&self.pipeline));
             }
         }
-        if let Some(exp) = exposition {
+        if let Some(exp) = &self.exposition {
             if self.last_render.elapsed() >= Duration::from_secs(1) {
                 self.last_render = Instant::now();
-                exp.set(sinks.render(pipeline));
+                exp.set(self.sinks.render(&self.pipeline));
             }
         }
+    }
+
+    /// Nothing arrived (live capture): keep metrics and outputs current.
+    fn idle(&mut self) -> Result<(), ReplayError> {
+        self.refresh(self.started.elapsed().as_nanos() as u64);
+        self.sinks.flush_outputs()
     }
 }
 
@@ -226,18 +229,7 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
 
 /// Captures from `iface` until SIGINT or SIGTERM.
 #[cfg(target_os = "linux")]
-#[allow(clippy::too_many_arguments)]
-fn live_loop(
-    iface: &str,
-    _opts: &ReplayOptions,
-    pipeline: &mut Pipeline,
-    buf: &mut Vec<Exchange>,
-    sinks: &mut Sinks,
-    ticker: &mut Ticker,
-    exposition: Option<&Exposition>,
-    backfill: &mut BackfillOut,
-    errors: &mut Vec<String>,
-) -> Result<(), ReplayError> {
+fn live_loop(iface: &str, run: &mut Run, errors: &mut Vec<String>) -> Result<(), ReplayError> {
     use crate::capture::live::LiveSource;
     let mut src = LiveSource::open(iface).map_err(|e| {
         if e.is_usage() {
@@ -260,19 +252,8 @@ fn live_loop(
     tracing::info!(interface = iface, "Capturing");
     while !STOP.load(std::sync::atomic::Ordering::SeqCst) {
         match src.next_packet() {
-            Ok(Some(p)) => {
-                let ts = p.ts;
-                pipeline.packet(&p, buf);
-                ticker.tick(ts, pipeline, sinks, exposition, backfill);
-                for e in buf.drain(..) {
-                    sinks.exchange(&e)?;
-                }
-            }
-            Ok(None) => {
-                let now = ticker.started.elapsed().as_nanos() as u64;
-                ticker.refresh(now, pipeline, sinks, exposition, backfill);
-                sinks.flush_outputs()?;
-            }
+            Ok(Some(p)) => run.packet(&p)?,
+            Ok(None) => run.idle()?,
             Err(e) => {
                 errors.push(format!("{iface}: capture failed: {e}"));
                 break;
@@ -283,18 +264,7 @@ fn live_loop(
 }
 
 #[cfg(not(target_os = "linux"))]
-#[allow(clippy::too_many_arguments)]
-fn live_loop(
-    iface: &str,
-    _opts: &ReplayOptions,
-    _pipeline: &mut Pipeline,
-    _buf: &mut Vec<Exchange>,
-    _sinks: &mut Sinks,
-    _ticker: &mut Ticker,
-    _exposition: Option<&Exposition>,
-    _backfill: &mut BackfillOut,
-    _errors: &mut Vec<String>,
-) -> Result<(), ReplayError> {
+fn live_loop(iface: &str, _run: &mut Run, _errors: &mut Vec<String>) -> Result<(), ReplayError> {
     Err(ReplayError::Usage(format!(
         "{iface}: live capture needs Linux in this build"
     )))
@@ -352,14 +322,14 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         }
         None => None,
     };
-    let mut backfill = match &opts.openmetrics_out {
+    let backfill = match &opts.openmetrics_out {
         Some(p) => Some((
             open_output(p, "OpenMetrics")?,
             Backfill::new(BACKFILL_EVERY),
         )),
         None => None,
     };
-    let mut sinks = Sinks {
+    let sinks = Sinks {
         http: HttpMetrics::default(),
         per_endpoint: EndpointMetrics::default(),
         log,
@@ -371,28 +341,21 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         snapshot_interval: opts.detect.snapshot_interval,
         next_snapshot: None,
     };
-    let mut pipeline = Pipeline::new(opts.flow.clone());
-    let mut buf: Vec<Exchange> = Vec::new();
-    let mut errors = Vec::new();
     let started = Instant::now();
-    let mut ticker = Ticker {
+    let mut run = Run {
+        pipeline: Pipeline::new(opts.flow.clone()),
+        buf: Vec::new(),
+        sinks,
+        exposition,
+        backfill,
         started,
         last_render: started,
         first_ts: None,
         since_check: 0,
     };
+    let mut errors = Vec::new();
     if let Some(iface) = &opts.interface {
-        live_loop(
-            iface,
-            opts,
-            &mut pipeline,
-            &mut buf,
-            &mut sinks,
-            &mut ticker,
-            exposition.as_ref(),
-            &mut backfill,
-            &mut errors,
-        )?;
+        live_loop(iface, &mut run, &mut errors)?;
     }
     for path in &opts.files {
         let mut src = match FileSource::open(path) {
@@ -406,12 +369,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         loop {
             match src.next_packet() {
                 Ok(Some(p)) => {
-                    ticker.pace(opts.replay_speed, p.ts);
-                    ticker.tick(p.ts, &pipeline, &sinks, exposition.as_ref(), &mut backfill);
-                    pipeline.packet(&p, &mut buf);
-                    for e in buf.drain(..) {
-                        sinks.exchange(&e)?;
-                    }
+                    run.pace(opts.replay_speed, p.ts);
+                    run.packet(&p)?;
                 }
                 Ok(None) => break,
                 Err(e @ CaptureError::Truncated { .. }) => {
@@ -426,15 +385,20 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             }
         }
     }
+    let Run {
+        mut pipeline,
+        mut buf,
+        mut sinks,
+        exposition,
+        backfill,
+        ..
+    } = run;
     pipeline.finish(&mut buf);
     for e in buf.drain(..) {
         sinks.exchange(&e)?;
     }
-    if let Some(l) = sinks.log.as_mut() {
-        l.flush().map_err(write_err)?;
-    }
-    sinks.alerts.flush().map_err(alert_err)?;
-    if let Some((mut out, mut b)) = backfill.take() {
+    sinks.flush_outputs()?;
+    if let Some((mut out, mut b)) = backfill {
         if let Some(last) = pipeline.stats.last_ts {
             b.push(last, sinks.render(&pipeline));
         }
