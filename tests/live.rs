@@ -105,21 +105,7 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
         .unwrap();
     // Wait (bounded) for the server, then make a few requests.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &ns.cli,
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "http://10.78.0.2:8000/",
-    ]) {
-        assert!(Instant::now() < deadline, "server did not start");
-        sleep(Duration::from_millis(100));
-    }
-    for path in ["/", "/missing", "/also-missing"] {
+    let curl = |path: &str| {
         let url = format!("http://10.78.0.2:8000{path}");
         sh(&[
             "ip",
@@ -131,7 +117,14 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
             "-o",
             "/dev/null",
             &url,
-        ]);
+        ])
+    };
+    while !curl("/") {
+        assert!(Instant::now() < deadline, "server did not start");
+        sleep(Duration::from_millis(100));
+    }
+    for path in ["/", "/missing", "/also-missing"] {
+        curl(path);
     }
     sleep(Duration::from_millis(500));
     unsafe { libc::kill(aw.id() as i32, libc::SIGINT) };
