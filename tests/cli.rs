@@ -86,6 +86,8 @@ fn corrupt_record_inside_valid_framing_is_reported() {
     let o = run(&["-r", p.to_str().unwrap(), "-q"]);
     assert_ne!(o.status.code(), Some(101), "{}", stderr(&o));
     assert!(stderr(&o).contains("corrupt.pcap"), "{}", stderr(&o));
+    // A corrupt record is a runtime error (exit 1), named by file and offset.
+    assert_one_clear_line(&o, 1, &["corrupt.pcap", "corrupt capture at byte 24"]);
 }
 
 #[test]
