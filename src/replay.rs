@@ -132,7 +132,7 @@ impl Sinks {
             self.per_endpoint.request(endpoint, e.status);
         }
         if let Some(l) = self.log.as_mut() {
-            l.write(e, labels.as_ref().map(|(ep, c)| (ep.as_str(), c.as_str())))
+            l.write(e, labels.as_ref().map(|(ep, c)| (ep.as_str(), *c)))
                 .map_err(write_err)?;
         }
         for a in self.fired.drain(..) {

@@ -346,7 +346,7 @@ pub fn observe_global(
     obs: &Obs<'_>,
     client: u64,
     a: Attempt,
-    names: &HashMap<u64, String>,
+    name: &dyn Fn(u64) -> Option<String>,
 ) -> Option<Finding> {
     if g.interval_start == 0 {
         g.interval_start = obs.ts;
@@ -406,16 +406,9 @@ pub fn observe_global(
         return None;
     }
     // Ties broken by name, not by the (per-run keyed) hash: same capture, same alert.
-    top.sort_by(|a, b| {
-        b.1.cmp(&a.1)
-            .then_with(|| names.get(&a.0).cmp(&names.get(&b.0)))
-    });
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name(a.0).cmp(&name(b.0))));
     let biggest = top[0].1;
-    let top_names: Vec<String> = top
-        .iter()
-        .take(10)
-        .filter_map(|(c, _)| names.get(c).cloned())
-        .collect();
+    let top_names: Vec<String> = top.iter().take(10).filter_map(|(c, _)| name(*c)).collect();
     let secs = cfg.global_window / SEC;
     Some(Finding {
         kind: Kind::CredentialStuffing,
@@ -575,12 +568,12 @@ mod tests {
     fn distributed_stuffing_fires_once_enough_clients_fail_on_many_usernames() {
         let cfg = Config::default();
         let mut g = Global::new(&cfg);
-        let names: HashMap<u64, String> = (0..12).map(|c| (c, format!("ip:10.0.0.{c}"))).collect();
+        let name = |c: u64| (c < 12).then(|| format!("ip:10.0.0.{c}"));
         // Background: a failure now and then.
         for i in 0..10u64 {
             let o = login(i * 30 * SEC, "someone", 401);
             let a = attempt(&cfg, &o.obs(), h).unwrap();
-            assert!(observe_global(&cfg, &mut g, &o.obs(), 99, a, &names).is_none());
+            assert!(observe_global(&cfg, &mut g, &o.obs(), 99, a, &name).is_none());
         }
         // 12 clients, 4 attempts each per minute, all distinct usernames.
         let start = 400 * SEC;
@@ -588,7 +581,7 @@ mod tests {
         for i in 0..96u64 {
             let o = login(start + i * SEC * 60 / 48, &format!("victim{i}"), 401);
             let a = attempt(&cfg, &o.obs(), h).unwrap();
-            if let Some(f) = observe_global(&cfg, &mut g, &o.obs(), i % 12, a, &names) {
+            if let Some(f) = observe_global(&cfg, &mut g, &o.obs(), i % 12, a, &name) {
                 fired.get_or_insert((i, f));
             }
         }
@@ -597,7 +590,7 @@ mod tests {
         for i in 0..200u64 {
             let o = login(start + i * SEC / 4, &format!("loud{i}"), 401);
             let a = attempt(&cfg, &o.obs(), h).unwrap();
-            assert!(observe_global(&cfg, &mut g2, &o.obs(), 1, a, &names).is_none());
+            assert!(observe_global(&cfg, &mut g2, &o.obs(), 1, a, &name).is_none());
         }
         let (at, f) = fired.expect("distributed stuffing detected");
         assert!(at < 60, "fired after {at} attempts");

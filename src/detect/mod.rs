@@ -277,8 +277,9 @@ pub struct Engine {
     inventory: unusual_endpoint::Inventory,
     global_login: login::Global,
     global_episode: Option<Episode>,
-    /// Client hash → key, for naming the top clients of a global alert.
-    client_names: HashMap<u64, String>,
+    /// Client hash → client, kept only for clients with failed logins: it names the
+    /// top contributors of a distributed-stuffing alert.
+    failed_login_clients: HashMap<u64, ClientId>,
     pub stats: DetectStats,
 }
 
@@ -299,7 +300,7 @@ impl Engine {
             population: Default::default(),
             inventory: Default::default(),
             global_episode: None,
-            client_names: HashMap::new(),
+            failed_login_clients: HashMap::new(),
             stats: Default::default(),
         }
     }
@@ -334,8 +335,8 @@ impl Engine {
 
     /// Judges one exchange; alerts are appended to `out`.
     /// Judges one exchange; alerts are appended to `out`. Returns the exchange's
-    /// endpoint (method plus learned template) and client key for the exchange log.
-    pub fn observe(&mut self, ex: &Exchange, out: &mut Vec<Alert>) -> Option<(String, String)> {
+    /// endpoint (method plus learned template) and client for the exchange log.
+    pub fn observe(&mut self, ex: &Exchange, out: &mut Vec<Alert>) -> Option<(String, ClientId)> {
         ex.method.as_ref()?;
         let template = self
             .templater
@@ -371,10 +372,6 @@ impl Engine {
             path: obs.template.clone(),
             status: obs.status,
         });
-        let client_key = client.key.clone();
-        self.client_names
-            .entry(client_hash)
-            .or_insert_with(|| client.key.clone());
 
         let mut findings = Vec::new();
         let bursting = client.episodes.contains_key(&Kind::Burst);
@@ -388,13 +385,20 @@ impl Engine {
         let mut global = None;
         if let Some(a) = login::attempt(&cfg.login, &obs, &hash) {
             findings.extend(login::observe(&cfg.login, &mut client.login, &obs, a));
+            if a.failed {
+                if self.failed_login_clients.len() >= 4 * cfg.max_clients {
+                    self.failed_login_clients.clear();
+                }
+                self.failed_login_clients.insert(client_hash, id);
+            }
+            let names = &self.failed_login_clients;
             global = login::observe_global(
                 &cfg.login,
                 &mut self.global_login,
                 &obs,
                 client_hash,
                 a,
-                &self.client_names,
+                &|h| names.get(&h).map(ClientId::key),
             );
         }
         findings.extend(endpoint_scan::observe(
@@ -496,7 +500,7 @@ impl Engine {
         {
             self.global_episode = None;
         }
-        Some((obs.endpoint, client_key))
+        Some((obs.endpoint, id))
     }
 
     /// Counts alerts produced by [`Engine::observe`] (kept separate so callers that
@@ -514,9 +518,6 @@ impl Engine {
         for k in crate::lru::oldest(&self.clients, n, |c| c.last_seen) {
             self.clients.remove(&k);
             self.stats.clients_evicted += 1;
-        }
-        if self.client_names.len() > 4 * self.cfg.max_clients {
-            self.client_names.clear();
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::detect::templates;
 use crate::http::Exchange;
-use crate::identity;
+use crate::identity::{self, ClientId};
 use crate::time::iso_utc_z;
 
 /// Query parameters whose values are secrets (compared case-insensitively).
@@ -99,7 +99,7 @@ pub fn to_json(e: &Exchange) -> String {
 
 /// Serialises one exchange with the endpoint and client key the detection engine
 /// assigned (learned template; trusted proxies and principal keys applied).
-pub fn to_json_with(e: &Exchange, labels: Option<(&str, &str)>) -> String {
+pub fn to_json_with(e: &Exchange, labels: Option<(&str, ClientId)>) -> String {
     let rec = Record {
         timestamp: iso_utc_z(e.ts),
         client_ip: identity::normalise(e.client_ip),
@@ -120,7 +120,7 @@ pub fn to_json_with(e: &Exchange, labels: Option<(&str, &str)>) -> String {
             .map(|ns| (ns as f64 / 1000.0).round() / 1000.0),
         endpoint: labels.map(|(ep, _)| ep.to_string()).or_else(|| endpoint(e)),
         client: labels
-            .map(|(_, c)| c.to_string())
+            .map(|(_, c)| c.key())
             .unwrap_or_else(|| identity::client_key(e.client_ip)),
     };
     serde_json::to_string(&rec).unwrap_or_default()
@@ -140,7 +140,7 @@ impl ExchangeLog {
         }
     }
 
-    pub fn write(&mut self, e: &Exchange, labels: Option<(&str, &str)>) -> io::Result<()> {
+    pub fn write(&mut self, e: &Exchange, labels: Option<(&str, ClientId)>) -> io::Result<()> {
         self.out.write_all(to_json_with(e, labels).as_bytes())?;
         self.out.write_all(b"\n")?;
         self.written += 1;
