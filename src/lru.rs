@@ -13,8 +13,13 @@ where
     S: BuildHasher,
 {
     let mut by_age: Vec<(A, K)> = map.iter().map(|(k, v)| (age(v), *k)).collect();
+    if n < by_age.len() {
+        // O(n) partition instead of sorting the whole table.
+        by_age.select_nth_unstable(n);
+        by_age.truncate(n);
+    }
     by_age.sort_unstable();
-    by_age.into_iter().take(n).map(|(_, k)| k).collect()
+    by_age.into_iter().map(|(_, k)| k).collect()
 }
 
 /// How many entries a full table of `capacity` evicts at once.

@@ -298,21 +298,9 @@ impl FlowTable {
 
     /// Evicts the least recently seen sixteenth of the table (amortised O(1) per flow).
     fn evict_oldest(&mut self, out: &mut Vec<Exchange>) {
-        let mut seen: Vec<Nanos> = self.flows.values().map(|f| f.last_seen).collect();
-        if seen.is_empty() {
-            return;
-        }
-        let k = (seen.len() / 16).min(seen.len() - 1);
-        let (_, cutoff, _) = seen.select_nth_unstable(k);
-        let cutoff = *cutoff;
-        let victims: Vec<FlowKey> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| f.last_seen <= cutoff)
-            .map(|(k, _)| *k)
-            .collect();
-        self.stats.evicted += victims.len() as u64;
-        for k in victims {
+        let n = crate::lru::batch(self.cfg.max_flows);
+        for k in crate::lru::oldest(&self.flows, n, |f| f.last_seen) {
+            self.stats.evicted += 1;
             self.remove(&k, out);
         }
     }
