@@ -17,3 +17,4 @@ pub mod replay;
 pub mod synth;
 pub mod time;
 pub mod webconfig;
+pub mod workers;

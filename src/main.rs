@@ -17,7 +17,7 @@ Options:
   -i, --interface <IFACE>   capture live (AF_PACKET; root or CAP_NET_RAW) until SIGINT/SIGTERM
       --exchanges <PATH>    write every HTTP exchange as JSON lines ('-' = stdout)
       --alerts <PATH|->     alert records, JSON lines (default: stdout)
-      --workers <N>         packet threads (this build runs replay on one)
+      --workers <N>         flow-table threads (default 1); output is the same for any N
       --learning-period <DUR>  baseline learning period, e.g. 5m (default 5m)
   -c, --config <FILE>       TOML configuration (every key optional, see README)
   -T, --test-config         check the configuration and exit
@@ -74,8 +74,8 @@ fn parse_args() -> Result<Option<Args>, String> {
             Long("workers") => {
                 let v = string_value(&mut p)?;
                 match v.parse::<usize>() {
-                    Ok(n) if n >= 1 => {}
-                    _ => return Err(format!("--workers: '{v}' is not a positive number")),
+                    Ok(n) if (1..=256).contains(&n) => replay.workers = n,
+                    _ => return Err(format!("--workers: '{v}' is not a number from 1 to 256")),
                 }
             }
             Long("learning-period") => {
@@ -207,12 +207,12 @@ fn main() -> ExitCode {
             for e in &report.errors {
                 eprintln!("apiwatch: {e}");
             }
-            let read_any = report.pipeline.stats.packets > 0;
+            let read_any = report.stats.capture.packets > 0;
             if !args.quiet && (report.errors.is_empty() || read_any) {
                 eprint!(
                     "{}",
                     summary::render(
-                        &report.pipeline,
+                        &report.stats,
                         &report.engine.stats,
                         report.engine.clients_tracked(),
                         report.exchanges,

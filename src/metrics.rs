@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::decode::DecodeError;
 use crate::detect::{DetectStats, Kind};
 use crate::http::{Exchange, ParseError};
-use crate::pipeline::Pipeline;
+use crate::pipeline::PipelineStats;
 use crate::webconfig::WebConfig;
 
 /// Upper bounds (seconds) of the response latency histogram.
@@ -147,7 +147,7 @@ pub struct DetectGauges {
 
 /// Renders every metric.
 pub fn render(
-    p: &Pipeline,
+    p: &PipelineStats,
     http: &HttpMetrics,
     per_endpoint: &EndpointMetrics,
     detect: &DetectStats,
@@ -155,8 +155,8 @@ pub fn render(
 ) -> String {
     let (clients, endpoints) = (g.clients, g.endpoints);
     let mut s = String::with_capacity(8192);
-    let c = &p.stats;
-    let f = &p.flows.stats;
+    let c = &p.capture;
+    let f = &p.flows;
     one(
         &mut s,
         "apiwatch_up",
@@ -194,7 +194,7 @@ pub fn render(
         "apiwatch_capture_kernel_drops_total",
         "counter",
         "Packets the kernel dropped before apiwatch saw them (live capture only).",
-        0,
+        c.kernel_drops,
     );
     header(
         &mut s,
@@ -215,7 +215,7 @@ pub fn render(
         "apiwatch_tcp_sessions_active",
         "gauge",
         "TCP connections being tracked.",
-        p.flows.active(),
+        p.active_flows,
     );
     one(
         &mut s,
@@ -667,11 +667,10 @@ fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::FlowConfig;
 
     #[test]
     fn exposition_names_help_and_types_are_complete() {
-        let p = Pipeline::new(FlowConfig::default());
+        let p = PipelineStats::default();
         let mut http = HttpMetrics::default();
         let mut e = crate::detect::tests::exchange(0, 1, "GET", "/", Some(404));
         e.response_ts = Some(3_000_000);

@@ -1,9 +1,13 @@
 //! One worker's packet path: decode → flow table → TCP reassembly → HTTP → exchanges.
 //! No I/O and no clock here: packets and their capture times go in, exchanges come out.
+//!
+//! The path has two halves so it can be sharded: the [`Front`] decodes frames into TCP
+//! segments (a file reader runs it once and hands segments to workers by flow), the
+//! [`FlowTable`] turns segments into exchanges.
 
 use crate::capture::{Nanos, Packet};
-use crate::decode::{DecodeError, Decoded, Decoder};
-use crate::flow::{FlowConfig, FlowTable};
+use crate::decode::{DecodeError, Decoded, Decoder, TcpSegment};
+use crate::flow::{FlowConfig, FlowStats, FlowTable};
 use crate::http::Exchange;
 
 /// Capture-level counters.
@@ -17,6 +21,8 @@ pub struct CaptureStats {
     pub decode_errors: [u64; DecodeError::ALL.len()],
     pub not_tcp: u64,
     pub tcp_segments: u64,
+    /// Frames the kernel dropped before apiwatch could read them (live capture).
+    pub kernel_drops: u64,
     pub first_ts: Option<Nanos>,
     pub last_ts: Option<Nanos>,
 }
@@ -25,28 +31,65 @@ impl CaptureStats {
     pub fn decode_errors_total(&self) -> u64 {
         self.decode_errors.iter().sum()
     }
+
+    /// Adds another worker's counters.
+    pub fn add(&mut self, o: &CaptureStats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.captured_bytes += o.captured_bytes;
+        for (a, b) in self.decode_errors.iter_mut().zip(o.decode_errors.iter()) {
+            *a += b;
+        }
+        self.not_tcp += o.not_tcp;
+        self.tcp_segments += o.tcp_segments;
+        self.kernel_drops += o.kernel_drops;
+        self.first_ts = match (self.first_ts, o.first_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ts = self.last_ts.max(o.last_ts);
+    }
 }
 
-/// The packet-to-exchange pipeline of one worker.
-pub struct Pipeline {
+/// Everything the pipeline counts, summed over workers for metrics and the summary.
+#[derive(Debug, Default, Clone)]
+pub struct PipelineStats {
+    pub capture: CaptureStats,
+    pub flows: FlowStats,
+    /// Connections tracked now.
+    pub active_flows: usize,
+}
+
+impl PipelineStats {
+    pub fn add(&mut self, o: &PipelineStats) {
+        self.capture.add(&o.capture);
+        self.flows.add(&o.flows);
+        self.active_flows += o.active_flows;
+    }
+}
+
+/// Frames to TCP segments: link and network layers, IP fragment reassembly, and the
+/// capture counters.
+pub struct Front {
     decoder: Decoder,
-    pub flows: FlowTable,
     pub stats: CaptureStats,
     logged: u32,
 }
 
-impl Pipeline {
-    pub fn new(cfg: FlowConfig) -> Self {
-        Pipeline {
+impl Default for Front {
+    fn default() -> Self {
+        Front {
             decoder: Decoder::new(),
-            flows: FlowTable::new(cfg),
             stats: CaptureStats::default(),
             logged: 0,
         }
     }
+}
 
-    /// Processes one captured frame; completed exchanges are appended to `out`.
-    pub fn packet(&mut self, p: &Packet<'_>, out: &mut Vec<Exchange>) {
+impl Front {
+    /// Decodes one captured frame; a TCP segment it carries (or completes, for the
+    /// last IP fragment) is handed to `seg`.
+    pub fn packet(&mut self, p: &Packet<'_>, mut seg: impl FnMut(&TcpSegment<'_>)) {
         let s = &mut self.stats;
         s.packets += 1;
         s.bytes += p.orig_len.max(p.data.len() as u32) as u64;
@@ -54,14 +97,14 @@ impl Pipeline {
         s.first_ts.get_or_insert(p.ts);
         s.last_ts = Some(s.last_ts.map_or(p.ts, |t| t.max(p.ts)));
         match self.decoder.decode(p.linktype, p.data, p.ts) {
-            Ok(Decoded::Tcp(seg)) => {
+            Ok(Decoded::Tcp(t)) => {
                 self.stats.tcp_segments += 1;
-                self.flows.segment(&seg, p.ts, out);
+                seg(&t);
             }
             Ok(Decoded::Reassembled(dg)) => match self.decoder.decode_datagram(&dg, p.ts) {
-                Ok(Decoded::Tcp(seg)) => {
+                Ok(Decoded::Tcp(t)) => {
                     self.stats.tcp_segments += 1;
-                    self.flows.segment(&seg, p.ts, out);
+                    seg(&t);
                 }
                 Ok(_) => self.stats.not_tcp += 1,
                 Err(e) => self.decode_error(e, p.linktype),
@@ -86,9 +129,45 @@ impl Pipeline {
             );
         }
     }
+}
+
+/// The packet-to-exchange pipeline of one worker.
+pub struct Pipeline {
+    pub front: Front,
+    pub flows: FlowTable,
+}
+
+impl Pipeline {
+    pub fn new(cfg: FlowConfig) -> Self {
+        Pipeline {
+            front: Front::default(),
+            flows: FlowTable::new(cfg),
+        }
+    }
+
+    /// Processes one captured frame; completed exchanges are appended to `out`.
+    pub fn packet(&mut self, p: &Packet<'_>, out: &mut Vec<Exchange>) {
+        self.flows.tick(p.ts, out);
+        let flows = &mut self.flows;
+        self.front.packet(p, |seg| flows.segment(seg, p.ts, out));
+    }
+
+    /// Time passed without packets (live capture on a quiet wire).
+    pub fn idle(&mut self, now: Nanos, out: &mut Vec<Exchange>) {
+        self.flows.tick(now, out);
+    }
 
     /// End of input: every open connection is finished.
     pub fn finish(&mut self, out: &mut Vec<Exchange>) {
         self.flows.flush_all(out);
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> PipelineStats {
+        PipelineStats {
+            capture: self.front.stats.clone(),
+            flows: self.flows.stats.clone(),
+            active_flows: self.flows.active(),
+        }
     }
 }

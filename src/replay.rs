@@ -16,7 +16,8 @@ use crate::metrics::{self, Backfill, EndpointMetrics, Exposition, HttpMetrics};
 /// Packet time between two OpenMetrics backfill snapshots (Prometheus' usual scrape
 /// interval).
 const BACKFILL_EVERY: u64 = 15_000_000_000;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, PipelineStats};
+use crate::workers;
 
 /// What to replay and where results go.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +43,8 @@ pub struct ReplayOptions {
     pub interface: Option<String>,
     /// `--openmetrics-out`: the replay's metrics on packet time, for backfilling.
     pub openmetrics_out: Option<String>,
+    /// `--workers`: flow-table threads (1: everything on the calling thread).
+    pub workers: usize,
 }
 
 /// Why a replay failed. `Usage` errors exit 2, `Runtime` errors exit 1.
@@ -57,7 +60,7 @@ pub enum ReplayError {
 
 /// The outcome of a replay that ran to the end.
 pub struct ReplayReport {
-    pub pipeline: Pipeline,
+    pub stats: PipelineStats,
     pub engine: Engine,
     pub exchanges: u64,
     pub elapsed: Duration,
@@ -109,14 +112,14 @@ impl Sinks {
         self.alerts.flush().map_err(alert_err)
     }
 
-    fn render(&self, pipeline: &Pipeline) -> String {
+    fn render(&self, stats: &PipelineStats) -> String {
         let gauges = metrics::DetectGauges {
             clients: self.engine.clients_tracked(),
             endpoints: self.engine.endpoints_learned(),
             episodes: self.engine.active_episodes(),
         };
         metrics::render(
-            pipeline,
+            stats,
             &self.http,
             &self.per_endpoint,
             &self.engine.stats,
@@ -156,18 +159,65 @@ impl Sinks {
 
 type BackfillOut = Option<(Box<dyn Write + Send>, Backfill)>;
 
-/// Everything one run moves packets through, shared by replay and live capture:
-/// the pipeline, the sinks, and the periodic metric refresh and pacing.
+/// Where metrics go while running: the served exposition (refreshed about once a
+/// second) and the OpenMetrics backfill (one snapshot per interval of packet time).
+struct Publish {
+    exposition: Option<Exposition>,
+    backfill: BackfillOut,
+    last_render: Instant,
+}
+
+impl Publish {
+    /// A backfill snapshot when due at `ts`; the served metrics once a second.
+    fn refresh(&mut self, ts: u64, render: impl Fn() -> String) {
+        if let Some((_, b)) = self.backfill.as_mut() {
+            if b.due(ts) {
+                b.push(ts, render());
+            }
+        }
+        if let Some(exp) = &self.exposition {
+            if self.last_render.elapsed() >= Duration::from_secs(1) {
+                self.last_render = Instant::now();
+                exp.set(render());
+            }
+        }
+    }
+}
+
+/// Everything one run moves packets through on the calling thread: the pipeline,
+/// the sinks, and the periodic metric refresh and pacing.
 struct Run {
     pipeline: Pipeline,
     buf: Vec<Exchange>,
     sinks: Sinks,
-    exposition: Option<Exposition>,
-    backfill: BackfillOut,
+    publish: Publish,
     started: Instant,
-    last_render: Instant,
     first_ts: Option<u64>,
     since_check: u32,
+}
+
+/// The sinks and metrics as the merge of a sharded replay feeds them.
+struct Merged<'a> {
+    sinks: &'a mut Sinks,
+    publish: &'a mut Publish,
+    checks: u32,
+}
+
+impl workers::Sink for Merged<'_> {
+    type Error = ReplayError;
+
+    fn exchange(&mut self, e: &Exchange) -> Result<(), ReplayError> {
+        self.sinks.exchange(e)
+    }
+
+    fn progress(&mut self, stats: &PipelineStats) {
+        self.checks += 1;
+        if self.checks % 4 == 0 {
+            let sinks = &*self.sinks;
+            let ts = stats.capture.last_ts.unwrap_or(0);
+            self.publish.refresh(ts, || sinks.render(stats));
+        }
+    }
 }
 
 impl Run {
@@ -197,19 +247,18 @@ impl Run {
         Ok(())
     }
 
-    /// A backfill snapshot when due at `ts`; the served metrics once a second.
     fn refresh(&mut self, ts: u64) {
-        if let Some((_, b)) = self.backfill.as_mut() {
-            if b.due(ts) {
-                b.push(ts, self.sinks.render(&self.pipeline));
-            }
+        let (sinks, pipeline) = (&self.sinks, &self.pipeline);
+        self.publish.refresh(ts, || sinks.render(&pipeline.stats()));
+    }
+
+    /// End of input: open connections are finished and their exchanges judged.
+    fn finish(&mut self) -> Result<PipelineStats, ReplayError> {
+        self.pipeline.finish(&mut self.buf);
+        for e in self.buf.drain(..) {
+            self.sinks.exchange(&e)?;
         }
-        if let Some(exp) = &self.exposition {
-            if self.last_render.elapsed() >= Duration::from_secs(1) {
-                self.last_render = Instant::now();
-                exp.set(self.sinks.render(&self.pipeline));
-            }
-        }
+        Ok(self.pipeline.stats())
     }
 
     /// Nothing arrived (live capture): keep metrics and outputs current.
@@ -342,72 +391,89 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         next_snapshot: None,
     };
     let started = Instant::now();
+    let publish = Publish {
+        exposition,
+        backfill,
+        last_render: started,
+    };
     let mut run = Run {
         pipeline: Pipeline::new(opts.flow.clone()),
         buf: Vec::new(),
         sinks,
-        exposition,
-        backfill,
+        publish,
         started,
-        last_render: started,
         first_ts: None,
         since_check: 0,
     };
     let mut errors = Vec::new();
-    if let Some(iface) = &opts.interface {
+    let stats = if let Some(iface) = &opts.interface {
         live_loop(iface, &mut run, &mut errors)?;
-    }
-    for path in &opts.files {
-        let mut src = match FileSource::open(path) {
-            Ok(s) => s,
-            Err(e) if e.is_usage() => return Err(ReplayError::Usage(e.to_string())),
-            Err(e) => {
-                errors.push(e.to_string());
-                continue;
-            }
+        run.finish()?
+    } else if opts.workers > 1 {
+        let shard = workers::ShardOptions {
+            files: &opts.files,
+            workers: opts.workers,
+            flow: &opts.flow,
+            speed: opts.replay_speed,
         };
-        loop {
-            match src.next_packet() {
-                Ok(Some(p)) => {
-                    run.pace(opts.replay_speed, p.ts);
-                    run.packet(&p)?;
-                }
-                Ok(None) => break,
-                Err(e @ CaptureError::Truncated { .. }) => {
-                    tracing::warn!(file = %path, "Capture is truncated; everything before the cut was processed");
-                    warnings.push(e.to_string());
-                    break;
-                }
+        let mut merged = Merged {
+            sinks: &mut run.sinks,
+            publish: &mut run.publish,
+            checks: 0,
+        };
+        match workers::replay(&shard, &mut merged)? {
+            Ok((stats, end)) => {
+                warnings.extend(end.warnings);
+                errors.extend(end.errors);
+                stats
+            }
+            Err(workers::ReadFailure::Usage(msg)) => return Err(ReplayError::Usage(msg)),
+        }
+    } else {
+        for path in &opts.files {
+            let mut src = match FileSource::open(path) {
+                Ok(s) => s,
+                Err(e) if e.is_usage() => return Err(ReplayError::Usage(e.to_string())),
                 Err(e) => {
                     errors.push(e.to_string());
-                    break;
+                    continue;
+                }
+            };
+            loop {
+                match src.next_packet() {
+                    Ok(Some(p)) => {
+                        run.pace(opts.replay_speed, p.ts);
+                        run.packet(&p)?;
+                    }
+                    Ok(None) => break,
+                    Err(e @ CaptureError::Truncated { .. }) => {
+                        tracing::warn!(file = %path, "Capture is truncated; everything before the cut was processed");
+                        warnings.push(e.to_string());
+                        break;
+                    }
+                    Err(e) => {
+                        errors.push(e.to_string());
+                        break;
+                    }
                 }
             }
         }
-    }
+        run.finish()?
+    };
     let Run {
-        mut pipeline,
-        mut buf,
-        mut sinks,
-        exposition,
-        backfill,
-        ..
+        mut sinks, publish, ..
     } = run;
-    pipeline.finish(&mut buf);
-    for e in buf.drain(..) {
-        sinks.exchange(&e)?;
-    }
     sinks.flush_outputs()?;
-    if let Some((mut out, mut b)) = backfill {
-        if let Some(last) = pipeline.stats.last_ts {
-            b.push(last, sinks.render(&pipeline));
+    if let Some((mut out, mut b)) = publish.backfill {
+        if let Some(last) = stats.capture.last_ts {
+            b.push(last, sinks.render(&stats));
         }
         out.write_all(b.to_openmetrics().as_bytes())
             .and_then(|_| out.flush())
             .map_err(|e| ReplayError::Runtime(format!("cannot write OpenMetrics: {e}")))?;
     }
-    if let Some(exp) = &exposition {
-        exp.set(sinks.render(&pipeline));
+    if let Some(exp) = &publish.exposition {
+        exp.set(sinks.render(&stats));
         if let Some(linger) = opts.web_linger {
             std::thread::sleep(linger);
         }
@@ -421,7 +487,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         }
     }
     Ok(ReplayReport {
-        pipeline,
+        stats,
         engine: sinks.engine,
         exchanges: sinks.written,
         elapsed: started.elapsed(),

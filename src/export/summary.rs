@@ -6,20 +6,20 @@ use std::time::Duration;
 use crate::decode::DecodeError;
 use crate::detect::{DetectStats, Kind};
 use crate::http::ParseError;
-use crate::pipeline::Pipeline;
+use crate::pipeline::PipelineStats;
 use crate::time::iso_utc_z;
 
 /// Renders the end-of-replay summary.
 pub fn render(
-    p: &Pipeline,
+    p: &PipelineStats,
     detect: &DetectStats,
     clients: usize,
     exchanges: u64,
     elapsed: Duration,
     warnings: &[String],
 ) -> String {
-    let c = &p.stats;
-    let f = &p.flows.stats;
+    let c = &p.capture;
+    let f = &p.flows;
     let secs = elapsed.as_secs_f64().max(1e-9);
     let mut s = String::new();
     let _ = writeln!(s, "apiwatch replay summary");

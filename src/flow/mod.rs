@@ -56,6 +56,21 @@ pub struct FlowStats {
     pub http: HttpStats,
 }
 
+impl FlowStats {
+    /// Adds another worker's counters.
+    pub fn add(&mut self, o: &FlowStats) {
+        self.created += o.created;
+        self.midstream_pickups += o.midstream_pickups;
+        self.closed += o.closed;
+        self.timed_out += o.timed_out;
+        self.evicted += o.evicted;
+        self.port_reuse += o.port_reuse;
+        self.ignored_segments += o.ignored_segments;
+        self.streams.add(&o.streams);
+        self.http.add(&o.http);
+    }
+}
+
 /// Canonical (smaller endpoint first) connection key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
@@ -94,9 +109,35 @@ const SERVER_PORTS: &[u16] = &[
 pub struct FlowTable {
     flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
     cfg: FlowConfig,
+    clock: SweepClock,
+    pub stats: FlowStats,
+}
+
+/// When idle connections are looked for: once per second of capture time, on the
+/// latest timestamp seen. A reader that shards packets over workers keeps its own copy
+/// and tells every worker when a sweep is due, so sweeps happen at the same point of
+/// the capture whatever the worker count.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SweepClock {
     now: Nanos,
     last_sweep: Nanos,
-    pub stats: FlowStats,
+}
+
+impl SweepClock {
+    /// Moves the clock to `ts` (it never goes back); true when a sweep is due now.
+    pub fn advance(&mut self, ts: Nanos) -> bool {
+        self.now = self.now.max(ts);
+        if self.now >= self.last_sweep + 1_000_000_000 {
+            self.last_sweep = self.now;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn now(&self) -> Nanos {
+        self.now
+    }
 }
 
 impl FlowTable {
@@ -104,8 +145,7 @@ impl FlowTable {
         FlowTable {
             flows: HashMap::default(),
             cfg,
-            now: 0,
-            last_sweep: 0,
+            clock: SweepClock::default(),
             stats: FlowStats::default(),
         }
     }
@@ -115,15 +155,16 @@ impl FlowTable {
         self.flows.len()
     }
 
-    /// Processes one TCP segment; finished exchanges are appended to `out`.
-    pub fn segment(&mut self, seg: &TcpSegment<'_>, ts: Nanos, out: &mut Vec<Exchange>) {
-        if ts > self.now {
-            self.now = ts;
-        }
-        if self.now >= self.last_sweep + 1_000_000_000 {
-            self.last_sweep = self.now;
+    /// Capture time has reached `ts` (a packet of any kind, or the wall clock while
+    /// the wire is quiet): connections idle past the timeout are finished.
+    pub fn tick(&mut self, ts: Nanos, out: &mut Vec<Exchange>) {
+        if self.clock.advance(ts) {
             self.expire(out);
         }
+    }
+
+    /// Processes one TCP segment; finished exchanges are appended to `out`.
+    pub fn segment(&mut self, seg: &TcpSegment<'_>, ts: Nanos, out: &mut Vec<Exchange>) {
         let (key, from_a) = FlowKey::of(seg);
         let syn_only = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         if syn_only {
@@ -257,7 +298,9 @@ impl FlowTable {
             for (i, s) in f.streams.iter_mut().enumerate() {
                 let from_client = i == client_idx;
                 let http = &mut f.http;
-                let now = self.now;
+                // The connection's own last packet, not the table's clock, so the
+                // result does not depend on which other flows share this table.
+                let now = f.last_seen;
                 let mut gaps = (0u64, 0u64);
                 s.finish(&mut |ev| match ev {
                     StreamEvent::Data(d, t) if from_client => http.client_data(d, t, out),
@@ -283,13 +326,15 @@ impl FlowTable {
 
     /// Forgets connections idle for longer than the timeout.
     fn expire(&mut self, out: &mut Vec<Exchange>) {
-        let cutoff = self.now.saturating_sub(self.cfg.idle_timeout);
-        let idle: Vec<FlowKey> = self
+        let cutoff = self.clock.now().saturating_sub(self.cfg.idle_timeout);
+        let mut idle: Vec<FlowKey> = self
             .flows
             .iter()
             .filter(|(_, f)| f.last_seen < cutoff)
             .map(|(k, _)| *k)
             .collect();
+        // Key order, not hash order: the same capture gives the same output.
+        idle.sort_unstable();
         self.stats.timed_out += idle.len() as u64;
         for k in idle {
             self.remove(&k, out);

@@ -50,6 +50,16 @@ pub struct StreamStats {
     pub buffer_overflows: u64,
 }
 
+impl StreamStats {
+    pub fn add(&mut self, o: &StreamStats) {
+        self.gaps += o.gaps;
+        self.gap_bytes += o.gap_bytes;
+        self.retransmitted_bytes += o.retransmitted_bytes;
+        self.out_of_order_segments += o.out_of_order_segments;
+        self.buffer_overflows += o.buffer_overflows;
+    }
+}
+
 #[derive(Debug)]
 struct Held {
     data: Vec<u8>,

@@ -20,6 +20,7 @@ fn feed(t: &mut FlowTable, s: &Seg, ts: Nanos, out: &mut Vec<Exchange>) {
         flags: s.flags,
         payload: &s.payload,
     };
+    t.tick(ts, out);
     t.segment(&seg, ts, out);
 }
 

@@ -1,0 +1,449 @@
+//! Replay on several cores, with the same output as one.
+//!
+//! Stage 1 of the two-stage sharding in DESIGN.md: a reader thread decodes frames
+//! (link and IP layers, fragment reassembly) and hands each TCP segment to the worker
+//! that owns its connection, chosen by a symmetric hash of the connection key. Each
+//! worker runs its own flow table, reassembly and HTTP parsing. The exchanges come back
+//! to the calling thread, which runs detection and the outputs.
+//!
+//! Why the output does not depend on the worker count: the reader numbers every packet
+//! and every idle-connection sweep (it keeps the same [`SweepClock`] a flow table
+//! would), and tags each batch with the last number it covers. A worker returns each
+//! exchange tagged with the number of the packet or sweep that completed it and the
+//! connection key. The merge releases exchanges in (number, key) order once every
+//! worker has reported past that number, which is exactly the order a single flow
+//! table emits them in (a sweep finishes connections in key order). This holds while
+//! no flow table is full: eviction at the bound depends on what shares a table.
+
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::capture::{CaptureError, FileSource, Nanos, PacketSource};
+use crate::decode::TcpSegment;
+use crate::flow::{FlowConfig, FlowKey, FlowStats, FlowTable, SweepClock};
+use crate::http::Exchange;
+use crate::pipeline::{CaptureStats, Front, PipelineStats};
+
+/// Packets per batch handed to a worker: large enough that channel costs vanish,
+/// small enough that the merge has little to hold.
+const BATCH_PACKETS: usize = 2048;
+/// Payload bytes per batch.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches queued per worker before the reader waits (bounds memory).
+const QUEUE: usize = 8;
+
+/// The number of the last packet or sweep, for exchanges finished at end of input.
+const END: u64 = u64::MAX;
+
+/// A segment's header fields; its payload lives in the batch's arena.
+struct Seg {
+    number: u64,
+    ts: Nanos,
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    start: u32,
+    len: u32,
+}
+
+enum Item {
+    Seg(Seg),
+    /// Capture time reached `ts`: sweep idle connections.
+    Tick {
+        number: u64,
+        ts: Nanos,
+    },
+}
+
+/// What the reader sends one worker.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    payload: Vec<u8>,
+    /// Every packet and sweep numbered below this has been handed out.
+    through: u64,
+}
+
+impl Batch {
+    fn push(&mut self, number: u64, ts: Nanos, s: &TcpSegment<'_>) {
+        let start = self.payload.len() as u32;
+        self.payload.extend_from_slice(s.payload);
+        self.items.push(Item::Seg(Seg {
+            number,
+            ts,
+            src: s.src,
+            dst: s.dst,
+            sport: s.sport,
+            dport: s.dport,
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            start,
+            len: s.payload.len() as u32,
+        }));
+    }
+}
+
+/// What a worker sends back: finished exchanges in order, and how far it got.
+struct Done {
+    exchanges: Vec<(u64, FlowKey, Exchange)>,
+    through: u64,
+    flows: FlowStats,
+    active: usize,
+}
+
+/// The connection key of an exchange (the same key its flow table used).
+fn key_of(e: &Exchange) -> FlowKey {
+    let c = (e.client_ip, e.client_port);
+    let s = (e.server_ip, e.server_port);
+    if c <= s {
+        FlowKey { a: c, b: s }
+    } else {
+        FlowKey { a: s, b: c }
+    }
+}
+
+/// Which worker owns a connection. A fixed seed: the same capture always splits
+/// the same way.
+fn owner(key: &FlowKey, workers: usize) -> usize {
+    let h = foldhash::fast::FixedState::with_seed(0x5eed_f10e).hash_one(key);
+    (h % workers as u64) as usize
+}
+
+/// What the reader hands back at the end.
+pub struct ReaderEnd {
+    pub capture: CaptureStats,
+    /// Non-fatal problems (a truncated last record).
+    pub warnings: Vec<String>,
+    /// Inputs that could not be read to the end.
+    pub errors: Vec<String>,
+}
+
+/// Why reading stopped early for every input.
+pub enum ReadFailure {
+    /// The path cannot be used at all (exit 2).
+    Usage(String),
+}
+
+/// How a sharded replay reports progress to the thread that owns the outputs.
+pub trait Sink {
+    type Error;
+    /// One exchange, in the order a single worker would have produced it.
+    fn exchange(&mut self, e: &Exchange) -> Result<(), Self::Error>;
+    /// Called between batches with the counters so far.
+    fn progress(&mut self, stats: &PipelineStats);
+}
+
+/// Options for [`replay`].
+pub struct ShardOptions<'a> {
+    pub files: &'a [String],
+    pub workers: usize,
+    pub flow: &'a FlowConfig,
+    /// `--replay-speed`.
+    pub speed: Option<f64>,
+}
+
+/// Replays `files` over `workers` flow tables; exchanges go to `sink` in capture order.
+pub fn replay<S: Sink>(
+    opts: &ShardOptions<'_>,
+    sink: &mut S,
+) -> Result<Result<(PipelineStats, ReaderEnd), ReadFailure>, S::Error> {
+    let n = opts.workers.max(1);
+    let capture = Arc::new(Mutex::new(CaptureStats::default()));
+    let mut inputs = Vec::with_capacity(n);
+    let mut outputs = Vec::with_capacity(n);
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
+        let (dtx, drx) = mpsc::channel::<Done>();
+        let cfg = opts.flow.clone();
+        let h = thread::Builder::new()
+            .name(format!("apiwatch-flow-{i}"))
+            .spawn(move || work(cfg, rx, dtx))
+            .expect("spawning a worker thread");
+        inputs.push(tx);
+        outputs.push(drx);
+        handles.push(h);
+    }
+    let files = opts.files.to_vec();
+    let speed = opts.speed;
+    let shared = capture.clone();
+    let reader = thread::Builder::new()
+        .name("apiwatch-reader".into())
+        .spawn(move || read(&files, speed, inputs, &shared))
+        .expect("spawning the reader thread");
+
+    let merged = merge(&outputs, &capture, sink);
+    // On a sink error the receivers go away; workers and the reader then stop at
+    // their next send.
+    drop(outputs);
+    let read = reader.join().unwrap_or_else(|_| {
+        Err(ReadFailure::Usage(
+            "the reader thread stopped unexpectedly".into(),
+        ))
+    });
+    for h in handles {
+        let _ = h.join();
+    }
+    let flows = merged?;
+    Ok(read.map(|end| {
+        let mut stats = flows;
+        stats.capture = end.capture.clone();
+        (stats, end)
+    }))
+}
+
+/// The reader: files → decoded segments → per-worker batches.
+fn read(
+    files: &[String],
+    speed: Option<f64>,
+    inputs: Vec<SyncSender<Batch>>,
+    shared: &Mutex<CaptureStats>,
+) -> Result<ReaderEnd, ReadFailure> {
+    let n = inputs.len();
+    let mut front = Front::default();
+    let mut clock = SweepClock::default();
+    let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
+    let mut number: u64 = 0;
+    let mut pending = 0usize;
+    let mut bytes = 0usize;
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    let started = Instant::now();
+    let mut first_ts = None;
+    let mut gone = false;
+    let flush = |batches: &mut Vec<Batch>, through: u64, front: &Front| -> bool {
+        if let Ok(mut c) = shared.lock() {
+            *c = front.stats.clone();
+        }
+        for (b, tx) in batches.iter_mut().zip(&inputs) {
+            let mut full = std::mem::take(b);
+            full.through = through;
+            if tx.send(full).is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    'files: for path in files {
+        let mut src = match FileSource::open(path) {
+            Ok(s) => s,
+            Err(e) if e.is_usage() => return Err(ReadFailure::Usage(e.to_string())),
+            Err(e) => {
+                errors.push(e.to_string());
+                continue;
+            }
+        };
+        loop {
+            let p = match src.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e @ CaptureError::Truncated { .. }) => {
+                    tracing::warn!(file = %path, "Capture is truncated; everything before the cut was processed");
+                    warnings.push(e.to_string());
+                    break;
+                }
+                Err(e) => {
+                    errors.push(e.to_string());
+                    break;
+                }
+            };
+            if let Some(speed) = speed {
+                let t0 = *first_ts.get_or_insert(p.ts);
+                let due = Duration::from_secs_f64(p.ts.saturating_sub(t0) as f64 / 1e9 / speed);
+                let now = started.elapsed();
+                if due > now + Duration::from_millis(2) {
+                    // Hand out what is ready before waiting, so metrics stay current.
+                    if pending > 0 && !flush(&mut batches, number, &front) {
+                        gone = true;
+                        break 'files;
+                    }
+                    pending = 0;
+                    bytes = 0;
+                    thread::sleep(due - now);
+                }
+            }
+            if clock.advance(p.ts) {
+                for b in batches.iter_mut() {
+                    b.items.push(Item::Tick {
+                        number,
+                        ts: clock.now(),
+                    });
+                }
+                number += 1;
+            }
+            let ts = p.ts;
+            front.packet(&p, |seg| {
+                let w = owner(&FlowKey::of(seg).0, n);
+                bytes += seg.payload.len();
+                batches[w].push(number, ts, seg);
+            });
+            number += 1;
+            pending += 1;
+            if pending >= BATCH_PACKETS || bytes >= BATCH_BYTES {
+                if !flush(&mut batches, number, &front) {
+                    gone = true;
+                    break 'files;
+                }
+                pending = 0;
+                bytes = 0;
+            }
+        }
+    }
+    if !gone {
+        flush(&mut batches, number, &front);
+    }
+    Ok(ReaderEnd {
+        capture: front.stats,
+        warnings,
+        errors,
+    })
+}
+
+/// A worker: segments → flow table → exchanges tagged for the merge.
+fn work(cfg: FlowConfig, rx: Receiver<Batch>, tx: mpsc::Sender<Done>) {
+    let mut table = FlowTable::new(cfg);
+    let mut buf = Vec::new();
+    let tag = |number: u64, buf: &mut Vec<Exchange>, out: &mut Vec<(u64, FlowKey, Exchange)>| {
+        out.extend(buf.drain(..).map(|e| (number, key_of(&e), e)));
+    };
+    for batch in rx {
+        let mut out = Vec::new();
+        for item in &batch.items {
+            match item {
+                Item::Tick { number, ts } => {
+                    table.tick(*ts, &mut buf);
+                    tag(*number, &mut buf, &mut out);
+                }
+                Item::Seg(s) => {
+                    let start = s.start as usize;
+                    let seg = TcpSegment {
+                        src: s.src,
+                        dst: s.dst,
+                        sport: s.sport,
+                        dport: s.dport,
+                        seq: s.seq,
+                        ack: s.ack,
+                        flags: s.flags,
+                        payload: &batch.payload[start..start + s.len as usize],
+                    };
+                    table.segment(&seg, s.ts, &mut buf);
+                    tag(s.number, &mut buf, &mut out);
+                }
+            }
+        }
+        let done = Done {
+            exchanges: out,
+            through: batch.through,
+            flows: table.stats.clone(),
+            active: table.active(),
+        };
+        if tx.send(done).is_err() {
+            return;
+        }
+    }
+    let mut out = Vec::new();
+    table.flush_all(&mut buf);
+    tag(END, &mut buf, &mut out);
+    let _ = tx.send(Done {
+        exchanges: out,
+        through: END,
+        flows: table.stats.clone(),
+        active: table.active(),
+    });
+}
+
+/// Releases exchanges in (number, key) order as soon as every worker is past them.
+/// Returns the summed flow counters.
+fn merge<S: Sink>(
+    outputs: &[Receiver<Done>],
+    capture: &Mutex<CaptureStats>,
+    sink: &mut S,
+) -> Result<PipelineStats, S::Error> {
+    let n = outputs.len();
+    let mut queues: Vec<VecDeque<(u64, FlowKey, Exchange)>> = vec![VecDeque::new(); n];
+    // Each worker has reported every number below this (END once it is finished).
+    let mut through: Vec<u64> = vec![0; n];
+    let mut flows: Vec<(FlowStats, usize)> = vec![Default::default(); n];
+    let total = |flows: &[(FlowStats, usize)]| {
+        let mut s = PipelineStats::default();
+        for (f, a) in flows {
+            s.flows.add(f);
+            s.active_flows += a;
+        }
+        if let Ok(c) = capture.lock() {
+            s.capture = c.clone();
+        }
+        s
+    };
+    loop {
+        // Release everything every worker is past.
+        let limit = through.iter().copied().min().unwrap_or(END);
+        loop {
+            let next = queues
+                .iter()
+                .enumerate()
+                .filter_map(|(i, q)| q.front().map(|(num, key, _)| ((*num, *key), i)))
+                .filter(|((num, _), _)| *num < limit || limit == END)
+                .min();
+            let Some((_, i)) = next else { break };
+            let (_, _, e) = queues[i].pop_front().expect("a head was just seen");
+            sink.exchange(&e)?;
+        }
+        // Wait on the worker furthest behind.
+        let Some(i) = (0..n)
+            .filter(|i| through[*i] != END)
+            .min_by_key(|i| through[*i])
+        else {
+            break;
+        };
+        match outputs[i].recv() {
+            Ok(done) => {
+                queues[i].extend(done.exchanges);
+                through[i] = done.through;
+                flows[i] = (done.flows, done.active);
+                sink.progress(&total(&flows));
+            }
+            Err(_) => through[i] = END,
+        }
+    }
+    Ok(total(&flows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_directions_of_a_connection_go_to_the_same_worker() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let seg = |src, dst, sport, dport| TcpSegment {
+            src,
+            dst,
+            sport,
+            dport,
+            seq: 0,
+            ack: 0,
+            flags: 0,
+            payload: &[],
+        };
+        let mut used = std::collections::HashSet::new();
+        for port in 40000..40064 {
+            let there = owner(&FlowKey::of(&seg(a, b, port, 80)).0, 4);
+            let back = owner(&FlowKey::of(&seg(b, a, 80, port)).0, 4);
+            assert_eq!(there, back);
+            used.insert(there);
+        }
+        assert_eq!(used.len(), 4, "64 connections should reach every worker");
+    }
+}

@@ -1,0 +1,93 @@
+//! `--workers N` shards connections over N flow tables; the output must not change.
+//! Every shipped capture and every capture of Zeek's test corpus (../shared, when the
+//! checkout has it) is replayed with 1 and with 4 workers: exchanges, alerts and the
+//! summary's counters must be byte-identical.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{bin, repo};
+
+/// Exchanges, alerts and the summary (minus the timing lines) of one run.
+fn outputs(capture: &Path, workers: &str) -> (Vec<u8>, String, String, Option<i32>) {
+    let dir = tempfile_dir();
+    let alerts = dir.join(format!("alerts-{workers}"));
+    let out = bin()
+        .arg("-r")
+        .arg(capture)
+        .args(["--workers", workers, "--learning-period", "2m"])
+        .args(["--exchanges", "-", "--alerts"])
+        .arg(&alerts)
+        .output()
+        .expect("run apiwatch");
+    let summary: String = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        // The summary's counters; log lines carry wall-clock times, `rate` a duration.
+        .filter(|l| l.starts_with("  ") && !l.trim_start().starts_with("rate"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        summary.contains("exchanges"),
+        "no summary for {}",
+        capture.display()
+    );
+    let alerts = std::fs::read_to_string(&alerts).unwrap_or_default();
+    (out.stdout, alerts, summary, out.status.code())
+}
+
+fn tempfile_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("apiwatch-workers-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn captures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = ["captures", "../shared/pcaps"]
+        .iter()
+        .flat_map(|d| walk(&repo(d)))
+        .filter(|p| {
+            let n = p.to_string_lossy();
+            n.ends_with(".pcap") || n.ends_with(".pcapng") || n.ends_with(".pcap.gz")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .flat_map(|e| {
+            let p = e.path();
+            if p.is_dir() { walk(&p) } else { vec![p] }
+        })
+        .collect()
+}
+
+#[test]
+fn one_and_four_workers_give_identical_output_on_every_capture() {
+    let caps = captures();
+    if !repo("../shared/pcaps").exists() {
+        eprintln!("../shared/pcaps is not in this checkout: only captures/ is compared");
+    }
+    assert!(caps.len() >= 4, "no captures found");
+    let mut differ = Vec::new();
+    let mut exchanges = 0;
+    for c in &caps {
+        let one = outputs(c, "1");
+        let four = outputs(c, "4");
+        exchanges += one.0.iter().filter(|b| **b == b'\n').count();
+        if one != four {
+            differ.push(c.display().to_string());
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "output depends on --workers for {differ:?}"
+    );
+    assert!(exchanges > 8000, "too few exchanges compared: {exchanges}");
+    eprintln!("{} captures, {exchanges} exchanges: identical", caps.len());
+}
