@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -51,7 +52,9 @@ struct Seg {
     seq: u32,
     ack: u32,
     flags: u8,
-    start: u32,
+    /// The payload is `map[start..start + len]` rather than in the arena.
+    mapped: bool,
+    start: usize,
     len: u32,
 }
 
@@ -68,15 +71,46 @@ enum Item {
 #[derive(Default)]
 struct Batch {
     items: Vec<Item>,
+    /// Payloads that are not in the mapped file (gzip, stdin, IP fragments).
     payload: Vec<u8>,
+    /// The capture file being read, when it is mapped: payloads are passed as
+    /// offsets into it instead of copied (the batch keeps it mapped).
+    map: Option<Arc<memmap2::Mmap>>,
     /// Every packet and sweep numbered below this has been handed out.
     through: u64,
+    /// Where the reader was in the mapped file when it handed this batch out
+    /// (see [`mark`]; 0 when it does not matter).
+    mark: u64,
 }
 
 impl Batch {
-    fn push(&mut self, number: u64, ts: Nanos, s: &TcpSegment<'_>) {
-        let start = self.payload.len() as u32;
-        self.payload.extend_from_slice(s.payload);
+    /// Queues a segment; its payload is referenced in `map` when it lies there.
+    /// Returns the payload bytes copied.
+    fn push(
+        &mut self,
+        number: u64,
+        ts: Nanos,
+        s: &TcpSegment<'_>,
+        map: Option<&Arc<memmap2::Mmap>>,
+    ) -> usize {
+        let within = map.and_then(|m| {
+            let base = m.as_ptr() as usize;
+            let at = s.payload.as_ptr() as usize;
+            (at >= base && at + s.payload.len() <= base + m.len()).then(|| (m, at - base))
+        });
+        let (mapped, start) = match within {
+            Some((m, off)) => {
+                if self.map.is_none() {
+                    self.map = Some(m.clone());
+                }
+                (true, off)
+            }
+            None => {
+                let start = self.payload.len();
+                self.payload.extend_from_slice(s.payload);
+                (false, start)
+            }
+        };
         self.items.push(Item::Seg(Seg {
             number,
             ts,
@@ -87,9 +121,11 @@ impl Batch {
             seq: s.seq,
             ack: s.ack,
             flags: s.flags,
+            mapped,
             start,
             len: s.payload.len() as u32,
         }));
+        if mapped { 0 } else { s.payload.len() }
     }
 }
 
@@ -162,13 +198,15 @@ pub fn replay<S: Sink>(
     let mut inputs = Vec::with_capacity(n);
     let mut outputs = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
+    let progress: Progress = (0..n).map(|_| AtomicU64::new(0)).collect();
     for i in 0..n {
         let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
         let (dtx, drx) = mpsc::channel::<Done>();
         let cfg = opts.flow.clone();
+        let progress = progress.clone();
         let h = thread::Builder::new()
             .name(format!("apiwatch-flow-{i}"))
-            .spawn(move || work(cfg, rx, dtx))
+            .spawn(move || work(cfg, rx, dtx, &progress[i]))
             .expect("spawning a worker thread");
         inputs.push(tx);
         outputs.push(drx);
@@ -176,10 +214,19 @@ pub fn replay<S: Sink>(
     }
     let files = opts.files.to_vec();
     let speed = opts.speed;
-    let shared = capture.clone();
+    let r = Reader {
+        batches: (0..n).map(|_| Batch::default()).collect(),
+        inputs,
+        front: Front::default(),
+        clock: SweepClock::default(),
+        number: 0,
+        pending: 0,
+        shared: capture.clone(),
+        progress,
+    };
     let reader = thread::Builder::new()
         .name("apiwatch-reader".into())
-        .spawn(move || read(&files, speed, inputs, &shared))
+        .spawn(move || read(&files, speed, r))
         .expect("spawning the reader thread");
 
     let merged = merge(&outputs, &capture, sink);
@@ -202,39 +249,94 @@ pub fn replay<S: Sink>(
     }))
 }
 
-/// The reader: files → decoded segments → per-worker batches.
-fn read(
-    files: &[String],
-    speed: Option<f64>,
+/// How far a worker got in the mapped file: the file's number in the upper 16 bits,
+/// the offset below. The reader releases mapped pages only below what every worker
+/// has finished with.
+type Progress = Arc<[AtomicU64]>;
+
+fn mark(file: usize, offset: usize) -> u64 {
+    ((file as u64 & 0xffff) << 48) | (offset as u64 & ((1 << 48) - 1))
+}
+
+/// The reader's state: what is being batched for which worker.
+struct Reader {
     inputs: Vec<SyncSender<Batch>>,
-    shared: &Mutex<CaptureStats>,
-) -> Result<ReaderEnd, ReadFailure> {
-    let n = inputs.len();
-    let mut front = Front::default();
-    let mut clock = SweepClock::default();
-    let mut batches: Vec<Batch> = (0..n).map(|_| Batch::default()).collect();
-    let mut number: u64 = 0;
-    let mut pending = 0usize;
-    let mut bytes = 0usize;
-    let mut warnings = Vec::new();
-    let mut errors = Vec::new();
-    let started = Instant::now();
-    let mut first_ts = None;
-    let mut gone = false;
-    let flush = |batches: &mut Vec<Batch>, through: u64, front: &Front| -> bool {
-        if let Ok(mut c) = shared.lock() {
-            *c = front.stats.clone();
+    batches: Vec<Batch>,
+    front: Front,
+    clock: SweepClock,
+    /// The next packet or sweep number.
+    number: u64,
+    /// Packets since the last hand-out.
+    pending: usize,
+    shared: Arc<Mutex<CaptureStats>>,
+    progress: Progress,
+}
+
+impl Reader {
+    /// Hands every worker its batch (empty ones too: they carry how far the reader
+    /// got). False when the workers are gone.
+    fn flush(&mut self, mark: u64) -> bool {
+        if let Ok(mut c) = self.shared.lock() {
+            *c = self.front.stats.clone();
         }
-        for (b, tx) in batches.iter_mut().zip(&inputs) {
+        self.pending = 0;
+        for (b, tx) in self.batches.iter_mut().zip(&self.inputs) {
             let mut full = std::mem::take(b);
-            full.through = through;
+            full.through = self.number;
+            full.mark = mark;
             if tx.send(full).is_err() {
                 return false;
             }
         }
         true
-    };
-    'files: for path in files {
+    }
+
+    /// Decodes one packet and queues its segment for the worker owning the connection.
+    /// True when the batches are full.
+    fn packet(&mut self, p: &crate::capture::Packet<'_>, map: Option<&Arc<memmap2::Mmap>>) -> bool {
+        if self.clock.advance(p.ts) {
+            for b in self.batches.iter_mut() {
+                b.items.push(Item::Tick {
+                    number: self.number,
+                    ts: self.clock.now(),
+                });
+            }
+            self.number += 1;
+        }
+        let n = self.batches.len();
+        let (batches, number) = (&mut self.batches, self.number);
+        let mut full = false;
+        self.front.packet(p, |seg| {
+            let b = &mut batches[owner(&FlowKey::of(seg).0, n)];
+            b.push(number, p.ts, seg, map);
+            full |= b.payload.len() >= BATCH_BYTES;
+        });
+        self.number += 1;
+        self.pending += 1;
+        full || self.pending >= BATCH_PACKETS
+    }
+
+    /// The mapped offset of `file` every worker is past.
+    fn finished_below(&self, file: usize) -> usize {
+        let mut low = usize::MAX;
+        for p in self.progress.iter() {
+            let m = p.load(Ordering::Acquire);
+            if m >> 48 != file as u64 & 0xffff {
+                return 0;
+            }
+            low = low.min((m & ((1 << 48) - 1)) as usize);
+        }
+        low
+    }
+}
+
+/// The reader: files → decoded segments → per-worker batches.
+fn read(files: &[String], speed: Option<f64>, mut r: Reader) -> Result<ReaderEnd, ReadFailure> {
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    let started = Instant::now();
+    let mut first_ts = None;
+    'files: for (file, path) in files.iter().enumerate() {
         let mut src = match FileSource::open(path) {
             Ok(s) => s,
             Err(e) if e.is_usage() => return Err(ReadFailure::Usage(e.to_string())),
@@ -243,6 +345,14 @@ fn read(
                 continue;
             }
         };
+        // A batch refers to at most one mapped file.
+        if r.pending > 0 && !r.flush(0) {
+            break 'files;
+        }
+        let map = src.mapping();
+        if map.is_some() {
+            src.release_below(0);
+        }
         loop {
             let p = match src.next_packet() {
                 Ok(Some(p)) => p,
@@ -257,60 +367,44 @@ fn read(
                     break;
                 }
             };
+            let mut due = None;
             if let Some(speed) = speed {
                 let t0 = *first_ts.get_or_insert(p.ts);
-                let due = Duration::from_secs_f64(p.ts.saturating_sub(t0) as f64 / 1e9 / speed);
+                let at = Duration::from_secs_f64(p.ts.saturating_sub(t0) as f64 / 1e9 / speed);
                 let now = started.elapsed();
-                if due > now + Duration::from_millis(2) {
-                    // Hand out what is ready before waiting, so metrics stay current.
-                    if pending > 0 && !flush(&mut batches, number, &front) {
-                        gone = true;
-                        break 'files;
-                    }
-                    pending = 0;
-                    bytes = 0;
-                    thread::sleep(due - now);
+                if at > now + Duration::from_millis(2) {
+                    due = Some(at - now);
                 }
             }
-            if clock.advance(p.ts) {
-                for b in batches.iter_mut() {
-                    b.items.push(Item::Tick {
-                        number,
-                        ts: clock.now(),
-                    });
-                }
-                number += 1;
-            }
-            let ts = p.ts;
-            front.packet(&p, |seg| {
-                let w = owner(&FlowKey::of(seg).0, n);
-                bytes += seg.payload.len();
-                batches[w].push(number, ts, seg);
-            });
-            number += 1;
-            pending += 1;
-            if pending >= BATCH_PACKETS || bytes >= BATCH_BYTES {
-                if !flush(&mut batches, number, &front) {
-                    gone = true;
+            if let Some(wait) = due {
+                // Hand out what is ready before waiting, so metrics stay current.
+                if r.pending > 0 && !r.flush(0) {
                     break 'files;
                 }
-                pending = 0;
-                bytes = 0;
+                thread::sleep(wait);
+            }
+            if r.packet(&p, map.as_ref()) {
+                let at = mark(file, src.mapped_position());
+                if !r.flush(at) {
+                    break 'files;
+                }
+                if map.is_some() {
+                    let below = r.finished_below(file);
+                    src.release_below(below);
+                }
             }
         }
     }
-    if !gone {
-        flush(&mut batches, number, &front);
-    }
+    r.flush(0);
     Ok(ReaderEnd {
-        capture: front.stats,
+        capture: r.front.stats,
         warnings,
         errors,
     })
 }
 
 /// A worker: segments → flow table → exchanges tagged for the merge.
-fn work(cfg: FlowConfig, rx: Receiver<Batch>, tx: mpsc::Sender<Done>) {
+fn work(cfg: FlowConfig, rx: Receiver<Batch>, tx: mpsc::Sender<Done>, progress: &AtomicU64) {
     let mut table = FlowTable::new(cfg);
     let mut buf = Vec::new();
     let tag = |number: u64, buf: &mut Vec<Exchange>, out: &mut Vec<(u64, FlowKey, Exchange)>| {
@@ -325,7 +419,10 @@ fn work(cfg: FlowConfig, rx: Receiver<Batch>, tx: mpsc::Sender<Done>) {
                     tag(*number, &mut buf, &mut out);
                 }
                 Item::Seg(s) => {
-                    let start = s.start as usize;
+                    let bytes: &[u8] = match (&batch.map, s.mapped) {
+                        (Some(m), true) => m,
+                        _ => &batch.payload,
+                    };
                     let seg = TcpSegment {
                         src: s.src,
                         dst: s.dst,
@@ -334,16 +431,22 @@ fn work(cfg: FlowConfig, rx: Receiver<Batch>, tx: mpsc::Sender<Done>) {
                         seq: s.seq,
                         ack: s.ack,
                         flags: s.flags,
-                        payload: &batch.payload[start..start + s.len as usize],
+                        payload: &bytes[s.start..s.start + s.len as usize],
                     };
                     table.segment(&seg, s.ts, &mut buf);
                     tag(s.number, &mut buf, &mut out);
                 }
             }
         }
+        if batch.mark != 0 {
+            progress.store(batch.mark, Ordering::Release);
+        }
+        let through = batch.through;
+        // Unmaps the file when this was the last batch holding it.
+        drop(batch);
         let done = Done {
             exchanges: out,
-            through: batch.through,
+            through,
             flows: table.stats.clone(),
             active: table.active(),
         };

@@ -91,3 +91,29 @@ fn one_and_four_workers_give_identical_output_on_every_capture() {
     assert!(exchanges > 8000, "too few exchanges compared: {exchanges}");
     eprintln!("{} captures, {exchanges} exchanges: identical", caps.len());
 }
+
+#[test]
+fn several_files_in_one_run_mapped_and_gzip_give_identical_output() {
+    let files = [
+        "captures/python-http-server.pcap",
+        "captures/attacks.pcap.gz",
+        "captures/nginx-keepalive-pipelined.pcap",
+    ];
+    let run = |workers: &str| {
+        let mut c = bin();
+        for f in files {
+            c.arg("-r").arg(repo(f));
+        }
+        let out = c
+            .args(["--workers", workers, "--learning-period", "2m"])
+            .args(["--exchanges", "-", "--alerts", "/dev/null", "-q"])
+            .output()
+            .expect("run apiwatch");
+        assert!(out.status.success());
+        out.stdout
+    };
+    let one = run("1");
+    assert!(one.iter().filter(|b| **b == b'\n').count() > 8000);
+    assert_eq!(one, run("2"));
+    assert_eq!(one, run("5"));
+}

@@ -98,9 +98,11 @@ pub struct FileSource {
     reader: Box<dyn Read + Send>,
     buf: Vec<u8>,
     /// The whole file, when it could be mapped (then `buf` is unused).
-    map: Option<memmap2::Mmap>,
+    map: Option<std::sync::Arc<memmap2::Mmap>>,
     /// Mapped bytes before this offset were released from memory (see `release_behind`).
     released: usize,
+    /// Mapped bytes from here on are still needed by other threads (see `release_below`).
+    release_limit: usize,
     pos: usize,
     end: usize,
     /// File offset of `buf[0]` (of the decompressed stream for .gz).
@@ -161,8 +163,9 @@ impl FileSource {
             path: path.to_string(),
             reader: Box::new(io::empty()),
             buf: Vec::new(),
-            map: Some(map),
+            map: Some(std::sync::Arc::new(map)),
             released: 0,
+            release_limit: usize::MAX,
             pos: 0,
             end,
             base_offset: 0,
@@ -178,6 +181,24 @@ impl FileSource {
         Ok(Some(src))
     }
 
+    /// The mapped file, when packets are borrowed from a mapping: a reader that hands
+    /// packets to other threads can pass offsets into it instead of copying bytes.
+    /// Pages released behind the reader fault back in from the file if read again.
+    pub fn mapping(&self) -> Option<std::sync::Arc<memmap2::Mmap>> {
+        self.map.clone()
+    }
+
+    /// Offset of the next record in the mapped file.
+    pub fn mapped_position(&self) -> usize {
+        self.pos
+    }
+
+    /// Other threads still read the mapping from `offset` on: pages are released only
+    /// below it (and below what this reader has read).
+    pub fn release_below(&mut self, offset: usize) {
+        self.release_limit = offset;
+    }
+
     /// Drops the mapped pages already read from this process's resident set, so a
     /// multi-gigabyte replay stays small (the kernel's page cache keeps them).
     fn release_behind(&mut self) {
@@ -185,13 +206,15 @@ impl FileSource {
         let Some(map) = &self.map else {
             return;
         };
-        if self.pos < self.released + STEP {
+        let upto = self.pos.min(self.release_limit) & !(STEP - 1);
+        if upto < self.released + STEP {
             return;
         }
-        let upto = self.pos & !(STEP - 1);
-        // SAFETY: the range lies inside the map, starts page-aligned (a multiple of
-        // STEP), and no packet borrowed from it is alive (`next_packet` takes &mut
-        // self). Touching it again would re-read the file.
+        // SAFETY: the range lies inside the map and starts page-aligned (a multiple of
+        // STEP). No packet borrowed through this reader is alive (`next_packet` takes
+        // &mut self); other threads holding the map (`mapping`) may still read the
+        // range, which is sound for a read-only file mapping: DONTNEED only drops the
+        // pages, and touching them again re-reads the same bytes from the file.
         let _ = unsafe {
             map.unchecked_advise_range(
                 memmap2::UncheckedAdvice::DontNeed,
@@ -218,6 +241,7 @@ impl FileSource {
             buf: vec![0; READ_CHUNK],
             map: None,
             released: 0,
+            release_limit: usize::MAX,
             pos: 0,
             end: 0,
             base_offset: 0,
