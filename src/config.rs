@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::capture::Nanos;
+use crate::capture::{Nanos, RingOptions};
 use crate::detect::DetectConfig;
 use crate::flow::FlowConfig;
 use crate::identity::Cidr;
@@ -26,9 +26,17 @@ pub fn parse_duration(s: &str) -> Option<Nanos> {
     num.parse::<u64>().ok()?.checked_mul(mult)
 }
 
+/// A ring block timeout (`10ms`): whole milliseconds from 1 ms to 10 s.
+pub fn parse_block_timeout(s: &str) -> Option<u32> {
+    let ns = parse_duration(s)?;
+    let ms = ns / 1_000_000;
+    (ns % 1_000_000 == 0 && (1..=10_000).contains(&ms)).then_some(ms as u32)
+}
+
 /// Everything a run is configured with.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    pub capture: RingOptions,
     pub flow: FlowConfig,
     pub detect: DetectConfig,
 }
@@ -36,8 +44,17 @@ pub struct Config {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Raw {
+    capture: Option<RawCapture>,
     flow: Option<RawFlow>,
     detect: Option<RawDetect>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCapture {
+    ring_size_mib: Option<usize>,
+    block_timeout: Option<String>,
+    promiscuous: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +210,22 @@ impl Config {
         let raw: Raw = basic_toml::from_str(text).map_err(|e| format!("{path}: {e}"))?;
         let a = Apply { path };
         let mut c = Config::default();
+        if let Some(r) = raw.capture {
+            if let Some(n) = r.ring_size_mib {
+                if !(1..=4096).contains(&n) {
+                    return Err(a.err("capture.ring_size_mib", format!("{n} is not 1-4096")));
+                }
+                c.capture.ring_mib = n;
+            }
+            if let Some(t) = r.block_timeout {
+                c.capture.block_timeout_ms = parse_block_timeout(&t).ok_or_else(|| {
+                    a.err("capture.block_timeout", format!("'{t}' is not 1ms-10s"))
+                })?;
+            }
+            if let Some(p) = r.promiscuous {
+                c.capture.promiscuous = p;
+            }
+        }
         if let Some(f) = raw.flow {
             a.positive("flow.max_flows", f.max_flows, &mut c.flow.max_flows)?;
             a.dur(
@@ -419,6 +452,7 @@ mod tests {
         let d = Config::default();
         assert_eq!(format!("{:?}", c.detect), format!("{:?}", d.detect));
         assert_eq!(format!("{:?}", c.flow), format!("{:?}", d.flow));
+        assert_eq!(format!("{:?}", c.capture), format!("{:?}", d.capture));
     }
 
     #[test]

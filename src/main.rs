@@ -17,7 +17,11 @@ Options:
   -i, --interface <IFACE>   capture live (AF_PACKET; root or CAP_NET_RAW) until SIGINT/SIGTERM
       --exchanges <PATH>    write every HTTP exchange as JSON lines ('-' = stdout)
       --alerts <PATH|->     alert records, JSON lines (default: stdout)
-      --workers <N>         flow-table threads (default 1); output is the same for any N
+      --workers <N>         flow-table threads (default 1); output is the same for any N.
+                            Live: N sockets in one fanout group, split by flow in the kernel
+      --ring-size <MIB>     live: TPACKET_V3 ring per worker (default 64)
+      --block-timeout <DUR> live: hand over a ring block that is not full after DUR (default 10ms)
+      --user <NAME>         live: drop root to NAME once sockets and files are open
       --learning-period <DUR>  baseline learning period, e.g. 5m (default 5m)
   -c, --config <FILE>       TOML configuration (every key optional, see README)
   -T, --test-config         check the configuration and exit
@@ -34,6 +38,8 @@ Options:
 
 struct Args {
     replay: ReplayOptions,
+    ring_mib: Option<usize>,
+    block_timeout_ms: Option<u32>,
     quiet: bool,
     config: Option<String>,
     test_config: bool,
@@ -60,6 +66,8 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut p = lexopt::Parser::from_env();
     let mut replay = ReplayOptions::default();
     let mut quiet = false;
+    let mut ring_mib = None;
+    let mut block_timeout_ms = None;
     let mut config = None;
     let mut test_config = false;
     let mut learning_period = None;
@@ -89,6 +97,25 @@ fn parse_args() -> Result<Option<Args>, String> {
                     }
                 }
             }
+            Long("ring-size") => {
+                let v = string_value(&mut p)?;
+                match v.parse::<usize>() {
+                    Ok(n) if (1..=4096).contains(&n) => ring_mib = Some(n),
+                    _ => {
+                        return Err(format!(
+                            "--ring-size: '{v}' is not a size in MiB from 1 to 4096"
+                        ));
+                    }
+                }
+            }
+            Long("block-timeout") => {
+                let v = string_value(&mut p)?;
+                block_timeout_ms =
+                    Some(apiwatch::config::parse_block_timeout(&v).ok_or_else(|| {
+                        format!("--block-timeout: '{v}' is not a duration from 1ms to 10s")
+                    })?);
+            }
+            Long("user") => replay.user = Some(string_value(&mut p)?),
             Short('c') | Long("config") => config = Some(string_value(&mut p)?),
             Short('T') | Long("test-config") => test_config = true,
             Long("web.listen-address") => replay.web_listen = Some(string_value(&mut p)?),
@@ -148,6 +175,8 @@ fn parse_args() -> Result<Option<Args>, String> {
     }
     Ok(Some(Args {
         replay,
+        ring_mib,
+        block_timeout_ms,
         quiet,
         config,
         test_config,
@@ -180,6 +209,13 @@ fn main() -> ExitCode {
         }
     };
     args.replay.flow = cfg.flow;
+    args.replay.ring = cfg.capture;
+    if let Some(n) = args.ring_mib {
+        args.replay.ring.ring_mib = n;
+    }
+    if let Some(ms) = args.block_timeout_ms {
+        args.replay.ring.block_timeout_ms = ms;
+    }
     args.replay.detect = cfg.detect;
     if let Some(path) = args.web_config.as_deref() {
         match apiwatch::webconfig::WebConfig::load(path) {

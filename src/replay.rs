@@ -43,8 +43,13 @@ pub struct ReplayOptions {
     pub interface: Option<String>,
     /// `--openmetrics-out`: the replay's metrics on packet time, for backfilling.
     pub openmetrics_out: Option<String>,
-    /// `--workers`: flow-table threads (1: everything on the calling thread).
+    /// `--workers`: flow-table threads (1: everything on the calling thread); in live
+    /// capture, sockets in one fanout group.
     pub workers: usize,
+    /// Live capture ring settings.
+    pub ring: crate::capture::RingOptions,
+    /// `--user`: drop to this user once the sockets and files are open.
+    pub user: Option<String>,
 }
 
 /// Why a replay failed. `Usage` errors exit 2, `Runtime` errors exit 1.
@@ -70,6 +75,16 @@ pub struct ReplayReport {
     pub errors: Vec<String>,
 }
 
+/// Reopens an output file for appending (after log rotation).
+fn open_append(path: &str, what: &str) -> Result<Box<dyn Write + Send>, ReplayError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(|f| Box::new(f) as Box<dyn Write + Send>)
+        .map_err(|e| ReplayError::Runtime(format!("{path}: cannot reopen {what} file: {e}")))
+}
+
 /// Opens an output path given on the command line.
 pub fn open_output(path: &str, what: &str) -> Result<Box<dyn Write + Send>, ReplayError> {
     if path == "-" {
@@ -83,6 +98,9 @@ pub fn open_output(path: &str, what: &str) -> Result<Box<dyn Write + Send>, Repl
 /// Where every exchange goes: the exchange log, the detection engine, the alert log
 /// and the periodic state snapshot.
 struct Sinks {
+    /// Output paths, for reopening on SIGHUP.
+    exchanges_path: Option<String>,
+    alerts_path: String,
     http: HttpMetrics,
     per_endpoint: EndpointMetrics,
     log: Option<ExchangeLog>,
@@ -104,6 +122,20 @@ fn alert_err(e: io::Error) -> ReplayError {
 }
 
 impl Sinks {
+    /// SIGHUP: the output files were rotated; write on at their paths (appending when
+    /// a file is still there).
+    fn reopen(&mut self) -> Result<(), ReplayError> {
+        self.flush_outputs()?;
+        if let Some(p) = self.exchanges_path.as_deref().filter(|p| *p != "-") {
+            self.log = Some(ExchangeLog::new(open_append(p, "exchanges")?));
+        }
+        if self.alerts_path != "-" {
+            self.alerts = AlertLog::new(open_append(&self.alerts_path, "alerts")?);
+        }
+        tracing::info!("Reopened the output files (SIGHUP)");
+        Ok(())
+    }
+
     /// Pushes buffered exchange and alert lines out (live capture, quiet wire).
     fn flush_outputs(&mut self) -> Result<(), ReplayError> {
         if let Some(l) = self.log.as_mut() {
@@ -218,6 +250,17 @@ impl workers::Sink for Merged<'_> {
             self.publish.refresh(ts, || sinks.render(stats));
         }
     }
+
+    fn idle(&mut self, now: u64, stats: &PipelineStats) -> Result<(), ReplayError> {
+        if crate::signals::take_reopen() {
+            self.sinks.reopen()?;
+        }
+        // Quiet time still passes: episodes end, gauges follow.
+        self.sinks.engine.advance(now);
+        let sinks = &*self.sinks;
+        self.publish.refresh(now, || sinks.render(stats));
+        self.sinks.flush_outputs()
+    }
 }
 
 impl Run {
@@ -260,63 +303,47 @@ impl Run {
         }
         Ok(self.pipeline.stats())
     }
-
-    /// Nothing arrived (live capture): keep metrics and outputs current.
-    fn idle(&mut self) -> Result<(), ReplayError> {
-        self.refresh(self.started.elapsed().as_nanos() as u64);
-        self.sinks.flush_outputs()
-    }
 }
 
-/// Set by SIGINT / SIGTERM: live capture stops, flushes and exits cleanly.
-static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Opens one ring socket per worker on `iface` (one fanout group when several).
+#[cfg(target_os = "linux")]
+fn open_live(
+    iface: &str,
+    opts: &ReplayOptions,
+) -> Result<Vec<crate::capture::live::LiveSource>, ReplayError> {
+    use crate::capture::live::{LiveSource, fanout_group};
+    let n = opts.workers.max(1);
+    let group = (n > 1).then(fanout_group);
+    (0..n)
+        .map(|_| {
+            LiveSource::open(iface, &opts.ring, group, None).map_err(|e| {
+                if e.is_usage() {
+                    ReplayError::Usage(e.to_string())
+                } else {
+                    ReplayError::Runtime(e.to_string())
+                }
+            })
+        })
+        .collect()
+}
 
 #[cfg(target_os = "linux")]
-extern "C" fn on_stop_signal(_: libc::c_int) {
-    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
-}
-
-/// Captures from `iface` until SIGINT or SIGTERM.
-#[cfg(target_os = "linux")]
-fn live_loop(iface: &str, run: &mut Run, errors: &mut Vec<String>) -> Result<(), ReplayError> {
-    use crate::capture::live::LiveSource;
-    let mut src = LiveSource::open(iface).map_err(|e| {
-        if e.is_usage() {
-            ReplayError::Usage(e.to_string())
-        } else {
-            ReplayError::Runtime(e.to_string())
-        }
-    })?;
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            on_stop_signal as *const () as libc::sighandler_t,
-        );
-        libc::signal(
-            libc::SIGTERM,
-            on_stop_signal as *const () as libc::sighandler_t,
-        );
-    }
-    tracing::info!(interface = iface, "Capturing");
-    while !STOP.load(std::sync::atomic::Ordering::SeqCst) {
-        match src.next_packet() {
-            Ok(Some(p)) => run.packet(&p)?,
-            Ok(None) => run.idle()?,
-            Err(e) => {
-                errors.push(format!("{iface}: capture failed: {e}"));
-                break;
-            }
-        }
-    }
-    Ok(())
-}
+use crate::workers::live;
 
 #[cfg(not(target_os = "linux"))]
-fn live_loop(iface: &str, _run: &mut Run, _errors: &mut Vec<String>) -> Result<(), ReplayError> {
+fn open_live(iface: &str, _: &ReplayOptions) -> Result<Vec<()>, ReplayError> {
     Err(ReplayError::Usage(format!(
         "{iface}: live capture needs Linux in this build"
     )))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn live(
+    _: Vec<()>,
+    _: &FlowConfig,
+    _: &mut Merged<'_>,
+) -> Result<(PipelineStats, Vec<String>), ReplayError> {
+    unreachable!("open_live fails first")
 }
 
 /// Runs the replay. Exchanges are written as soon as they complete.
@@ -379,6 +406,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         None => None,
     };
     let sinks = Sinks {
+        exchanges_path: opts.exchanges.clone(),
+        alerts_path: opts.alerts.clone().unwrap_or_else(|| "-".into()),
         http: HttpMetrics::default(),
         per_endpoint: EndpointMetrics::default(),
         log,
@@ -407,8 +436,20 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     };
     let mut errors = Vec::new();
     let stats = if let Some(iface) = &opts.interface {
-        live_loop(iface, &mut run, &mut errors)?;
-        run.finish()?
+        let sources = open_live(iface, opts)?;
+        if let Some(user) = &opts.user {
+            crate::privileges::drop_to(user).map_err(ReplayError::Usage)?;
+        }
+        crate::signals::install();
+        tracing::info!(interface = %iface, workers = sources.len(), "Capturing");
+        let mut merged = Merged {
+            sinks: &mut run.sinks,
+            publish: &mut run.publish,
+            checks: 0,
+        };
+        let (stats, errs) = live(sources, &opts.flow, &mut merged)?;
+        errors.extend(errs.into_iter().map(|e| format!("{iface}: {e}")));
+        stats
     } else if opts.workers > 1 {
         let shard = workers::ShardOptions {
             files: &opts.files,

@@ -45,6 +45,14 @@ pub fn iso_utc_eve(ts: Nanos) -> String {
     s
 }
 
+/// The wall clock as capture time (live capture while no packet arrives).
+pub fn wall_clock() -> Nanos {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as Nanos)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

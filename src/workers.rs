@@ -177,6 +177,10 @@ pub trait Sink {
     fn exchange(&mut self, e: &Exchange) -> Result<(), Self::Error>;
     /// Called between batches with the counters so far.
     fn progress(&mut self, stats: &PipelineStats);
+    /// Live capture: nothing arrived for a while; `now` is the wall clock.
+    fn idle(&mut self, _now: Nanos, _stats: &PipelineStats) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 /// Options for [`replay`].
@@ -520,6 +524,135 @@ fn merge<S: Sink>(
         }
     }
     Ok(total(&flows))
+}
+
+/// What a live worker sends: exchanges as they finish and its counters.
+#[cfg(target_os = "linux")]
+struct LiveDone {
+    worker: usize,
+    exchanges: Vec<Exchange>,
+    stats: PipelineStats,
+    /// The capture failed on this worker's socket.
+    error: Option<String>,
+}
+
+/// Exchanges a live worker collects before handing them over.
+#[cfg(target_os = "linux")]
+const LIVE_BATCH: usize = 256;
+
+/// Live capture: one worker per socket of a fanout group, each with its own pipeline;
+/// exchanges reach `sink` as they finish (the kernel's timestamps, so detection
+/// windows stay right when workers hand over out of step). Runs until
+/// [`crate::signals::stopping`], then every worker finishes its connections.
+/// Returns the summed counters and the capture errors.
+#[cfg(target_os = "linux")]
+pub fn live<S: Sink>(
+    sources: Vec<crate::capture::live::LiveSource>,
+    flow: &FlowConfig,
+    sink: &mut S,
+) -> Result<(PipelineStats, Vec<String>), S::Error> {
+    use crate::pipeline::Pipeline;
+    use crate::signals;
+    use std::sync::mpsc::RecvTimeoutError;
+
+    let n = sources.len();
+    // Bounded: when detection falls behind, workers wait, the rings fill and the
+    // kernel counts drops, instead of memory growing.
+    let (tx, rx) = mpsc::sync_channel::<LiveDone>(4 * n);
+    for (worker, mut src) in sources.into_iter().enumerate() {
+        let tx = tx.clone();
+        let cfg = flow.clone();
+        thread::Builder::new()
+            .name(format!("apiwatch-capture-{worker}"))
+            .spawn(move || {
+                let mut p = Pipeline::new(cfg);
+                let mut buf = Vec::new();
+                let mut last_send = Instant::now();
+                let mut since_check = 0u32;
+                let mut error = None;
+                loop {
+                    if signals::stopping() {
+                        break;
+                    }
+                    let mut idle = false;
+                    match src.next_packet() {
+                        Ok(Some(pkt)) => p.packet(&pkt, &mut buf),
+                        Ok(None) => {
+                            p.idle(crate::time::wall_clock(), &mut buf);
+                            idle = true;
+                        }
+                        Err(e) => {
+                            error = Some(format!("capture failed: {e}"));
+                            break;
+                        }
+                    }
+                    since_check += 1;
+                    let due = since_check >= 64 && {
+                        since_check = 0;
+                        last_send.elapsed() >= Duration::from_millis(100)
+                    };
+                    if idle || due || buf.len() >= LIVE_BATCH {
+                        last_send = Instant::now();
+                        p.front.stats.kernel_drops = src.kernel_stats().drops;
+                        let msg = LiveDone {
+                            worker,
+                            exchanges: std::mem::take(&mut buf),
+                            stats: p.stats(),
+                            error: None,
+                        };
+                        if tx.send(msg).is_err() {
+                            return;
+                        }
+                    }
+                }
+                p.finish(&mut buf);
+                p.front.stats.kernel_drops = src.kernel_stats().drops;
+                let _ = tx.send(LiveDone {
+                    worker,
+                    exchanges: buf,
+                    stats: p.stats(),
+                    error,
+                });
+            })
+            .expect("spawning a capture thread");
+    }
+    drop(tx);
+    let mut latest = vec![PipelineStats::default(); n];
+    let mut errors = Vec::new();
+    let total = |latest: &[PipelineStats]| {
+        let mut t = PipelineStats::default();
+        for s in latest {
+            t.add(s);
+        }
+        t
+    };
+    let mut last_idle = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(msg) => {
+                for e in &msg.exchanges {
+                    sink.exchange(e)?;
+                }
+                latest[msg.worker] = msg.stats;
+                if let Some(e) = msg.error {
+                    errors.push(e);
+                    // One socket failing ends the capture: stop the others cleanly.
+                    signals::request_stop();
+                }
+                sink.progress(&total(&latest));
+                if last_idle.elapsed() >= Duration::from_millis(500) {
+                    last_idle = Instant::now();
+                    sink.idle(crate::time::wall_clock(), &total(&latest))?;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                last_idle = Instant::now();
+                sink.idle(crate::time::wall_clock(), &total(&latest))?;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    Ok((total(&latest), errors))
 }
 
 #[cfg(test)]

@@ -503,6 +503,12 @@ impl Engine {
         Some((obs.endpoint, id))
     }
 
+    /// Time passed without exchanges (live capture on a quiet wire): episodes that
+    /// went quiet end, so the active-episode gauges fall back.
+    pub fn advance(&mut self, now: Nanos) {
+        self.now = self.now.max(now);
+    }
+
     /// Counts alerts produced by [`Engine::observe`] (kept separate so callers that
     /// filter alerts count what they write).
     pub fn count(&mut self, a: &Alert) {

@@ -9,7 +9,7 @@ use crate::http::ParseError;
 use crate::pipeline::PipelineStats;
 use crate::time::iso_utc_z;
 
-/// Renders the end-of-replay summary.
+/// Renders the end-of-run summary (replay or live capture).
 pub fn render(
     p: &PipelineStats,
     detect: &DetectStats,
@@ -22,11 +22,11 @@ pub fn render(
     let f = &p.flows;
     let secs = elapsed.as_secs_f64().max(1e-9);
     let mut s = String::new();
-    let _ = writeln!(s, "apiwatch replay summary");
+    let _ = writeln!(s, "apiwatch summary");
     let _ = writeln!(
         s,
-        "  packets     {} ({} bytes on the wire, {} TCP segments, {} not TCP)",
-        c.packets, c.bytes, c.tcp_segments, c.not_tcp
+        "  packets     {} ({} bytes on the wire, {} TCP segments, {} not TCP, {} dropped by the kernel)",
+        c.packets, c.bytes, c.tcp_segments, c.not_tcp, c.kernel_drops
     );
     if let (Some(a), Some(b)) = (c.first_ts, c.last_ts) {
         let _ = writeln!(

@@ -1,0 +1,44 @@
+//! Signals of a long-running sensor: SIGINT / SIGTERM stop the capture cleanly,
+//! SIGHUP reopens the output files (after log rotation). The handlers only set
+//! atomics; the loops that own the work look at them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static REOPEN: AtomicBool = AtomicBool::new(false);
+
+#[cfg(unix)]
+extern "C" fn on_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+#[cfg(unix)]
+extern "C" fn on_hangup(_: libc::c_int) {
+    REOPEN.store(true, Ordering::SeqCst);
+}
+
+/// Installs the handlers (live capture only: a replay stops on SIGINT the usual way).
+pub fn install() {
+    #[cfg(unix)]
+    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_stop as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_stop as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGHUP, on_hangup as *const () as libc::sighandler_t);
+    }
+}
+
+/// Whether a stop was requested.
+pub fn stopping() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// Asks every loop to stop (as SIGTERM would).
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Whether SIGHUP arrived since the last call.
+pub fn take_reopen() -> bool {
+    REOPEN.swap(false, Ordering::SeqCst)
+}
