@@ -160,10 +160,9 @@ fn parse_args() -> Result<Option<Args>, String> {
         .partition(|v| !replay.files.is_empty() && std::path::Path::new(v).is_file());
     replay.files.extend(files);
     if !filter.is_empty() {
-        return Err(format!(
-            "capture filter '{}': filters are not supported by this build yet (nothing was read)",
-            filter.join(" ")
-        ));
+        let f =
+            apiwatch::capture::bpf::Filter::new(&filter.join(" ")).map_err(|e| e.to_string())?;
+        replay.filter = Some(f);
     }
     if replay.files.is_empty() && replay.interface.is_none() && !test_config {
         return Err(

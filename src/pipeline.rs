@@ -5,6 +5,7 @@
 //! segments (a file reader runs it once and hands segments to workers by flow), the
 //! [`FlowTable`] turns segments into exchanges.
 
+use crate::capture::bpf::Filter;
 use crate::capture::{Nanos, Packet};
 use crate::decode::{DecodeError, Decoded, Decoder, TcpSegment};
 use crate::flow::{FlowConfig, FlowStats, FlowTable};
@@ -73,6 +74,8 @@ impl PipelineStats {
 pub struct Front {
     decoder: Decoder,
     pub stats: CaptureStats,
+    /// A capture filter applied to files (live sockets filter in the kernel).
+    pub filter: Option<Filter>,
     logged: u32,
 }
 
@@ -81,15 +84,29 @@ impl Default for Front {
         Front {
             decoder: Decoder::new(),
             stats: CaptureStats::default(),
+            filter: None,
             logged: 0,
         }
     }
 }
 
 impl Front {
+    pub fn with_filter(filter: Option<Filter>) -> Self {
+        Front {
+            filter,
+            ..Front::default()
+        }
+    }
+
     /// Decodes one captured frame; a TCP segment it carries (or completes, for the
     /// last IP fragment) is handed to `seg`.
     pub fn packet(&mut self, p: &Packet<'_>, mut seg: impl FnMut(&TcpSegment<'_>)) {
+        if let Some(f) = self.filter.as_mut() {
+            // As tcpdump -r: a packet the filter rejects is not read at all.
+            if !f.matches(p.linktype, p.data) {
+                return;
+            }
+        }
         let s = &mut self.stats;
         s.packets += 1;
         s.bytes += p.orig_len.max(p.data.len() as u32) as u64;

@@ -50,6 +50,8 @@ pub struct ReplayOptions {
     pub ring: crate::capture::RingOptions,
     /// `--user`: drop to this user once the sockets and files are open.
     pub user: Option<String>,
+    /// A capture filter (trailing words of the command line, as tcpdump's).
+    pub filter: Option<crate::capture::bpf::Filter>,
 }
 
 /// Why a replay failed. `Usage` errors exit 2, `Runtime` errors exit 1.
@@ -314,9 +316,10 @@ fn open_live(
     use crate::capture::live::{LiveSource, fanout_group};
     let n = opts.workers.max(1);
     let group = (n > 1).then(fanout_group);
+    let mut filter = opts.filter.clone();
     (0..n)
         .map(|_| {
-            LiveSource::open(iface, &opts.ring, group, None).map_err(|e| {
+            LiveSource::open(iface, &opts.ring, group, filter.as_mut()).map_err(|e| {
                 if e.is_usage() {
                     ReplayError::Usage(e.to_string())
                 } else {
@@ -425,8 +428,10 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         backfill,
         last_render: started,
     };
+    let mut pipeline = Pipeline::new(opts.flow.clone());
+    pipeline.front.filter = opts.filter.clone();
     let mut run = Run {
-        pipeline: Pipeline::new(opts.flow.clone()),
+        pipeline,
         buf: Vec::new(),
         sinks,
         publish,
@@ -456,6 +461,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             workers: opts.workers,
             flow: &opts.flow,
             speed: opts.replay_speed,
+            filter: opts.filter.clone(),
         };
         let mut merged = Merged {
             sinks: &mut run.sinks,

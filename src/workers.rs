@@ -190,6 +190,8 @@ pub struct ShardOptions<'a> {
     pub flow: &'a FlowConfig,
     /// `--replay-speed`.
     pub speed: Option<f64>,
+    /// The capture filter.
+    pub filter: Option<crate::capture::bpf::Filter>,
 }
 
 /// Replays `files` over `workers` flow tables; exchanges go to `sink` in capture order.
@@ -221,7 +223,7 @@ pub fn replay<S: Sink>(
     let r = Reader {
         batches: (0..n).map(|_| Batch::default()).collect(),
         inputs,
-        front: Front::default(),
+        front: Front::with_filter(opts.filter.clone()),
         clock: SweepClock::default(),
         number: 0,
         pending: 0,

@@ -17,6 +17,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::bpf::{Filter, FilterError};
 use super::{BpfInsn, Packet, RingOptions};
 use crate::decode::linktype;
 
@@ -33,6 +34,8 @@ pub enum LiveError {
     Down(String),
     #[error("{0}: {1}")]
     Os(String, io::Error),
+    #[error("{0}")]
+    Filter(FilterError),
 }
 
 impl LiveError {
@@ -40,7 +43,7 @@ impl LiveError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            LiveError::NoSuchInterface(_) | LiveError::Permission(_)
+            LiveError::NoSuchInterface(_) | LiveError::Permission(_) | LiveError::Filter(_)
         )
     }
 }
@@ -177,13 +180,27 @@ impl LiveSource {
         iface: &str,
         opts: &RingOptions,
         fanout: Option<u16>,
-        filter: Option<&[BpfInsn]>,
+        filter: Option<&mut Filter>,
     ) -> Result<Self, LiveError> {
         let cooked = iface == "any";
         let index = if cooked { 0 } else { interface_index(iface)? };
         if !cooked && !interface_up(iface) {
             return Err(LiveError::Down(iface.to_string()));
         }
+        // ARPHRD_* of the device: 1 Ethernet, 772 loopback; others (tun) carry raw IP.
+        let hw_type = if cooked {
+            String::new()
+        } else {
+            std::fs::read_to_string(format!("/sys/class/net/{iface}/type")).unwrap_or_default()
+        };
+        let link = match hw_type.trim() {
+            "1" | "772" => linktype::ETHERNET,
+            _ => linktype::RAW,
+        };
+        let program = match filter {
+            Some(f) => Some(f.program(link).map_err(LiveError::Filter)?),
+            None => None,
+        };
         let kind = if cooked {
             libc::SOCK_DGRAM
         } else {
@@ -210,8 +227,8 @@ impl LiveSource {
         let os = |what: &str, e: io::Error| LiveError::Os(format!("{iface}: {what}"), e);
 
         // A filter first, so no unfiltered packet reaches the ring.
-        if let Some(prog) = filter {
-            attach_filter(s, prog).map_err(|e| os("attaching the capture filter", e))?;
+        if let Some(prog) = &program {
+            attach_filter(s, &prog.0).map_err(|e| os("attaching the capture filter", e))?;
         }
         setopt(s, SOL_PACKET, PACKET_VERSION, &TPACKET_V3)
             .map_err(|e| os("TPACKET_V3 ring not supported by this kernel", e))?;
@@ -288,17 +305,8 @@ impl LiveSource {
                 u32::from(group) | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
             setopt(s, SOL_PACKET, PACKET_FANOUT, &arg).map_err(|e| os("fanout group", e))?;
         }
-        // ARPHRD_* of the device: 1 Ethernet, 772 loopback; others (tun) carry raw IP.
-        let hw_type = if cooked {
-            String::new()
-        } else {
-            std::fs::read_to_string(format!("/sys/class/net/{iface}/type")).unwrap_or_default()
-        };
         let mut src = src;
-        src.linktype = match hw_type.trim() {
-            "1" | "772" => linktype::ETHERNET,
-            _ => linktype::RAW,
-        };
+        src.linktype = link;
         src.loopback = if cooked {
             interface_index("lo").ok()
         } else if hw_type.trim() == "772" {

@@ -6,6 +6,7 @@
 //! precisions, pcapng with several interfaces, gzip, stdin); live capture backends
 //! implement the same trait.
 
+pub mod bpf;
 pub mod file;
 #[cfg(target_os = "linux")]
 pub mod live;
