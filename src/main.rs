@@ -22,6 +22,8 @@ Options:
       --ring-size <MIB>     live: TPACKET_V3 ring per worker (default 64)
       --block-timeout <DUR> live: hand over a ring block that is not full after DUR (default 10ms)
       --user <NAME>         live: drop root to NAME once sockets and files are open
+      --capture-backend <B> live: af-packet (default) or libpcap (needs --features libpcap)
+  [FILTER...]               capture filter, as tcpdump's: apiwatch -i eth0 tcp port 80 or 8080
       --learning-period <DUR>  baseline learning period, e.g. 5m (default 5m)
   -c, --config <FILE>       TOML configuration (every key optional, see README)
   -T, --test-config         check the configuration and exit
@@ -116,6 +118,18 @@ fn parse_args() -> Result<Option<Args>, String> {
                     })?);
             }
             Long("user") => replay.user = Some(string_value(&mut p)?),
+            Long("capture-backend") => {
+                let v = string_value(&mut p)?;
+                replay.backend = match v.as_str() {
+                    "af-packet" | "afpacket" => replay::Backend::AfPacket,
+                    "libpcap" | "pcap" => replay::Backend::Libpcap,
+                    _ => {
+                        return Err(format!(
+                            "--capture-backend: '{v}' is not af-packet or libpcap"
+                        ));
+                    }
+                };
+            }
             Short('c') | Long("config") => config = Some(string_value(&mut p)?),
             Short('T') | Long("test-config") => test_config = true,
             Long("web.listen-address") => replay.web_listen = Some(string_value(&mut p)?),

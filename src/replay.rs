@@ -52,6 +52,8 @@ pub struct ReplayOptions {
     pub user: Option<String>,
     /// A capture filter (trailing words of the command line, as tcpdump's).
     pub filter: Option<crate::capture::bpf::Filter>,
+    /// `--capture-backend`.
+    pub backend: Backend,
 }
 
 /// Why a replay failed. `Usage` errors exit 2, `Runtime` errors exit 1.
@@ -307,47 +309,61 @@ impl Run {
     }
 }
 
-/// Opens one ring socket per worker on `iface` (one fanout group when several).
-#[cfg(target_os = "linux")]
-fn open_live(
-    iface: &str,
-    opts: &ReplayOptions,
-) -> Result<Vec<crate::capture::live::LiveSource>, ReplayError> {
-    use crate::capture::live::{LiveSource, fanout_group};
+/// Which live capture implementation opens the interface.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// AF_PACKET with a TPACKET_V3 ring (Linux, no system library).
+    #[default]
+    AfPacket,
+    /// libpcap (feature `libpcap`).
+    Libpcap,
+}
+
+type Sources = Vec<Box<dyn crate::capture::LiveCapture>>;
+
+/// Opens one capture handle per worker on `iface` (one fanout group when several).
+fn open_live(iface: &str, opts: &ReplayOptions) -> Result<Sources, ReplayError> {
     let n = opts.workers.max(1);
-    let group = (n > 1).then(fanout_group);
+    let group = (n > 1).then(crate::capture::fanout_group);
     let mut filter = opts.filter.clone();
-    (0..n)
-        .map(|_| {
-            LiveSource::open(iface, &opts.ring, group, filter.as_mut()).map_err(|e| {
-                if e.is_usage() {
-                    ReplayError::Usage(e.to_string())
-                } else {
-                    ReplayError::Runtime(e.to_string())
-                }
-            })
-        })
-        .collect()
+    let usage = |e: crate::capture::LiveError| {
+        if e.is_usage() {
+            ReplayError::Usage(e.to_string())
+        } else {
+            ReplayError::Runtime(e.to_string())
+        }
+    };
+    let mut out: Sources = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(match opts.backend {
+            #[cfg(target_os = "linux")]
+            Backend::AfPacket => Box::new(
+                crate::capture::live::LiveSource::open(iface, &opts.ring, group, filter.as_mut())
+                    .map_err(usage)?,
+            ),
+            #[cfg(not(target_os = "linux"))]
+            Backend::AfPacket => {
+                return Err(ReplayError::Usage(format!(
+                    "{iface}: AF_PACKET capture needs Linux; use --capture-backend libpcap"
+                )));
+            }
+            #[cfg(feature = "libpcap")]
+            Backend::Libpcap => Box::new(
+                crate::capture::pcap_live::PcapSource::open(iface, &opts.ring, group, filter.as_ref())
+                    .map_err(usage)?,
+            ),
+            #[cfg(not(feature = "libpcap"))]
+            Backend::Libpcap => {
+                return Err(ReplayError::Usage(
+                    "--capture-backend libpcap: this build has no libpcap (cargo build --features libpcap)".into(),
+                ));
+            }
+        });
+    }
+    Ok(out)
 }
 
-#[cfg(target_os = "linux")]
 use crate::workers::live;
-
-#[cfg(not(target_os = "linux"))]
-fn open_live(iface: &str, _: &ReplayOptions) -> Result<Vec<()>, ReplayError> {
-    Err(ReplayError::Usage(format!(
-        "{iface}: live capture needs Linux in this build"
-    )))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn live(
-    _: Vec<()>,
-    _: &FlowConfig,
-    _: &mut Merged<'_>,
-) -> Result<(PipelineStats, Vec<String>), ReplayError> {
-    unreachable!("open_live fails first")
-}
 
 /// Runs the replay. Exchanges are written as soon as they complete.
 pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {

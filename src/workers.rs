@@ -529,7 +529,6 @@ fn merge<S: Sink>(
 }
 
 /// What a live worker sends: exchanges as they finish and its counters.
-#[cfg(target_os = "linux")]
 struct LiveDone {
     worker: usize,
     exchanges: Vec<Exchange>,
@@ -539,7 +538,6 @@ struct LiveDone {
 }
 
 /// Exchanges a live worker collects before handing them over.
-#[cfg(target_os = "linux")]
 const LIVE_BATCH: usize = 256;
 
 /// Live capture: one worker per socket of a fanout group, each with its own pipeline;
@@ -547,9 +545,8 @@ const LIVE_BATCH: usize = 256;
 /// windows stay right when workers hand over out of step). Runs until
 /// [`crate::signals::stopping`], then every worker finishes its connections.
 /// Returns the summed counters and the capture errors.
-#[cfg(target_os = "linux")]
 pub fn live<S: Sink>(
-    sources: Vec<crate::capture::live::LiveSource>,
+    sources: Vec<Box<dyn crate::capture::LiveCapture>>,
     flow: &FlowConfig,
     sink: &mut S,
 ) -> Result<(PipelineStats, Vec<String>), S::Error> {

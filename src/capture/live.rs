@@ -17,36 +17,9 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::bpf::{Filter, FilterError};
-use super::{BpfInsn, Packet, RingOptions};
+use super::bpf::Filter;
+use super::{BpfInsn, KernelStats, LiveCapture, LiveError, Packet, RingOptions};
 use crate::decode::linktype;
-
-/// Why an interface cannot be captured from.
-#[derive(Debug, thiserror::Error)]
-pub enum LiveError {
-    #[error("{0}: no such interface (see `ip link`)")]
-    NoSuchInterface(String),
-    #[error(
-        "{0}: capture needs CAP_NET_RAW: run as root or `setcap cap_net_raw,cap_net_admin+ep` on the binary"
-    )]
-    Permission(String),
-    #[error("{0}: interface is down: bring it up with `ip link set {0} up`")]
-    Down(String),
-    #[error("{0}: {1}")]
-    Os(String, io::Error),
-    #[error("{0}")]
-    Filter(FilterError),
-}
-
-impl LiveError {
-    /// Errors the user can fix by changing the command (exit code 2).
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            LiveError::NoSuchInterface(_) | LiveError::Permission(_) | LiveError::Filter(_)
-        )
-    }
-}
 
 const ETH_P_ALL: u16 = 0x0003;
 const SOL_PACKET: libc::c_int = 263;
@@ -84,19 +57,26 @@ struct RingStats {
     freeze_q_cnt: u32,
 }
 
-/// Kernel counters, accumulated.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct KernelStats {
-    pub packets: u64,
-    pub drops: u64,
-    /// Times the ring was full and the kernel froze the queue.
-    pub freezes: u64,
-}
-
 /// The next block and frame to read.
 struct Cursor {
     remaining: u32,
     offset: usize,
+}
+
+impl LiveCapture for LiveSource {
+    fn next_packet(&mut self) -> io::Result<Option<Packet<'_>>> {
+        LiveSource::next_packet(self)
+    }
+
+    fn kernel_stats(&mut self) -> KernelStats {
+        LiveSource::kernel_stats(self)
+    }
+}
+
+/// Joins a PACKET_FANOUT hash group (IP fragments reassembled before hashing).
+pub fn join_fanout(fd: RawFd, group: u16) -> io::Result<()> {
+    let arg: u32 = u32::from(group) | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
+    setopt(fd, SOL_PACKET, PACKET_FANOUT, &arg)
 }
 
 /// One capture socket with its ring.
@@ -164,12 +144,6 @@ fn setopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Res
 unsafe fn field<T: Copy>(base: *const u8, off: usize) -> T {
     // SAFETY: guaranteed by the caller.
     unsafe { std::ptr::read_unaligned(base.add(off).cast::<T>()) }
-}
-
-/// A fanout group id for this process: the same for all its sockets, different
-/// from other processes'.
-pub fn fanout_group() -> u16 {
-    (std::process::id() & 0xffff) as u16
 }
 
 impl LiveSource {
@@ -301,9 +275,7 @@ impl LiveSource {
                 .map_err(|e| os("promiscuous mode", e))?;
         }
         if let Some(group) = fanout {
-            let arg: u32 =
-                u32::from(group) | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
-            setopt(s, SOL_PACKET, PACKET_FANOUT, &arg).map_err(|e| os("fanout group", e))?;
+            join_fanout(s, group).map_err(|e| os("fanout group", e))?;
         }
         let mut src = src;
         src.linktype = link;

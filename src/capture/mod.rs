@@ -10,6 +10,12 @@ pub mod bpf;
 pub mod file;
 #[cfg(target_os = "linux")]
 pub mod live;
+#[cfg(feature = "libpcap")]
+pub mod pcap_live;
+
+use std::io;
+
+use bpf::FilterError;
 
 pub use file::{CaptureError, FileSource};
 
@@ -60,6 +66,56 @@ pub struct BpfInsn {
     pub jt: u8,
     pub jf: u8,
     pub k: u32,
+}
+
+/// Why an interface cannot be captured from.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("{0}: no such interface (see `ip link`)")]
+    NoSuchInterface(String),
+    #[error(
+        "{0}: capture needs CAP_NET_RAW: run as root or `setcap cap_net_raw,cap_net_admin+ep` on the binary"
+    )]
+    Permission(String),
+    #[error("{0}: interface is down: bring it up with `ip link set {0} up`")]
+    Down(String),
+    #[error("{0}: {1}")]
+    Os(String, io::Error),
+    #[error("{0}")]
+    Filter(FilterError),
+}
+
+impl LiveError {
+    /// Errors the user can fix by changing the command (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            LiveError::NoSuchInterface(_) | LiveError::Permission(_) | LiveError::Filter(_)
+        )
+    }
+}
+
+/// Kernel counters, accumulated.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KernelStats {
+    pub packets: u64,
+    pub drops: u64,
+    /// Times the ring was full and the kernel froze the queue.
+    pub freezes: u64,
+}
+
+/// A live packet source: the AF_PACKET ring here, or libpcap (feature `libpcap`).
+pub trait LiveCapture: Send {
+    /// The next packet; `None` when nothing arrived within about 200 ms.
+    fn next_packet(&mut self) -> io::Result<Option<Packet<'_>>>;
+    /// Kernel counters so far.
+    fn kernel_stats(&mut self) -> KernelStats;
+}
+
+/// A fanout group id for this process: the same for all its sockets, different
+/// from other processes'.
+pub fn fanout_group() -> u16 {
+    (std::process::id() & 0xffff) as u16
 }
 
 /// Anything that yields packets in capture order.
