@@ -2,12 +2,11 @@
 //! are open, apiwatch gives up root: supplementary groups, then the group, then the
 //! user (the order matters: a process that is no longer root cannot change groups).
 
-/// Switches the process to `user` and that user's primary group. Errors are worded
-/// for the command line.
+/// The uid and primary gid of `user`.
 #[cfg(unix)]
-pub fn drop_to(user: &str) -> Result<(), String> {
-    use std::ffi::{CStr, CString};
-    let name = CString::new(user).map_err(|_| format!("--user {user}: not a user name"))?;
+pub fn lookup(user: &str) -> Result<(u32, u32), String> {
+    let name =
+        std::ffi::CString::new(user).map_err(|_| format!("--user {user}: not a user name"))?;
     let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     let mut found: *mut libc::passwd = std::ptr::null_mut();
@@ -24,11 +23,19 @@ pub fn drop_to(user: &str) -> Result<(), String> {
     if rc != 0 || found.is_null() {
         return Err(format!("--user {user}: no such user"));
     }
-    let (uid, gid) = (pw.pw_uid, pw.pw_gid);
-    // SAFETY: plain credential calls; `pw_name` points into `buf`, still alive.
+    Ok((pw.pw_uid, pw.pw_gid))
+}
+
+/// Switches the process to `user` and that user's primary group. Errors are worded
+/// for the command line.
+#[cfg(unix)]
+pub fn drop_to(user: &str) -> Result<(), String> {
+    let (uid, gid) = lookup(user)?;
+    let name =
+        std::ffi::CString::new(user).map_err(|_| format!("--user {user}: not a user name"))?;
+    // SAFETY: plain credential calls on a NUL-terminated name.
     unsafe {
-        let pname = CStr::from_ptr(pw.pw_name);
-        if libc::initgroups(pname.as_ptr(), gid) != 0 && libc::setgroups(1, &gid) != 0 {
+        if libc::initgroups(name.as_ptr(), gid) != 0 && libc::setgroups(1, &gid) != 0 {
             return Err(format!(
                 "--user {user}: cannot set groups: {} (apiwatch must start as root to use --user)",
                 std::io::Error::last_os_error()
@@ -53,6 +60,11 @@ pub fn drop_to(user: &str) -> Result<(), String> {
     }
     tracing::info!(user, uid, gid, "Dropped privileges");
     Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn lookup(user: &str) -> Result<(u32, u32), String> {
+    Err(format!("--user {user}: not supported on this system"))
 }
 
 #[cfg(not(unix))]

@@ -459,6 +459,19 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let stats = if let Some(iface) = &opts.interface {
         let sources = open_live(iface, opts)?;
         if let Some(user) = &opts.user {
+            // The output files were created as root: hand them to the user, who has
+            // to reopen them after rotation (SIGHUP).
+            let (uid, gid) = crate::privileges::lookup(user).map_err(ReplayError::Usage)?;
+            #[cfg(unix)]
+            for p in [&opts.exchanges, &opts.alerts, &opts.openmetrics_out]
+                .into_iter()
+                .flatten()
+                .filter(|p| p.as_str() != "-")
+            {
+                if let Err(e) = std::os::unix::fs::chown(p, Some(uid), Some(gid)) {
+                    tracing::warn!(file = %p, %e, "Cannot hand the output file to --user");
+                }
+            }
             crate::privileges::drop_to(user).map_err(ReplayError::Usage)?;
         }
         crate::signals::install();

@@ -1,7 +1,10 @@
 //! Live capture on a real AF_PACKET socket: two network namespaces joined by a veth
 //! pair made here, python's http.server on one side, curl on the other, `apiwatch -i`
 //! on the client's veth, then SIGINT mid-run: exit 0 with every exchange written.
-//! Needs root (CI runs as root); elsewhere the test says it was skipped.
+//! A second test runs the JSON API with benign clients and a brute-force loop, each
+//! request on its own connection so one client's connections land on different
+//! workers, and checks the same exchanges and the alert arrive for 1 and 3 workers.
+//! Needs root (CI runs as root); elsewhere the tests say they were skipped.
 
 mod common;
 
@@ -32,14 +35,10 @@ impl Drop for Netns {
     }
 }
 
-#[test]
-fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root || !sh(&["ip", "-V"]) || !sh(&["curl", "--version"]) {
-        eprintln!("skipped: needs root, iproute2 and curl (CI has them)");
-        return;
-    }
-    let id = std::process::id() % 100_000;
+/// Two namespaces joined by a veth pair: client 10.78.<n>.1 on `vc`, server
+/// 10.78.<n>.2 on `vs`. Removed when dropped.
+fn netns_pair(n: u8) -> (Netns, String, String) {
+    let id = std::process::id() % 10_000 * 10 + u32::from(n);
     let ns = Netns {
         cli: format!("awt-c{id}"),
         srv: format!("awt-s{id}"),
@@ -58,7 +57,7 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
             &ns.cli,
             "addr",
             "add",
-            "10.78.0.1/24",
+            &format!("10.78.{n}.1/24"),
             "dev",
             &vc,
         ])
@@ -68,13 +67,33 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
             &ns.srv,
             "addr",
             "add",
-            "10.78.0.2/24",
+            &format!("10.78.{n}.2/24"),
             "dev",
             &vs,
         ])
         && sh(&["ip", "-n", &ns.cli, "link", "set", &vc, "up"])
         && sh(&["ip", "-n", &ns.srv, "link", "set", &vs, "up"]);
     assert!(ok, "could not build the namespaces");
+    (ns, vc, vs)
+}
+
+/// Whether this machine can run the live tests (root, iproute2, curl).
+fn can_run() -> bool {
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || !sh(&["ip", "-V"]) || !sh(&["curl", "--version"]) {
+        eprintln!("skipped: needs root, iproute2 and curl (CI has them)");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
+    if !can_run() {
+        return;
+    }
+    let (ns, vc, _vs) = netns_pair(0);
+    let id = std::process::id();
     let mut server = Command::new("ip")
         .args([
             "netns",
@@ -157,4 +176,260 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
         seen.iter().filter(|(u, s)| u == "/" && *s == 200).count() >= 2,
         "{seen:?}"
     );
+}
+
+/// One live run of the API scenario: what apiwatch wrote.
+struct Observed {
+    exchanges: Vec<serde_json::Value>,
+    exchanges_path: std::path::PathBuf,
+    alerts: Vec<serde_json::Value>,
+    stderr: String,
+}
+
+/// Runs the JSON API in the server namespace, `apiwatch -i` (with `args`) on the
+/// client's veth, benign traffic then a brute-force loop from the client; SIGINT.
+fn api_scenario(n: u8, args: &[&str]) -> Observed {
+    api_scenario_with(n, args, &|_, _| {})
+}
+
+/// As [`api_scenario`]; `between(pid, exchanges_path)` runs after the benign traffic
+/// and before the brute force.
+fn api_scenario_with(n: u8, args: &[&str], between: &dyn Fn(u32, &std::path::Path)) -> Observed {
+    let (ns, vc, _vs) = netns_pair(n);
+    let srv_ip = format!("10.78.{n}.2");
+    let server_script = common::repo("scripts/api_server.py");
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &ns.srv, "python3"])
+        .arg(&server_script)
+        .args([srv_ip.as_str(), "8000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("apiwatch-live-api-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A log directory the --user test's unprivileged user can create files in.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (exchanges, alerts) = (dir.join("exchanges.jsonl"), dir.join("alerts.jsonl"));
+    // One curl per request, so one connection per request: a single curl would reuse
+    // connections the server is closing and retry, which varies from run to run.
+    let curl = |extra: &[&str], urls: &[String]| {
+        urls.iter().all(|url| {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", &ns.cli, "curl", "-s", "--max-time", "5"]);
+            c.args(extra).arg(url);
+            c.stdout(Stdio::null()).stderr(Stdio::null());
+            c.status().is_ok_and(|s| s.success())
+        })
+    };
+    let health = vec![format!("http://{srv_ip}:8000/health")];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !curl(&[], &health) {
+        assert!(Instant::now() < deadline, "API server did not start");
+        sleep(Duration::from_millis(100));
+    }
+    let aw = Command::new("ip")
+        .args(["netns", "exec", &ns.cli])
+        .arg(env!("CARGO_BIN_EXE_apiwatch"))
+        .args(["-i", &vc, "--alerts"])
+        .arg(&alerts)
+        .arg("--exchanges")
+        .arg(&exchanges)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_millis(500));
+    let items: Vec<String> = (0..20)
+        .map(|i| format!("http://{srv_ip}:8000/api/items?page={i}"))
+        .collect();
+    assert!(curl(&[], &items));
+    between(aw.id(), &exchanges);
+    let login: Vec<String> = (0..15)
+        .map(|_| format!("http://{srv_ip}:8000/api/login"))
+        .collect();
+    curl(
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"username":"alice","password":"not-her-password"}"#,
+        ],
+        &login,
+    );
+    sleep(Duration::from_millis(500));
+    unsafe { libc::kill(aw.id() as i32, libc::SIGINT) };
+    let out = aw.wait_with_output().unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    Observed {
+        exchanges: parse_lines(&std::fs::read(&exchanges).unwrap()),
+        exchanges_path: exchanges.clone(),
+        alerts: parse_lines(&std::fs::read(&alerts).unwrap()),
+        stderr,
+    }
+}
+
+/// (uri, status) of every exchange, sorted: workers hand exchanges over out of step.
+fn exchange_set(o: &Observed) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = o
+        .exchanges
+        .iter()
+        .map(|e| {
+            (
+                e["uri"].as_str().unwrap_or("").to_string(),
+                e["status"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn alert_kinds(o: &Observed) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = o
+        .alerts
+        .iter()
+        .map(|a| {
+            (
+                a["alert"]["signature"].as_str().unwrap_or("").to_string(),
+                a["src_ip"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn one_and_three_workers_see_the_same_exchanges_and_catch_the_brute_force() {
+    if !can_run() {
+        return;
+    }
+    let one = api_scenario(1, &["--workers", "1", "tcp", "port", "8000"]);
+    let three = api_scenario(2, &["--workers", "3", "tcp", "port", "8000"]);
+    assert_complete(&one, "10.78.1.1");
+    assert_complete(&three, "10.78.2.1");
+    assert_eq!(exchange_set(&one), exchange_set(&three), "{}", three.stderr);
+    let three_kinds: Vec<String> = alert_kinds(&three).into_iter().map(|k| k.0).collect();
+    let one_kinds: Vec<String> = alert_kinds(&one).into_iter().map(|k| k.0).collect();
+    assert_eq!(one_kinds, three_kinds);
+    // The summary reports the kernel's drop counter.
+    assert!(
+        three.stderr.contains("dropped by the kernel"),
+        "{}",
+        three.stderr
+    );
+}
+
+#[test]
+fn a_filter_that_excludes_the_traffic_sees_nothing() {
+    if !can_run() {
+        return;
+    }
+    let o = api_scenario(3, &["--workers", "2", "tcp", "port", "9999"]);
+    assert!(o.exchanges.is_empty(), "{:?}", o.exchanges);
+    assert!(o.stderr.contains("packets     0 "), "{}", o.stderr);
+}
+
+/// The standard outcome of the scenario: every exchange, and the brute force caught.
+fn assert_complete(o: &Observed, client: &str) {
+    let set = exchange_set(o);
+    assert_eq!(
+        set.iter()
+            .filter(|(u, s)| u.starts_with("/api/items") && *s == 200)
+            .count(),
+        20,
+        "{set:?}\n{}",
+        o.stderr
+    );
+    assert_eq!(
+        set.iter()
+            .filter(|(u, s)| u == "/api/login" && *s == 401)
+            .count(),
+        15,
+        "{set:?}"
+    );
+    let kinds = alert_kinds(o);
+    assert!(
+        kinds
+            .iter()
+            .any(|(sig, ip)| sig.contains("brute") && ip == client),
+        "no brute-force alert: {kinds:?}"
+    );
+}
+
+#[cfg(feature = "libpcap")]
+#[test]
+fn the_libpcap_backend_with_two_workers_sees_every_exchange() {
+    if !can_run() {
+        return;
+    }
+    let o = api_scenario(
+        4,
+        &[
+            "--capture-backend",
+            "libpcap",
+            "--workers",
+            "2",
+            "tcp",
+            "port",
+            "8000",
+        ],
+    );
+    assert_complete(&o, "10.78.4.1");
+}
+
+#[test]
+fn sighup_reopens_the_outputs_and_user_drops_root() {
+    if !can_run() {
+        return;
+    }
+    // Outputs are opened as root, then apiwatch runs as nobody; after the benign
+    // traffic the exchange log is rotated away and SIGHUP makes a new one.
+    let rotated = std::cell::RefCell::new(None);
+    let o = api_scenario_with(5, &["--user", "nobody", "--workers", "2"], &|pid, path| {
+        sleep(Duration::from_millis(300));
+        let old = path.with_extension("1");
+        std::fs::rename(path, &old).unwrap();
+        unsafe { libc::kill(pid as i32, libc::SIGHUP) };
+        sleep(Duration::from_millis(500));
+        *rotated.borrow_mut() = Some(old);
+    });
+    let old = rotated.into_inner().unwrap();
+    let before = parse_lines(&std::fs::read(&old).unwrap());
+    assert!(
+        before
+            .iter()
+            .filter(|e| e["uri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("/api/items")))
+            .count()
+            == 20,
+        "the rotated file should hold the benign traffic: {before:?}\n{}",
+        o.stderr
+    );
+    // The reopened file, created by nobody after the rotation, holds the rest.
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(&o.exchanges_path).unwrap().uid();
+    let nobody = std::fs::metadata(&old).unwrap().uid();
+    assert_ne!(owner, 0, "the reopened file was created as root");
+    assert_eq!(owner, nobody, "the first file was handed to the user too");
+    let logins = o
+        .exchanges
+        .iter()
+        .filter(|e| e["uri"] == "/api/login")
+        .count();
+    assert_eq!(logins, 15, "{:?}\n{}", o.exchanges, o.stderr);
+    assert!(o.alerts.iter().any(|a| {
+        a["alert"]["signature"]
+            .as_str()
+            .unwrap_or("")
+            .contains("brute")
+    }));
 }
