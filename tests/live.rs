@@ -433,3 +433,69 @@ fn sighup_reopens_the_outputs_and_user_drops_root() {
             .contains("brute")
     }));
 }
+
+/// Runs apiwatch with `args` (optionally as `nobody`); exit code and stderr.
+fn run_apiwatch(args: &[&str], as_nobody: bool) -> (Option<i32>, String) {
+    let mut c = if as_nobody {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_apiwatch")]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_apiwatch"))
+    };
+    let out = c.args(args).output().expect("run apiwatch");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn capture_errors_are_one_line_with_the_fix_and_the_right_exit_code() {
+    if !can_run() {
+        return;
+    }
+    let (code, err) = run_apiwatch(&["-i", "awnosuch0"], false);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            Some(2),
+            "apiwatch: awnosuch0: no such interface (see `ip link`)\n"
+        )
+    );
+    if sh(&["runuser", "--help"]) {
+        let (code, err) = run_apiwatch(&["-i", "lo"], true);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.starts_with("apiwatch: lo: capture needs CAP_NET_RAW"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // A veth is down until someone brings it up.
+    let (a, b) = (
+        format!("awd{}", std::process::id() % 100_000),
+        format!("awe{}", std::process::id() % 100_000),
+    );
+    assert!(sh(&[
+        "ip", "link", "add", &a, "type", "veth", "peer", "name", &b
+    ]));
+    let (code, err) = run_apiwatch(&["-i", &a], false);
+    sh(&["ip", "link", "del", &a]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err,
+        format!("apiwatch: {a}: interface is down: bring it up with `ip link set {a} up`\n")
+    );
+    let (code, err) = run_apiwatch(&["-i", "lo", "tcp", "port"], false);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with("apiwatch: capture filter 'tcp port': "),
+        "{err}"
+    );
+    let (code, err) = run_apiwatch(&["-i", "lo", "--user", "awnosuchuser"], false);
+    assert_eq!(
+        (code, err.as_str()),
+        (Some(2), "apiwatch: --user awnosuchuser: no such user\n")
+    );
+}
