@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Replay throughput of one apiwatch worker on a large capture, with tshark on the same
-# capture in the same run for the ratio. Makes the capture first if it is missing
-# (scripts/make-bench-capture.sh, root needed).
+# Replay throughput of apiwatch on a large capture, per worker count (WORKERS, default
+# "1 2"), with tshark on the same capture in the same run for the ratio. Makes the
+# capture first if it is missing (scripts/make-bench-capture.sh, root needed).
 #
-# Usage: scripts/bench-replay.sh [CAPTURE] [RUNS]
+# Usage: [WORKERS="1 2 4"] scripts/bench-replay.sh [CAPTURE] [RUNS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cap=${1:-$root/bench-data/api-bench.pcap}
@@ -20,16 +20,24 @@ measure() { # prints "seconds max_rss_kb"
 }
 
 echo "capture: $cap ($bytes bytes, $(capinfos -c -M "$cap" 2>/dev/null | awk '/Number of packets/{print $NF}') packets)"
-best=""
-for i in $(seq "$runs"); do
-    read -r secs rss < <(measure "$bin" -r "$cap" -q --exchanges /dev/null)
-    echo "apiwatch run $i: ${secs}s, max RSS ${rss} KB"
-    if [ -z "$best" ] || awk -v a="$secs" -v b="$best" 'BEGIN{exit !(a<b)}'; then best=$secs; best_rss=$rss; fi
+one=""
+for w in ${WORKERS:-1 2}; do
+    best=""
+    for i in $(seq "$runs"); do
+        read -r secs rss < <(measure "$bin" -r "$cap" -q --workers "$w" --exchanges /dev/null --alerts /dev/null)
+        echo "apiwatch --workers $w run $i: ${secs}s, max RSS ${rss} KB"
+        if [ -z "$best" ] || awk -v a="$secs" -v b="$best" 'BEGIN{exit !(a<b)}'; then best=$secs; best_rss=$rss; fi
+    done
+    [ -n "$one" ] || one=$best
+    awk -v b="$bytes" -v s="$best" -v r="$best_rss" -v w="$w" -v one="$one" 'BEGIN{
+        printf "apiwatch --workers %s (best of runs): %.2f s  %.2f Gbit/s  peak RSS %.1f MB  speed-up over the first count %.2fx\n", w, s, b*8/s/1e9, r/1024, one/s }'
 done
+best=$one
+best_rss=0
 packets=$("$bin" -r "$cap" 2>&1 >/dev/null | awk '/^  packets/{print $2}')
 exchanges=$("$bin" -r "$cap" --exchanges - -q | wc -l)
 read -r tsecs trss < <(measure tshark -r "$cap" --disable-protocol json -Y http -T fields -e frame.number)
 awk -v b="$bytes" -v s="$best" -v p="$packets" -v ts="$tsecs" -v r="$best_rss" -v tr="$trss" -v x="$exchanges" 'BEGIN{
-    printf "apiwatch (best of runs): %.2f s  %.2f Gbit/s  %.0f packets/s  %d exchanges  peak RSS %.1f MB\n", s, b*8/s/1e9, p/s, x, r/1024;
+    printf "apiwatch (first worker count): %.2f s  %.2f Gbit/s  %.0f packets/s  %d exchanges\n", s, b*8/s/1e9, p/s, x;
     printf "tshark:                  %.2f s  %.3f Gbit/s  peak RSS %.1f MB\n", ts, b*8/ts/1e9, tr/1024;
     printf "ratio apiwatch/tshark:   %.1fx\n", ts/s }'

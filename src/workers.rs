@@ -131,6 +131,7 @@ impl Batch {
 
 /// What a worker sends back: finished exchanges in order, and how far it got.
 struct Done {
+    worker: usize,
     exchanges: Vec<(u64, FlowKey, Exchange)>,
     through: u64,
     flows: FlowStats,
@@ -202,22 +203,25 @@ pub fn replay<S: Sink>(
     let n = opts.workers.max(1);
     let capture = Arc::new(Mutex::new(CaptureStats::default()));
     let mut inputs = Vec::with_capacity(n);
-    let mut outputs = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
     let progress: Progress = (0..n).map(|_| AtomicU64::new(0)).collect();
+    // One bounded channel back from all workers: when detection and the outputs are
+    // the slowest stage, workers wait and the reader with them, so memory stays
+    // bounded; the merge never waits on one particular worker, so none can block it.
+    let (dtx, outputs) = mpsc::sync_channel::<Done>(2 * n);
     for i in 0..n {
         let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
-        let (dtx, drx) = mpsc::channel::<Done>();
         let cfg = opts.flow.clone();
         let progress = progress.clone();
+        let dtx = dtx.clone();
         let h = thread::Builder::new()
             .name(format!("apiwatch-flow-{i}"))
-            .spawn(move || work(cfg, rx, dtx, &progress[i]))
+            .spawn(move || work(i, cfg, rx, dtx, &progress[i]))
             .expect("spawning a worker thread");
         inputs.push(tx);
-        outputs.push(drx);
         handles.push(h);
     }
+    drop(dtx);
     let files = opts.files.to_vec();
     let speed = opts.speed;
     let r = Reader {
@@ -235,7 +239,7 @@ pub fn replay<S: Sink>(
         .spawn(move || read(&files, speed, r))
         .expect("spawning the reader thread");
 
-    let merged = merge(&outputs, &capture, sink);
+    let merged = merge(n, &outputs, &capture, sink);
     // On a sink error the receivers go away; workers and the reader then stop at
     // their next send.
     drop(outputs);
@@ -410,7 +414,13 @@ fn read(files: &[String], speed: Option<f64>, mut r: Reader) -> Result<ReaderEnd
 }
 
 /// A worker: segments → flow table → exchanges tagged for the merge.
-fn work(cfg: FlowConfig, rx: Receiver<Batch>, tx: mpsc::Sender<Done>, progress: &AtomicU64) {
+fn work(
+    worker: usize,
+    cfg: FlowConfig,
+    rx: Receiver<Batch>,
+    tx: SyncSender<Done>,
+    progress: &AtomicU64,
+) {
     let mut table = FlowTable::new(cfg);
     let mut buf = Vec::new();
     let tag = |number: u64, buf: &mut Vec<Exchange>, out: &mut Vec<(u64, FlowKey, Exchange)>| {
@@ -451,6 +461,7 @@ fn work(cfg: FlowConfig, rx: Receiver<Batch>, tx: mpsc::Sender<Done>, progress: 
         // Unmaps the file when this was the last batch holding it.
         drop(batch);
         let done = Done {
+            worker,
             exchanges: out,
             through,
             flows: table.stats.clone(),
@@ -464,6 +475,7 @@ fn work(cfg: FlowConfig, rx: Receiver<Batch>, tx: mpsc::Sender<Done>, progress: 
     table.flush_all(&mut buf);
     tag(END, &mut buf, &mut out);
     let _ = tx.send(Done {
+        worker,
         exchanges: out,
         through: END,
         flows: table.stats.clone(),
@@ -474,11 +486,11 @@ fn work(cfg: FlowConfig, rx: Receiver<Batch>, tx: mpsc::Sender<Done>, progress: 
 /// Releases exchanges in (number, key) order as soon as every worker is past them.
 /// Returns the summed flow counters.
 fn merge<S: Sink>(
-    outputs: &[Receiver<Done>],
+    n: usize,
+    outputs: &Receiver<Done>,
     capture: &Mutex<CaptureStats>,
     sink: &mut S,
 ) -> Result<PipelineStats, S::Error> {
-    let n = outputs.len();
     let mut queues: Vec<VecDeque<(u64, FlowKey, Exchange)>> = vec![VecDeque::new(); n];
     // Each worker has reported every number below this (END once it is finished).
     let mut through: Vec<u64> = vec![0; n];
@@ -508,21 +520,19 @@ fn merge<S: Sink>(
             let (_, _, e) = queues[i].pop_front().expect("a head was just seen");
             sink.exchange(&e)?;
         }
-        // Wait on the worker furthest behind.
-        let Some(i) = (0..n)
-            .filter(|i| through[*i] != END)
-            .min_by_key(|i| through[*i])
-        else {
+        if limit == END {
             break;
-        };
-        match outputs[i].recv() {
+        }
+        match outputs.recv() {
             Ok(done) => {
+                let i = done.worker;
                 queues[i].extend(done.exchanges);
                 through[i] = done.through;
                 flows[i] = (done.flows, done.active);
                 sink.progress(&total(&flows));
             }
-            Err(_) => through[i] = END,
+            // Every worker is gone (one stopped early): release what there is.
+            Err(_) => through.iter_mut().for_each(|t| *t = END),
         }
     }
     Ok(total(&flows))

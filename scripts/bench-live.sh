@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Live capture throughput: wrk (client) against nginx (server) in two network
+# namespaces over a veth at MTU 1500 (the setup of make-bench-capture.sh), with
+# `apiwatch -i` on the client's veth, once per worker count. Reports what wrk sent,
+# what apiwatch reconstructed, and the kernel's drop counter. Everything (load
+# generator, server, sensor) shares this machine's cores, so the figure is a floor.
+# Needs root, iproute2, ethtool, nginx-light, wrk.
+#
+# Usage: [AW_ARGS="--ring-size 1"] scripts/bench-live.sh [SECONDS] [WORKERS...]   (default 10, "1 2")
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+secs=${1:-10}
+shift || true
+counts=${*:-1 2}
+. "$root/scripts/netns.sh"
+cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
+bin=$root/target/release/apiwatch
+
+work=$(mktemp -d)
+chmod 755 "$work"
+cleanup() {
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+    netns_down
+    rm -rf "$work"
+}
+trap cleanup EXIT
+netns_up
+mkdir -p "$work/www/static"
+for size in 8 32 128; do
+    head -c "$((size * 1024))" /dev/urandom >"$work/www/static/${size}k.bin"
+done
+cat >"$work/nginx.conf" <<CONF
+daemon on;
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 256; }
+http {
+    access_log off;
+    keepalive_requests 1000;
+    server {
+        listen $AW_SRV_IP:8080;
+        root $work/www;
+        location /api/users/ { default_type application/json; return 200 '{"id":1,"name":"user","roles":["reader"],"created":"2026-01-01T00:00:00Z"}'; }
+        location = /api/login { default_type application/json; return 401 '{"error":"invalid credentials"}'; }
+        location /api/orders { default_type application/json; return 200 '[{"order":1,"total":7},{"order":2,"total":14},{"order":3,"total":21},{"order":4,"total":28}]'; }
+    }
+}
+CONF
+ip netns exec "$AW_SRV" nginx -c "$work/nginx.conf"
+wait_port 8080
+
+for n in $counts; do
+    ip netns exec "$AW_CLI" "$bin" -i aw-c --workers "$n" ${AW_ARGS:-} --exchanges /dev/null \
+        --alerts /dev/null tcp port 8080 2>"$work/aw.err" &
+    aw=$!
+    sleep 1
+    ip netns exec "$AW_CLI" wrk -t 1 -c 16 -d "${secs}s" -s "$root/scripts/bench-traffic.lua" \
+        "http://$AW_SRV_IP:8080" >"$work/wrk.out" 2>&1 || true
+    sleep 1
+    t0=$(date +%s.%N)
+    kill -INT "$aw"
+    wait "$aw" || true
+    t1=$(date +%s.%N)
+    requests=$(awk '/requests in/{print $1}' "$work/wrk.out")
+    read -r bytes <<<"$(awk '/^  packets/{gsub(/\(/,"",$3); print $3}' "$work/aw.err")"
+    awk -v n="$n" -v r="$requests" -v s="$secs" -v b="$bytes" -v stop="$(echo "$t1 - $t0" | bc)" '
+        /^  packets/ {p=$2; d=$(NF-4)}
+        /^  http/ {x=$2}
+        END {printf "workers %s: wrk %d requests (%.0f/s); apiwatch %d exchanges (%.2f%%), %d packets, %.2f Gbit/s, kernel drops %d; exit %.2f s after SIGINT\n",
+            n, r, r/s, x, 100*x/r, p, b*8/s/1e9, d, stop}' "$work/aw.err"
+done
