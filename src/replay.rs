@@ -163,7 +163,8 @@ impl Sinks {
         )
     }
 
-    fn exchange(&mut self, e: &Exchange) -> Result<(), ReplayError> {
+    /// One exchange; `head` is its exchange-log head when a worker made it.
+    fn exchange(&mut self, e: &Exchange, head: Option<&str>) -> Result<(), ReplayError> {
         self.written += 1;
         self.http.exchange(e);
         let labels = self.engine.observe(e, &mut self.fired);
@@ -171,7 +172,7 @@ impl Sinks {
             self.per_endpoint.request(endpoint, e.status);
         }
         if let Some(l) = self.log.as_mut() {
-            l.write(e, labels.as_ref().map(|(ep, c)| (ep.as_str(), *c)))
+            l.write(e, labels.as_ref().map(|(ep, c)| (ep.as_str(), *c)), head)
                 .map_err(write_err)?;
         }
         for a in self.fired.drain(..) {
@@ -242,8 +243,8 @@ struct Merged<'a> {
 impl workers::Sink for Merged<'_> {
     type Error = ReplayError;
 
-    fn exchange(&mut self, e: &Exchange) -> Result<(), ReplayError> {
-        self.sinks.exchange(e)
+    fn exchange(&mut self, e: &Exchange, head: Option<&str>) -> Result<(), ReplayError> {
+        self.sinks.exchange(e, head)
     }
 
     fn progress(&mut self, stats: &PipelineStats) {
@@ -289,7 +290,7 @@ impl Run {
         }
         self.pipeline.packet(p, &mut self.buf);
         for e in self.buf.drain(..) {
-            self.sinks.exchange(&e)?;
+            self.sinks.exchange(&e, None)?;
         }
         Ok(())
     }
@@ -303,7 +304,7 @@ impl Run {
     fn finish(&mut self) -> Result<PipelineStats, ReplayError> {
         self.pipeline.finish(&mut self.buf);
         for e in self.buf.drain(..) {
-            self.sinks.exchange(&e)?;
+            self.sinks.exchange(&e, None)?;
         }
         Ok(self.pipeline.stats())
     }
@@ -491,6 +492,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             flow: &opts.flow,
             speed: opts.replay_speed,
             filter: opts.filter.clone(),
+            log_heads: run.sinks.log.is_some(),
         };
         let mut merged = Merged {
             sinks: &mut run.sinks,

@@ -130,9 +130,12 @@ impl Batch {
 }
 
 /// What a worker sends back: finished exchanges in order, and how far it got.
+/// An exchange with its merge position and, optionally, its exchange-log head.
+type Tagged = (u64, FlowKey, Exchange, Option<String>);
+
 struct Done {
     worker: usize,
-    exchanges: Vec<(u64, FlowKey, Exchange)>,
+    exchanges: Vec<Tagged>,
     through: u64,
     flows: FlowStats,
     active: usize,
@@ -174,8 +177,9 @@ pub enum ReadFailure {
 /// How a sharded replay reports progress to the thread that owns the outputs.
 pub trait Sink {
     type Error;
-    /// One exchange, in the order a single worker would have produced it.
-    fn exchange(&mut self, e: &Exchange) -> Result<(), Self::Error>;
+    /// One exchange, in the order a single worker would have produced it, with its
+    /// exchange-log head when the workers were asked to make them.
+    fn exchange(&mut self, e: &Exchange, head: Option<&str>) -> Result<(), Self::Error>;
     /// Called between batches with the counters so far.
     fn progress(&mut self, stats: &PipelineStats);
     /// Live capture: nothing arrived for a while; `now` is the wall clock.
@@ -193,6 +197,8 @@ pub struct ShardOptions<'a> {
     pub speed: Option<f64>,
     /// The capture filter.
     pub filter: Option<crate::capture::bpf::Filter>,
+    /// Workers serialise the exchange-log fields they know (the exchange log is on).
+    pub log_heads: bool,
 }
 
 /// Replays `files` over `workers` flow tables; exchanges go to `sink` in capture order.
@@ -209,6 +215,7 @@ pub fn replay<S: Sink>(
     // the slowest stage, workers wait and the reader with them, so memory stays
     // bounded; the merge never waits on one particular worker, so none can block it.
     let (dtx, outputs) = mpsc::sync_channel::<Done>(2 * n);
+    let log_heads = opts.log_heads;
     for i in 0..n {
         let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE);
         let cfg = opts.flow.clone();
@@ -216,7 +223,7 @@ pub fn replay<S: Sink>(
         let dtx = dtx.clone();
         let h = thread::Builder::new()
             .name(format!("apiwatch-flow-{i}"))
-            .spawn(move || work(i, cfg, rx, dtx, &progress[i]))
+            .spawn(move || work(i, cfg, rx, dtx, &progress[i], log_heads))
             .expect("spawning a worker thread");
         inputs.push(tx);
         handles.push(h);
@@ -420,11 +427,15 @@ fn work(
     rx: Receiver<Batch>,
     tx: SyncSender<Done>,
     progress: &AtomicU64,
+    log_heads: bool,
 ) {
     let mut table = FlowTable::new(cfg);
     let mut buf = Vec::new();
-    let tag = |number: u64, buf: &mut Vec<Exchange>, out: &mut Vec<(u64, FlowKey, Exchange)>| {
-        out.extend(buf.drain(..).map(|e| (number, key_of(&e), e)));
+    let tag = |number: u64, buf: &mut Vec<Exchange>, out: &mut Vec<Tagged>| {
+        out.extend(buf.drain(..).map(|e| {
+            let head = log_heads.then(|| crate::export::exchange_log::head_json(&e));
+            (number, key_of(&e), e, head)
+        }));
     };
     for batch in rx {
         let mut out = Vec::new();
@@ -491,7 +502,7 @@ fn merge<S: Sink>(
     capture: &Mutex<CaptureStats>,
     sink: &mut S,
 ) -> Result<PipelineStats, S::Error> {
-    let mut queues: Vec<VecDeque<(u64, FlowKey, Exchange)>> = vec![VecDeque::new(); n];
+    let mut queues: Vec<VecDeque<Tagged>> = vec![VecDeque::new(); n];
     // Each worker has reported every number below this (END once it is finished).
     let mut through: Vec<u64> = vec![0; n];
     let mut flows: Vec<(FlowStats, usize)> = vec![Default::default(); n];
@@ -513,12 +524,12 @@ fn merge<S: Sink>(
             let next = queues
                 .iter()
                 .enumerate()
-                .filter_map(|(i, q)| q.front().map(|(num, key, _)| ((*num, *key), i)))
+                .filter_map(|(i, q)| q.front().map(|(num, key, _, _)| ((*num, *key), i)))
                 .filter(|((num, _), _)| *num < limit || limit == END)
                 .min();
             let Some((_, i)) = next else { break };
-            let (_, _, e) = queues[i].pop_front().expect("a head was just seen");
-            sink.exchange(&e)?;
+            let (_, _, e, head) = queues[i].pop_front().expect("a head was just seen");
+            sink.exchange(&e, head.as_deref())?;
         }
         if limit == END {
             break;
@@ -640,7 +651,7 @@ pub fn live<S: Sink>(
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(msg) => {
                 for e in &msg.exchanges {
-                    sink.exchange(e)?;
+                    sink.exchange(e, None)?;
                 }
                 latest[msg.worker] = msg.stats;
                 if let Some(e) = msg.error {

@@ -56,8 +56,6 @@ struct Record<'a> {
     status: Option<u16>,
     response_body_len: Option<u64>,
     response_time_ms: Option<f64>,
-    endpoint: Option<String>,
-    client: String,
 }
 
 /// Replaces the values of secret-named query parameters.
@@ -100,6 +98,12 @@ pub fn to_json(e: &Exchange) -> String {
 /// Serialises one exchange with the endpoint and client key the detection engine
 /// assigned (learned template; trusted proxies and principal keys applied).
 pub fn to_json_with(e: &Exchange, labels: Option<(&str, ClientId)>) -> String {
+    finish_json(&head_json(e), e, labels)
+}
+
+/// Every field but the two the detection engine assigns, as an unterminated JSON
+/// object: the part of a record that workers can serialise in parallel.
+pub fn head_json(e: &Exchange) -> String {
     let rec = Record {
         timestamp: iso_utc_z(e.ts),
         client_ip: identity::normalise(e.client_ip),
@@ -118,12 +122,26 @@ pub fn to_json_with(e: &Exchange, labels: Option<(&str, ClientId)>) -> String {
         response_time_ms: e
             .response_time_ns()
             .map(|ns| (ns as f64 / 1000.0).round() / 1000.0),
-        endpoint: labels.map(|(ep, _)| ep.to_string()).or_else(|| endpoint(e)),
-        client: labels
-            .map(|(_, c)| c.key())
-            .unwrap_or_else(|| identity::client_key(e.client_ip)),
     };
-    serde_json::to_string(&rec).unwrap_or_default()
+    let mut s = serde_json::to_string(&rec).unwrap_or_default();
+    s.pop(); // the closing brace
+    s
+}
+
+/// Completes a [`head_json`] with `endpoint` and `client`.
+pub fn finish_json(head: &str, e: &Exchange, labels: Option<(&str, ClientId)>) -> String {
+    let endpoint = labels.map(|(ep, _)| ep.to_string()).or_else(|| endpoint(e));
+    let client = labels
+        .map(|(_, c)| c.key())
+        .unwrap_or_else(|| identity::client_key(e.client_ip));
+    let mut s = String::with_capacity(head.len() + 96);
+    s.push_str(head);
+    s.push_str(",\"endpoint\":");
+    s.push_str(&serde_json::to_string(&endpoint).unwrap_or_default());
+    s.push_str(",\"client\":");
+    s.push_str(&serde_json::to_string(&client).unwrap_or_default());
+    s.push('}');
+    s
 }
 
 /// A JSON-lines file of exchanges.
@@ -140,8 +158,18 @@ impl ExchangeLog {
         }
     }
 
-    pub fn write(&mut self, e: &Exchange, labels: Option<(&str, ClientId)>) -> io::Result<()> {
-        self.out.write_all(to_json_with(e, labels).as_bytes())?;
+    /// Writes one record; `head` is its [`head_json`] when a worker made it already.
+    pub fn write(
+        &mut self,
+        e: &Exchange,
+        labels: Option<(&str, ClientId)>,
+        head: Option<&str>,
+    ) -> io::Result<()> {
+        let line = match head {
+            Some(h) => finish_json(h, e, labels),
+            None => to_json_with(e, labels),
+        };
+        self.out.write_all(line.as_bytes())?;
         self.out.write_all(b"\n")?;
         self.written += 1;
         Ok(())
