@@ -196,6 +196,13 @@ pub fn render(
         "Packets the kernel dropped before apiwatch saw them (live capture only).",
         c.kernel_drops,
     );
+    one(
+        &mut s,
+        "apiwatch_capture_kernel_queue_freezes_total",
+        "counter",
+        "Times the kernel froze a capture ring because it was full (live capture only).",
+        c.kernel_freezes,
+    );
     header(
         &mut s,
         "apiwatch_decode_errors_total",

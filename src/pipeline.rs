@@ -24,6 +24,8 @@ pub struct CaptureStats {
     pub tcp_segments: u64,
     /// Frames the kernel dropped before apiwatch could read them (live capture).
     pub kernel_drops: u64,
+    /// Times the kernel froze the ring because it was full (TPACKET_V3).
+    pub kernel_freezes: u64,
     pub first_ts: Option<Nanos>,
     pub last_ts: Option<Nanos>,
 }
@@ -44,6 +46,7 @@ impl CaptureStats {
         self.not_tcp += o.not_tcp;
         self.tcp_segments += o.tcp_segments;
         self.kernel_drops += o.kernel_drops;
+        self.kernel_freezes += o.kernel_freezes;
         self.first_ts = match (self.first_ts, o.first_ts) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -613,7 +613,9 @@ pub fn live<S: Sink>(
                     };
                     if idle || due || buf.len() >= LIVE_BATCH {
                         last_send = Instant::now();
-                        p.front.stats.kernel_drops = src.kernel_stats().drops;
+                        let k = src.kernel_stats();
+                        p.front.stats.kernel_drops = k.drops;
+                        p.front.stats.kernel_freezes = k.freezes;
                         let msg = LiveDone {
                             worker,
                             exchanges: std::mem::take(&mut buf),
@@ -626,7 +628,9 @@ pub fn live<S: Sink>(
                     }
                 }
                 p.finish(&mut buf);
-                p.front.stats.kernel_drops = src.kernel_stats().drops;
+                let k = src.kernel_stats();
+                p.front.stats.kernel_drops = k.drops;
+                p.front.stats.kernel_freezes = k.freezes;
                 let _ = tx.send(LiveDone {
                     worker,
                     exchanges: buf,

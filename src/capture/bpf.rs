@@ -390,9 +390,14 @@ enum Kind {
     PortRange,
 }
 
+/// Bounds that keep the compiler's recursion shallow whatever the input.
+const MAX_TOKENS: usize = 1024;
+const MAX_DEPTH: usize = 64;
+
 struct Parser<'a> {
     toks: Vec<&'a str>,
     pos: usize,
+    depth: usize,
     last: Option<(Option<Proto>, Dir, Kind)>,
 }
 
@@ -423,6 +428,7 @@ impl<'a> Parser<'a> {
         Parser {
             toks,
             pos: 0,
+            depth: 0,
             last: None,
         }
     }
@@ -440,6 +446,9 @@ impl<'a> Parser<'a> {
     fn parse(mut self) -> Result<Node, String> {
         if self.toks.is_empty() {
             return Err("empty expression".into());
+        }
+        if self.toks.len() > MAX_TOKENS {
+            return Err(format!("longer than {MAX_TOKENS} words"));
         }
         let n = self.or()?;
         match self.peek() {
@@ -467,6 +476,16 @@ impl<'a> Parser<'a> {
     }
 
     fn unary(&mut self) -> Result<Node, String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+        }
+        let n = self.unary_inner();
+        self.depth -= 1;
+        n
+    }
+
+    fn unary_inner(&mut self) -> Result<Node, String> {
         match self.peek() {
             Some("not" | "!") => {
                 self.next();
@@ -822,11 +841,18 @@ impl Gen {
             Node::Not(a) => self.node(a, l, f, t),
             Node::Prim(p) => {
                 let dnf = prim(p, l);
+                // Conditional jumps reach 255 instructions at most: they stay inside
+                // the primitive, and unconditional jumps (any distance) leave it.
+                let out = self.label();
                 if dnf.is_empty() {
                     self.code.push(Op::Goto(f));
                 }
                 for (i, conj) in dnf.iter().enumerate() {
-                    let fail = if i + 1 == dnf.len() { f } else { self.label() };
+                    let fail = if i + 1 == dnf.len() {
+                        out
+                    } else {
+                        self.label()
+                    };
                     for c in conj {
                         let pass = self.label();
                         for i in &c.loads {
@@ -845,6 +871,10 @@ impl Gen {
                     if i + 1 != dnf.len() {
                         self.place(fail);
                     }
+                }
+                if !dnf.is_empty() {
+                    self.place(out);
+                    self.code.push(Op::Goto(f));
                 }
             }
         }
@@ -959,6 +989,36 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn hostile_expressions_are_refused_not_recursed_into() {
+        let deep = "(".repeat(100_000) + "tcp" + &")".repeat(100_000);
+        assert!(compile_builtin(&deep, 1).unwrap_err().why.contains("words"));
+        let deep = "(".repeat(200) + "tcp" + &")".repeat(200);
+        assert!(
+            compile_builtin(&deep, 1)
+                .unwrap_err()
+                .why
+                .contains("nested")
+        );
+        let nots = "not ".repeat(500) + "tcp";
+        assert!(
+            compile_builtin(&nots, 1)
+                .unwrap_err()
+                .why
+                .contains("nested")
+        );
+        let long = vec!["tcp"; 400].join(" or ");
+        let e = compile_builtin(&long, 1).unwrap_err();
+        assert!(e.why.contains("4096"), "{e}");
+        // Long but reasonable chains compile: jumps out of a primitive have no limit.
+        let ports: Vec<String> = (8020..8040).map(|p| format!("port {p}")).collect();
+        let p = compile_builtin(&ports.join(" or "), 1).unwrap();
+        let f = tcp4([10, 0, 0, 1], [10, 0, 0, 2], 40000, 8039);
+        assert!(p.matches(&f));
+        let all = format!("tcp and {}", vec!["not port 22"; 30].join(" and "));
+        assert!(compile_builtin(&all, 1).unwrap().matches(&f));
     }
 
     #[test]
