@@ -94,24 +94,21 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
     }
     let (ns, vc, _vs) = netns_pair(0);
     let id = std::process::id();
+    let dir = std::env::temp_dir().join(format!("apiwatch-live-{id}"));
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello\n").unwrap();
+    // A download still running when the signal comes: 32 MiB read at 256 KiB/s (the
+    // wire stops once the client's receive window is full).
+    std::fs::write(www.join("big.bin"), vec![b'x'; 32 << 20]).unwrap();
     let mut server = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.srv,
-            "python3",
-            "-m",
-            "http.server",
-            "8000",
-            "--bind",
-            "10.78.0.2",
-        ])
+        .args(["netns", "exec", &ns.srv, "python3", "-m", "http.server"])
+        .args(["8000", "--bind", "10.78.0.2", "--directory"])
+        .arg(&www)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("apiwatch-live-{id}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let exchanges = dir.join("exchanges.jsonl");
     let aw = Command::new("ip")
         .args(["netns", "exec", &ns.cli])
@@ -145,11 +142,25 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
     for path in ["/", "/missing", "/also-missing"] {
         curl(path);
     }
-    sleep(Duration::from_millis(500));
+    let mut download = Command::new("ip")
+        .args(["netns", "exec", &ns.cli, "curl", "-s", "-o", "/dev/null"])
+        .args(["--limit-rate", "256k", "--max-time", "30"])
+        .arg("http://10.78.0.2:8000/big.bin")
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_millis(1500));
+    let signalled = Instant::now();
     unsafe { libc::kill(aw.id() as i32, libc::SIGINT) };
     let out = aw.wait_with_output().unwrap();
+    let stop_time = signalled.elapsed();
+    let _ = download.kill();
+    let _ = download.wait();
     let _ = server.kill();
     let _ = server.wait();
+    assert!(
+        stop_time < Duration::from_secs(3),
+        "took {stop_time:?} to stop"
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -176,6 +187,11 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
         seen.iter().filter(|(u, s)| u == "/" && *s == 200).count() >= 2,
         "{seen:?}"
     );
+    // The download in flight at the signal was flushed: request and response head.
+    assert!(seen.contains(&("/big.bin".to_string(), 200)), "{seen:?}");
+    let big = got.iter().find(|e| e["uri"] == "/big.bin").unwrap();
+    let body = big["response_body_len"].as_u64().unwrap_or(0);
+    assert!(body > 0 && body < 32 << 20, "partial body expected: {big}");
 }
 
 /// One live run of the API scenario: what apiwatch wrote.
