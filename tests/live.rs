@@ -98,13 +98,24 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "hello\n").unwrap();
-    // A download still running when the signal comes: 32 MiB read at 256 KiB/s (the
-    // wire stops once the client's receive window is full).
-    std::fs::write(www.join("big.bin"), vec![b'x'; 32 << 20]).unwrap();
     let mut server = Command::new("ip")
         .args(["netns", "exec", &ns.srv, "python3", "-m", "http.server"])
         .args(["8000", "--bind", "10.78.0.2", "--directory"])
         .arg(&www)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A response still arriving when the signal comes: 1 KiB every 50 ms of a
+    // declared 100 MB.
+    let slow = "import socket, time\n\
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+        s.bind(('10.78.0.2', 8001)); s.listen()\n\
+        c, _ = s.accept(); c.recv(65536)\n\
+        c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 100000000\\r\\n\\r\\n')\n\
+        for _ in range(600):\n    c.sendall(b'x' * 1024); time.sleep(0.05)\n";
+    let mut slow_server = Command::new("ip")
+        .args(["netns", "exec", &ns.srv, "python3", "-c", slow])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -144,8 +155,7 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
     }
     let mut download = Command::new("ip")
         .args(["netns", "exec", &ns.cli, "curl", "-s", "-o", "/dev/null"])
-        .args(["--limit-rate", "256k", "--max-time", "30"])
-        .arg("http://10.78.0.2:8000/big.bin")
+        .args(["--max-time", "30", "http://10.78.0.2:8001/slow"])
         .spawn()
         .unwrap();
     sleep(Duration::from_millis(1500));
@@ -157,6 +167,8 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
     let _ = download.wait();
     let _ = server.kill();
     let _ = server.wait();
+    let _ = slow_server.kill();
+    let _ = slow_server.wait();
     assert!(
         stop_time < Duration::from_secs(3),
         "took {stop_time:?} to stop"
@@ -188,10 +200,14 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
         "{seen:?}"
     );
     // The download in flight at the signal was flushed: request and response head.
-    assert!(seen.contains(&("/big.bin".to_string(), 200)), "{seen:?}");
-    let big = got.iter().find(|e| e["uri"] == "/big.bin").unwrap();
+    assert!(seen.contains(&("/slow".to_string(), 200)), "{seen:?}");
+    let big = got.iter().find(|e| e["uri"] == "/slow").unwrap();
     let body = big["response_body_len"].as_u64().unwrap_or(0);
-    assert!(body > 0 && body < 32 << 20, "partial body expected: {big}");
+    assert!(
+        body > 0 && body < 1 << 20,
+        "partial body expected: {big}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// One live run of the API scenario: what apiwatch wrote.

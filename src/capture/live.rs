@@ -93,6 +93,8 @@ pub struct LiveSource {
     /// On loopback every packet is seen twice (out and in): keep one copy.
     loopback: Option<i32>,
     kernel: KernelStats,
+    /// Packets were handed out since the ring last ran dry.
+    delivered: bool,
 }
 
 // SAFETY: the ring is owned by this source alone; the raw pointer is only an address
@@ -244,6 +246,7 @@ impl LiveSource {
             cooked,
             loopback: None,
             kernel: KernelStats::default(),
+            delivered: false,
         };
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
@@ -336,6 +339,7 @@ impl LiveSource {
                     // Cooked frames carry no link header: only IP can be decoded.
                     continue;
                 }
+                self.delivered = true;
                 return Ok(Some(Packet {
                     ts,
                     linktype: if self.cooked {
@@ -356,7 +360,9 @@ impl LiveSource {
                 });
                 continue;
             }
-            if polled {
+            // The ring ran dry: say so at once after handing out packets, so the caller
+            // passes on what it finished before this thread sleeps in poll.
+            if polled || std::mem::take(&mut self.delivered) {
                 return Ok(None);
             }
             polled = true;
