@@ -5,13 +5,15 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use crate::capture::{CaptureError, FileSource, Packet, PacketSource};
+use crate::capture::Packet;
+use crate::capture::file::InputLog;
 use crate::detect::{Alert, DetectConfig, Engine, state};
 use crate::export::alert_log::AlertLog;
 use crate::export::exchange_log::ExchangeLog;
 use crate::flow::FlowConfig;
 use crate::http::Exchange;
 use crate::metrics::{self, Backfill, EndpointMetrics, Exposition, HttpMetrics};
+use crate::time::Pacer;
 
 /// Packet time between two OpenMetrics backfill snapshots (Prometheus' usual scrape
 /// interval).
@@ -222,14 +224,12 @@ impl Publish {
 }
 
 /// Everything one run moves packets through on the calling thread: the pipeline,
-/// the sinks, and the periodic metric refresh and pacing.
+/// the sinks and the periodic metric refresh.
 struct Run {
     pipeline: Pipeline,
     buf: Vec<Exchange>,
     sinks: Sinks,
     publish: Publish,
-    started: Instant,
-    first_ts: Option<u64>,
     since_check: u32,
 }
 
@@ -269,18 +269,6 @@ impl workers::Sink for Merged<'_> {
 }
 
 impl Run {
-    /// `--replay-speed`: sleeps until packet time `ts` is due.
-    fn pace(&mut self, speed: Option<f64>, ts: u64) {
-        if let Some(speed) = speed {
-            let t0 = *self.first_ts.get_or_insert(ts);
-            let due = Duration::from_secs_f64(ts.saturating_sub(t0) as f64 / 1e9 / speed);
-            let now = self.started.elapsed();
-            if due > now + Duration::from_millis(2) {
-                std::thread::sleep(due - now);
-            }
-        }
-    }
-
     /// One packet through the pipeline; its finished exchanges to the sinks.
     fn packet(&mut self, p: &Packet<'_>) -> Result<(), ReplayError> {
         self.since_check += 1;
@@ -452,8 +440,6 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         buf: Vec::new(),
         sinks,
         publish,
-        started,
-        first_ts: None,
         since_check: 0,
     };
     let mut errors = Vec::new();
@@ -508,34 +494,24 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             Err(workers::ReadFailure::Usage(msg)) => return Err(ReplayError::Usage(msg)),
         }
     } else {
+        let mut log = InputLog::default();
+        let mut pacer = opts.replay_speed.map(Pacer::new);
         for path in &opts.files {
-            let mut src = match FileSource::open(path) {
-                Ok(s) => s,
-                Err(e) if e.is_usage() => return Err(ReplayError::Usage(e.to_string())),
-                Err(e) => {
-                    errors.push(e.to_string());
-                    continue;
-                }
+            let Some(mut src) = log
+                .open(path)
+                .map_err(|e| ReplayError::Usage(e.to_string()))?
+            else {
+                continue;
             };
-            loop {
-                match src.next_packet() {
-                    Ok(Some(p)) => {
-                        run.pace(opts.replay_speed, p.ts);
-                        run.packet(&p)?;
-                    }
-                    Ok(None) => break,
-                    Err(e @ CaptureError::Truncated { .. }) => {
-                        tracing::warn!(file = %path, "Capture is truncated; everything before the cut was processed");
-                        warnings.push(e.to_string());
-                        break;
-                    }
-                    Err(e) => {
-                        errors.push(e.to_string());
-                        break;
-                    }
+            while let Some(p) = log.next(path, &mut src) {
+                if let Some(wait) = pacer.as_mut().and_then(|pc| pc.wait(p.ts)) {
+                    std::thread::sleep(wait);
                 }
+                run.packet(&p)?;
             }
         }
+        warnings.extend(log.warnings);
+        errors.extend(log.errors);
         run.finish()?
     };
     let Run {

@@ -53,6 +53,33 @@ pub fn wall_clock() -> Nanos {
         .unwrap_or(0)
 }
 
+/// `--replay-speed`: how long to wait before a packet of capture time `ts` is due.
+#[derive(Debug)]
+pub struct Pacer {
+    speed: f64,
+    started: std::time::Instant,
+    first_ts: Option<Nanos>,
+}
+
+impl Pacer {
+    pub fn new(speed: f64) -> Self {
+        Pacer {
+            speed,
+            started: std::time::Instant::now(),
+            first_ts: None,
+        }
+    }
+
+    /// The wait before `ts` is due (none when it is due within 2 ms).
+    pub fn wait(&mut self, ts: Nanos) -> Option<std::time::Duration> {
+        use std::time::Duration;
+        let t0 = *self.first_ts.get_or_insert(ts);
+        let at = Duration::from_secs_f64(ts.saturating_sub(t0) as f64 / 1e9 / self.speed);
+        let now = self.started.elapsed();
+        (at > now + Duration::from_millis(2)).then(|| at - now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

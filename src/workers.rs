@@ -24,11 +24,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::capture::{CaptureError, FileSource, Nanos, PacketSource};
+use crate::capture::Nanos;
+use crate::capture::file::InputLog;
 use crate::decode::TcpSegment;
 use crate::flow::{FlowConfig, FlowKey, FlowStats, FlowTable, SweepClock};
 use crate::http::Exchange;
 use crate::pipeline::{CaptureStats, Front, PipelineStats};
+use crate::time::Pacer;
 
 /// Packets per batch handed to a worker: large enough that channel costs vanish,
 /// small enough that the merge has little to hold.
@@ -56,6 +58,22 @@ struct Seg {
     mapped: bool,
     start: usize,
     len: u32,
+}
+
+impl Seg {
+    /// The segment again, its payload in `bytes` (the map or the arena).
+    fn segment<'a>(&self, bytes: &'a [u8]) -> TcpSegment<'a> {
+        TcpSegment {
+            src: self.src,
+            dst: self.dst,
+            sport: self.sport,
+            dport: self.dport,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            payload: &bytes[self.start..self.start + self.len as usize],
+        }
+    }
 }
 
 enum Item {
@@ -349,18 +367,14 @@ impl Reader {
 
 /// The reader: files → decoded segments → per-worker batches.
 fn read(files: &[String], speed: Option<f64>, mut r: Reader) -> Result<ReaderEnd, ReadFailure> {
-    let mut warnings = Vec::new();
-    let mut errors = Vec::new();
-    let started = Instant::now();
-    let mut first_ts = None;
+    let mut log = InputLog::default();
+    let mut pacer = speed.map(Pacer::new);
     'files: for (file, path) in files.iter().enumerate() {
-        let mut src = match FileSource::open(path) {
-            Ok(s) => s,
-            Err(e) if e.is_usage() => return Err(ReadFailure::Usage(e.to_string())),
-            Err(e) => {
-                errors.push(e.to_string());
-                continue;
-            }
+        let Some(mut src) = log
+            .open(path)
+            .map_err(|e| ReadFailure::Usage(e.to_string()))?
+        else {
+            continue;
         };
         // A batch refers to at most one mapped file.
         if r.pending > 0 && !r.flush(0) {
@@ -370,30 +384,8 @@ fn read(files: &[String], speed: Option<f64>, mut r: Reader) -> Result<ReaderEnd
         if map.is_some() {
             src.release_below(0);
         }
-        loop {
-            let p = match src.next_packet() {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(e @ CaptureError::Truncated { .. }) => {
-                    tracing::warn!(file = %path, "Capture is truncated; everything before the cut was processed");
-                    warnings.push(e.to_string());
-                    break;
-                }
-                Err(e) => {
-                    errors.push(e.to_string());
-                    break;
-                }
-            };
-            let mut due = None;
-            if let Some(speed) = speed {
-                let t0 = *first_ts.get_or_insert(p.ts);
-                let at = Duration::from_secs_f64(p.ts.saturating_sub(t0) as f64 / 1e9 / speed);
-                let now = started.elapsed();
-                if at > now + Duration::from_millis(2) {
-                    due = Some(at - now);
-                }
-            }
-            if let Some(wait) = due {
+        while let Some(p) = log.next(path, &mut src) {
+            if let Some(wait) = pacer.as_mut().and_then(|pc| pc.wait(p.ts)) {
                 // Hand out what is ready before waiting, so metrics stay current.
                 if r.pending > 0 && !r.flush(0) {
                     break 'files;
@@ -412,6 +404,7 @@ fn read(files: &[String], speed: Option<f64>, mut r: Reader) -> Result<ReaderEnd
             }
         }
     }
+    let InputLog { warnings, errors } = log;
     r.flush(0);
     Ok(ReaderEnd {
         capture: r.front.stats,
@@ -450,17 +443,7 @@ fn work(
                         (Some(m), true) => m,
                         _ => &batch.payload,
                     };
-                    let seg = TcpSegment {
-                        src: s.src,
-                        dst: s.dst,
-                        sport: s.sport,
-                        dport: s.dport,
-                        seq: s.seq,
-                        ack: s.ack,
-                        flags: s.flags,
-                        payload: &bytes[s.start..s.start + s.len as usize],
-                    };
-                    table.segment(&seg, s.ts, &mut buf);
+                    table.segment(&s.segment(bytes), s.ts, &mut buf);
                     tag(s.number, &mut buf, &mut out);
                 }
             }

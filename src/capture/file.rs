@@ -92,6 +92,46 @@ struct Located {
     orig_len: u32,
 }
 
+/// Problems met while reading a list of capture files in order: a file that cannot
+/// be read is noted and skipped, a truncated tail is a warning.
+#[derive(Debug, Default)]
+pub struct InputLog {
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+impl InputLog {
+    /// Opens `path`. `Err` when the path cannot be used at all (a usage error that
+    /// stops the run), `Ok(None)` when this input is skipped (noted).
+    pub fn open(&mut self, path: &str) -> Result<Option<FileSource>, CaptureError> {
+        match FileSource::open(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.is_usage() => Err(e),
+            Err(e) => {
+                self.errors.push(e.to_string());
+                Ok(None)
+            }
+        }
+    }
+
+    /// The next packet of `src`; `None` at its end, or where it is cut or corrupt
+    /// (noted).
+    pub fn next<'a>(&mut self, path: &str, src: &'a mut FileSource) -> Option<Packet<'a>> {
+        match src.next_packet() {
+            Ok(p) => p,
+            Err(e @ CaptureError::Truncated { .. }) => {
+                tracing::warn!(file = %path, "Capture is truncated; everything before the cut was processed");
+                self.warnings.push(e.to_string());
+                None
+            }
+            Err(e) => {
+                self.errors.push(e.to_string());
+                None
+            }
+        }
+    }
+}
+
 /// A capture file being read from start to end.
 pub struct FileSource {
     path: String,
