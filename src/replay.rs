@@ -492,6 +492,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                 stats
             }
             Err(workers::ReadFailure::Usage(msg)) => return Err(ReplayError::Usage(msg)),
+            Err(workers::ReadFailure::Runtime(msg)) => return Err(ReplayError::Runtime(msg)),
         }
     } else {
         let mut log = InputLog::default();

@@ -186,10 +186,12 @@ pub struct ReaderEnd {
     pub errors: Vec<String>,
 }
 
-/// Why reading stopped early for every input.
+/// Why a sharded replay could not run.
 pub enum ReadFailure {
     /// The path cannot be used at all (exit 2).
     Usage(String),
+    /// The machine would not run the threads (exit 1).
+    Runtime(String),
 }
 
 /// How a sharded replay reports progress to the thread that owns the outputs.
@@ -239,10 +241,18 @@ pub fn replay<S: Sink>(
         let cfg = opts.flow.clone();
         let progress = progress.clone();
         let dtx = dtx.clone();
-        let h = thread::Builder::new()
+        let spawned = thread::Builder::new()
             .name(format!("apiwatch-flow-{i}"))
-            .spawn(move || work(i, cfg, rx, dtx, &progress[i], log_heads))
-            .expect("spawning a worker thread");
+            .spawn(move || work(i, cfg, rx, dtx, &progress[i], log_heads));
+        // On failure the workers already started end when `inputs` is dropped.
+        let h = match spawned {
+            Ok(h) => h,
+            Err(e) => {
+                return Ok(Err(ReadFailure::Runtime(format!(
+                    "cannot start a worker thread: {e}"
+                ))));
+            }
+        };
         inputs.push(tx);
         handles.push(h);
     }
@@ -259,17 +269,24 @@ pub fn replay<S: Sink>(
         shared: capture.clone(),
         progress,
     };
-    let reader = thread::Builder::new()
+    let reader = match thread::Builder::new()
         .name("apiwatch-reader".into())
         .spawn(move || read(&files, speed, r))
-        .expect("spawning the reader thread");
+    {
+        Ok(h) => h,
+        Err(e) => {
+            return Ok(Err(ReadFailure::Runtime(format!(
+                "cannot start the reader thread: {e}"
+            ))));
+        }
+    };
 
     let merged = merge(n, &outputs, &capture, sink);
     // On a sink error the receivers go away; workers and the reader then stop at
     // their next send.
     drop(outputs);
     let read = reader.join().unwrap_or_else(|_| {
-        Err(ReadFailure::Usage(
+        Err(ReadFailure::Runtime(
             "the reader thread stopped unexpectedly".into(),
         ))
     });
@@ -562,10 +579,11 @@ pub fn live<S: Sink>(
     // Bounded: when detection falls behind, workers wait, the rings fill and the
     // kernel counts drops, instead of memory growing.
     let (tx, rx) = mpsc::sync_channel::<LiveDone>(4 * n);
+    let mut errors = Vec::new();
     for (worker, mut src) in sources.into_iter().enumerate() {
         let tx = tx.clone();
         let cfg = flow.clone();
-        thread::Builder::new()
+        let spawned = thread::Builder::new()
             .name(format!("apiwatch-capture-{worker}"))
             .spawn(move || {
                 let mut p = Pipeline::new(cfg);
@@ -620,12 +638,16 @@ pub fn live<S: Sink>(
                     stats: p.stats(),
                     error,
                 });
-            })
-            .expect("spawning a capture thread");
+            });
+        if let Err(e) = spawned {
+            // The workers already started stop at the flag and finish cleanly.
+            errors.push(format!("cannot start a capture thread: {e}"));
+            signals::request_stop();
+            break;
+        }
     }
     drop(tx);
     let mut latest = vec![PipelineStats::default(); n];
-    let mut errors = Vec::new();
     let total = |latest: &[PipelineStats]| {
         let mut t = PipelineStats::default();
         for s in latest {
