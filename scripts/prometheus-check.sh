@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A real Prometheus scrapes apiwatch while it replays the labelled attack capture
-# (paced), then the counters are checked through Prometheus' HTTP API against the
-# replay's own output, and `promtool check metrics` runs on a scrape. Loopback only;
-# every wait is bounded. Needs prometheus + promtool (apt: prometheus), curl, python3.
+# (paced, two workers), then the counters are checked through Prometheus' HTTP API
+# against a one-worker replay's own output, and `promtool check metrics` runs on a
+# scrape. Loopback only; every wait is bounded. Needs prometheus + promtool (apt: prometheus), curl, python3.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${APIWATCH:-$root/target/release/apiwatch}
@@ -37,7 +37,7 @@ prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data"
     --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
 pids+=($!)
 # 334 s of packet time at 30x: about 11 s, then 15 s of final values.
-"$bin" -r "$cap" --learning-period 2m --replay-speed 30 --web.listen-address "127.0.0.1:$aw_port" \
+"$bin" -r "$cap" --workers 2 --learning-period 2m --replay-speed 30 --web.listen-address "127.0.0.1:$aw_port" \
     --web.linger 15s --alerts /dev/null -q &
 aw=$!
 pids+=($aw)
@@ -104,7 +104,7 @@ sys.exit(1 if bad else 0)
 PY
 
 # Backfill: the replay's metrics on packet time, imported as TSDB blocks.
-"$bin" -r "$cap" --learning-period 2m --openmetrics-out "$work/replay.om" --alerts /dev/null -q
+"$bin" -r "$cap" --workers 2 --learning-period 2m --openmetrics-out "$work/replay.om" --alerts /dev/null -q
 promtool tsdb create-blocks-from openmetrics "$work/replay.om" "$work/backfill" >/dev/null
 promtool tsdb list "$work/backfill"
 mkdir -p "$work/backfill/wal"

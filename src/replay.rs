@@ -207,6 +207,10 @@ struct Publish {
 }
 
 impl Publish {
+    fn backfill_due(&self, ts: u64) -> bool {
+        self.backfill.as_ref().is_some_and(|(_, b)| b.due(ts))
+    }
+
     /// A backfill snapshot when due at `ts`; the served metrics once a second.
     fn refresh(&mut self, ts: u64, render: impl Fn() -> String) {
         if let Some((_, b)) = self.backfill.as_mut() {
@@ -214,6 +218,11 @@ impl Publish {
                 b.push(ts, render());
             }
         }
+        self.serve(render);
+    }
+
+    /// The served metrics, at most once a second.
+    fn serve(&mut self, render: impl Fn() -> String) {
         if let Some(exp) = &self.exposition {
             if self.last_render.elapsed() >= Duration::from_secs(1) {
                 self.last_render = Instant::now();
@@ -237,23 +246,27 @@ struct Run {
 struct Merged<'a> {
     sinks: &'a mut Sinks,
     publish: &'a mut Publish,
-    checks: u32,
+    /// The counters the workers last reported.
+    stats: PipelineStats,
 }
 
 impl workers::Sink for Merged<'_> {
     type Error = ReplayError;
 
     fn exchange(&mut self, e: &Exchange, head: Option<&str>) -> Result<(), ReplayError> {
-        self.sinks.exchange(e, head)
+        self.sinks.exchange(e, head)?;
+        // Backfill snapshots follow the merged exchanges' packet time.
+        if self.publish.backfill_due(e.ts) {
+            let (sinks, stats) = (&*self.sinks, &self.stats);
+            self.publish.refresh(e.ts, || sinks.render(stats));
+        }
+        Ok(())
     }
 
     fn progress(&mut self, stats: &PipelineStats) {
-        self.checks += 1;
-        if self.checks % 4 == 0 {
-            let sinks = &*self.sinks;
-            let ts = stats.capture.last_ts.unwrap_or(0);
-            self.publish.refresh(ts, || sinks.render(stats));
-        }
+        self.stats.clone_from(stats);
+        let sinks = &*self.sinks;
+        self.publish.serve(|| sinks.render(stats));
     }
 
     fn idle(&mut self, now: u64, stats: &PipelineStats) -> Result<(), ReplayError> {
@@ -466,7 +479,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         let mut merged = Merged {
             sinks: &mut run.sinks,
             publish: &mut run.publish,
-            checks: 0,
+            stats: PipelineStats::default(),
         };
         let (stats, errs) = live(sources, &opts.flow, &mut merged)?;
         errors.extend(errs.into_iter().map(|e| format!("{iface}: {e}")));
@@ -483,7 +496,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         let mut merged = Merged {
             sinks: &mut run.sinks,
             publish: &mut run.publish,
-            checks: 0,
+            stats: PipelineStats::default(),
         };
         match workers::replay(&shard, &mut merged)? {
             Ok((stats, end)) => {
