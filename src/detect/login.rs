@@ -125,11 +125,14 @@ pub fn attempt(cfg: &Config, obs: &Obs<'_>, hash: impl Fn(&[u8]) -> u64) -> Opti
     let body_user = field(body, USER_FIELDS);
     let has_password = field(body, PASSWORD_FIELDS).is_some();
     let configured = cfg.endpoints.contains(&obs.endpoint);
-    let lower = obs.template.to_ascii_lowercase();
-    let auth_path = AUTH_WORDS.iter().any(|w| lower.contains(w));
+    // The path words last: most exchanges are not POSTs with credentials.
+    let auth_path = || {
+        let lower = obs.template.to_ascii_lowercase();
+        AUTH_WORDS.iter().any(|w| lower.contains(w))
+    };
     let is_login = configured
         || basic_user.is_some()
-        || (obs.method == "POST" && auth_path && (has_password || body_user.is_some()));
+        || (obs.method == "POST" && (has_password || body_user.is_some()) && auth_path());
     if !is_login {
         return None;
     }
