@@ -531,3 +531,65 @@ fn capture_errors_are_one_line_with_the_fix_and_the_right_exit_code() {
         (Some(2), "apiwatch: --user awnosuchuser: no such user\n")
     );
 }
+
+#[test]
+fn quiet_wire_time_still_passes_idle_connections_are_finished_while_running() {
+    if !can_run() {
+        return;
+    }
+    let (ns, vc, _vs) = netns_pair(6);
+    // A server that reads the request and never answers.
+    let mute = "import socket, time\n\
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+        s.bind(('10.78.6.2', 8000)); s.listen()\n\
+        c, _ = s.accept(); c.recv(65536); time.sleep(30)\n";
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &ns.srv, "python3", "-c", mute])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("apiwatch-live-idle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (config, exchanges) = (dir.join("apiwatch.toml"), dir.join("exchanges.jsonl"));
+    std::fs::write(&config, "[flow]\nidle_timeout = \"1s\"\n").unwrap();
+    let aw = Command::new("ip")
+        .args(["netns", "exec", &ns.cli])
+        .arg(env!("CARGO_BIN_EXE_apiwatch"))
+        .args(["-i", &vc, "--workers", "2", "--alerts", "/dev/null", "-c"])
+        .arg(&config)
+        .arg("--exchanges")
+        .arg(&exchanges)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_millis(500));
+    let mut client = Command::new("ip")
+        .args(["netns", "exec", &ns.cli, "curl", "-s", "--max-time", "20"])
+        .arg("http://10.78.6.2:8000/never-answered")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // No packet moves after the request; within a few seconds the idle timeout (1 s)
+    // must finish the connection and the exchange reach the file, apiwatch running.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline && seen.is_empty() {
+        sleep(Duration::from_millis(250));
+        seen = parse_lines(&std::fs::read(&exchanges).unwrap_or_default());
+    }
+    unsafe { libc::kill(aw.id() as i32, libc::SIGINT) };
+    let out = aw.wait_with_output().unwrap();
+    let _ = client.kill();
+    let _ = client.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(seen.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(seen[0]["uri"], "/never-answered");
+    assert!(seen[0]["status"].is_null(), "{}", seen[0]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 timed out"), "{stderr}");
+}
