@@ -593,3 +593,13 @@ fn quiet_wire_time_still_passes_idle_connections_are_finished_while_running() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("1 timed out"), "{stderr}");
 }
+
+#[test]
+fn any_interface_in_cooked_mode_sees_the_same_traffic() {
+    if !can_run() {
+        return;
+    }
+    // A later -i wins: capture on every interface of the client namespace.
+    let o = api_scenario(7, &["-i", "any", "--workers", "2", "tcp", "port", "8000"]);
+    assert_complete(&o, "10.78.7.1");
+}
