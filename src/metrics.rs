@@ -224,6 +224,30 @@ pub fn render(
         "TCP connections being tracked.",
         p.active_flows,
     );
+    header(
+        &mut s,
+        "apiwatch_worker_tcp_segments_total",
+        "counter",
+        "TCP segments each flow worker processed (how evenly fanout spreads the load).",
+    );
+    for (i, (segments, _)) in p.workers.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "apiwatch_worker_tcp_segments_total{{worker=\"{i}\"}} {segments}"
+        );
+    }
+    header(
+        &mut s,
+        "apiwatch_worker_tcp_sessions_active",
+        "gauge",
+        "TCP connections each flow worker tracks.",
+    );
+    for (i, (_, active)) in p.workers.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "apiwatch_worker_tcp_sessions_active{{worker=\"{i}\"}} {active}"
+        );
+    }
     one(
         &mut s,
         "apiwatch_tcp_sessions_total",

@@ -62,6 +62,8 @@ pub struct PipelineStats {
     pub flows: FlowStats,
     /// Connections tracked now.
     pub active_flows: usize,
+    /// Per worker: TCP segments processed and connections tracked (fanout balance).
+    pub workers: Vec<(u64, usize)>,
 }
 
 impl PipelineStats {
@@ -69,6 +71,7 @@ impl PipelineStats {
         self.capture.add(&o.capture);
         self.flows.add(&o.flows);
         self.active_flows += o.active_flows;
+        self.workers.extend_from_slice(&o.workers);
     }
 }
 
@@ -188,6 +191,7 @@ impl Pipeline {
             capture: self.front.stats.clone(),
             flows: self.flows.stats.clone(),
             active_flows: self.flows.active(),
+            workers: vec![(self.flows.stats.segments, self.flows.active())],
         }
     }
 }

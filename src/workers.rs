@@ -511,6 +511,7 @@ fn merge<S: Sink>(
         for (f, a) in flows {
             s.flows.add(f);
             s.active_flows += a;
+            s.workers.push((f.segments, *a));
         }
         if let Ok(c) = capture.lock() {
             s.capture = c.clone();

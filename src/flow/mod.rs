@@ -44,6 +44,8 @@ impl Default for FlowConfig {
 /// Flow-level counters.
 #[derive(Debug, Default, Clone)]
 pub struct FlowStats {
+    /// TCP segments this table processed.
+    pub segments: u64,
     pub created: u64,
     pub midstream_pickups: u64,
     pub closed: u64,
@@ -59,6 +61,7 @@ pub struct FlowStats {
 impl FlowStats {
     /// Adds another worker's counters.
     pub fn add(&mut self, o: &FlowStats) {
+        self.segments += o.segments;
         self.created += o.created;
         self.midstream_pickups += o.midstream_pickups;
         self.closed += o.closed;
@@ -165,6 +168,7 @@ impl FlowTable {
 
     /// Processes one TCP segment; finished exchanges are appended to `out`.
     pub fn segment(&mut self, seg: &TcpSegment<'_>, ts: Nanos, out: &mut Vec<Exchange>) {
+        self.stats.segments += 1;
         let (key, from_a) = FlowKey::of(seg);
         let syn_only = seg.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
         if syn_only {
