@@ -29,7 +29,8 @@ bench_nginx_up "$work"
 wait_port 8080
 
 for n in $counts; do
-    ip netns exec "$AW_CLI" "$bin" -i aw-c --workers "$n" ${AW_ARGS:-} --exchanges /dev/null \
+    ip netns exec "$AW_CLI" /usr/bin/time -f "cpu %U %S" -o "$work/aw.cpu" \
+        "$bin" -i aw-c --workers "$n" ${AW_ARGS:-} --exchanges /dev/null \
         --alerts /dev/null tcp port 8080 2>"$work/aw.err" &
     aw=$!
     sleep 1
@@ -37,14 +38,15 @@ for n in $counts; do
         "http://$AW_SRV_IP:8080" >"$work/wrk.out" 2>&1 || true
     sleep 1
     t0=$(date +%s.%N)
-    kill -INT "$aw"
+    pkill -INT -f "$bin -i aw-c" || true
     wait "$aw" || true
     t1=$(date +%s.%N)
     requests=$(awk '/requests in/{print $1}' "$work/wrk.out")
     read -r bytes <<<"$(awk '/^  packets/{gsub(/\(/,"",$3); print $3}' "$work/aw.err")"
-    awk -v n="$n" -v r="$requests" -v s="$secs" -v b="$bytes" -v stop="$(echo "$t1 - $t0" | bc)" '
+    read -r _ cu cs <"$work/aw.cpu"
+    awk -v n="$n" -v r="$requests" -v s="$secs" -v b="$bytes" -v stop="$(echo "$t1 - $t0" | bc)" -v cpu="$(echo "$cu + $cs" | bc)" '
         /^  packets/ {p=$2; d=$(NF-4)}
         /^  http/ {x=$2}
-        END {printf "workers %s: wrk %d requests (%.0f/s); apiwatch %d exchanges (%.2f%%), %d packets, %.2f Gbit/s, kernel drops %d; exit %.2f s after SIGINT\n",
-            n, r, r/s, x, 100*x/r, p, b*8/s/1e9, d, stop}' "$work/aw.err"
+        END {printf "workers %s: wrk %d requests (%.0f/s); apiwatch %d exchanges (%.2f%%), %d packets, %.2f Gbit/s, kernel drops %d; apiwatch CPU %.2f s (%.2f cores over the load); exit %.2f s after SIGINT\n",
+            n, r, r/s, x, 100*x/r, p, b*8/s/1e9, d, cpu, cpu/s, stop}' "$work/aw.err"
 done
