@@ -186,6 +186,17 @@ fn parse_args() -> Result<Option<Args>, String> {
     if !replay.files.is_empty() && replay.interface.is_some() {
         return Err("-r and -i exclude each other: replay files or capture live".into());
     }
+    if replay.interface.is_some() && replay.openmetrics_out.is_some() {
+        // Snapshots are kept until the end: fine for a replay, unbounded for a sensor.
+        return Err(
+            "--openmetrics-out is for replays (-r); scrape /metrics when capturing live".into(),
+        );
+    }
+    if replay.interface.is_none() && replay.user.is_some() {
+        return Err(
+            "--user applies to live capture (-i); a replay runs as whoever starts it".into(),
+        );
+    }
     Ok(Some(Args {
         replay,
         ring_mib,

@@ -97,6 +97,23 @@ fn usage_errors_exit_2() {
     assert_one_clear_line(&run(&["--no-such-option"]), 2, &["--no-such-option"]);
     assert_one_clear_line(&run(&[]), 2, &["-r"]);
     assert_one_clear_line(&run(&["-r", cap, "--workers", "0"]), 2, &["--workers"]);
+    assert_one_clear_line(&run(&["-r", cap, "--user", "nobody"]), 2, &["--user", "-i"]);
+    assert_one_clear_line(
+        &run(&["-i", "lo", "--openmetrics-out", "/tmp/x.om"]),
+        2,
+        &["--openmetrics-out", "-r"],
+    );
+    assert_one_clear_line(&run(&["-r", cap, "--ring-size", "0"]), 2, &["--ring-size"]);
+    assert_one_clear_line(
+        &run(&["-r", cap, "--block-timeout", "1h"]),
+        2,
+        &["--block-timeout"],
+    );
+    assert_one_clear_line(
+        &run(&["-r", cap, "--capture-backend", "dpdk"]),
+        2,
+        &["--capture-backend"],
+    );
     assert_one_clear_line(
         &run(&["-r", cap, "--learning-period", "soon"]),
         2,
