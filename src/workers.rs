@@ -1,19 +1,23 @@
-//! Replay on several cores, with the same output as one.
+//! Worker threads: stage 1 of the two-stage sharding in DESIGN.md (decode, flows,
+//! HTTP) on several cores, feeding one detection stage on the calling thread.
 //!
-//! Stage 1 of the two-stage sharding in DESIGN.md: a reader thread decodes frames
-//! (link and IP layers, fragment reassembly) and hands each TCP segment to the worker
-//! that owns its connection, chosen by a symmetric hash of the connection key. Each
-//! worker runs its own flow table, reassembly and HTTP parsing. The exchanges come back
-//! to the calling thread, which runs detection and the outputs.
+//! Live capture ([`live`]): one thread per socket of a PACKET_FANOUT group; the kernel
+//! splits packets by flow, each thread runs a whole [`crate::pipeline::Pipeline`], and
+//! exchanges reach the detection stage as they finish (bounded channel: a slow
+//! detection stage fills the rings, and the kernel counts the drops).
 //!
-//! Why the output does not depend on the worker count: the reader numbers every packet
-//! and every idle-connection sweep (it keeps the same [`SweepClock`] a flow table
-//! would), and tags each batch with the last number it covers. A worker returns each
-//! exchange tagged with the number of the packet or sweep that completed it and the
-//! connection key. The merge releases exchanges in (number, key) order once every
-//! worker has reported past that number, which is exactly the order a single flow
-//! table emits them in (a sweep finishes connections in key order). This holds while
-//! no flow table is full: eviction at the bound depends on what shares a table.
+//! Replay ([`replay`]), with the same output as one worker: a reader thread decodes
+//! frames (link and IP layers, fragment reassembly, the filter) and hands each TCP
+//! segment to the worker that owns its connection, chosen by a symmetric hash of the
+//! connection key; payloads of mapped files travel as offsets into the mapping. The
+//! reader numbers every packet and every idle-connection sweep (it keeps the same
+//! [`SweepClock`] a flow table would) and tags each batch with how far it got. A
+//! worker returns each exchange tagged with the number of the packet or sweep that
+//! completed it and the connection key. The merge releases exchanges in (number, key)
+//! order once every worker has reported past that number, which is exactly the order
+//! a single flow table emits them in (a sweep finishes connections in key order). This
+//! holds while no flow table is full: eviction at the bound depends on what shares a
+//! table.
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
