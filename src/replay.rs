@@ -167,6 +167,11 @@ impl Sinks {
 
     /// One exchange; `head` is its exchange-log head when a worker made it.
     fn exchange(&mut self, e: &Exchange, head: Option<&str>) -> Result<(), ReplayError> {
+        // Rotation takes effect before the first exchange that follows the signal,
+        // not at the next quiet moment.
+        if crate::signals::take_reopen() {
+            self.reopen()?;
+        }
         self.written += 1;
         self.http.exchange(e);
         let labels = self.engine.observe(e, &mut self.fired);

@@ -40,5 +40,6 @@ pub fn request_stop() {
 
 /// Whether SIGHUP arrived since the last call.
 pub fn take_reopen() -> bool {
-    REOPEN.swap(false, Ordering::SeqCst)
+    // A plain load first: this is asked once per exchange.
+    REOPEN.load(Ordering::Relaxed) && REOPEN.swap(false, Ordering::SeqCst)
 }
