@@ -426,11 +426,21 @@ fn sighup_reopens_the_outputs_and_user_drops_root() {
     // traffic the exchange log is rotated away and SIGHUP makes a new one.
     let rotated = std::cell::RefCell::new(None);
     let o = api_scenario_with(5, &["--user", "nobody", "--workers", "2"], &|pid, path| {
-        sleep(Duration::from_millis(300));
+        // Rotate once the benign traffic is in the file (flushed within a second on
+        // a quiet wire), so the test does not depend on how loaded the machine is.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let lines = || std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+        while lines() < 20 {
+            assert!(
+                Instant::now() < deadline,
+                "the benign traffic never reached the file"
+            );
+            sleep(Duration::from_millis(50));
+        }
         let old = path.with_extension("1");
         std::fs::rename(path, &old).unwrap();
         unsafe { libc::kill(pid as i32, libc::SIGHUP) };
-        sleep(Duration::from_millis(500));
+        sleep(Duration::from_millis(200));
         *rotated.borrow_mut() = Some(old);
     });
     let old = rotated.into_inner().unwrap();
