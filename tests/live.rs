@@ -273,7 +273,11 @@ fn api_scenario_with(n: u8, args: &[&str], between: &dyn Fn(u32, &std::path::Pat
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    sleep(Duration::from_millis(500));
+    let workers = args
+        .iter()
+        .position(|a| *a == "--workers")
+        .map_or(1, |i| args[i + 1].parse().unwrap());
+    wait_capturing(aw.id(), workers);
     let items: Vec<String> = (0..20)
         .map(|i| format!("http://{srv_ip}:8000/api/items?page={i}"))
         .collect();
@@ -476,6 +480,25 @@ fn sighup_reopens_the_outputs_and_user_drops_root() {
     }));
 }
 
+/// Waits (bounded) until apiwatch `pid` holds `sockets` packet sockets in its
+/// namespace, then a moment for them to be bound, instead of guessing how long
+/// start-up takes on a loaded machine.
+fn wait_capturing(pid: u32, sockets: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let held = || {
+        std::fs::read_to_string(format!("/proc/{pid}/net/packet"))
+            .map_or(0, |t| t.lines().count().saturating_sub(1))
+    };
+    while held() < sockets {
+        assert!(
+            Instant::now() < deadline,
+            "apiwatch did not open its sockets"
+        );
+        sleep(Duration::from_millis(20));
+    }
+    sleep(Duration::from_millis(200));
+}
+
 /// Runs apiwatch with `args` (optionally as `nobody`); exit code and stderr.
 fn run_apiwatch(args: &[&str], as_nobody: bool) -> (Option<i32>, String) {
     let mut c = if as_nobody {
@@ -574,7 +597,7 @@ fn quiet_wire_time_still_passes_idle_connections_are_finished_while_running() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    sleep(Duration::from_millis(500));
+    wait_capturing(aw.id(), 2);
     let mut client = Command::new("ip")
         .args(["netns", "exec", &ns.cli, "curl", "-s", "--max-time", "20"])
         .arg("http://10.78.6.2:8000/never-answered")
