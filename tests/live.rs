@@ -499,6 +499,27 @@ fn wait_capturing(pid: u32, sockets: usize) {
     sleep(Duration::from_millis(200));
 }
 
+/// Waits (bounded) until process `pid` listens on TCP `port` in its namespace.
+fn wait_listening(pid: u32, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let local = format!(":{port:04X} ");
+    let listening = || {
+        std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).is_ok_and(|t| {
+            t.lines().skip(1).any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 3 && format!("{} ", f[1]).ends_with(&local) && f[3] == "0A"
+            })
+        })
+    };
+    while !listening() {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not start listening"
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs apiwatch with `args` (optionally as `nobody`); exit code and stderr.
 fn run_apiwatch(args: &[&str], as_nobody: bool) -> (Option<i32>, String) {
     let mut c = if as_nobody {
@@ -597,6 +618,7 @@ fn quiet_wire_time_still_passes_idle_connections_are_finished_while_running() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    wait_listening(server.id(), 8000);
     wait_capturing(aw.id(), 2);
     let mut client = Command::new("ip")
         .args(["netns", "exec", &ns.cli, "curl", "-s", "--max-time", "20"])
