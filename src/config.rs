@@ -72,6 +72,7 @@ struct RawDetect {
     cooldown: Option<String>,
     episode_gap: Option<String>,
     max_clients: Option<usize>,
+    shards: Option<usize>,
     trusted_proxies: Option<Vec<String>>,
     state_file: Option<String>,
     snapshot_interval: Option<String>,
@@ -250,6 +251,12 @@ impl Config {
             a.dur("detect.cooldown", d.cooldown, &mut t.cooldown)?;
             a.dur("detect.episode_gap", d.episode_gap, &mut t.episode_gap)?;
             a.positive("detect.max_clients", d.max_clients, &mut t.max_clients)?;
+            if let Some(n) = d.shards {
+                if n > 256 {
+                    return Err(a.err("detect.shards", format!("{n} is more than 256")));
+                }
+                t.shards = n;
+            }
             t.state_file = d.state_file.filter(|p| !p.is_empty()).map(Into::into);
             if let Some(k) = d.client_key {
                 t.identity.mode = k.parse().map_err(|e| a.err("detect.client_key", e))?;
@@ -495,6 +502,8 @@ mod tests {
         );
         let e = Config::parse("a.toml", "[detect.login]\nmin_failures = 0\n").unwrap_err();
         assert!(e.contains("detect.login.min_failures"), "{e}");
+        let e = Config::parse("a.toml", "[detect]\nshards = 1000\n").unwrap_err();
+        assert!(e.contains("detect.shards") && e.contains("256"), "{e}");
         let e =
             Config::parse("a.toml", "[detect]\ntrusted_proxies = [\"10.0.0.0/40\"]\n").unwrap_err();
         assert!(e.contains("detect.trusted_proxies"), "{e}");

@@ -166,38 +166,59 @@ impl Sinks {
     }
 
     /// One exchange; `head` is its exchange-log head when a worker made it.
-    fn exchange(&mut self, e: &Exchange, head: Option<&str>) -> Result<(), ReplayError> {
+    fn exchange(&mut self, e: Exchange, head: Option<&str>) -> Result<(), ReplayError> {
         // Rotation takes effect before the first exchange that follows the signal,
         // not at the next quiet moment.
         if crate::signals::take_reopen() {
             self.reopen()?;
         }
         self.written += 1;
-        self.http.exchange(e);
-        let labels = self.engine.observe(e, &mut self.fired);
-        if let Some((endpoint, _)) = &labels {
-            self.per_endpoint.request(endpoint, e.status);
+        self.http.exchange(&e);
+        let routed = self.engine.route(&e, &mut self.fired);
+        if let Some(r) = &routed {
+            self.per_endpoint.request(r.endpoint(), e.status);
         }
         if let Some(l) = self.log.as_mut() {
-            l.write(e, labels.as_ref().map(|(ep, c)| (ep.as_str(), *c)), head)
-                .map_err(write_err)?;
+            l.write(
+                &e,
+                routed.as_ref().map(|r| (r.endpoint(), r.client())),
+                head,
+            )
+            .map_err(write_err)?;
         }
-        for a in self.fired.drain(..) {
-            self.engine.count(&a);
-            self.alerts.write(&a).map_err(alert_err)?;
+        let ts = e.ts;
+        if let Some(r) = routed {
+            self.engine
+                .judge(r, std::borrow::Cow::Owned(e), &mut self.fired);
         }
         if let Some(path) = &self.state_file {
             let due = *self
                 .next_snapshot
-                .get_or_insert(e.ts + self.snapshot_interval);
-            if e.ts >= due {
-                self.next_snapshot = Some(e.ts + self.snapshot_interval);
-                if let Err(err) = state::save(path, &self.engine.snapshot()) {
+                .get_or_insert(ts + self.snapshot_interval);
+            if ts >= due {
+                self.next_snapshot = Some(ts + self.snapshot_interval);
+                let snap = self.engine.snapshot(&mut self.fired);
+                if let Err(err) = state::save(path, &snap) {
                     tracing::warn!(file = %path.display(), %err, "Cannot save the state file");
                 }
             }
         }
+        self.write_alerts()
+    }
+
+    /// Writes and counts the alerts the engine handed over.
+    fn write_alerts(&mut self) -> Result<(), ReplayError> {
+        for a in self.fired.drain(..) {
+            self.engine.count(&a);
+            self.alerts.write(&a).map_err(alert_err)?;
+        }
         Ok(())
+    }
+
+    /// End of the exchanges: every alert still on its way is written.
+    fn finish(&mut self) -> Result<(), ReplayError> {
+        self.engine.finish(&mut self.fired);
+        self.write_alerts()
     }
 }
 
@@ -258,12 +279,13 @@ struct Merged<'a> {
 impl workers::Sink for Merged<'_> {
     type Error = ReplayError;
 
-    fn exchange(&mut self, e: &Exchange, head: Option<&str>) -> Result<(), ReplayError> {
+    fn exchange(&mut self, e: Exchange, head: Option<&str>) -> Result<(), ReplayError> {
+        let ts = e.ts;
         self.sinks.exchange(e, head)?;
         // Backfill snapshots follow the merged exchanges' packet time.
-        if self.publish.backfill_due(e.ts) {
+        if self.publish.backfill_due(ts) {
             let (sinks, stats) = (&*self.sinks, &self.stats);
-            self.publish.refresh(e.ts, || sinks.render(stats));
+            self.publish.refresh(ts, || sinks.render(stats));
         }
         Ok(())
     }
@@ -279,7 +301,8 @@ impl workers::Sink for Merged<'_> {
             self.sinks.reopen()?;
         }
         // Quiet time still passes: episodes end, gauges follow.
-        self.sinks.engine.advance(now);
+        self.sinks.engine.advance(now, &mut self.sinks.fired);
+        self.sinks.write_alerts()?;
         let sinks = &*self.sinks;
         self.publish.refresh(now, || sinks.render(stats));
         self.sinks.flush_outputs()
@@ -296,7 +319,7 @@ impl Run {
         }
         self.pipeline.packet(p, &mut self.buf);
         for e in self.buf.drain(..) {
-            self.sinks.exchange(&e, None)?;
+            self.sinks.exchange(e, None)?;
         }
         Ok(())
     }
@@ -310,7 +333,7 @@ impl Run {
     fn finish(&mut self) -> Result<PipelineStats, ReplayError> {
         self.pipeline.finish(&mut self.buf);
         for e in self.buf.drain(..) {
-            self.sinks.exchange(&e, None)?;
+            self.sinks.exchange(e, None)?;
         }
         Ok(self.pipeline.stats())
     }
@@ -390,7 +413,12 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         "alerts",
     )?);
     let mut warnings = Vec::new();
-    let mut engine = Engine::new(opts.detect.clone());
+    // Stage 2 of the two-stage sharding: per-client detectors on client-keyed threads.
+    let shards = match opts.detect.shards {
+        0 => opts.workers,
+        n => n,
+    };
+    let mut engine = Engine::sharded(opts.detect.clone(), shards);
     let state_file = opts.detect.state_file.clone();
     if let Some(path) = &state_file {
         match state::load(path) {
@@ -536,6 +564,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let Run {
         mut sinks, publish, ..
     } = run;
+    sinks.finish()?;
     sinks.flush_outputs()?;
     if let Some((mut out, mut b)) = publish.backfill {
         if let Some(last) = stats.capture.last_ts {
@@ -552,7 +581,10 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         }
     }
     if let Some(path) = &sinks.state_file {
-        if let Err(err) = state::save(path, &sinks.engine.snapshot()) {
+        let snap = sinks.engine.snapshot(&mut sinks.fired);
+        // Every alert was handed over by finish(): nothing new can come here.
+        debug_assert!(sinks.fired.is_empty());
+        if let Err(err) = state::save(path, &snap) {
             errors.push(format!(
                 "{}: cannot save the state file: {err}",
                 path.display()

@@ -203,7 +203,7 @@ pub trait Sink {
     type Error;
     /// One exchange, in the order a single worker would have produced it, with its
     /// exchange-log head when the workers were asked to make them.
-    fn exchange(&mut self, e: &Exchange, head: Option<&str>) -> Result<(), Self::Error>;
+    fn exchange(&mut self, e: Exchange, head: Option<&str>) -> Result<(), Self::Error>;
     /// Called between batches with the counters so far.
     fn progress(&mut self, stats: &PipelineStats);
     /// Live capture: nothing arrived for a while; `now` is the wall clock.
@@ -534,7 +534,7 @@ fn merge<S: Sink>(
                 .min();
             let Some((_, i)) = next else { break };
             let (_, _, e, head) = queues[i].pop_front().expect("a head was just seen");
-            sink.exchange(&e, head.as_deref())?;
+            sink.exchange(e, head.as_deref())?;
         }
         if limit == END {
             break;
@@ -664,7 +664,7 @@ pub fn live<S: Sink>(
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(msg) => {
-                for e in &msg.exchanges {
+                for e in msg.exchanges {
                     sink.exchange(e, None)?;
                 }
                 latest[msg.worker] = msg.stats;

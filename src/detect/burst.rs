@@ -65,6 +65,14 @@ pub struct Population {
     pub per_client: Ewma,
 }
 
+impl Population {
+    /// One client's finished interval joins the population baseline. The engine
+    /// applies these once per epoch, in exchange order, whichever shard made them.
+    pub fn add(&mut self, requests: f64) {
+        self.per_client.update(requests, 0.01);
+    }
+}
+
 impl State {
     fn current(&mut self, cfg: &Config, ts: Nanos) -> u64 {
         let n = (cfg.window / SEC).max(1) as usize;
@@ -89,9 +97,10 @@ impl State {
 pub fn observe(
     cfg: &Config,
     st: &mut State,
-    pop: &mut Population,
+    pop: &Population,
     obs: &Obs<'_>,
     frozen: bool,
+    contribute: &mut Option<f64>,
 ) -> Option<Finding> {
     let ts = obs.ts;
     if st.interval_start == 0 {
@@ -102,7 +111,7 @@ pub fn observe(
         if !frozen {
             st.baseline.update(st.interval_count as f64, cfg.alpha);
             if st.baseline.samples >= cfg.min_history && st.interval_count > 0 {
-                pop.per_client.update(st.interval_count as f64, 0.01);
+                *contribute = Some(st.interval_count as f64);
             }
         }
         st.interval_count = 0;
@@ -185,7 +194,11 @@ mod tests {
             for i in 0..per_sec {
                 let ts = from + s * SEC + i * (SEC / per_sec.max(1));
                 let o = obs_at(ts, "GET", "/api/x", Some(200));
-                found.extend(observe(&cfg, st, pop, &o.obs(), false));
+                let mut done = None;
+                found.extend(observe(&cfg, st, pop, &o.obs(), false, &mut done));
+                if let Some(x) = done {
+                    pop.add(x);
+                }
             }
         }
         found

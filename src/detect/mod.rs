@@ -11,6 +11,7 @@ pub mod burst;
 pub mod endpoint_scan;
 pub mod login;
 pub mod object_enumeration;
+mod shards;
 pub mod state;
 pub mod templates;
 pub mod unusual_endpoint;
@@ -100,6 +101,21 @@ pub struct Obs<'a> {
 }
 
 impl<'a> Obs<'a> {
+    /// With the template and endpoint the engine's global half worked out.
+    fn routed(ex: &'a Exchange, template: String, endpoint: String) -> Option<Self> {
+        let method = ex.method.as_deref()?;
+        let uri = ex.uri.as_deref().unwrap_or("/");
+        Some(Obs {
+            ts: ex.ts,
+            ex,
+            method,
+            path: uri.split(['?', '#']).next().unwrap_or("/"),
+            template,
+            endpoint,
+            status: ex.status,
+        })
+    }
+
     /// `template`: the path template (learned by the engine's templater, or the
     /// stateless one when none is given).
     pub fn new(ex: &'a Exchange, template: Option<String>) -> Option<Self> {
@@ -174,6 +190,8 @@ pub struct DetectConfig {
     pub episode_gap: Nanos,
     /// Clients tracked at once.
     pub max_clients: usize,
+    /// Threads for the per-client detectors (0: one per `--workers`; 1: inline).
+    pub shards: usize,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` are believed.
     pub trusted_proxies: Vec<identity::Cidr>,
     /// What a client is: address, IPv6 prefix or hashed principal.
@@ -197,6 +215,7 @@ impl Default for DetectConfig {
             cooldown: 600 * SEC,
             episode_gap: 120 * SEC,
             max_clients: 100_000,
+            shards: 0,
             trusted_proxies: Vec::new(),
             identity: identity::IdentityConfig {
                 ipv6_prefix: 128,
@@ -260,105 +279,93 @@ pub struct DetectStats {
     pub templates_evicted: u64,
 }
 
-/// The detection engine of one shard of clients (all of them with one worker).
-pub struct Engine {
-    cfg: DetectConfig,
-    clients: HashMap<ClientId, Client, foldhash::fast::RandomState>,
-    /// Hashes that identify clients and endpoints: fixed, so a saved state means the
-    /// same thing after a restart.
-    stable: foldhash::fast::FixedState,
-    /// Keyed per run: usernames and object ids (never persisted, never written).
-    hasher: foldhash::fast::RandomState,
-    first_ts: Option<Nanos>,
-    /// Latest packet time seen.
-    now: Nanos,
-    templater: templates::Templater,
-    population: burst::Population,
-    inventory: unusual_endpoint::Inventory,
-    global_login: login::Global,
-    global_episode: Option<Episode>,
-    /// Client hash → client, kept only for clients with failed logins: it names the
-    /// top contributors of a distributed-stuffing alert.
-    failed_login_clients: HashMap<u64, ClientId>,
-    pub stats: DetectStats,
+/// Packet time between two merges of what the client shards contributed to the
+/// population baseline. Every engine, sharded or not, merges on the same epochs, so
+/// the alerts do not depend on the number of shards.
+const EPOCH: Nanos = SEC;
+
+/// What the global stage worked out for one exchange: its labels, and everything
+/// its client's shard needs besides the client's own state.
+#[derive(Debug)]
+pub struct Routed {
+    /// The exchange's number in the engine's order.
+    seq: u64,
+    id: ClientId,
+    ip: IpAddr,
+    template: String,
+    endpoint: String,
+    client_hash: u64,
+    endpoint_hash: u64,
+    path_hash: u64,
+    learning_end: Nanos,
+    attempt: Option<login::Attempt>,
+    seen: unusual_endpoint::Seen,
+    clients_known: usize,
+    /// The distributed-stuffing alert this exchange raised: written after the
+    /// client's own alerts for it.
+    global: Option<Alert>,
 }
 
-impl Engine {
-    pub fn new(mut cfg: DetectConfig) -> Self {
-        if !cfg.identity.salt_configured {
-            cfg.identity.salt = identity::IdentityConfig::random_salt();
-        }
-        Engine {
-            global_login: login::Global::new(&cfg.login),
-            templater: templates::Templater::new(cfg.templates.clone()),
+impl Routed {
+    /// The exchange's endpoint: method plus learned template.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn client(&self) -> ClientId {
+        self.id
+    }
+}
+
+/// The per-client half of the engine: the clients of one shard and their detectors.
+/// It reads the population baseline as of the last epoch and hands back what its
+/// clients contribute to it.
+pub(crate) struct Shard {
+    cfg: DetectConfig,
+    clients: HashMap<ClientId, Client, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
+    population: burst::Population,
+    /// (exchange number, requests in a finished interval), for the next epoch.
+    contributions: Vec<(u64, f64)>,
+    now: Nanos,
+}
+
+impl Shard {
+    fn new(cfg: DetectConfig, hasher: foldhash::fast::RandomState) -> Self {
+        Shard {
             cfg,
             clients: HashMap::default(),
-            stable: foldhash::fast::FixedState::with_seed(0x6170_6977_6174_6368),
-            hasher: foldhash::fast::RandomState::default(),
-            first_ts: None,
-            now: 0,
+            hasher,
             population: Default::default(),
-            inventory: Default::default(),
-            global_episode: None,
-            failed_login_clients: HashMap::new(),
-            stats: Default::default(),
+            contributions: Vec::new(),
+            now: 0,
         }
     }
 
-    pub fn clients_tracked(&self) -> usize {
-        self.clients.len()
-    }
-
-    /// Alert episodes going on, by kind (client episodes plus the global one).
-    pub fn active_episodes(&self) -> Vec<(Kind, usize)> {
-        let mut counts: HashMap<Kind, usize> = HashMap::new();
-        let live = |e: &Episode| self.now < e.last_hit + self.cfg.episode_gap;
-        for c in self.clients.values() {
-            for (k, e) in &c.episodes {
-                if live(e) {
-                    *counts.entry(*k).or_default() += 1;
-                }
-            }
-        }
-        if self.global_episode.as_ref().is_some_and(live) {
-            *counts.entry(Kind::CredentialStuffing).or_default() += 1;
-        }
-        let mut v: Vec<(Kind, usize)> = counts.into_iter().collect();
-        v.sort();
-        v
-    }
-
-    /// Endpoints in the inventory.
-    pub fn endpoints_learned(&self) -> usize {
-        self.inventory.endpoints.len()
-    }
-
-    /// Judges one exchange; alerts are appended to `out`.
-    /// Judges one exchange; alerts are appended to `out`. Returns the exchange's
-    /// endpoint (method plus learned template) and client for the exchange log.
-    pub fn observe(&mut self, ex: &Exchange, out: &mut Vec<Alert>) -> Option<(String, ClientId)> {
-        ex.method.as_ref()?;
-        let template = self
-            .templater
-            .template(ex.uri.as_deref().unwrap_or("/"), ex.status);
-        self.stats.templates_evicted = self.templater.evicted;
-        let obs = Obs::new(ex, Some(template))?;
-        self.stats.exchanges += 1;
+    /// Runs the client's detectors on one exchange; its alerts go to `out`.
+    fn judge(&mut self, r: Routed, ex: &Exchange, out: &mut Vec<Alert>) {
+        let Routed {
+            seq,
+            id,
+            ip,
+            template,
+            endpoint,
+            client_hash: _,
+            endpoint_hash,
+            path_hash,
+            learning_end,
+            attempt,
+            seen,
+            clients_known,
+            global: _,
+        } = r;
+        let Some(obs) = Obs::routed(ex, template, endpoint) else {
+            return;
+        };
         self.now = self.now.max(obs.ts);
-        let first = *self.first_ts.get_or_insert(obs.ts);
-        let learning_end = first + self.cfg.learning_period;
-        let ip = identity::client_ip(ex, &self.cfg.trusted_proxies);
-        let id = identity::client_id(ex, ip, &self.cfg.identity);
-        if !self.clients.contains_key(&id) && self.clients.len() >= self.cfg.max_clients {
-            self.evict();
-        }
         let cfg = &self.cfg;
-        let client_hash = self.stable.hash_one(id);
-        let endpoint_hash = self.stable.hash_one(obs.endpoint.as_bytes());
-        let path_hash = self.stable.hash_one(obs.path.as_bytes());
         let hasher = self.hasher.clone();
         let hash = move |b: &[u8]| hasher.hash_one(b);
-        let clients_known = self.clients.len();
         let client = self
             .clients
             .entry(id)
@@ -375,31 +382,20 @@ impl Engine {
 
         let mut findings = Vec::new();
         let bursting = client.episodes.contains_key(&Kind::Burst);
+        let mut contribution = None;
         findings.extend(burst::observe(
             &cfg.burst,
             &mut client.burst,
-            &mut self.population,
+            &self.population,
             &obs,
             bursting,
+            &mut contribution,
         ));
-        let mut global = None;
-        if let Some(a) = login::attempt(&cfg.login, &obs, &hash) {
+        if let Some(x) = contribution {
+            self.contributions.push((seq, x));
+        }
+        if let Some(a) = attempt {
             findings.extend(login::observe(&cfg.login, &mut client.login, &obs, a));
-            if a.failed {
-                if self.failed_login_clients.len() >= 4 * cfg.max_clients {
-                    self.failed_login_clients.clear();
-                }
-                self.failed_login_clients.insert(client_hash, id);
-            }
-            let names = &self.failed_login_clients;
-            global = login::observe_global(
-                &cfg.login,
-                &mut self.global_login,
-                &obs,
-                client_hash,
-                a,
-                &|h| names.get(&h).map(ClientId::key),
-            );
         }
         findings.extend(endpoint_scan::observe(
             &cfg.endpoint_scan,
@@ -421,17 +417,15 @@ impl Engine {
             &hash,
             enum_reportable,
         ));
-        findings.extend(unusual_endpoint::observe(
+        findings.extend(unusual_endpoint::profile(
             &cfg.unusual_endpoint,
-            &mut self.inventory,
             &mut client.profile,
             &obs,
             endpoint_hash,
-            client_hash,
+            seen,
             clients_known,
-            (learning_end - self.cfg.learning_period / 2, learning_end),
+            learning_end,
         ));
-        self.stats.endpoints_evicted = self.inventory.evicted;
 
         for f in findings {
             let ep = client.episodes.get(&f.kind).copied();
@@ -473,7 +467,214 @@ impl Engine {
         client
             .episodes
             .retain(|_, e| obs.ts < e.last_hit + cfg.episode_gap);
+    }
 
+    /// Client episodes going on at `now`, by kind.
+    fn episodes(&self, now: Nanos) -> HashMap<Kind, usize> {
+        let mut counts: HashMap<Kind, usize> = HashMap::new();
+        for c in self.clients.values() {
+            for (k, e) in &c.episodes {
+                if now < e.last_hit + self.cfg.episode_gap {
+                    *counts.entry(*k).or_default() += 1;
+                }
+            }
+        }
+        counts
+    }
+}
+
+/// Where the per-client half runs: on the caller's thread, or on shard threads.
+enum Stage {
+    Inline(Box<Shard>),
+    Sharded(shards::Pool),
+}
+
+/// The detection engine. Its global half (templates, identity, the client table's
+/// membership, the endpoint inventory, global login failures) runs on the caller's
+/// thread in exchange order; the per-client half runs inline or on client-sharded
+/// threads ([`Engine::sharded`]), with the same alerts in the same order either way.
+pub struct Engine {
+    cfg: DetectConfig,
+    /// Every tracked client and when it was last seen: the table's bound and its
+    /// evictions are decided here, so shards keep exactly the clients one table would.
+    members: HashMap<ClientId, Nanos, foldhash::fast::RandomState>,
+    /// Hashes that identify clients and endpoints: fixed, so a saved state means the
+    /// same thing after a restart.
+    stable: foldhash::fast::FixedState,
+    /// Keyed per run: usernames and object ids (never persisted, never written).
+    hasher: foldhash::fast::RandomState,
+    first_ts: Option<Nanos>,
+    /// Latest packet time seen.
+    now: Nanos,
+    /// The epoch (packet time / [`EPOCH`]) of `now`.
+    epoch: Nanos,
+    templater: templates::Templater,
+    /// The population baseline as of the last epoch.
+    population: burst::Population,
+    /// Contributions gathered from shards and not yet applied (waiting for an epoch).
+    contributions: Vec<(u64, f64)>,
+    inventory: unusual_endpoint::Inventory,
+    global_login: login::Global,
+    global_episode: Option<Episode>,
+    /// Client hash → client, kept only for clients with failed logins: it names the
+    /// top contributors of a distributed-stuffing alert.
+    failed_login_clients: HashMap<u64, ClientId>,
+    stage: Stage,
+    pub stats: DetectStats,
+}
+
+impl Engine {
+    pub fn new(mut cfg: DetectConfig) -> Self {
+        if !cfg.identity.salt_configured {
+            cfg.identity.salt = identity::IdentityConfig::random_salt();
+        }
+        let hasher = foldhash::fast::RandomState::default();
+        Engine {
+            global_login: login::Global::new(&cfg.login),
+            templater: templates::Templater::new(cfg.templates.clone()),
+            stage: Stage::Inline(Box::new(Shard::new(cfg.clone(), hasher.clone()))),
+            cfg,
+            members: HashMap::default(),
+            stable: foldhash::fast::FixedState::with_seed(0x6170_6977_6174_6368),
+            hasher,
+            first_ts: None,
+            now: 0,
+            epoch: 0,
+            population: Default::default(),
+            contributions: Vec::new(),
+            inventory: Default::default(),
+            global_episode: None,
+            failed_login_clients: HashMap::new(),
+            stats: Default::default(),
+        }
+    }
+
+    /// An engine whose per-client detectors run on `shards` threads, clients spread
+    /// by key. With fewer than two shards, or when a thread cannot start, the
+    /// detectors run inline; the output is the same.
+    pub fn sharded(cfg: DetectConfig, shards: usize) -> Self {
+        let mut e = Engine::new(cfg);
+        if shards >= 2 {
+            let make = |_| Shard::new(e.cfg.clone(), e.hasher.clone());
+            match shards::Pool::start((0..shards).map(make).collect()) {
+                Ok(pool) => e.stage = Stage::Sharded(pool),
+                Err(err) => {
+                    tracing::warn!(%err, "Cannot start the detection shards; detecting on one thread")
+                }
+            }
+        }
+        e
+    }
+
+    /// Detection threads (1: inline).
+    pub fn shards(&self) -> usize {
+        match &self.stage {
+            Stage::Inline(_) => 1,
+            Stage::Sharded(p) => p.len(),
+        }
+    }
+
+    pub fn clients_tracked(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Alert episodes going on, by kind (client episodes plus the global one). With
+    /// shards, client episodes are counted as of the last epoch.
+    pub fn active_episodes(&self) -> Vec<(Kind, usize)> {
+        let mut counts = match &self.stage {
+            Stage::Inline(s) => s.episodes(self.now),
+            Stage::Sharded(p) => p.episodes().clone(),
+        };
+        if self
+            .global_episode
+            .as_ref()
+            .is_some_and(|e| self.now < e.last_hit + self.cfg.episode_gap)
+        {
+            *counts.entry(Kind::CredentialStuffing).or_default() += 1;
+        }
+        let mut v: Vec<(Kind, usize)> = counts.into_iter().collect();
+        v.sort();
+        v
+    }
+
+    /// Endpoints in the inventory.
+    pub fn endpoints_learned(&self) -> usize {
+        self.inventory.endpoints.len()
+    }
+
+    /// Judges one exchange; alerts are appended to `out` (with shards, alerts of
+    /// earlier exchanges can arrive here; [`Engine::finish`] hands over the rest).
+    /// Returns the exchange's endpoint (method plus learned template) and client.
+    pub fn observe(&mut self, ex: &Exchange, out: &mut Vec<Alert>) -> Option<(String, ClientId)> {
+        let r = self.route(ex, out)?;
+        let labels = (r.endpoint.clone(), r.id);
+        self.judge(r, std::borrow::Cow::Borrowed(ex), out);
+        Some(labels)
+    }
+
+    /// The global half for one exchange, in order: its template, client, inventory
+    /// and global-login state. `None` for an exchange without a request.
+    pub fn route(&mut self, ex: &Exchange, out: &mut Vec<Alert>) -> Option<Routed> {
+        ex.method.as_ref()?;
+        let template = self
+            .templater
+            .template(ex.uri.as_deref().unwrap_or("/"), ex.status);
+        self.stats.templates_evicted = self.templater.evicted;
+        let obs = Obs::new(ex, Some(template))?;
+        self.stats.exchanges += 1;
+        let seq = self.stats.exchanges;
+        self.now = self.now.max(obs.ts);
+        if self.now / EPOCH > self.epoch {
+            self.epoch = self.now / EPOCH;
+            self.next_epoch(out);
+        }
+        let first = *self.first_ts.get_or_insert(obs.ts);
+        let learning_end = first + self.cfg.learning_period;
+        let ip = identity::client_ip(ex, &self.cfg.trusted_proxies);
+        let id = identity::client_id(ex, ip, &self.cfg.identity);
+        if !self.members.contains_key(&id) && self.members.len() >= self.cfg.max_clients {
+            self.evict();
+        }
+        let clients_known = self.members.len();
+        let last_seen = self.members.entry(id).or_insert(obs.ts);
+        *last_seen = (*last_seen).max(obs.ts);
+        let cfg = &self.cfg;
+        let client_hash = self.stable.hash_one(id);
+        let endpoint_hash = self.stable.hash_one(obs.endpoint.as_bytes());
+        let path_hash = self.stable.hash_one(obs.path.as_bytes());
+        let hasher = self.hasher.clone();
+        let hash = move |b: &[u8]| hasher.hash_one(b);
+
+        let mut global = None;
+        let attempt = login::attempt(&cfg.login, &obs, &hash);
+        if let Some(a) = attempt {
+            if a.failed {
+                if self.failed_login_clients.len() >= 4 * cfg.max_clients {
+                    self.failed_login_clients.clear();
+                }
+                self.failed_login_clients.insert(client_hash, id);
+            }
+            let names = &self.failed_login_clients;
+            global = login::observe_global(
+                &cfg.login,
+                &mut self.global_login,
+                &obs,
+                client_hash,
+                a,
+                &|h| names.get(&h).map(ClientId::key),
+            );
+        }
+        let seen = unusual_endpoint::inventory(
+            &cfg.unusual_endpoint,
+            &mut self.inventory,
+            &obs,
+            endpoint_hash,
+            client_hash,
+            (learning_end - cfg.learning_period / 2, learning_end),
+        );
+        self.stats.endpoints_evicted = self.inventory.evicted;
+
+        let mut global_alert = None;
         if let Some(f) = global {
             if let Some(report) = next_report(cfg, self.global_episode, obs.ts) {
                 let e = self.global_episode.get_or_insert(Episode {
@@ -489,7 +690,7 @@ impl Engine {
                 e.last_report = obs.ts;
                 e.reports = report;
                 let start = e.start;
-                out.push(make_alert(&obs, None, f, Vec::new(), report, start));
+                global_alert = Some(make_alert(&obs, None, f, Vec::new(), report, start));
             } else if let Some(e) = self.global_episode.as_mut() {
                 e.last_hit = obs.ts;
             }
@@ -500,13 +701,83 @@ impl Engine {
         {
             self.global_episode = None;
         }
-        Some((obs.endpoint, id))
+        Some(Routed {
+            seq,
+            id,
+            ip,
+            template: obs.template,
+            endpoint: obs.endpoint,
+            client_hash,
+            endpoint_hash,
+            path_hash,
+            learning_end,
+            attempt,
+            seen,
+            clients_known,
+            global: global_alert,
+        })
+    }
+
+    /// The per-client half for a routed exchange: inline, or queued for its shard.
+    pub fn judge(
+        &mut self,
+        mut r: Routed,
+        ex: std::borrow::Cow<'_, Exchange>,
+        out: &mut Vec<Alert>,
+    ) {
+        match &mut self.stage {
+            Stage::Inline(shard) => {
+                let global = r.global.take();
+                shard.judge(r, &ex, out);
+                out.extend(global);
+            }
+            Stage::Sharded(pool) => pool.judge(r, ex.into_owned()),
+        }
+    }
+
+    /// Applies the population contributions of the epoch that ended.
+    fn next_epoch(&mut self, out: &mut Vec<Alert>) {
+        match &mut self.stage {
+            Stage::Inline(shard) => {
+                self.contributions.append(&mut shard.contributions);
+            }
+            Stage::Sharded(pool) => {
+                let got = pool.barrier(self.now, false, out);
+                self.contributions.extend(got.contributions);
+            }
+        }
+        // Exchange order, whichever shard judged them.
+        self.contributions.sort_by_key(|(seq, _)| *seq);
+        for (_, x) in self.contributions.drain(..) {
+            self.population.add(x);
+        }
+        match &mut self.stage {
+            Stage::Inline(shard) => shard.population = self.population.clone(),
+            Stage::Sharded(pool) => pool.set_population(&self.population),
+        }
     }
 
     /// Time passed without exchanges (live capture on a quiet wire): episodes that
-    /// went quiet end, so the active-episode gauges fall back.
-    pub fn advance(&mut self, now: Nanos) {
+    /// went quiet end, so the active-episode gauges fall back. Alerts the shards
+    /// finished meanwhile go to `out`.
+    pub fn advance(&mut self, now: Nanos, out: &mut Vec<Alert>) {
         self.now = self.now.max(now);
+        match &mut self.stage {
+            Stage::Inline(shard) => shard.now = shard.now.max(self.now),
+            Stage::Sharded(pool) => {
+                // Contributions wait for the epoch an exchange opens.
+                let got = pool.barrier(self.now, false, out);
+                self.contributions.extend(got.contributions);
+            }
+        }
+    }
+
+    /// Hands over every alert still on its way from the shards.
+    pub fn finish(&mut self, out: &mut Vec<Alert>) {
+        if let Stage::Sharded(pool) = &mut self.stage {
+            let got = pool.barrier(self.now, false, out);
+            self.contributions.extend(got.contributions);
+        }
     }
 
     /// Counts alerts produced by [`Engine::observe`] (kept separate so callers that
@@ -521,8 +792,14 @@ impl Engine {
 
     fn evict(&mut self) {
         let n = crate::lru::batch(self.cfg.max_clients);
-        for k in crate::lru::oldest(&self.clients, n, |c| c.last_seen) {
-            self.clients.remove(&k);
+        for k in crate::lru::oldest(&self.members, n, |t| *t) {
+            self.members.remove(&k);
+            match &mut self.stage {
+                Stage::Inline(shard) => {
+                    shard.clients.remove(&k);
+                }
+                Stage::Sharded(pool) => pool.evict(self.stable.hash_one(k), k),
+            }
             self.stats.clients_evicted += 1;
         }
     }
@@ -703,5 +980,147 @@ pub(crate) mod tests {
             "{:?}",
             out.iter().map(|a| &a.finding.summary).collect::<Vec<_>>()
         );
+    }
+
+    /// Twelve minutes of a small API's traffic with an attack of every kind in it.
+    fn mixed_with_attacks() -> Vec<Exchange> {
+        let mut v = Vec::new();
+        let login = |ts, client, user: &str, status| {
+            let mut ex = exchange(ts, client, "POST", "/api/login", Some(status));
+            ex.request_body_prefix =
+                format!(r#"{{"username":"{user}","password":"x"}}"#).into_bytes();
+            ex
+        };
+        for t in 0..(12 * 60u64) {
+            for c in 1..=40u8 {
+                if (t + c as u64) % (2 + c as u64 % 5) == 0 {
+                    let uri = format!("/api/items/{}", (t + c as u64) % 7);
+                    v.push(exchange(
+                        t * SEC + c as u64 * 997,
+                        c,
+                        "GET",
+                        &uri,
+                        Some(200),
+                    ));
+                }
+            }
+            match t {
+                // A client bursting, a brute force, a wordlist scan, an enumeration.
+                400..=409 => (0..60).for_each(|i| {
+                    v.push(exchange(
+                        t * SEC + i * 1000,
+                        3,
+                        "GET",
+                        "/api/items/1",
+                        Some(200),
+                    ))
+                }),
+                420..=440 => (0..3).for_each(|i| {
+                    v.push(login(t * SEC + i * 5000, 201, "admin", 401));
+                }),
+                450..=470 => (0..5).for_each(|i| {
+                    let uri = format!("/w{t}-{i}.php");
+                    v.push(exchange(t * SEC + i * 3000, 202, "GET", &uri, Some(404)))
+                }),
+                480..=500 => (0..5).for_each(|i| {
+                    let uri = format!("/api/users/{}", t * 5 + i);
+                    v.push(exchange(t * SEC + i * 7000, 203, "GET", &uri, Some(200)))
+                }),
+                // Many clients, one failed login each, different accounts.
+                520..=580 => {
+                    let c = 100 + (t % 60) as u8;
+                    v.push(login(t * SEC + 11, c, &format!("user{t}"), 401));
+                }
+                // An established client on an admin endpoint; a shadow endpoint.
+                600 => {
+                    v.push(exchange(t * SEC + 13, 5, "GET", "/admin/export", Some(200)));
+                    v.push(exchange(
+                        t * SEC + 17,
+                        6,
+                        "GET",
+                        "/api/v2/hidden",
+                        Some(200),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        v.sort_by_key(|e| e.ts);
+        v
+    }
+
+    fn alerts_of(mut engine: Engine, exchanges: &[Exchange]) -> (Vec<String>, usize) {
+        let mut out = Vec::new();
+        let mut snapshots = Vec::new();
+        for (i, ex) in exchanges.iter().enumerate() {
+            engine.observe(ex, &mut out);
+            if i % 5000 == 4999 {
+                let s = engine.snapshot(&mut out);
+                snapshots.push(serde_json::to_string(&s).unwrap());
+            }
+        }
+        engine.finish(&mut out);
+        let mut lines: Vec<String> = out
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {:?} {:?} {} {} {:?}",
+                    a.ts, a.client_key, a.finding, a.report, a.episode_start, a.samples
+                )
+            })
+            .collect();
+        lines.extend(snapshots);
+        (lines, engine.clients_tracked())
+    }
+
+    fn fixed(max_clients: usize) -> DetectConfig {
+        let mut cfg = DetectConfig {
+            max_clients,
+            ..Default::default()
+        };
+        cfg.identity.salt = [1, 2];
+        cfg.identity.salt_configured = true;
+        cfg
+    }
+
+    #[test]
+    fn sharded_detection_raises_the_same_alerts_in_the_same_order() {
+        let exchanges = mixed_with_attacks();
+        let (inline, clients) = alerts_of(Engine::new(fixed(100_000)), &exchanges);
+        let kinds: std::collections::HashSet<&str> = Kind::ALL
+            .iter()
+            .map(|k| k.name())
+            .filter(|k| {
+                inline
+                    .iter()
+                    .any(|l| l.contains(&format!("kind: {}", camel(k))))
+            })
+            .collect();
+        assert!(
+            kinds.len() >= 5,
+            "the scenario raises most kinds: {kinds:?}\n{inline:#?}"
+        );
+        for shards in [2, 3, 5] {
+            let engine = Engine::sharded(fixed(100_000), shards);
+            assert_eq!(engine.shards(), shards);
+            let (got, n) = alerts_of(engine, &exchanges);
+            assert_eq!(got, inline, "{shards} shards");
+            assert_eq!(n, clients);
+        }
+    }
+
+    #[test]
+    fn sharded_detection_evicts_the_same_clients() {
+        let exchanges = mixed_with_attacks();
+        let (inline, _) = alerts_of(Engine::new(fixed(24)), &exchanges);
+        let (sharded, _) = alerts_of(Engine::sharded(fixed(24), 3), &exchanges);
+        assert_eq!(sharded, inline);
+    }
+
+    fn camel(snake: &str) -> String {
+        snake
+            .split('_')
+            .map(|w| w[..1].to_uppercase() + &w[1..])
+            .collect()
     }
 }

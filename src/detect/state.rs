@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::unusual_endpoint::EndpointInfo;
 use super::window::Ewma;
-use super::{Client, Engine};
+use super::{Client, Engine, Shard, Stage};
 use crate::capture::Nanos;
 use crate::identity::ClientId;
+use std::hash::BuildHasher;
 
 /// Bumped whenever the layout or the meaning of a field changes.
 pub const VERSION: u32 = 1;
@@ -37,7 +38,7 @@ pub struct Snapshot {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct ClientSnap {
+pub(crate) struct ClientSnap {
     id: ClientId,
     last_seen: Nanos,
     baseline: Ewma,
@@ -47,11 +48,10 @@ struct ClientSnap {
     endpoints: Vec<u64>,
 }
 
-impl Engine {
-    /// The state worth keeping across a restart.
-    pub fn snapshot(&self) -> Snapshot {
-        let mut clients: Vec<ClientSnap> = self
-            .clients
+impl Shard {
+    /// This shard's clients, as a snapshot keeps them.
+    pub(super) fn client_snaps(&self) -> Vec<ClientSnap> {
+        self.clients
             .iter()
             .map(|(id, c)| {
                 let mut endpoints: Vec<u64> = c.profile.endpoints.iter().copied().collect();
@@ -66,7 +66,32 @@ impl Engine {
                     endpoints,
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    pub(super) fn restore_client(&mut self, c: ClientSnap) {
+        let mut client = Client::new(&self.cfg, c.id, c.last_seen);
+        client.burst.baseline = c.baseline;
+        client.burst.interval_start = c.interval_start;
+        client.profile.first_seen = c.profile_first_seen;
+        client.profile.requests = c.profile_requests;
+        client.profile.endpoints = c.endpoints.into_iter().collect();
+        self.clients.insert(c.id, client);
+    }
+}
+
+impl Engine {
+    /// The state worth keeping across a restart. With shards this waits for them;
+    /// alerts they finished meanwhile go to `out`.
+    pub fn snapshot(&mut self, out: &mut Vec<super::Alert>) -> Snapshot {
+        let mut clients = match &mut self.stage {
+            Stage::Inline(shard) => shard.client_snaps(),
+            Stage::Sharded(pool) => {
+                let got = pool.barrier(self.now, true, out);
+                self.contributions.extend(got.contributions);
+                got.clients
+            }
+        };
         clients.sort_by_key(|c| c.id);
         let mut inventory: Vec<(u64, EndpointInfo)> = self
             .inventory
@@ -96,13 +121,15 @@ impl Engine {
         self.population.per_client = s.population;
         self.global_login.rate = s.login_failure_rate;
         for c in s.clients.into_iter().take(self.cfg.max_clients) {
-            let mut client = Client::new(&self.cfg, c.id, c.last_seen);
-            client.burst.baseline = c.baseline;
-            client.burst.interval_start = c.interval_start;
-            client.profile.first_seen = c.profile_first_seen;
-            client.profile.requests = c.profile_requests;
-            client.profile.endpoints = c.endpoints.into_iter().collect();
-            self.clients.insert(c.id, client);
+            self.members.insert(c.id, c.last_seen);
+            match &mut self.stage {
+                Stage::Inline(shard) => shard.restore_client(c),
+                Stage::Sharded(pool) => pool.restore(self.stable.hash_one(c.id), c),
+            }
+        }
+        match &mut self.stage {
+            Stage::Inline(shard) => shard.population = self.population.clone(),
+            Stage::Sharded(pool) => pool.set_population(&self.population),
         }
         self.inventory.late_discoveries = s.late_discoveries;
         self.inventory.endpoints = s
@@ -206,7 +233,7 @@ mod tests {
         let path = dir().join("state.json");
         let mut a = Engine::new(DetectConfig::default());
         learn(&mut a);
-        save(&path, &a.snapshot()).unwrap();
+        save(&path, &a.snapshot(&mut Vec::new())).unwrap();
         let Loaded::Snapshot(s) = load(&path) else {
             panic!("not loaded")
         };
@@ -214,8 +241,8 @@ mod tests {
         b.restore(s);
         assert_eq!(b.clients_tracked(), 6);
         assert_eq!(
-            serde_json::to_string(&a.snapshot()).unwrap(),
-            serde_json::to_string(&b.snapshot()).unwrap()
+            serde_json::to_string(&a.snapshot(&mut Vec::new())).unwrap(),
+            serde_json::to_string(&b.snapshot(&mut Vec::new())).unwrap()
         );
         // The restored engine is past its learning period and knows the inventory:
         // a shadow endpoint is reported at once, the usual one is not.
@@ -251,8 +278,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let e = Engine::new(DetectConfig::default());
-        let mut s = serde_json::to_value(e.snapshot()).unwrap();
+        let mut e = Engine::new(DetectConfig::default());
+        let mut s = serde_json::to_value(e.snapshot(&mut Vec::new())).unwrap();
         s["version"] = serde_json::json!(999);
         fs::write(&path, s.to_string()).unwrap();
         match load(&path) {

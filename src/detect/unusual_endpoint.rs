@@ -128,26 +128,27 @@ pub fn sensitive(cfg: &Config, method: &str, template: &str) -> bool {
     by_name || mutates_object
 }
 
-/// Records the request; after `learning_end`, returns a finding when it is unusual.
-#[allow(clippy::too_many_arguments)]
-pub fn observe(
+/// What the inventory says about one request: the global half of the detector,
+/// worked out before the request reaches its client's shard.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// Other clients known to use the endpoint (capped at the per-endpoint cap).
+    pub others: usize,
+    /// A shadow endpoint answered for the first time (reported once per endpoint).
+    pub shadow: Option<Finding>,
+}
+
+/// Records the request in the inventory of endpoints.
+pub fn inventory(
     cfg: &Config,
     inv: &mut Inventory,
-    prof: &mut Profile,
     obs: &Obs<'_>,
     endpoint_hash: u64,
     client_hash: u64,
-    clients_known: usize,
     (late_start, learning_end): (Nanos, Nanos),
-) -> Option<Finding> {
+) -> Seen {
     let learning = obs.ts < learning_end;
-    if prof.first_seen == 0 {
-        prof.first_seen = obs.ts;
-    }
-    prof.requests += 1;
     if inv.endpoints.len() >= cfg.max_endpoints && !inv.endpoints.contains_key(&endpoint_hash) {
-        // Full: forget the least recently seen sixteenth at once (one O(n) pass per
-        // n/16 new endpoints, not one per new endpoint while a scanner runs).
         let n = crate::lru::batch(cfg.max_endpoints);
         for k in crate::lru::oldest(&inv.endpoints, n, |e| e.last_seen) {
             inv.endpoints.remove(&k);
@@ -169,11 +170,6 @@ pub fn observe(
     if info.clients.len() < CLIENT_CAP {
         info.clients.insert(client_hash);
     }
-    let in_profile =
-        !prof.endpoints.insert(endpoint_hash) || prof.endpoints.len() > cfg.max_profile;
-    if prof.endpoints.len() > cfg.max_profile {
-        prof.endpoints.remove(&endpoint_hash);
-    }
     let ok = matches!(obs.status, Some(200..=299));
     let first_ok = ok && !info.ok_seen;
     if first_ok {
@@ -182,17 +178,15 @@ pub fn observe(
             inv.late_discoveries += 1;
         }
     }
-    if learning {
-        return None;
-    }
-    if first_ok
+    let shadow = (!learning
+        && first_ok
         && info.first_seen >= learning_end
         && !info.shadow_reported
         && inv.late_discoveries <= cfg.max_late_discoveries
-        && !is_static_asset(&obs.template)
-    {
+        && !is_static_asset(&obs.template))
+    .then(|| {
         info.shadow_reported = true;
-        return Some(Finding {
+        Finding {
             kind: Kind::UnusualEndpoint,
             endpoint: Some(obs.endpoint.clone()),
             summary: format!(
@@ -203,8 +197,38 @@ pub fn observe(
             evidence: json!({"shadow": true, "first_seen_after_learning_s": (info.first_seen - learning_end) / 1_000_000_000, "clients_using": info.clients.len()}),
             severity: 3,
             clients: None,
-        });
+        }
+    });
+    Seen { others, shadow }
+}
+
+/// Records the request in the client's profile; after `learning_end`, returns a
+/// finding when it is unusual (`seen`: what [`inventory`] said about it).
+pub fn profile(
+    cfg: &Config,
+    prof: &mut Profile,
+    obs: &Obs<'_>,
+    endpoint_hash: u64,
+    seen: Seen,
+    clients_known: usize,
+    learning_end: Nanos,
+) -> Option<Finding> {
+    if prof.first_seen == 0 {
+        prof.first_seen = obs.ts;
     }
+    prof.requests += 1;
+    let in_profile =
+        !prof.endpoints.insert(endpoint_hash) || prof.endpoints.len() > cfg.max_profile;
+    if prof.endpoints.len() > cfg.max_profile {
+        prof.endpoints.remove(&endpoint_hash);
+    }
+    if obs.ts < learning_end {
+        return None;
+    }
+    if seen.shadow.is_some() {
+        return seen.shadow;
+    }
+    let others = seen.others;
     let established = prof.first_seen < learning_end && prof.requests >= cfg.min_profile_requests;
     if !established || in_profile || matches!(obs.status, Some(404)) {
         return None;
@@ -236,6 +260,23 @@ pub fn observe(
         severity: if is_sensitive { 2 } else { 3 },
         clients: None,
     })
+}
+
+/// Both halves in one call, as one shard with the whole inventory runs them.
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
+fn observe(
+    cfg: &Config,
+    inv: &mut Inventory,
+    prof: &mut Profile,
+    obs: &Obs<'_>,
+    endpoint_hash: u64,
+    client_hash: u64,
+    clients_known: usize,
+    window: (Nanos, Nanos),
+) -> Option<Finding> {
+    let seen = inventory(cfg, inv, obs, endpoint_hash, client_hash, window);
+    profile(cfg, prof, obs, endpoint_hash, seen, clients_known, window.1)
 }
 
 #[cfg(test)]
