@@ -213,5 +213,89 @@ fn pipeline(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, reader, connection, reassembly, pipeline);
+/// 20,000 exchanges from 500 clients over 40 endpoints (object ids, logins), in
+/// packet-time order over 2 s (10,000 exchanges/s).
+fn api_exchanges() -> Vec<apiwatch::http::Exchange> {
+    (0..20_000u64)
+        .map(|i| {
+            let client = (i * 7919 % 500) as u32;
+            let login = i % 50 == 0;
+            let uri = if login {
+                "/api/login".to_string()
+            } else {
+                format!("/api/v1/res{}/{}?page={}", i % 40, i % 997, i % 3)
+            };
+            apiwatch::http::Exchange {
+                ts: 1_700_000_000_000_000_000 + i * 100_000,
+                client_ip: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + client)),
+                client_port: 40000 + (i % 20000) as u16,
+                server_ip: IpAddr::V4(Ipv4Addr::new(10, 9, 0, 1)),
+                server_port: 80,
+                trans_depth: 1,
+                method: Some(if login { "POST" } else { "GET" }.into()),
+                uri: Some(uri),
+                version: Some("1.1".into()),
+                request_headers: apiwatch::http::parser::Headers {
+                    host: Some("api.example.com".into()),
+                    user_agent: Some("bench/1.0".into()),
+                    ..Default::default()
+                },
+                request_body_len: if login { 40 } else { 0 },
+                request_body_prefix: if login {
+                    br#"{"username":"alice","password":"x"}"#.to_vec()
+                } else {
+                    Vec::new()
+                },
+                response_body_prefix: Vec::new(),
+                status: Some(if login { 401 } else { 200 }),
+                response_headers: None,
+                response_body_len: Some(512),
+                response_ts: None,
+                incomplete: false,
+            }
+        })
+        .collect()
+}
+
+/// Stage 2: the engine's global half alone (what stays sequential however many
+/// shards run), the whole engine inline, and with two shard threads.
+fn detection(c: &mut Criterion) {
+    use apiwatch::detect::{DetectConfig, Engine};
+    let mut g = c.benchmark_group("detection");
+    let exchanges = api_exchanges();
+    g.throughput(Throughput::Elements(exchanges.len() as u64));
+    g.sample_size(20);
+    g.bench_function("global half (route only)", |b| {
+        b.iter(|| {
+            let mut e = Engine::new(DetectConfig::default());
+            let mut out = Vec::new();
+            for ex in &exchanges {
+                black_box(e.route(ex, &mut out));
+            }
+            out.len()
+        })
+    });
+    for shards in [1, 2] {
+        g.bench_function(format!("whole engine, {shards} shard(s)"), |b| {
+            b.iter_batched(
+                || exchanges.clone(),
+                |owned| {
+                    let mut e = Engine::sharded(DetectConfig::default(), shards);
+                    let mut out = Vec::new();
+                    for ex in owned {
+                        if let Some(r) = e.route(&ex, &mut out) {
+                            e.judge(r, std::borrow::Cow::Owned(ex), &mut out);
+                        }
+                    }
+                    e.finish(&mut out);
+                    out.len()
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, reader, connection, reassembly, pipeline, detection);
 criterion_main!(benches);

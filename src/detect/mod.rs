@@ -27,6 +27,10 @@ use crate::identity::{self, ClientId};
 
 const SEC: Nanos = 1_000_000_000;
 
+/// Hasher for tables keyed by values that are already hashes: fixed, so iteration
+/// order is the same on every run.
+pub(crate) type Prehashed = foldhash::fast::FixedState;
+
 /// What an alert is about. Each kind has one stable Suricata-style signature id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -731,7 +735,14 @@ impl Engine {
                 shard.judge(r, &ex, out);
                 out.extend(global);
             }
-            Stage::Sharded(pool) => pool.judge(r, ex.into_owned()),
+            Stage::Sharded(pool) => {
+                pool.judge(r, ex.into_owned());
+                if pool.due() {
+                    // Alerts only: contributions wait for their epoch.
+                    let got = pool.barrier(self.now, false, out);
+                    self.contributions.extend(got.contributions);
+                }
+            }
         }
     }
 

@@ -22,6 +22,9 @@ use crate::identity::ClientId;
 const BATCH: usize = 256;
 /// Batches in flight per shard.
 const QUEUE: usize = 4;
+/// Exchanges routed between two barriers at most, even when packet time stands
+/// still: the alerts waiting in the shards stay bounded and reach the log.
+const MAX_UNMET: usize = 1 << 16;
 
 enum Item {
     Judge(Box<Routed>, Box<Exchange>),
@@ -59,6 +62,8 @@ pub(super) struct Pool {
     /// Global alerts waiting for the shards' alerts of the same exchanges.
     pending: Vec<(u64, Alert)>,
     episodes: HashMap<Kind, usize>,
+    /// Exchanges routed since the last barrier.
+    unmet: usize,
 }
 
 impl Pool {
@@ -71,6 +76,7 @@ impl Pool {
             batches: Vec::new(),
             pending: Vec::new(),
             episodes: HashMap::new(),
+            unmet: 0,
         };
         for (i, shard) in shards.into_iter().enumerate() {
             let (tx, rx) = mpsc::sync_channel(QUEUE);
@@ -109,7 +115,13 @@ impl Pool {
         }
     }
 
+    /// Whether so much was routed since the last barrier that one is due.
+    pub fn due(&self) -> bool {
+        self.unmet >= MAX_UNMET
+    }
+
     pub fn judge(&mut self, mut r: Routed, ex: Exchange) {
+        self.unmet += 1;
         if let Some(a) = r.global.take() {
             self.pending.push((r.seq, a));
         }
@@ -141,6 +153,7 @@ impl Pool {
     /// the global ones go to `out` in exchange order (a client's alerts for an
     /// exchange before the global alert it raised).
     pub fn barrier(&mut self, now: Nanos, want_clients: bool, out: &mut Vec<Alert>) -> Gathered {
+        self.unmet = 0;
         let mut asked = 0;
         for shard in 0..self.txs.len() {
             self.flush(shard);

@@ -96,7 +96,7 @@ impl Default for LearnConfig {
 #[derive(Debug, Default, Clone)]
 struct Position {
     /// Hash of each literal value seen here and how often (bounded).
-    values: std::collections::HashMap<u64, u32>,
+    values: std::collections::HashMap<u64, u32, super::Prehashed>,
     param: bool,
     last_used: u64,
 }
@@ -105,7 +105,7 @@ struct Position {
 #[derive(Debug, Clone, Default)]
 pub struct Templater {
     cfg: LearnConfig,
-    positions: std::collections::HashMap<u64, Position>,
+    positions: std::collections::HashMap<u64, Position, super::Prehashed>,
     hasher: foldhash::fast::FixedState,
     tick: u64,
     pub evicted: u64,

@@ -72,7 +72,7 @@ pub(crate) struct EndpointInfo {
     pub(crate) last_seen: Nanos,
     /// Distinct clients (hashes), capped: past the cap the endpoint is common anyway.
     #[serde(serialize_with = "sorted")]
-    pub(crate) clients: HashSet<u64>,
+    pub(crate) clients: HashSet<u64, super::Prehashed>,
     pub(crate) shadow_reported: bool,
     /// The endpoint has answered 2xx at least once.
     #[serde(default)]
@@ -82,7 +82,7 @@ pub(crate) struct EndpointInfo {
 const CLIENT_CAP: usize = 256;
 
 /// A set written in sorted order, so snapshots of equal state are equal bytes.
-fn sorted<S: serde::Serializer>(set: &HashSet<u64>, s: S) -> Result<S::Ok, S::Error> {
+fn sorted<S: serde::Serializer>(set: &HashSet<u64, super::Prehashed>, s: S) -> Result<S::Ok, S::Error> {
     let mut v: Vec<u64> = set.iter().copied().collect();
     v.sort_unstable();
     serde::Serialize::serialize(&v, s)
@@ -91,7 +91,7 @@ fn sorted<S: serde::Serializer>(set: &HashSet<u64>, s: S) -> Result<S::Ok, S::Er
 /// What the whole population uses.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
-    pub(crate) endpoints: HashMap<u64, EndpointInfo>,
+    pub(crate) endpoints: HashMap<u64, EndpointInfo, super::Prehashed>,
     /// Endpoints that first answered 2xx in the second half of the learning period.
     /// A service still revealing endpoints then will reveal more later: shadow
     /// endpoint alerts are only raised for an inventory that had settled.
@@ -102,7 +102,7 @@ pub struct Inventory {
 /// One client's own endpoints.
 #[derive(Debug, Clone, Default)]
 pub struct Profile {
-    pub(crate) endpoints: HashSet<u64>,
+    pub(crate) endpoints: HashSet<u64, super::Prehashed>,
     pub requests: u64,
     pub first_seen: Nanos,
 }
@@ -161,7 +161,7 @@ pub fn inventory(
         .or_insert_with(|| EndpointInfo {
             first_seen: obs.ts,
             last_seen: obs.ts,
-            clients: HashSet::new(),
+            clients: HashSet::default(),
             shadow_reported: false,
             ok_seen: false,
         });

@@ -66,14 +66,14 @@ impl<T> Window<T> {
 #[derive(Debug, Clone)]
 pub struct CountingWindow {
     events: Window<u64>,
-    counts: HashMap<u64, u32>,
+    counts: HashMap<u64, u32, super::Prehashed>,
 }
 
 impl CountingWindow {
     pub fn new(span: Nanos, cap: usize) -> Self {
         CountingWindow {
             events: Window::new(span, cap),
-            counts: HashMap::new(),
+            counts: HashMap::default(),
         }
     }
 
