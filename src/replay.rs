@@ -101,6 +101,15 @@ pub fn open_output(path: &str, what: &str) -> Result<Box<dyn Write + Send>, Repl
         .map_err(|e| ReplayError::Usage(format!("{path}: cannot create {what} file: {e}")))
 }
 
+/// Detection threads when the configuration leaves it to apiwatch: one per worker
+/// while cores are left over by the workers and the merging thread; none (inline)
+/// otherwise, where extra threads would only compete for the same cores. The alerts
+/// are the same either way.
+fn auto_shards(workers: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    workers.min(cores.saturating_sub(workers + 1)).max(1)
+}
+
 /// Where every exchange goes: the exchange log, the detection engine, the alert log
 /// and the periodic state snapshot.
 struct Sinks {
@@ -415,7 +424,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let mut warnings = Vec::new();
     // Stage 2 of the two-stage sharding: per-client detectors on client-keyed threads.
     let shards = match opts.detect.shards {
-        0 => opts.workers,
+        0 => auto_shards(opts.workers),
         n => n,
     };
     let mut engine = Engine::sharded(opts.detect.clone(), shards);

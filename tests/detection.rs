@@ -157,7 +157,11 @@ fn alerts_follow_the_eve_contract_and_carry_no_secrets() {
 #[test]
 fn the_same_capture_gives_the_same_alerts_on_every_run_and_worker_count() {
     let (a, _) = alerts();
-    let (b, _) = alerts_with(&["--workers", "3"]);
+    // Three flow workers and three detection shards.
+    let config = std::env::temp_dir().join(format!("apiwatch-shards-{}.toml", std::process::id()));
+    std::fs::write(&config, "[detect]\nshards = 3\n").unwrap();
+    let (b, _) = alerts_with(&["--workers", "3", "-c", config.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&config);
     let a: Vec<String> = a.iter().map(|v| v.to_string()).collect();
     let b: Vec<String> = b.iter().map(|v| v.to_string()).collect();
     assert_eq!(a.len(), b.len());

@@ -348,7 +348,13 @@ fn one_and_three_workers_see_the_same_exchanges_and_catch_the_brute_force() {
         return;
     }
     let one = api_scenario(1, &["--workers", "1", "tcp", "port", "8000"]);
-    let three = api_scenario(2, &["--workers", "3", "tcp", "port", "8000"]);
+    // Three capture workers and three detection shards.
+    let config =
+        std::env::temp_dir().join(format!("apiwatch-live-shards-{}.toml", std::process::id()));
+    std::fs::write(&config, "[detect]\nshards = 3\n").unwrap();
+    let c = config.to_str().unwrap();
+    let three = api_scenario(2, &["--workers", "3", "-c", c, "tcp", "port", "8000"]);
+    let _ = std::fs::remove_file(&config);
     assert_complete(&one, "10.78.1.1");
     assert_complete(&three, "10.78.2.1");
     assert_eq!(exchange_set(&one), exchange_set(&three), "{}", three.stderr);

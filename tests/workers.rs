@@ -1,7 +1,8 @@
 //! `--workers N` shards connections over N flow tables; the output must not change.
 //! Every shipped capture and every capture of Zeek's test corpus (../shared, when the
 //! checkout has it) is replayed with 1 and with 4 workers: exchanges, alerts and the
-//! summary's counters must be byte-identical.
+//! summary's counters must be byte-identical. The several-worker runs also shard
+//! detection by client over as many threads (`detect.shards`), whatever the machine.
 
 mod common;
 
@@ -13,9 +14,13 @@ use common::{bin, repo};
 fn outputs(capture: &Path, workers: &str) -> (Vec<u8>, String, String, Option<i32>) {
     let dir = tempfile_dir();
     let alerts = dir.join(format!("alerts-{workers}"));
+    let config = dir.join(format!("shards-{workers}.toml"));
+    std::fs::write(&config, format!("[detect]\nshards = {workers}\n")).unwrap();
     let out = bin()
         .arg("-r")
         .arg(capture)
+        .arg("-c")
+        .arg(&config)
         .args(["--workers", workers, "--learning-period", "2m"])
         .args(["--exchanges", "-", "--alerts"])
         .arg(&alerts)

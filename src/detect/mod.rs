@@ -194,7 +194,8 @@ pub struct DetectConfig {
     pub episode_gap: Nanos,
     /// Clients tracked at once.
     pub max_clients: usize,
-    /// Threads for the per-client detectors (0: one per `--workers`; 1: inline).
+    /// Threads for the per-client detectors (0: chosen from `--workers` and the
+    /// cores; 1: inline).
     pub shards: usize,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` are believed.
     pub trusted_proxies: Vec<identity::Cidr>,

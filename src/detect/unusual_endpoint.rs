@@ -82,7 +82,10 @@ pub(crate) struct EndpointInfo {
 const CLIENT_CAP: usize = 256;
 
 /// A set written in sorted order, so snapshots of equal state are equal bytes.
-fn sorted<S: serde::Serializer>(set: &HashSet<u64, super::Prehashed>, s: S) -> Result<S::Ok, S::Error> {
+fn sorted<S: serde::Serializer>(
+    set: &HashSet<u64, super::Prehashed>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     let mut v: Vec<u64> = set.iter().copied().collect();
     v.sort_unstable();
     serde::Serialize::serialize(&v, s)
