@@ -349,22 +349,8 @@ impl Shard {
 
     /// Runs the client's detectors on one exchange; its alerts go to `out`.
     fn judge(&mut self, r: Routed, ex: &Exchange, out: &mut Vec<Alert>) {
-        let Routed {
-            seq,
-            id,
-            ip,
-            template,
-            endpoint,
-            client_hash: _,
-            endpoint_hash,
-            path_hash,
-            learning_end,
-            attempt,
-            seen,
-            clients_known,
-            global: _,
-        } = r;
-        let Some(obs) = Obs::routed(ex, template, endpoint) else {
+        let (seq, id, ip) = (r.seq, r.id, r.ip);
+        let Some(obs) = Obs::routed(ex, r.template, r.endpoint) else {
             return;
         };
         self.now = self.now.max(obs.ts);
@@ -399,14 +385,14 @@ impl Shard {
         if let Some(x) = contribution {
             self.contributions.push((seq, x));
         }
-        if let Some(a) = attempt {
+        if let Some(a) = r.attempt {
             findings.extend(login::observe(&cfg.login, &mut client.login, &obs, a));
         }
         findings.extend(endpoint_scan::observe(
             &cfg.endpoint_scan,
             &mut client.scan,
             &obs,
-            path_hash,
+            r.path_hash,
         ));
         let enum_reportable = next_report(
             cfg,
@@ -418,7 +404,7 @@ impl Shard {
             &cfg.object_enumeration,
             &mut client.enumeration,
             &obs,
-            endpoint_hash,
+            r.endpoint_hash,
             &hash,
             enum_reportable,
         ));
@@ -426,10 +412,10 @@ impl Shard {
             &cfg.unusual_endpoint,
             &mut client.profile,
             &obs,
-            endpoint_hash,
-            seen,
-            clients_known,
-            learning_end,
+            r.endpoint_hash,
+            r.seen,
+            r.clients_known,
+            r.learning_end,
         ));
 
         for f in findings {
