@@ -1047,12 +1047,21 @@ pub(crate) mod tests {
         v
     }
 
-    fn alerts_of(mut engine: Engine, exchanges: &[Exchange]) -> (Vec<String>, usize) {
+    fn alerts_of(engine: Engine, exchanges: &[Exchange]) -> (Vec<String>, usize) {
+        alerts_and_snapshots(engine, exchanges, 5000)
+    }
+
+    /// Every alert (in order) and a snapshot every `every` exchanges, as text.
+    fn alerts_and_snapshots(
+        mut engine: Engine,
+        exchanges: &[Exchange],
+        every: usize,
+    ) -> (Vec<String>, usize) {
         let mut out = Vec::new();
         let mut snapshots = Vec::new();
         for (i, ex) in exchanges.iter().enumerate() {
             engine.observe(ex, &mut out);
-            if i % 5000 == 4999 {
+            if i % every == every - 1 {
                 let s = engine.snapshot(&mut out);
                 snapshots.push(serde_json::to_string(&s).unwrap());
             }
@@ -1120,5 +1129,46 @@ pub(crate) mod tests {
             .split('_')
             .map(|w| w[..1].to_uppercase() + &w[1..])
             .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+        /// Any traffic, with request times out of order as exchanges finish, a full
+        /// client table or not: the sharded engine raises what the inline one does.
+        #[test]
+        fn any_traffic_gives_the_same_alerts_inline_and_sharded(
+            steps in proptest::collection::vec(
+                (0u64..400, 0u64..3000, 0u8..6, 0u8..6, 0u16..2000, proptest::bool::ANY),
+                1..1500,
+            ),
+            max_clients in 2usize..8,
+            shards in 2usize..5,
+        ) {
+            let mut ts = 1_700_000_000 * SEC;
+            let mut exchanges = Vec::new();
+            for (gap_ms, back_ms, client, kind, n, ok) in steps {
+                ts += gap_ms * 1_000_000;
+                let at = ts.saturating_sub(back_ms * 1_000_000);
+                let status = Some(if ok { 200 } else { 404 });
+                let ex = match kind {
+                    0 => exchange(at, client, "GET", &format!("/w/{n}"), status),
+                    1 => exchange(at, client, "GET", &format!("/api/users/{n}"), status),
+                    2 => {
+                        let mut e = exchange(at, client, "POST", "/api/login", Some(if ok { 200 } else { 401 }));
+                        e.request_body_prefix = format!(r#"{{"username":"u{}","password":"p"}}"#, n % 50).into_bytes();
+                        e
+                    }
+                    3 => exchange(at, client, "DELETE", &format!("/admin/items/{}", n % 3), status),
+                    _ => exchange(at, client, "GET", "/api/items", status),
+                };
+                exchanges.push(ex);
+            }
+            let mut cfg = fixed(max_clients);
+            cfg.learning_period = 20 * SEC;
+            let (inline, _) = alerts_and_snapshots(Engine::new(cfg.clone()), &exchanges, 97);
+            let (sharded, _) = alerts_and_snapshots(Engine::sharded(cfg, shards), &exchanges, 97);
+            proptest::prop_assert_eq!(sharded, inline);
+        }
     }
 }
