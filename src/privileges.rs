@@ -62,6 +62,43 @@ pub fn drop_to(user: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// After [`drop_to`]: warns, once per directory, where the user cannot create files
+/// (an output to be reopened after rotation, or the state file, which is replaced
+/// atomically), instead of failing hours later at the first SIGHUP or snapshot.
+#[cfg(unix)]
+pub fn check_directories(user: &str, files: &[&std::path::Path]) {
+    use std::os::unix::ffi::OsStrExt;
+    let mut seen = Vec::new();
+    for f in files {
+        // /dev/null, a FIFO...: nothing is rotated or replaced there.
+        if std::fs::metadata(f).is_ok_and(|m| !m.is_file()) {
+            continue;
+        }
+        let dir = match f.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if seen.contains(&dir) {
+            continue;
+        }
+        seen.push(dir);
+        let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            continue;
+        };
+        // SAFETY: access(2) on a NUL-terminated path; it checks the real ids, which
+        // are the user's now.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+            tracing::warn!(
+                "{user} cannot create files in {}: log rotation (SIGHUP) and the state file will fail there; give {user} that directory",
+                dir.display()
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn check_directories(_user: &str, _files: &[&std::path::Path]) {}
+
 #[cfg(not(unix))]
 pub fn lookup(user: &str) -> Result<(u32, u32), String> {
     Err(format!("--user {user}: not supported on this system"))

@@ -515,6 +515,15 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                 }
             }
             crate::privileges::drop_to(user).map_err(ReplayError::Usage)?;
+            let state = opts.detect.state_file.as_deref();
+            let files: Vec<&std::path::Path> = [&opts.exchanges, &opts.alerts]
+                .into_iter()
+                .flatten()
+                .filter(|p| p.as_str() != "-")
+                .map(std::path::Path::new)
+                .chain(state)
+                .collect();
+            crate::privileges::check_directories(user, &files);
         }
         crate::signals::install();
         tracing::info!(interface = %iface, workers = sources.len(), "Capturing");

@@ -664,3 +664,44 @@ fn any_interface_in_cooked_mode_sees_the_same_traffic() {
     let o = api_scenario(7, &["-i", "any", "--workers", "2", "tcp", "port", "8000"]);
     assert_complete(&o, "10.78.7.1");
 }
+
+#[test]
+fn user_that_cannot_write_the_log_directory_is_warned_at_start() {
+    if !can_run() {
+        return;
+    }
+    let (ns, vc, _vs) = netns_pair(8);
+    // A directory only root can create files in: the files are handed to nobody, but
+    // a rotated log could not be recreated there, nor the state file replaced.
+    let dir = std::env::temp_dir().join(format!("apiwatch-live-ro-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let aw = Command::new("ip")
+        .args(["netns", "exec", &ns.cli])
+        .arg(env!("CARGO_BIN_EXE_apiwatch"))
+        .args([
+            "-i",
+            &vc,
+            "--user",
+            "nobody",
+            "--alerts",
+            "/dev/null",
+            "--exchanges",
+        ])
+        .arg(dir.join("exchanges.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_capturing(aw.id(), 1);
+    unsafe { libc::kill(aw.id() as i32, libc::SIGINT) };
+    let out = aw.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let warning = format!("nobody cannot create files in {}", dir.display());
+    assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
+    assert!(stderr.contains("give nobody that directory"), "{stderr}");
+    // --alerts /dev/null is not a file to recreate.
+    assert!(!stderr.contains("files in /dev"), "{stderr}");
+}
