@@ -17,7 +17,8 @@ Options:
   -i, --interface <IFACE>   capture live (AF_PACKET; root or CAP_NET_RAW) until SIGINT/SIGTERM
       --exchanges <PATH>    write every HTTP exchange as JSON lines ('-' = stdout)
       --alerts <PATH|->     alert records, JSON lines (default: stdout)
-      --workers <N>         flow-table threads (default 1); output is the same for any N.
+      --workers <N>         packet threads (default: available cores); detection is sharded
+                            by client too (detect.shards); output is the same for any N.
                             Live: N sockets in one fanout group, split by flow in the kernel
       --ring-size <MIB>     live: TPACKET_V3 ring per worker (default 64)
       --block-timeout <DUR> live: hand over a ring block that is not full after DUR (default 10ms)
@@ -66,7 +67,11 @@ fn string_value(p: &mut lexopt::Parser) -> Result<String, String> {
 fn parse_args() -> Result<Option<Args>, String> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
-    let mut replay = ReplayOptions::default();
+    let mut replay = ReplayOptions {
+        // As DESIGN.md's CLI says: one worker per available core unless told.
+        workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(256)),
+        ..Default::default()
+    };
     let mut quiet = false;
     let mut ring_mib = None;
     let mut block_timeout_ms = None;
