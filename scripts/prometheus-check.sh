@@ -19,8 +19,8 @@ aw_port=$(free_port)
 prom_port=$(free_port)
 
 # What the replay itself says, to compare with what Prometheus stored.
-want_exchanges=$("$bin" -r "$cap" --learning-period 2m --exchanges - --alerts /dev/null -q | wc -l)
-want_alerts=$("$bin" -r "$cap" --learning-period 2m --alerts - -q | wc -l)
+want_exchanges=$("$bin" -r "$cap" --workers 1 --learning-period 2m --exchanges - --alerts /dev/null -q | wc -l)
+want_alerts=$("$bin" -r "$cap" --workers 1 --learning-period 2m --alerts - -q | wc -l)
 
 cat >"$work/prometheus.yml" <<YML
 global:
