@@ -539,7 +539,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             publish: &mut run.publish,
             stats: PipelineStats::default(),
         };
-        let (stats, errs) = live(sources, &opts.flow, &mut merged)?;
+        let heads = merged.sinks.log.is_some();
+        let (stats, errs) = live(sources, &opts.flow, heads, &mut merged)?;
         errors.extend(errs.into_iter().map(|e| format!("{iface}: {e}")));
         stats
     } else if opts.workers > 1 {

@@ -554,10 +554,11 @@ fn merge<S: Sink>(
     Ok(total(&flows))
 }
 
-/// What a live worker sends: exchanges as they finish and its counters.
+/// What a live worker sends: exchanges as they finish (with their exchange-log
+/// heads when asked) and its counters.
 struct LiveDone {
     worker: usize,
-    exchanges: Vec<Exchange>,
+    exchanges: Vec<(Exchange, Option<String>)>,
     stats: PipelineStats,
     /// The capture failed on this worker's socket.
     error: Option<String>,
@@ -571,9 +572,12 @@ const LIVE_BATCH: usize = 256;
 /// windows stay right when workers hand over out of step). Runs until
 /// [`crate::signals::stopping`], then every worker finishes its connections.
 /// Returns the summed counters and the capture errors.
+/// `log_heads`: workers also serialise the exchange-log fields they know, so that
+/// work is spread over the capture threads.
 pub fn live<S: Sink>(
     sources: Vec<Box<dyn crate::capture::LiveCapture>>,
     flow: &FlowConfig,
+    log_heads: bool,
     sink: &mut S,
 ) -> Result<(PipelineStats, Vec<String>), S::Error> {
     use crate::pipeline::Pipeline;
@@ -596,6 +600,15 @@ pub fn live<S: Sink>(
                 let mut last_send = Instant::now();
                 let mut since_check = 0u32;
                 let mut error = None;
+                let with_heads = |buf: Vec<Exchange>| -> Vec<(Exchange, Option<String>)> {
+                    buf.into_iter()
+                        .map(|e| {
+                            let head =
+                                log_heads.then(|| crate::export::exchange_log::head_json(&e));
+                            (e, head)
+                        })
+                        .collect()
+                };
                 loop {
                     if signals::stopping() {
                         break;
@@ -624,7 +637,7 @@ pub fn live<S: Sink>(
                         p.front.stats.kernel_freezes = k.freezes;
                         let msg = LiveDone {
                             worker,
-                            exchanges: std::mem::take(&mut buf),
+                            exchanges: with_heads(std::mem::take(&mut buf)),
                             stats: p.stats(),
                             error: None,
                         };
@@ -639,7 +652,7 @@ pub fn live<S: Sink>(
                 p.front.stats.kernel_freezes = k.freezes;
                 let _ = tx.send(LiveDone {
                     worker,
-                    exchanges: buf,
+                    exchanges: with_heads(buf),
                     stats: p.stats(),
                     error,
                 });
@@ -664,8 +677,8 @@ pub fn live<S: Sink>(
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(msg) => {
-                for e in msg.exchanges {
-                    sink.exchange(e, None)?;
+                for (e, head) in msg.exchanges {
+                    sink.exchange(e, head.as_deref())?;
                 }
                 latest[msg.worker] = msg.stats;
                 if let Some(e) = msg.error {
