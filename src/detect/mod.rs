@@ -1,11 +1,16 @@
 //! Detection: per-client baselines over the exchanges the pipeline reconstructs.
 //!
-//! The [`Engine`] sees every exchange in order, on packet time. It keeps a bounded
-//! table of clients (least recently seen evicted, counted), each with the state of
-//! every detector, plus population-wide state (rates, endpoint inventory, global
-//! login failures). Detectors return [`Finding`]s; the engine turns them into alerts
-//! with one alert per episode (client, kind), re-reported at most once per cooldown.
-//! Everything runs on packet time, so a capture gives the same alerts on every run.
+//! The [`Engine`] sees every exchange in order, on packet time. Its global half
+//! ([`Engine::route`]) learns path templates, names the client, keeps the bounded
+//! table of which clients are tracked (least recently seen evicted, counted), the
+//! endpoint inventory and global login failures. Its per-client half
+//! ([`Engine::judge`]: every detector's state for one client, episodes, samples)
+//! runs inline or on client-sharded threads (`shards.rs`); both follow the same
+//! once-a-second epochs for what clients contribute to the population baseline, so
+//! the alerts do not depend on the shard count. Detectors return [`Finding`]s; the
+//! engine turns them into alerts with one alert per episode (client, kind),
+//! re-reported at most once per cooldown. Everything runs on packet time, so a
+//! capture gives the same alerts on every run.
 
 pub mod burst;
 pub mod endpoint_scan;
