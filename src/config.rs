@@ -213,8 +213,8 @@ impl Config {
         let mut c = Config::default();
         if let Some(r) = raw.capture {
             if let Some(n) = r.ring_size_mib {
-                if !(1..=4096).contains(&n) {
-                    return Err(a.err("capture.ring_size_mib", format!("{n} is not 1-4096")));
+                if n > 4096 {
+                    return Err(a.err("capture.ring_size_mib", format!("{n} is not 0-4096")));
                 }
                 c.capture.ring_mib = n;
             }

@@ -20,7 +20,8 @@ Options:
       --workers <N>         packet threads (default: available cores); detection is sharded
                             by client too (detect.shards); output is the same for any N.
                             Live: N sockets in one fanout group, split by flow in the kernel
-      --ring-size <MIB>     live: TPACKET_V3 ring per worker (default 64)
+      --ring-size <MIB>     live: TPACKET_V3 ring per worker (default 64; 256 shared
+                            beyond 4 workers, at least 16 each)
       --block-timeout <DUR> live: hand over a ring block that is not full after DUR (default 10ms)
       --user <NAME>         live: drop root to NAME once sockets and files are open
       --capture-backend <B> live: af-packet (default) or libpcap (needs --features libpcap)

@@ -372,6 +372,10 @@ fn open_live(iface: &str, opts: &ReplayOptions) -> Result<Sources, ReplayError> 
     let n = opts.workers.max(1);
     let group = (n > 1).then(crate::capture::fanout_group);
     let mut filter = opts.filter.clone();
+    let ring = crate::capture::RingOptions {
+        ring_mib: opts.ring.per_worker(n),
+        ..opts.ring.clone()
+    };
     let usage = |e: crate::capture::LiveError| {
         if e.is_usage() {
             ReplayError::Usage(e.to_string())
@@ -384,7 +388,7 @@ fn open_live(iface: &str, opts: &ReplayOptions) -> Result<Sources, ReplayError> 
         out.push(match opts.backend {
             #[cfg(target_os = "linux")]
             Backend::AfPacket => Box::new(
-                crate::capture::live::LiveSource::open(iface, &opts.ring, group, filter.as_mut())
+                crate::capture::live::LiveSource::open(iface, &ring, group, filter.as_mut())
                     .map_err(usage)?,
             ),
             #[cfg(not(target_os = "linux"))]
@@ -395,7 +399,7 @@ fn open_live(iface: &str, opts: &ReplayOptions) -> Result<Sources, ReplayError> 
             }
             #[cfg(feature = "libpcap")]
             Backend::Libpcap => Box::new(
-                crate::capture::pcap_live::PcapSource::open(iface, &opts.ring, group, filter.as_ref())
+                crate::capture::pcap_live::PcapSource::open(iface, &ring, group, filter.as_ref())
                     .map_err(usage)?,
             ),
             #[cfg(not(feature = "libpcap"))]

@@ -38,7 +38,7 @@ pub struct Packet<'a> {
 /// How to set up the capture sockets (`[capture]` in the config file and flags).
 #[derive(Debug, Clone)]
 pub struct RingOptions {
-    /// Ring memory per socket, in MiB.
+    /// Ring memory per socket, in MiB (0: [`RingOptions::per_worker`] decides).
     pub ring_mib: usize,
     /// How long the kernel waits before handing over a block that is not full (ms).
     pub block_timeout_ms: u32,
@@ -48,12 +48,24 @@ pub struct RingOptions {
 
 impl Default for RingOptions {
     fn default() -> Self {
-        // 64 MiB per worker holds ~0.5 s of a saturated 1 Gbit/s link; 10 ms keeps
-        // quiet-wire latency low (Suricata's af-packet uses the same order).
+        // 10 ms keeps quiet-wire latency low (Suricata's af-packet uses the same order).
         RingOptions {
-            ring_mib: 64,
+            ring_mib: 0,
             block_timeout_ms: 10,
             promiscuous: true,
+        }
+    }
+}
+
+impl RingOptions {
+    /// The ring of each of `workers` sockets: as configured, or 64 MiB each (~0.5 s
+    /// of a saturated 1 Gbit/s link) up to 4 workers, then 256 MiB shared, at least
+    /// 16 MiB each: the fanout gives each socket its share of the traffic, and one
+    /// worker per core must not reserve gigabytes on a large machine.
+    pub fn per_worker(&self, workers: usize) -> usize {
+        match self.ring_mib {
+            0 => (256 / workers.max(1)).clamp(16, 64),
+            n => n,
         }
     }
 }
@@ -122,4 +134,21 @@ pub fn fanout_group() -> u16 {
 pub trait PacketSource {
     /// The next packet, `Ok(None)` at the end of input.
     fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RingOptions;
+
+    #[test]
+    fn default_rings_shrink_with_many_workers_and_explicit_sizes_stay() {
+        let auto = RingOptions::default();
+        let sizes: Vec<usize> = [1, 4, 8, 16, 64].map(|n| auto.per_worker(n)).to_vec();
+        assert_eq!(sizes, [64, 64, 32, 16, 16]);
+        let set = RingOptions {
+            ring_mib: 200,
+            ..RingOptions::default()
+        };
+        assert_eq!(set.per_worker(16), 200);
+    }
 }
