@@ -103,7 +103,7 @@ pub fn open_output(path: &str, what: &str) -> Result<Box<dyn Write + Send>, Repl
 
 /// Detection threads when the configuration leaves it to apiwatch. On two or three
 /// cores the workers, the reader and the merging thread already share every core,
-/// and extra threads only compete (measured: 13 % slower with 2 shards on 2 cores),
+/// and extra threads only compete (measured: ~5 % slower with 2 shards on 2 cores),
 /// so detection stays inline. With more cores, shards take the per-client half off
 /// the one sequential thread: on the bench mix that half costs about a fifth of what
 /// a worker spends per exchange, so one shard per four workers, at least two. Not
