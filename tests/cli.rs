@@ -200,8 +200,7 @@ fn configuration_file_is_checked_and_errors_name_the_key() {
 
 #[test]
 fn state_file_is_written_reloaded_and_a_corrupt_one_is_moved_aside() {
-    let dir = std::env::temp_dir().join(format!("apiwatch-cli-state-{}", std::process::id()));
-    fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("apiwatch-cli-state");
     let state = dir.join("state.json");
     let cfg = tmp(
         "state.toml",

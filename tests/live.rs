@@ -238,8 +238,7 @@ fn api_scenario_with(n: u8, args: &[&str], between: &dyn Fn(u32, &std::path::Pat
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("apiwatch-live-api-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir(&format!("apiwatch-live-api-{n}"));
     // A log directory the --user test's unprivileged user can create files in.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -609,8 +608,7 @@ fn quiet_wire_time_still_passes_idle_connections_are_finished_while_running() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("apiwatch-live-idle-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("apiwatch-live-idle");
     let (config, exchanges) = (dir.join("apiwatch.toml"), dir.join("exchanges.jsonl"));
     std::fs::write(&config, "[flow]\nidle_timeout = \"1s\"\n").unwrap();
     let aw = Command::new("ip")
@@ -673,8 +671,7 @@ fn user_that_cannot_write_the_log_directory_is_warned_at_start() {
     let (ns, vc, _vs) = netns_pair(8);
     // A directory only root can create files in: the files are handed to nobody, but
     // a rotated log could not be recreated there, nor the state file replaced.
-    let dir = std::env::temp_dir().join(format!("apiwatch-live-ro-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir("apiwatch-live-ro");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let aw = Command::new("ip")

@@ -6,6 +6,15 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// An empty directory for one test run: process ids are reused, so whatever an
+/// earlier run with the same id left there (a state file...) is removed first.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_apiwatch"))
 }
