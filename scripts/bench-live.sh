@@ -16,17 +16,7 @@ counts=${*:-1 2}
 cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
 bin=$root/target/release/apiwatch
 
-work=$(mktemp -d)
-chmod 755 "$work"
-cleanup() {
-    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
-    netns_down
-    rm -rf "$work"
-}
-trap cleanup EXIT
-netns_up
-bench_nginx_up "$work"
-wait_port 8080
+bench_env_up
 
 for n in $counts; do
     ip netns exec "$AW_CLI" /usr/bin/time -f "cpu %U %S" -o "$work/aw.cpu" \

@@ -12,18 +12,7 @@ secs=${2:-20}
 mkdir -p "$(dirname "$out")"
 . "$root/scripts/netns.sh"
 
-work=$(mktemp -d)
-chmod 755 "$work"
-cleanup() {
-    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
-    netns_down
-    rm -rf "$work"
-}
-trap cleanup EXIT
-netns_up
-
-bench_nginx_up "$work"
-wait_port 8080
+bench_env_up
 capture_start "$out"
 ip netns exec "$AW_CLI" wrk -t 1 -c 16 -d "${secs}s" -s "$root/scripts/bench-traffic.lua" \
     "http://$AW_SRV_IP:8080" || true

@@ -118,3 +118,20 @@ http {
 CONF
     ip netns exec "$AW_SRV" nginx -c "$work/nginx.conf"
 }
+
+# bench_env_up: the namespaces and the benchmark's nginx, in a fresh directory $work,
+# torn down (nginx, namespaces, directory) when the script exits.
+bench_env_up() {
+    work=$(mktemp -d)
+    chmod 755 "$work"
+    trap bench_env_down EXIT
+    netns_up
+    bench_nginx_up "$work"
+    wait_port 8080
+}
+
+bench_env_down() {
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+    netns_down
+    rm -rf "$work"
+}
