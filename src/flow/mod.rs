@@ -329,14 +329,25 @@ impl FlowTable {
     }
 
     /// Forgets connections idle for longer than the timeout.
+    /// Also moves every open connection's counters into the table's, so parse errors
+    /// and retransmissions on connections that stay open for hours reach the metrics
+    /// within a second, not when the connection ends.
     fn expire(&mut self, out: &mut Vec<Exchange>) {
         let cutoff = self.clock.now().saturating_sub(self.cfg.idle_timeout);
-        let mut idle: Vec<FlowKey> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| f.last_seen < cutoff)
-            .map(|(k, _)| *k)
-            .collect();
+        let (http, st) = (&mut self.stats.http, &mut self.stats.streams);
+        let mut idle: Vec<FlowKey> = Vec::new();
+        for (k, f) in self.flows.iter_mut() {
+            http.add(&std::mem::take(&mut f.http.stats));
+            for s in &mut f.streams {
+                let x = std::mem::take(&mut s.stats);
+                st.retransmitted_bytes += x.retransmitted_bytes;
+                st.out_of_order_segments += x.out_of_order_segments;
+                st.buffer_overflows += x.buffer_overflows;
+            }
+            if f.last_seen < cutoff {
+                idle.push(*k);
+            }
+        }
         // Key order, not hash order: the same capture gives the same output.
         idle.sort_unstable();
         self.stats.timed_out += idle.len() as u64;

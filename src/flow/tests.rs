@@ -65,6 +65,32 @@ fn idle_flows_time_out_on_packet_time() {
 }
 
 #[test]
+fn counters_of_a_connection_still_open_reach_the_table_within_a_second() {
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    // A keep-alive connection that sends garbage and a retransmission, then stays open.
+    let mut c = Conversation::new((ip(1), 40000), (ip(2), 80), 1, 1);
+    c.handshake()
+        .send(true, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", 1460)
+        .send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 1460)
+        .send(true, b"\x16\x03\x01 not http at all\r\n\r\n", 1460);
+    let again = c.segs[c.segs.len() - 1].clone();
+    c.segs.push(again);
+    feed_all(&mut t, &c.segs, SEC, &mut out);
+    let errors = |t: &FlowTable| t.stats.http.parse_errors.iter().sum::<u64>();
+    assert_eq!((errors(&t), t.stats.streams.retransmitted_bytes), (0, 0));
+    // A second later (any packet, or the quiet-wire tick) the counters are in.
+    t.tick(3 * SEC, &mut out);
+    assert_eq!(t.active(), 1, "the connection is still open");
+    assert!(errors(&t) > 0, "{:?}", t.stats.http);
+    assert!(t.stats.streams.retransmitted_bytes > 0);
+    // Ending the connection adds only what came since: nothing counted twice.
+    let before = (errors(&t), t.stats.streams.retransmitted_bytes);
+    t.flush_all(&mut out);
+    assert_eq!(before, (errors(&t), t.stats.streams.retransmitted_bytes));
+}
+
+#[test]
 fn the_table_is_bounded_and_evicts_the_least_recently_seen() {
     let cfg = FlowConfig {
         max_flows: 32,
