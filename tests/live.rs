@@ -93,8 +93,7 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
         return;
     }
     let (ns, vc, _vs) = netns_pair(0);
-    let id = std::process::id();
-    let dir = std::env::temp_dir().join(format!("apiwatch-live-{id}"));
+    let dir = common::fresh_dir("apiwatch-live");
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "hello\n").unwrap();
@@ -124,12 +123,21 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
     let aw = Command::new("ip")
         .args(["netns", "exec", &ns.cli])
         .arg(env!("CARGO_BIN_EXE_apiwatch"))
-        .args(["-i", &vc, "--alerts", "/dev/null", "--exchanges"])
+        .args([
+            "-i",
+            &vc,
+            "--workers",
+            "2",
+            "--alerts",
+            "/dev/null",
+            "--exchanges",
+        ])
         .arg(&exchanges)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    wait_capturing(aw.id(), 2);
     // Wait (bounded) for the server, then make a few requests.
     let deadline = Instant::now() + Duration::from_secs(10);
     let curl = |path: &str| {
@@ -153,12 +161,21 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
     for path in ["/", "/missing", "/also-missing"] {
         curl(path);
     }
+    // The signal comes once the slow response is well under way (bounded waits, not
+    // a guess at how long start-up takes on a loaded machine).
+    wait_listening(slow_server.id(), 8001);
+    let body = dir.join("slow.body");
     let mut download = Command::new("ip")
-        .args(["netns", "exec", &ns.cli, "curl", "-s", "-o", "/dev/null"])
+        .args(["netns", "exec", &ns.cli, "curl", "-s", "-o"])
+        .arg(&body)
         .args(["--max-time", "30", "http://10.78.0.2:8001/slow"])
         .spawn()
         .unwrap();
-    sleep(Duration::from_millis(1500));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&body).map_or(0, |m| m.len()) < 8 * 1024 {
+        assert!(Instant::now() < deadline, "the slow response never started");
+        sleep(Duration::from_millis(50));
+    }
     let signalled = Instant::now();
     unsafe { libc::kill(aw.id() as i32, libc::SIGINT) };
     let out = aw.wait_with_output().unwrap();
