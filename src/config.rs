@@ -136,6 +136,8 @@ struct RawEnum {
     window: Option<String>,
     min_distinct: Option<usize>,
     factor: Option<f64>,
+    min_distinct_with_misses: Option<usize>,
+    min_miss_share: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -385,6 +387,16 @@ impl Config {
                     "detect.object_enumeration.factor",
                     e.factor,
                     &mut t.object_enumeration.factor,
+                )?;
+                a.positive(
+                    "detect.object_enumeration.min_distinct_with_misses",
+                    e.min_distinct_with_misses,
+                    &mut t.object_enumeration.min_distinct_with_misses,
+                )?;
+                a.ratio(
+                    "detect.object_enumeration.min_miss_share",
+                    e.min_miss_share,
+                    &mut t.object_enumeration.min_miss_share,
                 )?;
             }
             if let Some(tp) = d.templates {

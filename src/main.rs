@@ -17,6 +17,10 @@ Options:
   -i, --interface <IFACE>   capture live (AF_PACKET; root or CAP_NET_RAW) until SIGINT/SIGTERM
       --exchanges <PATH>    write every HTTP exchange as JSON lines ('-' = stdout)
       --alerts <PATH|->     alert records, JSON lines (default: stdout)
+      --endpoints <PATH>    the learned API inventory as OpenAPI 3.1 JSON (refreshed on the
+                            state snapshot interval of packet time, and at exit)
+      --openapi <SPEC>      pin routes to your OpenAPI 3.0/3.1 spec (JSON or YAML): requests
+                            take its paths; a 2xx outside it is a shadow route
       --workers <N>         packet threads (default: available cores); detection is sharded
                             by client too (detect.shards); output is the same for any N.
                             Live: N sockets in one fanout group, split by flow in the kernel
@@ -49,6 +53,7 @@ struct Args {
     test_config: bool,
     learning_period: Option<u64>,
     web_config: Option<String>,
+    openapi: Option<std::sync::Arc<apiwatch::routes::spec::Spec>>,
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
@@ -79,6 +84,7 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut config = None;
     let mut test_config = false;
     let mut learning_period = None;
+    let mut openapi = None;
     let mut web_config = None;
     let mut positional = Vec::new();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
@@ -87,6 +93,13 @@ fn parse_args() -> Result<Option<Args>, String> {
             Short('i') | Long("interface") => replay.interface = Some(string_value(&mut p)?),
             Long("exchanges") => replay.exchanges = Some(string_value(&mut p)?),
             Long("alerts") => replay.alerts = Some(string_value(&mut p)?),
+            Long("endpoints") => replay.endpoints = Some(string_value(&mut p)?.into()),
+            Long("openapi") => {
+                let v = string_value(&mut p)?;
+                let spec = apiwatch::routes::spec::Spec::load(std::path::Path::new(&v))
+                    .map_err(|e| format!("--openapi {v}: {e}"))?;
+                openapi = Some(std::sync::Arc::new(spec));
+            }
             Long("workers") => {
                 let v = string_value(&mut p)?;
                 match v.parse::<usize>() {
@@ -212,6 +225,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         test_config,
         learning_period,
         web_config,
+        openapi,
     }))
 }
 
@@ -259,6 +273,7 @@ fn main() -> ExitCode {
     if let Some(d) = args.learning_period {
         args.replay.detect.learning_period = d;
     }
+    args.replay.detect.spec = args.openapi.take();
     if args.test_config {
         eprintln!(
             "apiwatch: configuration {} is valid",

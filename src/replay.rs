@@ -56,6 +56,9 @@ pub struct ReplayOptions {
     pub filter: Option<crate::capture::bpf::Filter>,
     /// `--capture-backend`.
     pub backend: Backend,
+    /// `--endpoints`: the learned inventory as OpenAPI 3.1, refreshed on the
+    /// snapshot interval and at the end.
+    pub endpoints: Option<std::path::PathBuf>,
 }
 
 /// Why a replay failed. `Usage` errors exit 2, `Runtime` errors exit 1.
@@ -133,6 +136,8 @@ struct Sinks {
     state_file: Option<std::path::PathBuf>,
     snapshot_interval: u64,
     next_snapshot: Option<u64>,
+    endpoints_file: Option<std::path::PathBuf>,
+    next_endpoints: Option<u64>,
 }
 
 fn write_err(e: io::Error) -> ReplayError {
@@ -219,7 +224,31 @@ impl Sinks {
                 }
             }
         }
+        if self.endpoints_file.is_some() {
+            let due = *self
+                .next_endpoints
+                .get_or_insert(ts.saturating_add(self.snapshot_interval));
+            if ts >= due {
+                self.next_endpoints = Some(ts.saturating_add(self.snapshot_interval));
+                if let Err(err) = self.write_endpoints() {
+                    tracing::warn!(%err, "Cannot write the endpoint inventory");
+                }
+            }
+        }
         self.write_alerts()
+    }
+
+    /// Writes the learned inventory (`--endpoints`) as OpenAPI 3.1.
+    fn write_endpoints(&self) -> Result<(), String> {
+        let Some(path) = &self.endpoints_file else {
+            return Ok(());
+        };
+        crate::routes::inventory::write_atomic(path, &self.engine.openapi()).map_err(|e| {
+            format!(
+                "{}: cannot write the endpoint inventory: {e}",
+                path.display()
+            )
+        })
     }
 
     /// Writes and counts the alerts the engine handed over.
@@ -492,6 +521,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         state_file,
         snapshot_interval: opts.detect.snapshot_interval,
         next_snapshot: None,
+        endpoints_file: opts.endpoints.clone(),
+        next_endpoints: None,
     };
     let started = Instant::now();
     let publish = Publish {
@@ -609,6 +640,9 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         if let Some(linger) = opts.web_linger {
             std::thread::sleep(linger);
         }
+    }
+    if let Err(e) = sinks.write_endpoints() {
+        errors.push(e);
     }
     if let Some(path) = &sinks.state_file {
         let snap = sinks.engine.snapshot(&mut sinks.fired);

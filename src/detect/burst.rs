@@ -58,6 +58,10 @@ pub struct State {
     pub peak: u64,
 }
 
+/// Before anything is learned, a burst is this many times the floor (50 req/s for
+/// 10 s with the defaults): well above a steady integration, still a flood.
+const UNLEARNED_FACTOR: u64 = 5;
+
 /// Rates of all clients that have a baseline: what "normal" looks like for a client
 /// the sensor has never seen.
 #[derive(Debug, Clone, Default)]
@@ -143,9 +147,9 @@ pub fn observe(
             p.std(),
         )
     } else {
-        // Nothing learned yet, neither for this client nor for anyone: wait for
-        // history rather than judge a busy newcomer on a guess.
-        return None;
+        // Nothing learned yet, neither for this client nor for anyone (the sensor
+        // just started): no blind start, but a margin for busy integrations.
+        ((cfg.floor * UNLEARNED_FACTOR) as f64, "none yet", 0.0, 0.0)
     };
     let threshold = threshold.max(cfg.floor as f64);
     if (now as f64) < threshold {

@@ -49,7 +49,17 @@ impl State {
 }
 
 pub fn observe(cfg: &Config, st: &mut State, obs: &Obs<'_>, path_hash: u64) -> Option<Finding> {
-    let missed = matches!(obs.status, Some(404 | 403 | 405 | 410));
+    // A forbidden object is enumeration's business (a BOLA walk); a missing one may
+    // be a wordlist's guess, and counts here too.
+    let object = matches!(obs.status, Some(401 | 403))
+        && obs
+            .template
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .is_some_and(|s| s.starts_with('{'))
+        && obs.template.matches('/').count() >= 2;
+    let missed = matches!(obs.status, Some(404 | 403 | 405 | 410)) && !object;
     st.requests.push(obs.ts, ());
     if !missed {
         st.misses.expire(obs.ts);

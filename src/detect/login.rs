@@ -14,6 +14,7 @@ use serde_json::json;
 use super::window::{CountingWindow, Window};
 use super::{Finding, Kind, Obs};
 use crate::capture::Nanos;
+use crate::jsonscan::{self, Item};
 
 const SEC: Nanos = 1_000_000_000;
 
@@ -70,11 +71,11 @@ impl Default for Config {
             stuffing_user_ratio: 0.5,
             stuffing_min_users: 6,
             brute_max_users: 3,
-            global_window: 120 * SEC,
-            global_min_failures: 30,
-            global_min_users: 20,
-            global_min_clients: 5,
-            global_factor: 5.0,
+            global_window: 60 * SEC,
+            global_min_failures: 10,
+            global_min_users: 8,
+            global_min_clients: 4,
+            global_factor: 3.0,
         }
     }
 }
@@ -86,7 +87,7 @@ pub struct Attempt {
     pub failed: bool,
 }
 
-/// Path words that make a POST a login attempt.
+/// Path words that make a POST with credentials a login attempt.
 const AUTH_WORDS: &[&str] = &[
     "login",
     "signin",
@@ -98,22 +99,69 @@ const AUTH_WORDS: &[&str] = &[
     "token",
     "authenticate",
 ];
-/// Body fields that name the account.
+/// Path words of routes that carry credentials but are not logins (accounts being
+/// made, passwords being changed).
+const NOT_LOGIN_WORDS: &[&str] = &[
+    "register", "signup", "sign-up", "sign_up", "join", "password", "reset", "forgot", "change",
+];
+/// Body fields that name the account, most specific first.
 const USER_FIELDS: &[&str] = &[
     "username",
-    "user",
     "email",
+    "user",
     "login",
     "user_name",
+    "username_or_email",
     "userName",
     "account",
+    "identifier",
     "name",
 ];
-/// Body fields that carry a password.
-const PASSWORD_FIELDS: &[&str] = &["password", "passwd", "pass", "pwd", "secret"];
+/// JSON keys of a response that hand out a credential: a successful login.
+const TOKEN_KEYS: &[&str] = &[
+    "token",
+    "access_token",
+    "accesstoken",
+    "auth_token",
+    "authtoken",
+    "jwt",
+    "id_token",
+    "refresh_token",
+    "session",
+    "sessionid",
+    "session_id",
+    "api_key",
+];
 
-/// The login attempt in this exchange, if it is one. `hash` keys usernames.
-pub fn attempt(cfg: &Config, obs: &Obs<'_>, hash: impl Fn(&[u8]) -> u64) -> Option<Attempt> {
+/// How success looks on each login route, learned from the population's logins.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    by_endpoint: HashMap<u64, Learned, super::Prehashed>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Learned {
+    /// Successes that were a redirect issuing a session (a form login: failure is
+    /// the form again, answered 200).
+    redirect_successes: u32,
+    /// Requests with a password answered with a session or token: a login route,
+    /// whatever its path says.
+    issued: u32,
+}
+
+/// Login routes remembered (a handful per API; bounded against garbage).
+const ROUTES_CAP: usize = 4096;
+
+/// The login attempt in this exchange, if it is one, and the account name it tried
+/// (for route inference to recognise names in paths; never written). `hash` keys
+/// usernames; `routes` learns per route how success looks.
+pub fn attempt(
+    cfg: &Config,
+    routes: &mut Routes,
+    obs: &Obs<'_>,
+    endpoint_hash: u64,
+    hash: impl Fn(&[u8]) -> u64,
+) -> Option<(Attempt, Option<Vec<u8>>)> {
     let ex = obs.ex;
     let status = ex.status?;
     let basic_user = ex
@@ -121,38 +169,42 @@ pub fn attempt(cfg: &Config, obs: &Obs<'_>, hash: impl Fn(&[u8]) -> u64) -> Opti
         .authorization
         .as_deref()
         .and_then(basic_username);
-    let body = &ex.request_body_prefix;
-    let body_user = field(body, USER_FIELDS);
-    let has_password = field(body, PASSWORD_FIELDS).is_some();
+    let creds = credentials(&ex.request_body_prefix);
     let configured = cfg.endpoints.contains(&obs.endpoint);
-    // The path words last: most exchanges are not POSTs with credentials.
-    let auth_path = || {
+    let headers = ex.response_headers.as_ref();
+    let issued = headers.is_some_and(|h| h.sets_session_cookie)
+        || (matches!(status, 200..=299) && hands_out_token(&ex.response_body_prefix));
+    let learned = routes
+        .by_endpoint
+        .get(&endpoint_hash)
+        .copied()
+        .unwrap_or_default();
+    let body_login = obs.method == "POST" && (creds.password || creds.user.is_some()) && {
         let lower = obs.template.to_ascii_lowercase();
-        AUTH_WORDS.iter().any(|w| lower.contains(w))
+        !NOT_LOGIN_WORDS.iter().any(|w| lower.contains(w))
+            && (learned.issued > 0 || AUTH_WORDS.iter().any(|w| lower.contains(w)))
     };
-    let is_login = configured
-        || basic_user.is_some()
-        || (obs.method == "POST" && (has_password || body_user.is_some()) && auth_path());
-    if !is_login {
+    if !(configured || basic_user.is_some() || body_login) {
+        // A route without a login word that hands out sessions for passwords is one.
+        if obs.method == "POST" && creds.password && issued && matches!(status, 200..=399) {
+            learn(routes, endpoint_hash, |l| l.issued += 1);
+        }
         return None;
     }
     let failed = match status {
-        401 | 403 => true,
-        400 | 422 => has_password || basic_user.is_some(),
-        // A session cookie or a token in the answer is a success whatever the text.
-        200..=299
-            if ex
-                .response_headers
-                .as_ref()
-                .is_some_and(|h| h.has_set_cookie) =>
-        {
-            false
+        401 => true,
+        // Basic credentials that worked, on something the account may not touch.
+        403 if basic_user.is_some() && !creds.password => false,
+        403 => true,
+        400 | 422 => creds.password || basic_user.is_some(),
+        // A session or a token in the answer is a success whatever the text.
+        200..=299 if issued => false,
+        200..=299 => {
+            has_marker(&ex.response_body_prefix, &cfg.failure_markers)
+                || (creds.password && learned.redirect_successes > 0)
         }
-        200..=299 => has_marker(&ex.response_body_prefix, &cfg.failure_markers),
         // Form logins redirect back to the login page (often `?error`) on failure.
-        300..=399 => ex
-            .response_headers
-            .as_ref()
+        300..=399 => headers
             .and_then(|h| h.location.as_deref())
             .is_some_and(|l| {
                 let l = l.to_ascii_lowercase();
@@ -162,8 +214,136 @@ pub fn attempt(cfg: &Config, obs: &Obs<'_>, hash: impl Fn(&[u8]) -> u64) -> Opti
             }),
         _ => return None,
     };
-    let user = basic_user.or(body_user).map(|u| hash(&u));
-    Some(Attempt { user, failed })
+    if !failed && creds.password && issued {
+        learn(routes, endpoint_hash, |l| {
+            l.issued += 1;
+            if matches!(status, 300..=399) {
+                l.redirect_successes += 1;
+            }
+        });
+    }
+    let name = basic_user.or(creds.user);
+    let user = name.as_deref().map(&hash);
+    Some((Attempt { user, failed }, name))
+}
+
+fn learn(routes: &mut Routes, endpoint: u64, f: impl FnOnce(&mut Learned)) {
+    if routes.by_endpoint.len() >= ROUTES_CAP && !routes.by_endpoint.contains_key(&endpoint) {
+        return;
+    }
+    let l = routes.by_endpoint.entry(endpoint).or_default();
+    f(l);
+}
+
+/// A JSON answer carrying a token under one of [`TOKEN_KEYS`], at any depth.
+fn hands_out_token(body: &[u8]) -> bool {
+    if !jsonscan::looks_like_json(body) {
+        return false;
+    }
+    let mut found = false;
+    jsonscan::scan(body, |_, key, item| {
+        if let (Some(k), Item::Str(v)) = (key, item) {
+            let k = k.to_ascii_lowercase();
+            found = v.len() >= 8 && TOKEN_KEYS.iter().any(|t| k == t.as_bytes());
+        }
+        !found
+    });
+    found
+}
+
+/// What a request body says about credentials.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Credentials {
+    user: Option<Vec<u8>>,
+    password: bool,
+}
+
+fn is_password_key(k: &[u8]) -> bool {
+    let k = k.to_ascii_lowercase();
+    ["password", "passwd", "pass", "pwd", "secret"].contains(&std::str::from_utf8(&k).unwrap_or(""))
+        || memchr::memmem::find(&k, b"password").is_some()
+}
+
+fn user_rank(k: &[u8]) -> Option<usize> {
+    USER_FIELDS
+        .iter()
+        .position(|f| k.eq_ignore_ascii_case(f.as_bytes()))
+}
+
+/// The account name and whether a password is there, in a JSON body at any depth
+/// (`{"user":{"email":...,"password":...}}`, GraphQL `variables`), a GraphQL query's
+/// inline arguments, or a urlencoded form. The bounded body prefix is enough:
+/// credentials come first in every login form seen.
+fn credentials(body: &[u8]) -> Credentials {
+    let mut c = Credentials::default();
+    if jsonscan::looks_like_json(body) {
+        let mut best: Option<(usize, &[u8])> = None;
+        jsonscan::scan(body, |_, key, item| {
+            let Some(k) = key else { return true };
+            if is_password_key(k) {
+                c.password = true;
+            } else if let Item::Str(v) = item {
+                if let Some(rank) = user_rank(k)
+                    && !v.is_empty()
+                    && best.is_none_or(|(b, _)| rank < b)
+                {
+                    best = Some((rank, v));
+                } else if k == b"query" {
+                    let (u, p) = graphql_inline(v);
+                    c.password |= p;
+                    if let Some(u) = u
+                        && best.is_none()
+                    {
+                        best = Some((USER_FIELDS.len(), u));
+                    }
+                }
+            }
+            true
+        });
+        c.user = best.map(|(_, v)| v.to_vec());
+        return c;
+    }
+    let Ok(text) =
+        std::str::from_utf8(body).or_else(|e| std::str::from_utf8(&body[..e.valid_up_to()]))
+    else {
+        return c;
+    };
+    let mut best: Option<(usize, &str)> = None;
+    for pair in text.trim_start().split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if is_password_key(k.as_bytes()) {
+            c.password = true;
+        } else if let Some(rank) = user_rank(k.as_bytes())
+            && !v.is_empty()
+            && best.is_none_or(|(b, _)| rank < b)
+        {
+            best = Some((rank, v));
+        }
+    }
+    c.user = best.map(|(_, v)| v.as_bytes().to_vec());
+    c
+}
+
+/// A GraphQL query's inline login arguments: `login(email: \"a@b\", password: ...)`.
+fn graphql_inline(q: &[u8]) -> (Option<&[u8]>, bool) {
+    let lower = q.to_ascii_lowercase();
+    let password = memchr::memmem::find(&lower, b"password").is_some();
+    for f in USER_FIELDS.iter().take(4) {
+        let Some(i) = memchr::memmem::find(&lower, format!("{f}:").as_bytes()) else {
+            continue;
+        };
+        let rest = &q[i + f.len() + 1..];
+        let rest = rest.trim_ascii_start();
+        let rest = rest
+            .strip_prefix(b"\\\"")
+            .or_else(|| rest.strip_prefix(b"\""));
+        if let Some(rest) = rest
+            && let Some(end) = memchr::memchr2(b'\\', b'"', rest)
+        {
+            return (Some(&rest[..end]), password);
+        }
+    }
+    (None, password)
 }
 
 fn has_marker(body: &[u8], markers: &[String]) -> bool {
@@ -205,38 +385,6 @@ pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
-}
-
-/// The value of the first of `names` in a JSON object or a urlencoded form (the
-/// bounded body prefix is enough: credentials come first in every login form seen).
-fn field(body: &[u8], names: &[&str]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(body).ok().or_else(|| {
-        // A prefix cut inside a multi-byte character: use what is valid.
-        std::str::from_utf8(&body[..body.len().saturating_sub(3)]).ok()
-    })?;
-    let t = text.trim_start();
-    if t.starts_with('{') {
-        for name in names {
-            let key = format!("\"{name}\"");
-            let Some(i) = t.find(&key) else { continue };
-            let rest = t[i + key.len()..]
-                .trim_start()
-                .strip_prefix(':')?
-                .trim_start();
-            let value = rest.strip_prefix('"')?;
-            let end = value.find('"')?;
-            return Some(value.as_bytes()[..end].to_vec());
-        }
-        None
-    } else {
-        for pair in t.split('&') {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if names.iter().any(|n| n.eq_ignore_ascii_case(k)) && !v.is_empty() {
-                return Some(v.as_bytes().to_vec());
-            }
-        }
-        None
-    }
 }
 
 /// Key for a failure whose username could not be read.
@@ -314,22 +462,24 @@ pub fn observe(cfg: &Config, st: &mut State, obs: &Obs<'_>, a: Attempt) -> Optio
 /// Failed logins across all clients, for distributed stuffing.
 #[derive(Debug, Clone)]
 pub struct Global {
-    /// (client, username hash) of each failed attempt in the global window.
-    failures: Window<(u64, u64)>,
-    /// The same failures counted by client.
-    clients: CountingWindow,
-    /// Failures per global window, learned while nothing fires.
+    /// (time, client, username hash) of each failed attempt in the global window
+    /// that no success from the same client has excused yet.
+    failures: std::collections::VecDeque<(Nanos, u64, u64)>,
+    /// Unexcused failures per global window, learned while nothing fires.
     pub(crate) rate: super::window::Ewma,
     interval_start: Nanos,
     interval_failures: u64,
     last_check: Nanos,
 }
 
+/// Failures kept in the global window (a flood beyond it is the per-client
+/// detectors' business, and the oldest go first).
+const GLOBAL_CAP: usize = 65_536;
+
 impl Global {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(_cfg: &Config) -> Self {
         Global {
-            failures: Window::new(cfg.global_window, 65_536),
-            clients: CountingWindow::new(cfg.global_window, 65_536),
+            failures: Default::default(),
             rate: Default::default(),
             interval_start: 0,
             interval_failures: 0,
@@ -338,11 +488,14 @@ impl Global {
     }
 }
 
-/// Records a failed attempt from `client` (an opaque id); returns a global finding.
+/// Records an attempt from `client` (an opaque id); returns a global finding.
 ///
-/// Only clients below the per-client threshold count: a loud client is the per-client
-/// detectors' business, and letting it in would turn one hydra run into a "global"
-/// alert. The check runs at most once per second of packet time.
+/// A failure is excused when the same client logs in successfully within the
+/// window (people mistype, then get it right; an office behind one address does it
+/// all day): what is left are failures nobody followed up, the trace of a campaign
+/// spread thin. Only clients below the per-client threshold count: a loud client is
+/// the per-client detectors' business, and letting it in would turn one hydra run
+/// into a "global" alert. The check runs at most once per second of packet time.
 pub fn observe_global(
     cfg: &Config,
     g: &mut Global,
@@ -354,29 +507,44 @@ pub fn observe_global(
     if g.interval_start == 0 {
         g.interval_start = obs.ts;
     }
+    let horizon = obs.ts.saturating_sub(cfg.global_window);
+    while g.failures.front().is_some_and(|f| f.0 < horizon) {
+        g.failures.pop_front();
+    }
     let firing = g.failures.len() >= cfg.global_min_failures;
-    while obs.ts >= g.interval_start + cfg.global_window {
+    while obs.ts >= g.interval_start.saturating_add(cfg.global_window) {
         if !firing {
             g.rate.update(g.interval_failures as f64, 0.2);
         }
         g.interval_failures = 0;
-        g.interval_start += cfg.global_window;
-        if obs.ts >= g.interval_start + 10 * cfg.global_window {
+        g.interval_start = g.interval_start.saturating_add(cfg.global_window);
+        if obs.ts >= g.interval_start.saturating_add(10 * cfg.global_window) {
             g.interval_start = obs.ts;
         }
     }
     if !a.failed {
+        let before = g.failures.len();
+        g.failures.retain(|f| f.1 != client);
+        g.interval_failures = g
+            .interval_failures
+            .saturating_sub((before - g.failures.len()) as u64);
         return None;
     }
     g.interval_failures += 1;
-    g.failures.push(obs.ts, (client, a.user.unwrap_or(NO_USER)));
-    g.clients.push(obs.ts, client);
+    if g.failures.len() >= GLOBAL_CAP {
+        g.failures.pop_front();
+    }
+    g.failures
+        .push_back((obs.ts, client, a.user.unwrap_or(NO_USER)));
     let learned = g.rate.mean * cfg.global_factor;
-    if g.failures.len() < cfg.global_min_failures || obs.ts < g.last_check + SEC {
+    if g.failures.len() < cfg.global_min_failures || obs.ts < g.last_check.saturating_add(SEC) {
         return None;
     }
     g.last_check = obs.ts;
-    let per_client: HashMap<u64, u32> = g.clients.counts().collect();
+    let mut per_client: HashMap<u64, u32> = HashMap::new();
+    for f in &g.failures {
+        *per_client.entry(f.1).or_default() += 1;
+    }
     let quiet = |c: &u64| {
         per_client
             .get(c)
@@ -384,7 +552,7 @@ pub fn observe_global(
     };
     let mut users: Vec<u64> = Vec::new();
     let mut n = 0usize;
-    for (c, u) in g.failures.iter() {
+    for (_, c, u) in &g.failures {
         if quiet(c) {
             n += 1;
             if *u != NO_USER {
@@ -417,7 +585,7 @@ pub fn observe_global(
         kind: Kind::CredentialStuffing,
         endpoint: Some(obs.endpoint.clone()),
         summary: format!(
-            "{n} failed logins for {users} distinct usernames from {clients} clients in {secs}s, none above {} (largest: {biggest})",
+            "{n} failed logins for {users} distinct usernames from {clients} clients in {secs}s, none followed by a success, none above {} (largest: {biggest})",
             cfg.min_failures - 1
         ),
         evidence: json!({
@@ -443,6 +611,11 @@ mod tests {
 
     use crate::detect::tests::test_hash as h;
 
+    /// An attempt judged on a route that has learned nothing yet.
+    fn att(cfg: &Config, obs: &Obs<'_>, h: impl Fn(&[u8]) -> u64) -> Option<Attempt> {
+        attempt(cfg, &mut Routes::default(), obs, 1, h).map(|(a, _)| a)
+    }
+
     fn login(ts: Nanos, user: &str, status: u16) -> crate::detect::tests::Owned {
         let mut o = obs_at(ts, "POST", "/api/v1/login", Some(status));
         o.ex.request_body_prefix =
@@ -455,7 +628,7 @@ mod tests {
         let cfg = Config::default();
         let o = login(SEC, "alice", 401);
         assert_eq!(
-            attempt(&cfg, &o.obs(), h),
+            att(&cfg, &o.obs(), h),
             Some(Attempt {
                 user: Some(h(b"alice")),
                 failed: true
@@ -464,7 +637,7 @@ mod tests {
         let mut form = obs_at(SEC, "POST", "/signin", Some(200));
         form.ex.request_body_prefix = b"user=bob&pwd=secret".to_vec();
         assert_eq!(
-            attempt(&cfg, &form.obs(), h),
+            att(&cfg, &form.obs(), h),
             Some(Attempt {
                 user: Some(h(b"bob")),
                 failed: false
@@ -473,7 +646,7 @@ mod tests {
         let mut basic = obs_at(SEC, "GET", "/api/things", Some(401));
         basic.ex.request_headers.authorization = Some("Basic Y2Fyb2w6aHVudGVyMg==".into()); // carol:hunter2
         assert_eq!(
-            attempt(&cfg, &basic.obs(), h),
+            att(&cfg, &basic.obs(), h),
             Some(Attempt {
                 user: Some(h(b"carol")),
                 failed: true
@@ -481,21 +654,18 @@ mod tests {
         );
         // Not logins: a GET of a login page, a POST elsewhere, no response.
         assert_eq!(
-            attempt(&cfg, &obs_at(SEC, "GET", "/login", Some(200)).obs(), h),
+            att(&cfg, &obs_at(SEC, "GET", "/login", Some(200)).obs(), h),
             None
         );
         assert_eq!(
-            attempt(
+            att(
                 &cfg,
                 &obs_at(SEC, "POST", "/api/orders", Some(401)).obs(),
                 h
             ),
             None
         );
-        assert_eq!(
-            attempt(&cfg, &login(SEC, "x", 401).no_status().obs(), h),
-            None
-        );
+        assert_eq!(att(&cfg, &login(SEC, "x", 401).no_status().obs(), h), None);
     }
 
     #[test]
@@ -506,10 +676,11 @@ mod tests {
             o.ex.response_body_prefix = body.as_bytes().to_vec();
             o.ex.response_headers = Some(crate::http::Headers {
                 has_set_cookie: cookie,
+                sets_session_cookie: cookie,
                 location: location.map(String::from),
                 ..Default::default()
             });
-            attempt(&cfg, &o.obs(), h_).map(|a| a.failed)
+            att(&cfg, &o.obs(), h_).map(|a| a.failed)
         };
         fn h_(b: &[u8]) -> u64 {
             b.len() as u64
@@ -542,7 +713,7 @@ mod tests {
         let mut found = None;
         for i in 0..20u64 {
             let o = login(SEC + i * SEC / 2, &format!("user{i}"), 401);
-            let a = attempt(&cfg, &o.obs(), h).unwrap();
+            let a = att(&cfg, &o.obs(), h).unwrap();
             found = found.or(observe(&cfg, &mut st, &o.obs(), a));
         }
         assert_eq!(found.map(|f| f.kind), Some(Kind::CredentialStuffing));
@@ -552,7 +723,7 @@ mod tests {
         let mut found = None;
         for i in 0..20u64 {
             let o = login(SEC + i * SEC / 2, "admin", 401);
-            let a = attempt(&cfg, &o.obs(), h).unwrap();
+            let a = att(&cfg, &o.obs(), h).unwrap();
             found = found.or(observe(&cfg, &mut st, &o.obs(), a));
         }
         assert_eq!(found.map(|f| f.kind), Some(Kind::BruteForce));
@@ -562,7 +733,7 @@ mod tests {
         for i in 0..50u64 {
             let status = if i % 10 == 0 { 401 } else { 200 };
             let o = login(SEC + i * SEC, &format!("employee{i}"), status);
-            let a = attempt(&cfg, &o.obs(), h).unwrap();
+            let a = att(&cfg, &o.obs(), h).unwrap();
             assert!(observe(&cfg, &mut st, &o.obs(), a).is_none());
         }
     }
@@ -575,7 +746,7 @@ mod tests {
         // Background: a failure now and then.
         for i in 0..10u64 {
             let o = login(i * 30 * SEC, "someone", 401);
-            let a = attempt(&cfg, &o.obs(), h).unwrap();
+            let a = att(&cfg, &o.obs(), h).unwrap();
             assert!(observe_global(&cfg, &mut g, &o.obs(), 99, a, &name).is_none());
         }
         // 12 clients, 4 attempts each per minute, all distinct usernames.
@@ -583,7 +754,7 @@ mod tests {
         let mut fired = None;
         for i in 0..96u64 {
             let o = login(start + i * SEC * 60 / 48, &format!("victim{i}"), 401);
-            let a = attempt(&cfg, &o.obs(), h).unwrap();
+            let a = att(&cfg, &o.obs(), h).unwrap();
             if let Some(f) = observe_global(&cfg, &mut g, &o.obs(), i % 12, a, &name) {
                 fired.get_or_insert((i, f));
             }
@@ -592,11 +763,145 @@ mod tests {
         let mut g2 = Global::new(&cfg);
         for i in 0..200u64 {
             let o = login(start + i * SEC / 4, &format!("loud{i}"), 401);
-            let a = attempt(&cfg, &o.obs(), h).unwrap();
+            let a = att(&cfg, &o.obs(), h).unwrap();
             assert!(observe_global(&cfg, &mut g2, &o.obs(), 1, a, &name).is_none());
         }
         let (at, f) = fired.expect("distributed stuffing detected");
         assert!(at < 60, "fired after {at} attempts");
         assert_eq!(f.clients.as_ref().map(Vec::len), Some(10));
+    }
+
+    #[test]
+    fn usernames_from_nested_json_graphql_and_decoys() {
+        let creds = |b: &str| credentials(b.as_bytes());
+        assert_eq!(
+            creds(r#"{"user":{"email":"a@b.c","password":"x"}}"#),
+            Credentials {
+                user: Some(b"a@b.c".to_vec()),
+                password: true
+            }
+        );
+        assert_eq!(
+            creds(r#"{"a":"username","username":"v1","password":"p"}"#).user,
+            Some(b"v1".to_vec())
+        );
+        assert_eq!(
+            creds(r#"{"type":"m.login.password","identifier":{"type":"m.id.user","user":"alice"},"password":"p"}"#).user,
+            Some(b"alice".to_vec())
+        );
+        assert_eq!(
+            creds(r#"{"query":"mutation L($e:String!,$p:String!){login(email:$e,password:$p){token}}","variables":{"e":"x","email":"eve@x.io","password":"p"}}"#).user,
+            Some(b"eve@x.io".to_vec())
+        );
+        assert_eq!(
+            creds(
+                r#"{"query":"mutation { login(username: \"mallory\", password: \"p\") { token } }"}"#
+            ),
+            Credentials {
+                user: Some(b"mallory".to_vec()),
+                password: true
+            }
+        );
+        assert_eq!(
+            creds("csrfmiddlewaretoken=abc&username=bob&password=x&next=%2F"),
+            Credentials {
+                user: Some(b"bob".to_vec()),
+                password: true
+            }
+        );
+    }
+
+    #[test]
+    fn form_logins_learn_that_the_form_again_is_a_failure() {
+        let cfg = Config::default();
+        let mut routes = Routes::default();
+        let post = |status: u16, session: bool, csrf: bool, location: Option<&str>| {
+            let mut o = obs_at(SEC, "POST", "/admin/login/", Some(status));
+            o.ex.request_body_prefix = b"csrfmiddlewaretoken=t&username=ann&password=x".to_vec();
+            o.ex.response_headers = Some(crate::http::Headers {
+                has_set_cookie: session || csrf,
+                sets_session_cookie: session,
+                content_type: Some("text/html".into()),
+                location: location.map(String::from),
+                ..Default::default()
+            });
+            o
+        };
+        // Before any success is seen, a 200 form is not known to be a failure.
+        let o = post(200, false, true, None);
+        assert!(!attempt(&cfg, &mut routes, &o.obs(), 7, h).unwrap().0.failed);
+        // A success: 302 with a session cookie.
+        let o = post(302, true, true, Some("/admin/"));
+        assert!(!attempt(&cfg, &mut routes, &o.obs(), 7, h).unwrap().0.failed);
+        // Now the form again (with only its CSRF cookie) is a failure.
+        let o = post(200, false, true, None);
+        assert!(attempt(&cfg, &mut routes, &o.obs(), 7, h).unwrap().0.failed);
+    }
+
+    #[test]
+    fn basic_credentials_that_work_but_are_forbidden_are_not_failures() {
+        let cfg = Config::default();
+        let mut o = obs_at(SEC, "DELETE", "/v1/buckets/x", Some(403));
+        o.ex.request_headers.authorization = Some("Basic Y2Fyb2w6aHVudGVyMg==".into());
+        assert_eq!(att(&cfg, &o.obs(), h).map(|a| a.failed), Some(false));
+        o.ex.status = Some(401);
+        assert_eq!(att(&cfg, &o.obs(), h).map(|a| a.failed), Some(true));
+    }
+
+    #[test]
+    fn a_route_without_a_login_word_is_learned_from_the_tokens_it_issues() {
+        let cfg = Config::default();
+        let mut routes = Routes::default();
+        let mut o = obs_at(SEC, "POST", "/api/v2/enter", Some(200));
+        o.ex.request_body_prefix = br#"{"email":"a@b.c","password":"x"}"#.to_vec();
+        o.ex.response_body_prefix = br#"{"accessToken":"eyJhbGciOi.abc.def"}"#.to_vec();
+        assert!(attempt(&cfg, &mut routes, &o.obs(), 3, h).is_none());
+        o.ex.status = Some(400);
+        o.ex.response_body_prefix = br#"{"errors":["nope"]}"#.to_vec();
+        let (a, name) = attempt(&cfg, &mut routes, &o.obs(), 3, h).unwrap();
+        assert!(a.failed);
+        assert_eq!(name.as_deref(), Some(&b"a@b.c"[..]));
+    }
+
+    #[test]
+    fn distributed_stuffing_is_caught_within_30_s_and_mistypes_are_excused() {
+        let cfg = Config::default();
+        let mut g = Global::new(&cfg);
+        let name = |c: u64| Some(format!("ip:10.0.0.{c}"));
+        let fail = |ts, user: &str| {
+            let o = login(ts, user, 401);
+            (
+                o,
+                Attempt {
+                    user: Some(h(user.as_bytes())),
+                    failed: true,
+                },
+            )
+        };
+        // Ten minutes of a population that mistypes now and then, then gets it right.
+        for i in 0..300u64 {
+            let ts = SEC + i * 2 * SEC;
+            let c = 100 + i % 40;
+            let (o, a) = fail(ts, &format!("emp{c}"));
+            assert!(observe_global(&cfg, &mut g, &o.obs(), c, a, &name).is_none());
+            let ok = Attempt {
+                user: a.user,
+                failed: false,
+            };
+            assert!(observe_global(&cfg, &mut g, &o.obs(), c, ok, &name).is_none());
+        }
+        // 12 addresses, one new username each every ~24 s: 0.5 attempts/s in all.
+        let start = 700 * SEC;
+        let mut fired = None;
+        for i in 0..120u64 {
+            let ts = start + i * 2 * SEC;
+            let (o, a) = fail(ts, &format!("victim{i}"));
+            if let Some(f) = observe_global(&cfg, &mut g, &o.obs(), i % 12, a, &name) {
+                fired.get_or_insert((ts - start, f));
+            }
+        }
+        let (after, f) = fired.expect("distributed stuffing detected");
+        assert!(after <= 30 * SEC, "took {} s", after / SEC);
+        assert!(f.clients.as_ref().is_some_and(|c| c.len() >= 4));
     }
 }

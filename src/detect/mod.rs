@@ -18,7 +18,6 @@ pub mod login;
 pub mod object_enumeration;
 mod shards;
 pub mod state;
-pub mod templates;
 pub mod unusual_endpoint;
 pub mod window;
 
@@ -29,6 +28,7 @@ use std::net::IpAddr;
 use crate::capture::Nanos;
 use crate::http::Exchange;
 use crate::identity::{self, ClientId};
+use crate::jsonscan::Item;
 
 const SEC: Nanos = 1_000_000_000;
 
@@ -131,7 +131,7 @@ impl<'a> Obs<'a> {
         let method = ex.method.as_deref()?;
         let uri = ex.uri.as_deref().unwrap_or("/");
         let path = uri.split(['?', '#']).next().unwrap_or("/");
-        let template = template.unwrap_or_else(|| templates::template(uri));
+        let template = template.unwrap_or_else(|| crate::routes::template(uri));
         let endpoint = format!("{} {template}", method.to_ascii_uppercase());
         Some(Obs {
             ts: ex.ts,
@@ -215,7 +215,9 @@ pub struct DetectConfig {
     pub endpoint_scan: endpoint_scan::Config,
     pub object_enumeration: object_enumeration::Config,
     pub unusual_endpoint: unusual_endpoint::Config,
-    pub templates: templates::LearnConfig,
+    pub templates: crate::routes::LearnConfig,
+    /// Routes pinned by the user's OpenAPI document (`--openapi`).
+    pub spec: Option<std::sync::Arc<crate::routes::spec::Spec>>,
 }
 
 impl Default for DetectConfig {
@@ -239,6 +241,7 @@ impl Default for DetectConfig {
             object_enumeration: Default::default(),
             unusual_endpoint: Default::default(),
             templates: Default::default(),
+            spec: None,
         }
     }
 }
@@ -294,6 +297,10 @@ pub struct DetectStats {
 /// the alerts do not depend on the number of shards.
 const EPOCH: Nanos = SEC;
 
+/// Object values remembered with their first user (cleared when full: 16 bytes
+/// each, so 8 MiB at most).
+const OBJECT_USERS_CAP: usize = 1 << 19;
+
 /// What the global stage worked out for one exchange: its labels, and everything
 /// its client's shard needs besides the client's own state.
 #[derive(Debug)]
@@ -311,6 +318,10 @@ pub struct Routed {
     attempt: Option<login::Attempt>,
     seen: unusual_endpoint::Seen,
     clients_known: usize,
+    /// Keyed hashes of the object values in the path.
+    objects: Vec<u64>,
+    /// One of them was used in a path by another client before: someone else's.
+    others_objects: bool,
     /// The distributed-stuffing alert this exchange raised: written after the
     /// client's own alerts for it.
     global: Option<Alert>,
@@ -417,11 +428,30 @@ impl Shard {
             &cfg.unusual_endpoint,
             &mut client.profile,
             &obs,
-            r.endpoint_hash,
-            r.seen,
-            r.clients_known,
-            r.learning_end,
+            unusual_endpoint::ClientSide {
+                endpoint_hash: r.endpoint_hash,
+                seen: r.seen,
+                clients_known: r.clients_known,
+                learning_end: r.learning_end,
+                objects: &r.objects,
+                others_objects: r.others_objects,
+            },
         ));
+        // What the client was handed is its own from now on: the account it logged
+        // in as, the objects it created.
+        if let Some(login::Attempt {
+            user: Some(u),
+            failed: false,
+        }) = r.attempt
+        {
+            client.profile.touch(u);
+        }
+        if matches!(obs.method, "POST" | "PUT") && matches!(obs.status, Some(200..=299)) {
+            created_ids(ex, |v| client.profile.touch(hash(v)));
+        }
+        if matches!(obs.status, Some(200..=299)) {
+            handed_keys(ex, |v| client.profile.touch(hash(v)));
+        }
 
         for f in findings {
             let ep = client.episodes.get(&f.kind).copied();
@@ -504,12 +534,16 @@ pub struct Engine {
     now: Nanos,
     /// The epoch (packet time / [`EPOCH`]) of `now`.
     epoch: Nanos,
-    templater: templates::Templater,
+    templater: crate::routes::Templater,
     /// The population baseline as of the last epoch.
     population: burst::Population,
     /// Contributions gathered from shards and not yet applied (waiting for an epoch).
     contributions: Vec<(u64, f64)>,
-    inventory: unusual_endpoint::Inventory,
+    inventory: crate::routes::inventory::Inventory,
+    /// How success looks on each login route.
+    login_routes: login::Routes,
+    /// Object value (keyed hash) → the first client that used it in a path.
+    object_users: HashMap<u64, u64, Prehashed>,
     global_login: login::Global,
     global_episode: Option<Episode>,
     /// Client hash → client, kept only for clients with failed logins: it names the
@@ -527,7 +561,9 @@ impl Engine {
         let hasher = foldhash::fast::RandomState::default();
         Engine {
             global_login: login::Global::new(&cfg.login),
-            templater: templates::Templater::new(cfg.templates.clone()),
+            templater: crate::routes::Templater::new(cfg.templates.clone()),
+            login_routes: Default::default(),
+            object_users: HashMap::default(),
             stage: Stage::Inline(Box::new(Shard::new(cfg.clone(), hasher.clone()))),
             cfg,
             members: HashMap::default(),
@@ -598,6 +634,22 @@ impl Engine {
         self.inventory.endpoints.len()
     }
 
+    /// The inventory as an OpenAPI 3.1 document (`--endpoints`). Endpoints recorded
+    /// before their route was learned merge into it.
+    pub fn openapi(&self) -> serde_json::Value {
+        let pinned = self.cfg.spec.is_some();
+        self.inventory.to_openapi(
+            |p| {
+                if pinned {
+                    p.to_string()
+                } else {
+                    self.templater.lookup(p)
+                }
+            },
+            self.now,
+        )
+    }
+
     /// Judges one exchange; alerts are appended to `out` (with shards, alerts of
     /// earlier exchanges can arrive here; [`Engine::finish`] hands over the rest).
     /// Returns the exchange's endpoint (method plus learned template) and client.
@@ -611,10 +663,29 @@ impl Engine {
     /// The global half for one exchange, in order: its template, client, inventory
     /// and global-login state. `None` for an exchange without a request.
     pub fn route(&mut self, ex: &Exchange, out: &mut Vec<Alert>) -> Option<Routed> {
-        ex.method.as_ref()?;
-        let template = self
-            .templater
-            .template(ex.uri.as_deref().unwrap_or("/"), ex.status);
+        let method = ex.method.as_deref()?;
+        let ip = identity::client_ip(ex, &self.cfg.trusted_proxies);
+        let id = identity::client_id(ex, ip, &self.cfg.identity);
+        let client_hash = self.stable.hash_one(id);
+        let uri = ex.uri.as_deref().unwrap_or("/");
+        let mut outside_spec = None;
+        let template = match self.cfg.spec.as_deref() {
+            Some(spec) => match spec.route(method, crate::routes::path_of(uri)) {
+                crate::routes::spec::Match::Route(t) => {
+                    outside_spec = Some(false);
+                    t
+                }
+                crate::routes::spec::Match::UndeclaredMethod(t) => {
+                    outside_spec = Some(true);
+                    t
+                }
+                crate::routes::spec::Match::Outside => {
+                    outside_spec = Some(true);
+                    self.templater.template(ex, client_hash)
+                }
+            },
+            None => self.templater.template(ex, client_hash),
+        };
         self.stats.templates_evicted = self.templater.evicted;
         let obs = Obs::new(ex, Some(template))?;
         self.stats.exchanges += 1;
@@ -625,9 +696,7 @@ impl Engine {
             self.next_epoch(out);
         }
         let first = *self.first_ts.get_or_insert(obs.ts);
-        let learning_end = first + self.cfg.learning_period;
-        let ip = identity::client_ip(ex, &self.cfg.trusted_proxies);
-        let id = identity::client_id(ex, ip, &self.cfg.identity);
+        let learning_end = first.saturating_add(self.cfg.learning_period);
         if !self.members.contains_key(&id) && self.members.len() >= self.cfg.max_clients {
             self.evict();
         }
@@ -635,14 +704,25 @@ impl Engine {
         let last_seen = self.members.entry(id).or_insert(obs.ts);
         *last_seen = (*last_seen).max(obs.ts);
         let cfg = &self.cfg;
-        let client_hash = self.stable.hash_one(id);
         let endpoint_hash = self.stable.hash_one(obs.endpoint.as_bytes());
         let path_hash = self.stable.hash_one(obs.path.as_bytes());
         let hasher = self.hasher.clone();
         let hash = move |b: &[u8]| hasher.hash_one(b);
 
         let mut global = None;
-        let attempt = login::attempt(&cfg.login, &obs, &hash);
+        let attempt = login::attempt(
+            &cfg.login,
+            &mut self.login_routes,
+            &obs,
+            endpoint_hash,
+            &hash,
+        );
+        let attempt = attempt.map(|(a, name)| {
+            if let Some(n) = name {
+                self.templater.note_value(&n);
+            }
+            a
+        });
         if let Some(a) = attempt {
             if a.failed {
                 if self.failed_login_clients.len() >= 4 * cfg.max_clients {
@@ -660,12 +740,52 @@ impl Engine {
                 &|h| names.get(&h).map(ClientId::key),
             );
         }
+        let objects: Vec<u64> = object_enumeration::ids(obs.path, &obs.template)
+            .into_iter()
+            .map(|v| hash(&crate::routes::percent_decoded(v)))
+            .collect();
+        let mut others_objects = false;
+        for o in &objects {
+            if self.object_users.len() >= OBJECT_USERS_CAP {
+                self.object_users.clear();
+            }
+            let first = *self.object_users.entry(*o).or_insert(client_hash);
+            others_objects |= first != client_hash;
+        }
+        let headers = &ex.request_headers;
+        let principal = headers
+            .authorization
+            .as_deref()
+            .or(headers.api_key.as_deref())
+            .map(|c| self.stable.hash_one(c.as_bytes()));
+        let usage = crate::routes::inventory::Use {
+            ts: obs.ts,
+            endpoint: &obs.endpoint,
+            endpoint_hash,
+            client_hash,
+            principal,
+            status: obs.status,
+            request_type: headers.content_type.as_deref(),
+            response_type: ex
+                .response_headers
+                .as_ref()
+                .and_then(|h| h.content_type.as_deref()),
+            slash_redirect: matches!(obs.status, Some(300..=399))
+                && ex
+                    .response_headers
+                    .as_ref()
+                    .and_then(|h| h.location.as_deref())
+                    .is_some_and(|l| {
+                        let l = crate::routes::path_of(l);
+                        l.len() == obs.path.len() + 1 && l.ends_with('/') && l.starts_with(obs.path)
+                    }),
+        };
         let seen = unusual_endpoint::inventory(
             &cfg.unusual_endpoint,
             &mut self.inventory,
             &obs,
-            endpoint_hash,
-            client_hash,
+            usage,
+            outside_spec,
             (learning_end - cfg.learning_period / 2, learning_end),
         );
         self.stats.endpoints_evicted = self.inventory.evicted;
@@ -710,6 +830,8 @@ impl Engine {
             attempt,
             seen,
             clients_known,
+            objects,
+            others_objects,
             global: global_alert,
         })
     }
@@ -806,6 +928,53 @@ impl Engine {
             self.stats.clients_evicted += 1;
         }
     }
+}
+
+/// Calls `f` with the ids a creation handed out: the last segments of its
+/// `Location`, and id-like values (`id`, `*_id`, `slug`, `name`, `key`) of its JSON
+/// answer, two levels deep at most.
+fn created_ids(ex: &Exchange, mut f: impl FnMut(&[u8])) {
+    if let Some(loc) = ex
+        .response_headers
+        .as_ref()
+        .and_then(|h| h.location.as_deref())
+    {
+        for seg in crate::routes::path_of(loc)
+            .rsplit('/')
+            .filter(|s| !s.is_empty())
+            .take(2)
+        {
+            f(&crate::routes::percent_decoded(seg));
+        }
+    }
+    crate::jsonscan::scan(&ex.response_body_prefix, |depth, key, item| {
+        if let (Some(k), Item::Str(v) | Item::Num(v)) = (key, item) {
+            let k = k.to_ascii_lowercase();
+            let idish = k == b"id"
+                || k.ends_with(b"_id")
+                || k.ends_with(b"id") && k.len() <= 8
+                || matches!(&k[..], b"slug" | b"name" | b"key" | b"uuid" | b"username");
+            if idish && depth <= 2 && !v.is_empty() && v.len() <= 128 {
+                f(v);
+            }
+        }
+        depth <= 3
+    });
+}
+
+/// Calls `f` with the object ids an answer hands out as JSON keys (`{"rooms":
+/// {"!abc:server": ...}}`): what a sync or a membership listing says is the
+/// client's.
+fn handed_keys(ex: &Exchange, mut f: impl FnMut(&[u8])) {
+    crate::jsonscan::scan(&ex.response_body_prefix, |_, key, _| {
+        if let Some(k) = key
+            && let Ok(k) = std::str::from_utf8(k)
+            && crate::routes::is_strong_name(k)
+        {
+            f(k.as_bytes());
+        }
+        true
+    });
 }
 
 /// Whether a finding at `now` is reported, and as which report of its episode.

@@ -16,10 +16,16 @@ const SEC: Nanos = 1_000_000_000;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub window: Nanos,
-    /// Distinct object ids on one endpoint in the window before anything fires...
+    /// Distinct object ids on one route in the window before an all-found walk fires
+    /// (sequential numeric ids: half of it)...
     pub min_distinct: usize,
     /// ...and this many times the client's own usual count per window.
     pub factor: f64,
+    /// A walk that misses (404/403/410/401) fires at this many distinct ids...
+    pub min_distinct_with_misses: usize,
+    /// ...when at least this share of them missed (a reader following a few dead
+    /// links misses one or two; guessing names or ids misses often).
+    pub min_miss_share: f64,
     /// Endpoints tracked per client (the rest share no state).
     pub max_endpoints: usize,
 }
@@ -28,17 +34,29 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             window: 60 * SEC,
-            min_distinct: 25,
+            min_distinct: 50,
             factor: 4.0,
+            min_distinct_with_misses: 10,
+            min_miss_share: 0.2,
             max_endpoints: 32,
         }
     }
 }
 
+/// Share of repeated requests above which a client is cycling through a set it
+/// knows (a poller, a sync job), not walking new ids.
+const MAX_REPEAT_SHARE: f64 = 0.2;
+/// Missed ids needed, whatever the share: a couple of dead links are not a walk.
+const MIN_MISSES: usize = 5;
+
 #[derive(Debug, Clone, Default)]
 struct PerEndpoint {
     /// Each id touched (its hash; numeric ids are kept as themselves).
     ids: Option<CountingWindow>,
+    /// Ids the server did not have or would not show.
+    misses: Option<CountingWindow>,
+    /// Ids the server did not have at all (404/410).
+    absent: Option<CountingWindow>,
     usual: Ewma,
     interval_start: Nanos,
 }
@@ -48,7 +66,8 @@ pub struct State {
     endpoints: HashMap<u64, PerEndpoint>,
 }
 
-/// The identifier values in `path` where the template has a class (`{id}`...).
+/// The identifier values in `path` where the template has a placeholder (`{id}`,
+/// `{uuid}`, `{name}`...).
 pub fn ids<'a>(path: &'a str, template: &str) -> Vec<&'a str> {
     path.split('/')
         .zip(template.split('/'))
@@ -67,6 +86,15 @@ pub fn observe(
     hash: impl Fn(&[u8]) -> u64,
     evidence: bool,
 ) -> Option<Finding> {
+    // A placeholder right under the root is a wordlist's numbers, not an object walk.
+    if obs
+        .template
+        .split('/')
+        .nth(1)
+        .is_some_and(|s| s.starts_with('{'))
+    {
+        return None;
+    }
     let values = ids(obs.path, &obs.template);
     let value = values.last()?;
     if st.endpoints.len() >= cfg.max_endpoints && !st.endpoints.contains_key(&endpoint_hash) {
@@ -76,10 +104,13 @@ pub fn observe(
     let w = e
         .ids
         .get_or_insert_with(|| CountingWindow::new(cfg.window, 2048));
+    let m = e
+        .misses
+        .get_or_insert_with(|| CountingWindow::new(cfg.window, 2048));
     if e.interval_start == 0 {
         e.interval_start = obs.ts;
     }
-    if obs.ts >= e.interval_start + cfg.window {
+    if obs.ts >= e.interval_start.saturating_add(cfg.window) {
         w.expire(obs.ts);
         e.usual.update(w.distinct() as f64, 0.2);
         e.interval_start = obs.ts;
@@ -90,9 +121,41 @@ pub fn observe(
         _ => hash(value.as_bytes()) | 1 << 63,
     };
     w.push(obs.ts, key);
+    m.expire(obs.ts);
+    if matches!(obs.status, Some(401 | 403 | 404 | 410)) {
+        m.push(obs.ts, key);
+    }
+    let a = e
+        .absent
+        .get_or_insert_with(|| CountingWindow::new(cfg.window, 2048));
+    a.expire(obs.ts);
+    if matches!(obs.status, Some(404 | 410)) {
+        a.push(obs.ts, key);
+    }
+    // Ids that all do not exist are a wordlist's guesses: the scan detector's.
+    let some_exist = a.distinct() < n_distinct(e.ids.as_ref());
+    let m = e.misses.as_mut().expect("set above");
+    let w = e.ids.as_mut().expect("set above");
     let n = w.distinct();
-    let threshold = (cfg.min_distinct as f64).max(cfg.factor * e.usual.mean);
-    if (n as f64) < threshold {
+    let requests = w.len();
+    let missed = m.distinct();
+    let repeats = 1.0 - n as f64 / requests.max(1) as f64;
+    let miss_share = missed as f64 / n.max(1) as f64;
+    let walking = repeats <= MAX_REPEAT_SHARE;
+    let usual = cfg.factor * e.usual.mean;
+    let by_misses = n >= cfg.min_distinct_with_misses
+        && some_exist
+        && missed >= MIN_MISSES
+        && miss_share >= cfg.min_miss_share
+        && n as f64 >= usual;
+    let (seq_ratio, nums) = sequence(w);
+    let sequential = nums >= cfg.min_distinct / 2 && seq_ratio >= 0.8;
+    let by_count = walking
+        && some_exist
+        && 5 * missed <= n
+        && (n >= cfg.min_distinct || sequential)
+        && n as f64 >= usual;
+    if !(by_misses || by_count) {
         return None;
     }
     if !evidence {
@@ -105,22 +168,17 @@ pub fn observe(
             clients: None,
         });
     }
-    let mut nums: Vec<u64> = w.keys().rev().take(256).filter(|k| *k < 1 << 48).collect();
-    nums.sort_unstable();
-    nums.dedup();
-    let sequential = nums.windows(2).filter(|p| p[1] - p[0] <= 2).count();
-    let seq_ratio = if nums.len() > 1 {
-        sequential as f64 / (nums.len() - 1) as f64
-    } else {
-        0.0
-    };
-    let requests = w.len();
     let secs = cfg.window / SEC;
+    let threshold = if by_misses {
+        cfg.min_distinct_with_misses
+    } else {
+        cfg.min_distinct
+    } as f64;
     Some(Finding {
         kind: Kind::ObjectEnumeration,
         endpoint: Some(obs.endpoint.clone()),
         summary: format!(
-            "{n} distinct object ids on {} in {secs}s{}",
+            "{n} distinct object ids on {} in {secs}s, {missed} not found or forbidden{}",
             obs.endpoint,
             if seq_ratio >= 0.8 { ", sequential" } else { "" }
         ),
@@ -128,13 +186,34 @@ pub fn observe(
             "window_s": secs,
             "distinct_ids": n,
             "requests": requests,
+            "missed_ids": missed,
+            "miss_share": (miss_share * 1000.0).round() / 1000.0,
+            "repeat_share": (repeats * 1000.0).round() / 1000.0,
             "sequential_ratio": (seq_ratio * 1000.0).round() / 1000.0,
             "baseline_distinct_per_window": (e.usual.mean * 100.0).round() / 100.0,
-            "threshold": threshold.round(),
+            "threshold": threshold.max(usual).round(),
         }),
         severity: 2,
         clients: None,
     })
+}
+
+fn n_distinct(w: Option<&CountingWindow>) -> usize {
+    w.map_or(0, CountingWindow::distinct)
+}
+
+/// How sequential the numeric ids in the window are, and how many there are.
+fn sequence(w: &CountingWindow) -> (f64, usize) {
+    let mut nums: Vec<u64> = w.keys().rev().take(256).filter(|k| *k < 1 << 48).collect();
+    nums.sort_unstable();
+    nums.dedup();
+    let sequential = nums.windows(2).filter(|p| p[1] - p[0] <= 2).count();
+    let ratio = if nums.len() > 1 {
+        sequential as f64 / (nums.len() - 1) as f64
+    } else {
+        0.0
+    };
+    (ratio, nums.len())
 }
 
 #[cfg(test)]

@@ -13,11 +13,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::unusual_endpoint::EndpointInfo;
 use super::window::Ewma;
 use super::{Client, Engine, Shard, Stage};
 use crate::capture::Nanos;
 use crate::identity::ClientId;
+use crate::routes::inventory::EndpointInfo;
 use std::hash::BuildHasher;
 
 /// Bumped whenever the layout or the meaning of a field changes.

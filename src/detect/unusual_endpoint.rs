@@ -1,26 +1,37 @@
-//! `unusual_endpoint`: after the learning period, an established client using an
-//! endpoint outside its own profile that is rare across the population or sensitive
-//! (admin, debug, internal, export, bulk listings, state-changing methods on object
-//! resources); and any client successfully calling an endpoint first seen after the
-//! learning period (a shadow endpoint the inventory never had).
+//! `unusual_endpoint`: something an analyst acts on, not novelty. After the learning
+//! period, a client established during it (its own profile of routes) that
+//! - calls a privileged or sensitive route (admin, debug, docs, export... in the
+//!   route's words) it never used and few other clients use (`sensitive_route`);
+//! - asks a listing for far more than it ever asked for (`bulk_query`: a page size
+//!   parameter at least [`BULK_FACTOR`] times its own largest and at least
+//!   [`BULK_FLOOR`]);
+//! - changes or deletes an object it never created, read or was handed
+//!   (`foreign_object_write`: PUT/PATCH/DELETE on a route with an object parameter,
+//!   a route it never used before);
+//!
+//! and any client that gets a 2xx from a shadow route: one first seen after learning
+//! in an inventory that had settled, or one outside the user's OpenAPI spec
+//! (`shadow_route`). A new object on a known route is never unusual: routes are
+//! learned (`crate::routes`), so `/books/v1/{name}` is one endpoint for every book.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::json;
 
 use super::{Finding, Kind, Obs};
 use crate::capture::Nanos;
+use crate::routes::inventory::{EndpointInfo, Inventory, Recorded, Use};
 
 /// Thresholds (config `[detect.unusual_endpoint]`).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Requests a client must have made during learning to have a profile.
     pub min_profile_requests: u64,
-    /// An endpoint used by at most this share of the other known clients is rare
-    /// (0: nobody else; people find new features every day, so "few others" is
-    /// not enough on its own)...
+    /// A sensitive route used by at most this share of the other known clients (and
+    /// at least by one other) is "few clients use it": an admin console that two
+    /// operators use is not every client's business.
     pub rare_share: f64,
-    /// ...once at least this many clients are known.
+    /// Clients known before the share is judged (below it, "few" is one other).
     pub min_population: usize,
     /// Path words that make an endpoint sensitive.
     pub sensitive_words: Vec<String>,
@@ -37,7 +48,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             min_profile_requests: 20,
-            rare_share: 0.0,
+            rare_share: 0.1,
             min_population: 5,
             sensitive_words: [
                 "admin",
@@ -56,6 +67,15 @@ impl Default for Config {
                 "manage",
                 "sudo",
                 "impersonate",
+                "docs",
+                "swagger",
+                "openapi",
+                "redoc",
+                "graphiql",
+                "phpinfo",
+                "superuser",
+                "secrets",
+                "credentials",
             ]
             .map(String::from)
             .to_vec(),
@@ -66,48 +86,63 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub(crate) struct EndpointInfo {
-    pub(crate) first_seen: Nanos,
-    pub(crate) last_seen: Nanos,
-    /// Distinct clients (hashes), capped: past the cap the endpoint is common anyway.
-    #[serde(serialize_with = "sorted")]
-    pub(crate) clients: HashSet<u64, super::Prehashed>,
-    pub(crate) shadow_reported: bool,
-    /// The endpoint has answered 2xx at least once.
-    #[serde(default)]
-    pub(crate) ok_seen: bool,
-}
+/// A page size at least this many times the client's own largest...
+pub const BULK_FACTOR: u64 = 10;
+/// ...and at least this many items is a bulk query (APIs default to 10-100 a page).
+pub const BULK_FLOOR: u64 = 500;
+/// Query parameters that set a page size (API vocabulary, not one app's).
+const PAGE_SIZE_PARAMS: &[&str] = &[
+    "limit",
+    "per_page",
+    "perpage",
+    "page_size",
+    "pagesize",
+    "size",
+    "count",
+    "max",
+    "top",
+    "first",
+    "take",
+    "rows",
+    "num",
+    "results",
+    "length",
+];
+/// Routes under a sensitive word that every user of it passes through.
+const ENTRY_WORDS: &[&str] = &[
+    "login", "logout", "signin", "signout", "sign-in", "sign-out", "auth", "session",
+];
+/// Objects remembered per client (cleared when full: what is recent matters).
+const TOUCHED_CAP: usize = 4096;
+/// Routes named in a client's evidence as its usual ones.
+const USUAL_CAP: usize = 8;
 
-const CLIENT_CAP: usize = 256;
-
-/// A set written in sorted order, so snapshots of equal state are equal bytes.
-fn sorted<S: serde::Serializer>(
-    set: &HashSet<u64, super::Prehashed>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    let mut v: Vec<u64> = set.iter().copied().collect();
-    v.sort_unstable();
-    serde::Serialize::serialize(&v, s)
-}
-
-/// What the whole population uses.
-#[derive(Debug, Clone, Default)]
-pub struct Inventory {
-    pub(crate) endpoints: HashMap<u64, EndpointInfo, super::Prehashed>,
-    /// Endpoints that first answered 2xx in the second half of the learning period.
-    /// A service still revealing endpoints then will reveal more later: shadow
-    /// endpoint alerts are only raised for an inventory that had settled.
-    pub(crate) late_discoveries: u32,
-    pub evicted: u64,
-}
-
-/// One client's own endpoints.
+/// One client's own routes and objects.
 #[derive(Debug, Clone, Default)]
 pub struct Profile {
     pub(crate) endpoints: HashSet<u64, super::Prehashed>,
     pub requests: u64,
     pub first_seen: Nanos,
+    /// Its most used routes (the first [`USUAL_CAP`] it used, with counts).
+    usual: Vec<(String, u32)>,
+    /// Keyed hashes of object values it used in paths or was handed on creation.
+    touched: HashSet<u64, super::Prehashed>,
+    /// The largest page size it asked for.
+    max_page: u64,
+    /// Sensitive areas it works in (`/admin/pages`: the sensitive word and the
+    /// segment after it), hashed: an editor whose work is in the admin UI is not
+    /// unusual on another page of the same area.
+    areas: HashSet<u64, super::Prehashed>,
+}
+
+impl Profile {
+    /// Remembers an object value (keyed hash) as this client's.
+    pub fn touch(&mut self, h: u64) {
+        if self.touched.len() >= TOUCHED_CAP {
+            self.touched.clear();
+        }
+        self.touched.insert(h);
+    }
 }
 
 fn is_static_asset(template: &str) -> bool {
@@ -120,15 +155,75 @@ fn is_static_asset(template: &str) -> bool {
     .any(|ext| lower.ends_with(ext))
 }
 
-pub fn sensitive(cfg: &Config, method: &str, template: &str) -> bool {
+/// Whether a route's words make it sensitive (placeholders are not words).
+pub fn sensitive_by_name(cfg: &Config, template: &str) -> bool {
     let lower = template.to_ascii_lowercase();
-    let by_name = lower.split(['/', '.', '-', '_']).any(|seg| {
-        cfg.sensitive_words
-            .iter()
-            .any(|w| seg == w || (w.len() >= 5 && seg.starts_with(w.as_str())))
-    });
-    let mutates_object = matches!(method, "DELETE" | "PUT" | "PATCH") && template.contains('{');
-    by_name || mutates_object
+    lower
+        .split(['/', '.', '-', '_'])
+        .filter(|seg| !seg.starts_with('{'))
+        .any(|seg| {
+            cfg.sensitive_words
+                .iter()
+                .any(|w| seg == w || (w.len() >= 5 && seg.starts_with(w.as_str())))
+        })
+}
+
+/// The sensitive area of a route: up to the segment after its first sensitive word
+/// (`/admin/pages/{id}/delete/` is in `/admin/pages`); `None` when not sensitive.
+pub fn sensitive_area<'t>(cfg: &Config, template: &'t str) -> Option<&'t str> {
+    let mut ends = template
+        .match_indices('/')
+        .map(|(i, _)| i)
+        .chain([template.len()]);
+    ends.next();
+    let mut found = false;
+    let mut prev = 0;
+    for end in ends {
+        if found {
+            // Everyone passes through the door: `/admin/login/` is not the admin.
+            let next = template[prev..end]
+                .trim_start_matches('/')
+                .to_ascii_lowercase();
+            if ENTRY_WORDS.contains(&next.as_str()) {
+                return None;
+            }
+            return Some(&template[..end]);
+        }
+        if sensitive_by_name(cfg, &template[prev..end]) {
+            found = true;
+        }
+        prev = end;
+    }
+    found.then_some(template)
+}
+
+/// Sensitive by name, or a state change on an object.
+pub fn sensitive(cfg: &Config, method: &str, template: &str) -> bool {
+    sensitive_by_name(cfg, template) || mutates_object(method, template)
+}
+
+fn mutates_object(method: &str, template: &str) -> bool {
+    matches!(method, "DELETE" | "PUT" | "PATCH") && template.contains('{')
+}
+
+/// The largest page size the query asks for.
+fn page_size(uri: &str) -> Option<u64> {
+    let (_, query) = uri.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            let k = k.trim_start_matches(['_', '$']).to_ascii_lowercase();
+            let k = k
+                .strip_prefix("page[")
+                .and_then(|k| k.strip_suffix(']'))
+                .unwrap_or(&k);
+            PAGE_SIZE_PARAMS
+                .contains(&k)
+                .then(|| v.parse::<u64>().ok())
+                .flatten()
+        })
+        .max()
 }
 
 /// What the inventory says about one request: the global half of the detector,
@@ -141,271 +236,188 @@ pub struct Seen {
     pub shadow: Option<Finding>,
 }
 
-/// Records the request in the inventory of endpoints.
+/// Records the request in the inventory. `outside_spec`: the user's spec does not
+/// have the route (`None`: no spec given).
 pub fn inventory(
     cfg: &Config,
     inv: &mut Inventory,
     obs: &Obs<'_>,
-    endpoint_hash: u64,
-    client_hash: u64,
+    u: Use<'_>,
+    outside_spec: Option<bool>,
     (late_start, learning_end): (Nanos, Nanos),
 ) -> Seen {
     let learning = obs.ts < learning_end;
-    if inv.endpoints.len() >= cfg.max_endpoints && !inv.endpoints.contains_key(&endpoint_hash) {
-        let n = crate::lru::batch(cfg.max_endpoints);
-        for k in crate::lru::oldest(&inv.endpoints, n, |e| e.last_seen) {
-            inv.endpoints.remove(&k);
-            inv.evicted += 1;
-        }
+    let late = inv.late_discoveries;
+    let (info, rec) = inv.record(u, cfg.max_endpoints);
+    let Recorded {
+        others, first_ok, ..
+    } = rec;
+    let mut late_found = false;
+    if first_ok && learning && obs.ts >= late_start {
+        late_found = true;
     }
-    let info = inv
-        .endpoints
-        .entry(endpoint_hash)
-        .or_insert_with(|| EndpointInfo {
-            first_seen: obs.ts,
-            last_seen: obs.ts,
-            clients: HashSet::default(),
-            shadow_reported: false,
-            ok_seen: false,
-        });
-    info.last_seen = obs.ts;
-    let others = info.clients.len() - usize::from(info.clients.contains(&client_hash));
-    if info.clients.len() < CLIENT_CAP {
-        info.clients.insert(client_hash);
-    }
-    let ok = matches!(obs.status, Some(200..=299));
-    let first_ok = ok && !info.ok_seen;
-    if first_ok {
-        info.ok_seen = true;
-        if learning && obs.ts >= late_start {
-            inv.late_discoveries += 1;
+    let shadow = match outside_spec {
+        // The spec is the user's word: any 2xx outside it, learning or not.
+        Some(outside) => outside && first_ok && !is_static_asset(&obs.template),
+        None => {
+            !learning
+                && first_ok
+                && rec.route_first_seen >= learning_end
+                && late <= cfg.max_late_discoveries
+                && !is_static_asset(&obs.template)
         }
+    };
+    let shadow = (shadow && !info.shadow_reported)
+        .then(|| shadow_finding(obs, info, outside_spec, learning_end));
+    if late_found {
+        inv.late_discoveries += 1;
     }
-    let shadow = (!learning
-        && first_ok
-        && info.first_seen >= learning_end
-        && !info.shadow_reported
-        && inv.late_discoveries <= cfg.max_late_discoveries
-        && !is_static_asset(&obs.template))
-    .then(|| {
-        info.shadow_reported = true;
-        Finding {
-            kind: Kind::UnusualEndpoint,
-            endpoint: Some(obs.endpoint.clone()),
-            summary: format!(
-                "{} answered {} but was never seen during learning (shadow endpoint)",
-                obs.endpoint,
-                obs.status.unwrap_or(0)
-            ),
-            evidence: json!({"shadow": true, "first_seen_after_learning_s": (info.first_seen - learning_end) / 1_000_000_000, "clients_using": info.clients.len()}),
-            severity: 3,
-            clients: None,
-        }
-    });
     Seen { others, shadow }
 }
 
+fn shadow_finding(
+    obs: &Obs<'_>,
+    info: &mut EndpointInfo,
+    outside_spec: Option<bool>,
+    learning_end: Nanos,
+) -> Finding {
+    info.shadow_reported = true;
+    let why = if outside_spec.is_some() {
+        "is not in the OpenAPI spec".to_string()
+    } else {
+        "was never seen during learning".to_string()
+    };
+    Finding {
+        kind: Kind::UnusualEndpoint,
+        endpoint: Some(obs.endpoint.clone()),
+        summary: format!(
+            "{} answered {} but {why} (shadow route)",
+            obs.endpoint,
+            obs.status.unwrap_or(0)
+        ),
+        evidence: json!({
+            "rule": "shadow_route",
+            "shadow": true,
+            "outside_spec": outside_spec.unwrap_or(false),
+            "first_seen_after_learning_s": info.first_seen.saturating_sub(learning_end) / 1_000_000_000,
+            "clients_using": info.clients.len(),
+        }),
+        severity: 3,
+        clients: None,
+    }
+}
+
+/// What the client's shard knows about the request beyond the exchange.
+pub struct ClientSide<'a> {
+    pub endpoint_hash: u64,
+    pub seen: Seen,
+    pub clients_known: usize,
+    pub learning_end: Nanos,
+    /// Keyed hashes of the object values in the request's path.
+    pub objects: &'a [u64],
+    /// Another client used one of them in a path before (the object is someone's).
+    pub others_objects: bool,
+}
+
 /// Records the request in the client's profile; after `learning_end`, returns a
-/// finding when it is unusual (`seen`: what [`inventory`] said about it).
+/// finding when it is unusual.
 pub fn profile(
     cfg: &Config,
     prof: &mut Profile,
     obs: &Obs<'_>,
-    endpoint_hash: u64,
-    seen: Seen,
-    clients_known: usize,
-    learning_end: Nanos,
+    side: ClientSide<'_>,
 ) -> Option<Finding> {
     if prof.first_seen == 0 {
         prof.first_seen = obs.ts;
     }
     prof.requests += 1;
-    let in_profile =
-        !prof.endpoints.insert(endpoint_hash) || prof.endpoints.len() > cfg.max_profile;
-    if prof.endpoints.len() > cfg.max_profile {
-        prof.endpoints.remove(&endpoint_hash);
+    let new_endpoint =
+        prof.endpoints.len() < cfg.max_profile && prof.endpoints.insert(side.endpoint_hash);
+    if let Some((_, n)) = prof.usual.iter_mut().find(|(e, _)| *e == obs.endpoint) {
+        *n += 1;
+    } else if prof.usual.len() < USUAL_CAP {
+        prof.usual.push((obs.endpoint.clone(), 1));
     }
-    if obs.ts < learning_end {
+    let page = page_size(obs.ex.uri.as_deref().unwrap_or(""));
+    let area = sensitive_area(cfg, &obs.template).map(|a| {
+        use std::hash::BuildHasher;
+        super::Prehashed::default().hash_one(a)
+    });
+    let new_area = area.is_some_and(|a| !prof.areas.contains(&a));
+    if let Some(a) = area
+        && prof.areas.len() < USUAL_CAP * 32
+    {
+        prof.areas.insert(a);
+    }
+    let own_max = prof.max_page;
+    prof.max_page = prof.max_page.max(page.unwrap_or(0));
+    // Whether the object was the client's before this request.
+    let foreign = side.others_objects
+        && !side.objects.is_empty()
+        && side.objects.iter().all(|o| !prof.touched.contains(o));
+    let learning = obs.ts < side.learning_end;
+    if !learning || matches!(obs.status, Some(200..=299)) {
+        for o in side.objects {
+            prof.touch(*o);
+        }
+    }
+    if learning {
         return None;
     }
-    if seen.shadow.is_some() {
-        return seen.shadow;
+    if side.seen.shadow.is_some() {
+        return side.seen.shadow;
     }
-    let others = seen.others;
-    let established = prof.first_seen < learning_end && prof.requests >= cfg.min_profile_requests;
-    if !established || in_profile || matches!(obs.status, Some(404)) {
+    let established =
+        prof.first_seen < side.learning_end && prof.requests >= cfg.min_profile_requests;
+    if !established || matches!(obs.status, Some(404)) {
         return None;
     }
-    let is_sensitive = sensitive(cfg, obs.method, &obs.template);
-    let rare = clients_known >= cfg.min_population
-        && (others as f64) <= cfg.rare_share * clients_known as f64;
-    if !(is_sensitive || rare) {
+    let others = side.seen.others;
+    let few = others as f64 <= (cfg.rare_share * side.clients_known as f64).max(1.0)
+        || side.clients_known < cfg.min_population;
+    let rule = if new_endpoint && few && new_area {
+        "sensitive_route"
+    } else if page.is_some_and(|p| p >= BULK_FLOOR && p >= BULK_FACTOR * own_max.max(1)) {
+        "bulk_query"
+    } else if new_endpoint && foreign && mutates_object(obs.method, &obs.template) {
+        "foreign_object_write"
+    } else {
         return None;
-    }
+    };
+    let mut usual = prof.usual.clone();
+    usual.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let usual: Vec<&str> = usual.iter().take(5).map(|(e, _)| e.as_str()).collect();
+    let what = match rule {
+        "sensitive_route" => format!("a sensitive route ({} other clients use it)", others),
+        "bulk_query" => format!(
+            "a page size of {} (its largest before: {own_max})",
+            page.unwrap_or(0)
+        ),
+        _ => "to change an object it never created or read".to_string(),
+    };
     Some(Finding {
         kind: Kind::UnusualEndpoint,
         endpoint: Some(obs.endpoint.clone()),
         summary: format!(
-            "established client used {} for the first time ({}; {} other clients use it)",
-            obs.endpoint,
-            if is_sensitive { "sensitive" } else { "rare" },
-            others
+            "established client used {} for the first time: {what}",
+            obs.endpoint
         ),
         evidence: json!({
+            "rule": rule,
             "shadow": false,
-            "sensitive": is_sensitive,
+            "sensitive": sensitive_by_name(cfg, &obs.template),
             "other_clients_using": others,
-            "clients_known": clients_known,
-            "rare_share_threshold": cfg.rare_share,
+            "clients_known": side.clients_known,
+            "page_size": page,
+            "own_largest_page_size": own_max,
             "profile_endpoints": prof.endpoints.len(),
             "profile_requests": prof.requests,
+            "usual_routes": usual,
         }),
-        severity: if is_sensitive { 2 } else { 3 },
+        severity: 2,
         clients: None,
     })
 }
 
-/// Both halves in one call, as one shard with the whole inventory runs them.
 #[cfg(test)]
-#[allow(clippy::too_many_arguments)]
-fn observe(
-    cfg: &Config,
-    inv: &mut Inventory,
-    prof: &mut Profile,
-    obs: &Obs<'_>,
-    endpoint_hash: u64,
-    client_hash: u64,
-    clients_known: usize,
-    window: (Nanos, Nanos),
-) -> Option<Finding> {
-    let seen = inventory(cfg, inv, obs, endpoint_hash, client_hash, window);
-    profile(cfg, prof, obs, endpoint_hash, seen, clients_known, window.1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::detect::tests::obs_at;
-
-    const SEC: Nanos = 1_000_000_000;
-    /// Learning ends at 300 s; its second half starts at 150 s.
-    const END: Nanos = 300 * SEC;
-
-    /// One inventory seen by several clients, ten clients known.
-    struct World {
-        cfg: Config,
-        inv: Inventory,
-    }
-
-    impl World {
-        fn new() -> Self {
-            World {
-                cfg: Config::default(),
-                inv: Inventory::default(),
-            }
-        }
-
-        /// `client` (with its profile) calls `path` at `secs`; `ep` names the endpoint.
-        fn call(
-            &mut self,
-            prof: &mut Profile,
-            client: u64,
-            secs: u64,
-            path: &str,
-            status: u16,
-            ep: u64,
-        ) -> Option<Finding> {
-            let o = obs_at(secs * SEC, "GET", path, Some(status));
-            observe(
-                &self.cfg,
-                &mut self.inv,
-                prof,
-                &o.obs(),
-                ep,
-                client,
-                10,
-                (END / 2, END),
-            )
-        }
-    }
-
-    #[test]
-    fn established_client_on_a_sensitive_endpoint_after_learning() {
-        let mut w = World::new();
-        let mut prof = Profile::default();
-        for i in 0..60u64 {
-            assert!(w.call(&mut prof, 7, i, "/api/items", 200, 1).is_none());
-        }
-        // The usual endpoint after learning: quiet.
-        assert!(w.call(&mut prof, 7, 400, "/api/items", 200, 1).is_none());
-        // Another client used /admin/users during learning (so it is not shadow).
-        let mut other = Profile::default();
-        w.call(&mut other, 8, 10, "/admin/users", 200, 2);
-        let f = w
-            .call(&mut prof, 7, 401, "/admin/users", 200, 2)
-            .expect("unusual");
-        assert_eq!(f.evidence["sensitive"], true);
-    }
-
-    #[test]
-    fn shadow_endpoint_is_reported_once() {
-        let mut w = World::new();
-        let mut prof = Profile::default();
-        let f = w
-            .call(&mut prof, 1, 500, "/api/v2/hidden", 200, 5)
-            .expect("shadow");
-        assert_eq!(f.evidence["shadow"], true);
-        assert!(
-            w.call(&mut prof, 1, 500, "/api/v2/hidden", 200, 5)
-                .is_none()
-        );
-        // A 404 on a new path is a scan's business, not a shadow endpoint.
-        assert!(w.call(&mut prof, 1, 501, "/nothing-here", 404, 6).is_none());
-    }
-
-    #[test]
-    fn no_shadow_alerts_while_the_service_keeps_revealing_endpoints() {
-        let mut w = World::new();
-        let mut prof = Profile::default();
-        // New endpoints keep appearing late in learning: a long-tail API.
-        for i in 0..10u64 {
-            assert!(
-                w.call(
-                    &mut prof,
-                    1,
-                    200 + i,
-                    &format!("/api/feature{i}"),
-                    200,
-                    100 + i
-                )
-                .is_none()
-            );
-        }
-        assert!(
-            w.call(&mut prof, 1, 500, "/api/feature-new", 200, 999)
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn the_inventory_is_bounded_and_evicts_in_batches() {
-        let mut w = World::new();
-        w.cfg.max_endpoints = 64;
-        let mut prof = Profile::default();
-        for i in 0..1000u64 {
-            w.call(&mut prof, 1, i, &format!("/p{i}"), 404, i);
-        }
-        assert!(w.inv.endpoints.len() <= 64);
-        assert_eq!(w.inv.evicted, 1000 - w.inv.endpoints.len() as u64);
-    }
-
-    #[test]
-    fn sensitivity_by_name_and_by_mutation() {
-        let cfg = Config::default();
-        assert!(sensitive(&cfg, "GET", "/api/admin/users"));
-        assert!(sensitive(&cfg, "GET", "/internal/debug"));
-        assert!(sensitive(&cfg, "DELETE", "/api/users/{id}"));
-        assert!(!sensitive(&cfg, "GET", "/api/users/{id}"));
-        assert!(!sensitive(&cfg, "GET", "/api/environmental-data"));
-    }
-}
+mod tests;

@@ -9,7 +9,6 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::detect::templates;
 use crate::http::Exchange;
 use crate::identity::{self, ClientId};
 use crate::time::iso_utc_z;
@@ -86,7 +85,7 @@ pub fn redact_uri(uri: &str) -> Cow<'_, str> {
 /// The endpoint of an exchange: method plus path template.
 pub fn endpoint(e: &Exchange) -> Option<String> {
     let m = e.method.as_deref()?;
-    let t = templates::template(e.uri.as_deref().unwrap_or("/"));
+    let t = crate::routes::template(e.uri.as_deref().unwrap_or("/"));
     Some(format!("{} {t}", m.to_ascii_uppercase()))
 }
 

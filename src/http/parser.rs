@@ -182,6 +182,8 @@ pub struct Headers {
     pub cookie: Option<String>,
     pub has_cookie: bool,
     pub has_set_cookie: bool,
+    /// A `Set-Cookie` other than a CSRF token's: a session being issued.
+    pub sets_session_cookie: bool,
     pub location: Option<String>,
     /// Fields beyond [`MAX_HEADERS`] were dropped.
     pub overflow: bool,
@@ -976,7 +978,15 @@ fn apply_field(h: &mut Headers, cl_values: &mut Vec<u64>, name: &[u8], value: &[
         }
         9 if is(b"x-api-key") => h.api_key = Some(text(value)),
         7 if is(b"api-key") => h.api_key = Some(text(value)),
-        10 if is(b"set-cookie") => h.has_set_cookie = true,
+        10 if is(b"set-cookie") => {
+            h.has_set_cookie = true;
+            // A CSRF cookie is re-sent with every form, failed logins included.
+            let name = value.split(|c| *c == b'=').next().unwrap_or(b"");
+            let lower = name.to_ascii_lowercase();
+            let csrf = memchr::memmem::find(&lower, b"csrf").is_some()
+                || memchr::memmem::find(&lower, b"xsrf").is_some();
+            h.sets_session_cookie |= !csrf;
+        }
         8 if is(b"location") => h.location = Some(text(value)),
         _ => {}
     }

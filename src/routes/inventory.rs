@@ -1,0 +1,449 @@
+//! The API inventory: every endpoint (method plus route) the population used, with
+//! when it was first and last seen, how often, what it answered, the content types
+//! both ways and how many clients and principals touched it (counts only). Detection
+//! asks it who else uses an endpoint and whether one is new since learning; the
+//! `--endpoints` output writes it as an OpenAPI 3.1 document.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::capture::Nanos;
+use crate::detect::Prehashed;
+
+/// Distinct clients (and principals) remembered per endpoint: past the cap the
+/// endpoint is common anyway.
+pub const CLIENT_CAP: usize = 256;
+/// Distinct status codes and content types kept per endpoint.
+const STATUS_CAP: usize = 32;
+const TYPE_CAP: usize = 8;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointInfo {
+    pub first_seen: Nanos,
+    pub last_seen: Nanos,
+    /// Distinct clients (hashes), capped.
+    #[serde(serialize_with = "sorted")]
+    pub clients: HashSet<u64, Prehashed>,
+    pub shadow_reported: bool,
+    /// The endpoint has answered 2xx at least once.
+    #[serde(default)]
+    pub ok_seen: bool,
+    /// Method plus route, as labelled when first seen.
+    #[serde(default)]
+    pub endpoint: String,
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub statuses: BTreeMap<u16, u64>,
+    #[serde(default)]
+    pub request_types: BTreeSet<String>,
+    #[serde(default)]
+    pub response_types: BTreeSet<String>,
+    /// Distinct authenticated principals (keyed hashes of their credentials), capped.
+    #[serde(default, serialize_with = "sorted")]
+    pub principals: HashSet<u64, Prehashed>,
+}
+
+/// A set written in sorted order, so snapshots of equal state are equal bytes.
+fn sorted<S: serde::Serializer>(set: &HashSet<u64, Prehashed>, s: S) -> Result<S::Ok, S::Error> {
+    let mut v: Vec<u64> = set.iter().copied().collect();
+    v.sort_unstable();
+    Serialize::serialize(&v, s)
+}
+
+/// One request as the inventory records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Use<'a> {
+    pub ts: Nanos,
+    pub endpoint: &'a str,
+    pub endpoint_hash: u64,
+    pub client_hash: u64,
+    /// Hash of the request's credentials, when it carried any.
+    pub principal: Option<u64>,
+    pub status: Option<u16>,
+    pub request_type: Option<&'a str>,
+    pub response_type: Option<&'a str>,
+    /// The answer was the redirect a framework gives any path (`/x` → `/x/`): it says
+    /// nothing about the route existing.
+    pub slash_redirect: bool,
+}
+
+/// What the whole population uses.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub endpoints: HashMap<u64, EndpointInfo, Prehashed>,
+    /// Endpoints that first answered 2xx in the second half of the learning period.
+    /// A service still revealing endpoints then will reveal more later: shadow
+    /// endpoint alerts are only raised for an inventory that had settled.
+    pub late_discoveries: u32,
+    pub evicted: u64,
+    /// When each route (path template, any method) and each area (first two
+    /// segments) was first seen: a new method on a known route, or a new route in a
+    /// known area, is not a shadow API.
+    pub routes: HashMap<u64, Nanos, Prehashed>,
+}
+
+/// What recording a request found.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded {
+    /// Other clients known to use the endpoint (capped).
+    pub others: usize,
+    /// This is the endpoint's first 2xx answer.
+    pub first_ok: bool,
+    /// When the route, or the area it belongs to (its first two segments), was first
+    /// seen (any method).
+    pub route_first_seen: Nanos,
+}
+
+impl Inventory {
+    /// Records one request; `max` bounds the table (least recently seen evicted).
+    pub fn record(&mut self, u: Use<'_>, max: usize) -> (&mut EndpointInfo, Recorded) {
+        if self.endpoints.len() >= max && !self.endpoints.contains_key(&u.endpoint_hash) {
+            let n = crate::lru::batch(max);
+            for k in crate::lru::oldest(&self.endpoints, n, |e| e.last_seen) {
+                self.endpoints.remove(&k);
+                self.evicted += 1;
+            }
+        }
+        let info = self
+            .endpoints
+            .entry(u.endpoint_hash)
+            .or_insert_with(|| EndpointInfo {
+                first_seen: u.ts,
+                last_seen: u.ts,
+                clients: HashSet::default(),
+                shadow_reported: false,
+                ok_seen: false,
+                endpoint: u.endpoint.to_string(),
+                requests: 0,
+                statuses: BTreeMap::new(),
+                request_types: BTreeSet::new(),
+                response_types: BTreeSet::new(),
+                principals: HashSet::default(),
+            });
+        info.last_seen = info.last_seen.max(u.ts);
+        info.first_seen = info.first_seen.min(u.ts);
+        info.requests += 1;
+        let others = info.clients.len() - usize::from(info.clients.contains(&u.client_hash));
+        if info.clients.len() < CLIENT_CAP {
+            info.clients.insert(u.client_hash);
+        }
+        if let Some(p) = u.principal
+            && info.principals.len() < CLIENT_CAP
+        {
+            info.principals.insert(p);
+        }
+        if let Some(s) = u.status
+            && !u.slash_redirect
+            && (info.statuses.len() < STATUS_CAP || info.statuses.contains_key(&s))
+        {
+            *info.statuses.entry(s).or_default() += 1;
+        }
+        add_type(&mut info.request_types, u.request_type);
+        if matches!(u.status, Some(200..=299)) {
+            add_type(&mut info.response_types, u.response_type);
+        }
+        let first_ok = matches!(u.status, Some(200..=299)) && !info.ok_seen;
+        info.ok_seen |= first_ok;
+        let path = u.endpoint.split_once(' ').map_or(u.endpoint, |(_, p)| p);
+        let path = path.trim_end_matches('/');
+        // The area the route belongs to: its first two segments (`/api/v2`).
+        let area = match path.match_indices('/').nth(2) {
+            Some((i, _)) => &path[..i],
+            None => path,
+        };
+        let h = foldhash::fast::FixedState::with_seed(7);
+        use std::hash::BuildHasher;
+        let mut first = u.ts;
+        for p in [path, area] {
+            let k = h.hash_one(p.as_bytes());
+            let seen = match self.routes.get(&k) {
+                Some(t) => *t,
+                None if self.routes.len() < max && !p.is_empty() => {
+                    self.routes.insert(k, u.ts);
+                    u.ts
+                }
+                None => u.ts,
+            };
+            first = first.min(seen);
+        }
+        let info = self
+            .endpoints
+            .get_mut(&u.endpoint_hash)
+            .expect("just inserted");
+        (
+            info,
+            Recorded {
+                others,
+                first_ok,
+                route_first_seen: first,
+            },
+        )
+    }
+
+    /// The inventory as an OpenAPI 3.1 document. `route` maps each recorded endpoint
+    /// to its route as known now (endpoints recorded before their route was learned
+    /// merge into it).
+    pub fn to_openapi(&self, route: impl Fn(&str) -> String, generated: Nanos) -> Value {
+        // path → method → merged info
+        let mut paths: BTreeMap<String, BTreeMap<String, Merged>> = BTreeMap::new();
+        for info in self.endpoints.values() {
+            let Some((method, path)) = info.endpoint.split_once(' ') else {
+                continue;
+            };
+            if !path.starts_with('/') || !method.bytes().all(|c| c.is_ascii_uppercase()) {
+                continue;
+            }
+            // Scanners' misses are not routes of the API (nor the redirects a
+            // framework answers any path with, which are not recorded).
+            let answered = |lo: u16, hi: u16| info.statuses.keys().any(|s| (lo..=hi).contains(s));
+            if !(answered(200, 299)
+                || answered(401, 401)
+                || answered(403, 403)
+                || answered(300, 399))
+            {
+                continue;
+            }
+            let path = route(path);
+            let m = paths
+                .entry(path)
+                .or_default()
+                .entry(method.to_ascii_lowercase())
+                .or_default();
+            m.add(info);
+        }
+        let mut out = Map::new();
+        for (path, methods) in &paths {
+            let (openapi_path, params) = path_parameters(path);
+            let mut item = Map::new();
+            if !params.is_empty() {
+                item.insert("parameters".into(), Value::Array(params));
+            }
+            for (method, m) in methods {
+                item.insert(method.clone(), m.operation(method, path));
+            }
+            out.insert(openapi_path, Value::Object(item));
+        }
+        json!({
+            "openapi": "3.1.0",
+            "info": {
+                "title": "API inventory learned by apiwatch",
+                "version": crate::time::iso_utc_z(generated),
+                "description": "Routes, methods, status codes and content types observed on the wire. x-apiwatch holds first and last seen (packet time), request counts and how many distinct clients and principals used each operation.",
+            },
+            "paths": out,
+        })
+    }
+}
+
+fn add_type(set: &mut BTreeSet<String>, t: Option<&str>) {
+    let Some(t) = t else { return };
+    let media = t
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let ok = !media.is_empty()
+        && media.len() <= 80
+        && media.contains('/')
+        && media.bytes().all(|c| c.is_ascii_graphic());
+    if ok && set.len() < TYPE_CAP && !set.contains(&media) {
+        set.insert(media);
+    }
+}
+
+#[derive(Default)]
+struct Merged {
+    first: Option<Nanos>,
+    last: Nanos,
+    requests: u64,
+    clients: HashSet<u64, Prehashed>,
+    principals: HashSet<u64, Prehashed>,
+    statuses: BTreeMap<u16, u64>,
+    request_types: BTreeSet<String>,
+    response_types: BTreeSet<String>,
+}
+
+impl Merged {
+    fn add(&mut self, i: &EndpointInfo) {
+        self.first = Some(self.first.map_or(i.first_seen, |f| f.min(i.first_seen)));
+        self.last = self.last.max(i.last_seen);
+        self.requests += i.requests;
+        self.clients.extend(&i.clients);
+        self.principals.extend(&i.principals);
+        for (s, n) in &i.statuses {
+            *self.statuses.entry(*s).or_default() += n;
+        }
+        self.request_types.extend(i.request_types.iter().cloned());
+        self.response_types.extend(i.response_types.iter().cloned());
+    }
+
+    fn operation(&self, method: &str, path: &str) -> Value {
+        let mut responses = Map::new();
+        for (status, n) in &self.statuses {
+            let mut r = Map::new();
+            r.insert("description".into(), format!("observed {n} times").into());
+            if (200..=299).contains(status) && !self.response_types.is_empty() {
+                let content: Map<String, Value> = self
+                    .response_types
+                    .iter()
+                    .map(|t| (t.clone(), json!({})))
+                    .collect();
+                r.insert("content".into(), Value::Object(content));
+            }
+            responses.insert(status.to_string(), Value::Object(r));
+        }
+        if responses.is_empty() {
+            responses.insert(
+                "default".into(),
+                json!({"description": "no response observed"}),
+            );
+        }
+        let mut op = Map::new();
+        op.insert("operationId".into(), operation_id(method, path).into());
+        if !self.request_types.is_empty() {
+            let content: Map<String, Value> = self
+                .request_types
+                .iter()
+                .map(|t| (t.clone(), json!({})))
+                .collect();
+            op.insert("requestBody".into(), json!({ "content": content }));
+        }
+        op.insert("responses".into(), Value::Object(responses));
+        op.insert(
+            "x-apiwatch".into(),
+            json!({
+                "first_seen": crate::time::iso_utc_z(self.first.unwrap_or(0)),
+                "last_seen": crate::time::iso_utc_z(self.last),
+                "requests": self.requests,
+                "clients": self.clients.len(),
+                "principals": self.principals.len(),
+            }),
+        );
+        Value::Object(op)
+    }
+}
+
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_string();
+    for c in path.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(c);
+        } else if !id.ends_with('_') {
+            id.push('_');
+        }
+    }
+    id.trim_end_matches('_').to_string()
+}
+
+/// The path with unique parameter names (`/a/{id}/b/{id}` → `{id}`, `{id2}`) and its
+/// parameter objects.
+fn path_parameters(path: &str) -> (String, Vec<Value>) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut params = Vec::new();
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+            out.push_str(seg);
+            continue;
+        };
+        let n = seen.entry(name.to_string()).or_default();
+        *n += 1;
+        let unique = if *n == 1 {
+            name.to_string()
+        } else {
+            format!("{name}{n}")
+        };
+        let schema = match name {
+            "id" => json!({"type": "integer"}),
+            "uuid" => json!({"type": "string", "format": "uuid"}),
+            "email" => json!({"type": "string", "format": "email"}),
+            _ => json!({"type": "string"}),
+        };
+        params.push(json!({"name": unique, "in": "path", "required": true, "schema": schema}));
+        out.push('{');
+        out.push_str(&unique);
+        out.push('}');
+    }
+    (out, params)
+}
+
+/// Writes `doc` to `path` atomically (a temporary file beside it, then a rename), so
+/// a reader never sees half a document.
+pub fn write_atomic(path: &std::path::Path, doc: &Value) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let text = serde_json::to_vec_pretty(doc).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn use_at<'a>(ts: Nanos, endpoint: &'a str, client: u64, status: u16) -> Use<'a> {
+        Use {
+            ts,
+            endpoint,
+            endpoint_hash: endpoint.len() as u64 * 1000
+                + endpoint.bytes().map(u64::from).sum::<u64>(),
+            client_hash: client,
+            principal: Some(client * 7),
+            status: Some(status),
+            request_type: None,
+            response_type: Some("application/json; charset=utf-8"),
+            slash_redirect: false,
+        }
+    }
+
+    #[test]
+    fn openapi_merges_early_literals_and_names_parameters_uniquely() {
+        let mut inv = Inventory::default();
+        inv.record(use_at(1, "GET /books/v1/dune", 1, 200), 100);
+        inv.record(use_at(2, "GET /books/v1/{name}", 2, 200), 100);
+        inv.record(use_at(3, "GET /books/v1/{name}", 3, 404), 100);
+        inv.record(use_at(4, "GET /a/{id}/b/{id}", 3, 200), 100);
+        inv.record(use_at(5, "GET /wp-admin.php", 9, 404), 100);
+        let doc = inv.to_openapi(
+            |p| {
+                if p.starts_with("/books/v1/") {
+                    "/books/v1/{name}".into()
+                } else {
+                    p.into()
+                }
+            },
+            0,
+        );
+        let op = &doc["paths"]["/books/v1/{name}"]["get"];
+        assert_eq!(op["x-apiwatch"]["requests"], 3);
+        assert_eq!(op["x-apiwatch"]["clients"], 3);
+        assert!(op["responses"]["200"]["content"]["application/json"].is_object());
+        assert!(op["responses"]["404"].is_object());
+        assert!(doc["paths"]["/a/{id}/b/{id2}"]["parameters"][1]["name"] == "id2");
+        assert!(
+            doc["paths"]["/wp-admin.php"].is_null(),
+            "scanner misses are not routes"
+        );
+    }
+
+    #[test]
+    fn the_inventory_is_bounded() {
+        let mut inv = Inventory::default();
+        let names: Vec<String> = (0..500).map(|i| format!("GET /p{i}")).collect();
+        for (i, n) in names.iter().enumerate() {
+            let mut u = use_at(i as u64, n, 1, 404);
+            u.endpoint_hash = i as u64;
+            inv.record(u, 64);
+        }
+        assert!(inv.endpoints.len() <= 64);
+        assert_eq!(inv.evicted, 500 - inv.endpoints.len() as u64);
+    }
+}

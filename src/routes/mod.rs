@@ -1,0 +1,564 @@
+//! Routes: which requests are the same API operation. `/books/v1/dune` and
+//! `/books/v1/emma` are `GET /books/v1/{name}`; `/users/7/orders/9f1c...` is
+//! `/users/{id}/orders/{hex}`. Detectors count by route, the metrics label by it, and
+//! the inventory ([`inventory`], written as OpenAPI) lists them.
+//!
+//! Two layers. Segment shapes that are identifiers on any API (integers, UUIDs, long
+//! hex, opaque tokens, e-mails, and long or numbered slugs such as
+//! `lessons-from-a-year-of-deploys` or `draft-notes-2`) are classes at once. Other
+//! segments are learned per position (the templated prefix before them) by the
+//! [`Templater`] from every signal the wire gives: how many sibling values answered
+//! there and how often each recurs, whether siblings answer with the same JSON shape,
+//! whether each sibling is one client's own object, whether values look like names
+//! rather than route words, and whether a value reappears elsewhere (a login name, a
+//! string a server handed out in a JSON response). Route words that every API uses
+//! (`login`, `me`, `search`, `admin`...) stay literal at a parameter position, and so
+//! do siblings whose answers have their own JSON shape; once a position is a
+//! parameter it stays one, so learned routes never split again.
+
+pub mod inventory;
+pub mod shape;
+pub mod spec;
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use crate::http::Exchange;
+
+/// Shortest opaque token (base64/base64url-like, mixed letters and digits) treated as
+/// an identifier: shorter mixed segments are often real route names (`v1`, `oauth2`).
+const MIN_TOKEN_LEN: usize = 16;
+/// Hex strings at least this long are identifiers (object ids are 24, hashes 32+).
+const MIN_HEX_LEN: usize = 16;
+/// A slug of at least this many words (and [`MIN_LONG_SLUG`] bytes) is a title, not a
+/// route name: route names are one to three words (`access-token`, `sign-in`).
+const SLUG_WORDS: usize = 4;
+const MIN_LONG_SLUG: usize = 16;
+/// The placeholder for learned parameters and slugs.
+pub const NAME: &str = "{name}";
+
+/// The class of an identifier-like segment, or `None` for a literal route segment.
+pub fn segment_class(seg: &str) -> Option<&'static str> {
+    let b = seg.as_bytes();
+    if b.is_empty() {
+        return None;
+    }
+    if b.iter().all(u8::is_ascii_digit) {
+        return Some("{id}");
+    }
+    if is_uuid(b) {
+        return Some("{uuid}");
+    }
+    if b.len() >= MIN_HEX_LEN && b.iter().all(u8::is_ascii_hexdigit) {
+        return Some("{hex}");
+    }
+    if seg.contains('@') && seg.contains('.') && !seg.contains(':') {
+        return Some("{email}");
+    }
+    let tokenish = b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'=' | b'.' | b'~'));
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let separated = b.iter().any(|c| matches!(c, b'-' | b'_'));
+    if tokenish && b.len() >= MIN_TOKEN_LEN && digits > 0 && digits < b.len() && !separated {
+        return Some("{token}");
+    }
+    None
+}
+
+/// A segment that is a name or slug on its own, wherever it stands: a long slug
+/// (`lessons-from-a-year-of-zero-downtime-deploys`), a numbered one (`draft-notes-2`,
+/// `2024-annual-report`), a sigil-led or qualified id (`@alice:chat.example`,
+/// `!room:server`), or its percent-encoded form.
+pub fn is_strong_name(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    if b.len() < 3 {
+        return false;
+    }
+    if matches!(b[0], b'!' | b'$') || b.contains(&b':') || b.contains(&b'@') {
+        return true;
+    }
+    // Percent-encoded names (`%40alice%3Aserver`); a lone `%20` or `%7e` is a
+    // wordlist's probe, not a name.
+    let lower = seg.to_ascii_lowercase();
+    if (lower.contains("%40") || lower.contains("%3a"))
+        && b.iter().filter(|c| c.is_ascii_alphabetic()).count() >= 3
+    {
+        return true;
+    }
+    let words: Vec<&[u8]> = b
+        .split(|c| matches!(c, b'-' | b'_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.len() >= SLUG_WORDS && b.len() >= MIN_LONG_SLUG {
+        return true;
+    }
+    words.len() >= 2
+        && words.iter().any(|w| w.iter().all(u8::is_ascii_digit))
+        && words
+            .iter()
+            .any(|w| w.len() >= 3 && w.iter().all(u8::is_ascii_alphabetic))
+}
+
+/// A segment that looks more like a name than a route word, as evidence among
+/// siblings (not enough alone): letters mixed with digits, several words joined,
+/// capitals inside, dots (`alice.smith`).
+fn looks_like_name(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    if is_strong_name(seg) {
+        return true;
+    }
+    let letters = b.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let joins = b.iter().filter(|c| matches!(c, b'-' | b'_')).count();
+    let inner_caps = b.iter().skip(1).any(u8::is_ascii_uppercase);
+    (letters > 0 && digits > 0 && b.len() >= 5)
+        || joins >= 2
+        || (inner_caps && b.len() >= 6)
+        || (b.contains(&b'.') && !is_file_name(seg))
+}
+
+fn is_file_name(seg: &str) -> bool {
+    seg.rsplit_once('.').is_some_and(|(_, ext)| {
+        (2..=5).contains(&ext.len()) && ext.bytes().all(|c| c.is_ascii_lowercase())
+    }) && !seg.contains('@')
+}
+
+/// Route words every API uses: they stay literal even where siblings are
+/// parameters (`/users/login` beside `/users/{name}`). API vocabulary, not one app's.
+const ROUTE_WORDS: &[&str] = &[
+    "login",
+    "logout",
+    "signin",
+    "signup",
+    "signout",
+    "register",
+    "auth",
+    "oauth",
+    "token",
+    "tokens",
+    "session",
+    "sessions",
+    "me",
+    "self",
+    "current",
+    "search",
+    "new",
+    "edit",
+    "create",
+    "update",
+    "delete",
+    "batch",
+    "bulk",
+    "export",
+    "import",
+    "count",
+    "feed",
+    "admin",
+    "settings",
+    "config",
+    "password",
+    "reset",
+    "verify",
+    "callback",
+    "health",
+    "status",
+    "metrics",
+    "debug",
+    "docs",
+    "swagger",
+    "openapi",
+    "graphql",
+    "upload",
+    "download",
+    "all",
+    "list",
+    "latest",
+    "recent",
+    "favorite",
+    "favorites",
+    "follow",
+    "like",
+];
+
+fn is_route_word(seg: &str) -> bool {
+    let lower = seg.to_ascii_lowercase();
+    let lower = lower.trim_start_matches('_');
+    ROUTE_WORDS.contains(&lower)
+        || (lower.len() >= 2
+            && lower.starts_with('v')
+            && lower[1..].bytes().all(|c| c.is_ascii_digit()))
+}
+
+fn is_uuid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The path of a request target: query and fragment dropped, absolute form (proxies)
+/// reduced to its path.
+pub fn path_of(uri: &str) -> &str {
+    let path = uri.split(['?', '#']).next().unwrap_or("");
+    match path.find("://") {
+        Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
+        None => path,
+    }
+}
+
+/// The stateless template of a request target: identifier-like segments replaced by
+/// their class, long or numbered slugs by `{name}`.
+pub fn template(uri: &str) -> String {
+    let mut out = String::with_capacity(uri.len());
+    for (i, seg) in path_of(uri).split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        match segment_class(seg) {
+            Some(class) => out.push_str(class),
+            None if i >= 2 && is_strong_name(seg) => out.push_str(NAME),
+            None => out.push_str(seg),
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// Learning settings (config `[detect.templates]`).
+#[derive(Debug, Clone)]
+pub struct LearnConfig {
+    /// Distinct values at one position that make it a parameter on count alone, when
+    /// at least [`LearnConfig::min_rare_share`] of them were seen at most twice
+    /// (identifiers are a long tail; real routes are hit again and again).
+    pub param_limit: usize,
+    pub min_rare_share: f64,
+    /// Positions tracked (least recently used forgotten beyond it, counted).
+    pub max_positions: usize,
+}
+
+impl Default for LearnConfig {
+    fn default() -> Self {
+        LearnConfig {
+            param_limit: 16,
+            min_rare_share: 0.6,
+            max_positions: 20_000,
+        }
+    }
+}
+
+/// Sibling values kept per position while it is undecided: past this many distinct
+/// values no API's route table is that wide, so the position is a parameter.
+const VALUE_CAP: usize = 64;
+/// Visits that make a value one client's own object rather than a probe.
+const OWN_VISITS: u32 = 3;
+/// Literal exceptions kept at a parameter position.
+const LITERAL_CAP: usize = 32;
+/// Clients remembered per position (enough to tell "one client's objects" apart).
+const CLIENT_CAP: usize = 8;
+/// Values known from elsewhere (login names, JSON strings handed out); the set is
+/// cleared when full, so it holds what was recent.
+const KNOWN_CAP: usize = 65_536;
+
+#[derive(Debug, Clone, Copy)]
+struct Value {
+    count: u32,
+    first_client: u64,
+    several_clients: bool,
+    /// The JSON shape of its successful GET answers (0: none seen).
+    shape: u64,
+    name_like: bool,
+    route_word: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Position {
+    values: HashMap<u64, Value, crate::detect::Prehashed>,
+    clients: Vec<u64>,
+    hits: u64,
+    param: bool,
+    /// Values that stay literal at a parameter position.
+    literals: Vec<u64>,
+    last_used: u64,
+}
+
+impl Position {
+    /// Whether the siblings seen so far are values of one parameter.
+    fn decide(&self, cfg: &LearnConfig) -> bool {
+        let candidates: Vec<&Value> = self.values.values().filter(|v| !v.route_word).collect();
+        let n = candidates.len();
+        if n < 2 {
+            return false;
+        }
+        if self.values.len() >= VALUE_CAP {
+            return true;
+        }
+        let names = candidates.iter().filter(|v| v.name_like).count();
+        if names >= 2 && 2 * names >= n {
+            return true;
+        }
+        // Siblings answering with the same JSON shape are one route's objects.
+        let mut shapes: HashMap<u64, usize> = HashMap::new();
+        for v in candidates.iter().filter(|v| v.shape != 0) {
+            *shapes.entry(v.shape).or_default() += 1;
+        }
+        let same = shapes.values().copied().max().unwrap_or(0);
+        if same >= 4 && 4 * same >= 3 * n {
+            return true;
+        }
+        // Siblings that mostly answer with shapes of their own are different
+        // resources, however the counts look.
+        let shaped: usize = shapes.values().sum();
+        if 2 * shaped >= n && 2 * same < shaped {
+            return false;
+        }
+        // Each value one client's own, visited again and again: per-user objects
+        // (a one-off visit by one client is anybody's probe, not an object of its).
+        let own = candidates
+            .iter()
+            .filter(|v| !v.several_clients && v.count >= OWN_VISITS)
+            .count();
+        if n >= 6 && self.clients.len() >= 3 && 4 * own >= 3 * n {
+            return true;
+        }
+        let rare = candidates.iter().filter(|v| v.count <= 2).count();
+        n >= cfg.param_limit && rare as f64 >= cfg.min_rare_share * n as f64
+    }
+
+    /// Becomes a parameter; siblings with a JSON shape of their own and route words
+    /// stay literal.
+    fn become_param(&mut self) {
+        let mut shapes: HashMap<u64, usize> = HashMap::new();
+        for v in self
+            .values
+            .values()
+            .filter(|v| v.shape != 0 && !v.route_word)
+        {
+            *shapes.entry(v.shape).or_default() += 1;
+        }
+        let dominant = shapes
+            .iter()
+            .max_by_key(|(s, n)| (**n, **s))
+            .map(|(s, _)| *s);
+        let mut literals: Vec<u64> = self
+            .values
+            .iter()
+            .filter(|(_, v)| {
+                v.route_word
+                    || (!v.name_like
+                        && v.shape != 0
+                        && dominant.is_some_and(|d| d != v.shape)
+                        && v.several_clients)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        literals.sort_unstable();
+        literals.truncate(LITERAL_CAP);
+        self.literals = literals;
+        self.param = true;
+        self.values = Default::default();
+        self.clients = Vec::new();
+    }
+}
+
+/// Online path templating with learned parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Templater {
+    cfg: LearnConfig,
+    positions: HashMap<u64, Position, crate::detect::Prehashed>,
+    /// Hashes of values seen elsewhere (login names, strings in JSON answers).
+    known: std::collections::HashSet<u64, crate::detect::Prehashed>,
+    hasher: foldhash::fast::FixedState,
+    tick: u64,
+    pub evicted: u64,
+}
+
+impl Templater {
+    pub fn new(cfg: LearnConfig) -> Self {
+        Templater {
+            cfg,
+            ..Default::default()
+        }
+    }
+
+    /// Remembers a value seen outside paths (a login name, a JSON string), so the same
+    /// value in a path counts as data.
+    pub fn note_value(&mut self, v: &[u8]) {
+        if self.known.len() >= KNOWN_CAP {
+            self.known.clear();
+        }
+        self.known.insert(self.hasher.hash_one(v));
+    }
+
+    /// The template of an exchange's path, learning from it. Only answers 2xx/304
+    /// teach (a scanner's 404s are not routes); the first segment is never a learned
+    /// parameter. `client` tells one client's objects from shared routes.
+    pub fn template(&mut self, ex: &Exchange, client: u64) -> String {
+        let uri = ex.uri.as_deref().unwrap_or("/");
+        // Redirects do not teach: frameworks answer any path with one (`/x` → `/x/`).
+        let learn = matches!(ex.status, Some(200..=299 | 304));
+        let get = ex.method.as_deref() == Some("GET");
+        if learn && get {
+            let known = &mut self.known;
+            let h = &self.hasher;
+            let mut n = 0;
+            shape::json_strings(ex, |s| {
+                if n < 64 {
+                    if known.len() >= KNOWN_CAP {
+                        known.clear();
+                    }
+                    known.insert(h.hash_one(s));
+                    n += 1;
+                }
+            });
+        }
+        let mut shape = None;
+        self.tick += 1;
+        let path = path_of(uri);
+        let mut out = String::with_capacity(path.len());
+        for (i, seg) in path.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            if let Some(class) = segment_class(seg) {
+                out.push_str(class);
+                continue;
+            }
+            if seg.is_empty() || i <= 1 {
+                out.push_str(seg);
+                continue;
+            }
+            let key = self.hasher.hash_one(out.as_bytes());
+            if !self.positions.contains_key(&key) && self.positions.len() >= self.cfg.max_positions
+            {
+                self.evict();
+            }
+            let vh = self.hasher.hash_one(seg.as_bytes());
+            let route_word = is_route_word(seg);
+            let strong = is_strong_name(seg);
+            let pos = self.positions.entry(key).or_default();
+            pos.last_used = self.tick;
+            if !pos.param && learn {
+                let known = self.known.contains(&vh)
+                    || self.known.contains(&decoded_hash(seg, &self.hasher));
+                if shape.is_none() {
+                    shape = Some(if get {
+                        shape::json_shape(ex, &self.hasher).unwrap_or(0)
+                    } else {
+                        0
+                    });
+                }
+                pos.hits += 1;
+                if !pos.clients.contains(&client) && pos.clients.len() < CLIENT_CAP {
+                    pos.clients.push(client);
+                }
+                if pos.values.len() < VALUE_CAP || pos.values.contains_key(&vh) {
+                    let v = pos.values.entry(vh).or_insert(Value {
+                        count: 0,
+                        first_client: client,
+                        several_clients: false,
+                        shape: 0,
+                        name_like: strong || known || looks_like_name(seg),
+                        route_word,
+                    });
+                    v.count += 1;
+                    v.several_clients |= v.first_client != client;
+                    if v.shape == 0 {
+                        v.shape = shape.unwrap_or(0);
+                    }
+                    v.name_like |= known;
+                }
+                if pos.decide(&self.cfg) {
+                    pos.become_param();
+                }
+            }
+            let param = if pos.param {
+                // A route word that answers is a route beside the names (kept, so its
+                // failures stay on it too); one that only refuses is a probe.
+                if route_word
+                    && learn
+                    && !pos.literals.contains(&vh)
+                    && pos.literals.len() < LITERAL_CAP
+                {
+                    pos.literals.push(vh);
+                }
+                !pos.literals.contains(&vh)
+            } else {
+                strong && !route_word
+            };
+            out.push_str(if param { NAME } else { seg });
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
+    }
+
+    /// The template a path would get now, without learning from it (used to merge
+    /// routes learned late with their early literal forms).
+    pub fn lookup(&self, template: &str) -> String {
+        let mut out = String::with_capacity(template.len());
+        for (i, seg) in template.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            if i <= 1 || seg.is_empty() || seg.starts_with('{') {
+                out.push_str(seg);
+                continue;
+            }
+            let key = self.hasher.hash_one(out.as_bytes());
+            let vh = self.hasher.hash_one(seg.as_bytes());
+            let param = self
+                .positions
+                .get(&key)
+                .is_some_and(|p| p.param && !p.literals.contains(&vh));
+            out.push_str(if param { NAME } else { seg });
+        }
+        out
+    }
+
+    fn evict(&mut self) {
+        let n = crate::lru::batch(self.cfg.max_positions);
+        for k in crate::lru::oldest(&self.positions, n, |p| p.last_used) {
+            self.positions.remove(&k);
+            self.evicted += 1;
+        }
+    }
+}
+
+/// The hash of a percent-decoded segment (`%40alice%3Aserver` is `@alice:server`).
+fn decoded_hash(seg: &str, h: &impl BuildHasher) -> u64 {
+    h.hash_one(&percent_decoded(seg)[..])
+}
+
+/// A path segment with its percent-escapes decoded (invalid escapes kept as they are).
+pub fn percent_decoded(seg: &str) -> std::borrow::Cow<'_, [u8]> {
+    if !seg.contains('%') {
+        return std::borrow::Cow::Borrowed(seg.as_bytes());
+    }
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests;
