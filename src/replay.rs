@@ -541,6 +541,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     };
     let mut errors = Vec::new();
     let stats = if let Some(iface) = &opts.interface {
+        // Before the sockets: a Ctrl-C while they open is a clean stop, not a kill.
+        crate::signals::install();
         let sources = open_live(iface, opts)?;
         if let Some(user) = &opts.user {
             // The output files were created as root: hand them to the user, who has
@@ -564,10 +566,10 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                 .filter(|p| p.as_str() != "-")
                 .map(std::path::Path::new)
                 .chain(state)
+                .chain(opts.endpoints.as_deref())
                 .collect();
             crate::privileges::check_directories(user, &files);
         }
-        crate::signals::install();
         tracing::info!(interface = %iface, workers = sources.len(), "Capturing");
         let mut merged = Merged {
             sinks: &mut run.sinks,

@@ -253,3 +253,63 @@ fn state_file_is_written_reloaded_and_a_corrupt_one_is_moved_aside() {
     let third: serde_json::Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
     assert_eq!(third["clients"][0]["profile_requests"], 9);
 }
+
+#[test]
+fn an_openapi_spec_pins_routes_and_the_inventory_is_written_as_openapi() {
+    let spec = tmp(
+        "spec.yaml",
+        b"openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /api/users/{username}:\n    get: {responses: {'200': {description: ok}}}\n  /api/login:\n    post: {responses: {'200': {description: ok}}}\n",
+    );
+    let dir = common::fresh_dir("apiwatch-cli-openapi");
+    let inventory = dir.join("inventory.json");
+    let cap = common::repo("captures/api-login.pcap");
+    let o = common::bin()
+        .arg("-r")
+        .arg(&cap)
+        .arg("--openapi")
+        .arg(&spec)
+        .arg("--endpoints")
+        .arg(&inventory)
+        .args(["--exchanges", "-", "--alerts", "/dev/null", "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let endpoints: Vec<String> = common::parse_lines(&o.stdout)
+        .iter()
+        .filter_map(|e| e["endpoint"].as_str().map(String::from))
+        .collect();
+    assert!(
+        endpoints.contains(&"GET /api/users/{username}".to_string()),
+        "{endpoints:?}"
+    );
+    // DELETE is not in the spec there: the route is the spec's, the method a shadow's.
+    assert!(endpoints.contains(&"DELETE /api/users/{username}".to_string()));
+    assert!(endpoints.contains(&"GET /api/orders".to_string()));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&inventory).unwrap()).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let op = &doc["paths"]["/api/users/{username}"]["get"];
+    assert_eq!(op["x-apiwatch"]["requests"], 2);
+    assert!(op["responses"]["200"].is_object() && op["responses"]["404"].is_object());
+    assert_eq!(
+        doc["paths"]["/api/users/{username}"]["parameters"][0]["in"],
+        "path"
+    );
+
+    // A spec that is not one: one line, exit 2.
+    let bad = tmp("bad-spec.yaml", b"title: not a spec\n");
+    let o = run(&[
+        "-r",
+        cap.to_str().unwrap(),
+        "--openapi",
+        bad.to_str().unwrap(),
+    ]);
+    assert_one_clear_line(&o, 2, &["--openapi", "openapi"]);
+    let o = run(&[
+        "-r",
+        cap.to_str().unwrap(),
+        "--openapi",
+        "/nonexistent/spec.json",
+    ]);
+    assert_one_clear_line(&o, 2, &["--openapi", "/nonexistent/spec.json"]);
+}

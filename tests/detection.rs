@@ -65,7 +65,10 @@ fn labels(name: &str) -> Value {
 fn run_labelled(name: &str, extra: &[&str]) -> (Vec<Value>, f64, Value) {
     let l = labels(name);
     let cap = repo(&format!("captures/{}", l["capture"].as_str().unwrap()));
-    let dir = common::fresh_dir(&format!("apiwatch-detection-{name}"));
+    // Tests run in parallel and replay the same capture: one directory per run.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = common::fresh_dir(&format!("apiwatch-detection-{name}-{run}"));
     let inventory = dir.join("endpoints.json");
     let mut cmd = bin();
     cmd.arg("-r").arg(&cap).args(extra);

@@ -240,18 +240,17 @@ impl Inventory {
 
 fn add_type(set: &mut BTreeSet<String>, t: Option<&str>) {
     let Some(t) = t else { return };
-    let media = t
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = t.split(';').next().unwrap_or("").trim();
+    // Already known: no allocation on the per-request path.
+    if set.iter().any(|k| k.eq_ignore_ascii_case(media)) || set.len() >= TYPE_CAP {
+        return;
+    }
     let ok = !media.is_empty()
         && media.len() <= 80
         && media.contains('/')
         && media.bytes().all(|c| c.is_ascii_graphic());
-    if ok && set.len() < TYPE_CAP && !set.contains(&media) {
-        set.insert(media);
+    if ok {
+        set.insert(media.to_ascii_lowercase());
     }
 }
 

@@ -1,0 +1,57 @@
+//! Route inference and the parsers it leans on: any bytes as a JSON body prefix
+//! (the tolerant scanner must end and never panic), any request target and response
+//! through the templater (bounded, and a learned route never splits again), and any
+//! text as an OpenAPI spec.
+#![no_main]
+use std::net::{IpAddr, Ipv4Addr};
+
+use apiwatch::http::Exchange;
+use apiwatch::routes::{LearnConfig, Templater, spec::Spec};
+use libfuzzer_sys::fuzz_target;
+
+fn exchange(uri: &str, status: u16) -> Exchange {
+    Exchange {
+        ts: 1,
+        client_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        client_port: 40000,
+        server_ip: IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)),
+        server_port: 80,
+        trans_depth: 1,
+        method: Some("GET".into()),
+        uri: Some(uri.to_string()),
+        version: Some("1.1".into()),
+        request_headers: Default::default(),
+        request_body_len: 0,
+        request_body_prefix: Vec::new(),
+        response_body_prefix: Vec::new(),
+        status: Some(status),
+        response_headers: None,
+        response_body_len: Some(0),
+        response_ts: None,
+        incomplete: false,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut items = 0usize;
+    apiwatch::jsonscan::scan(data, |_, _, _| {
+        items += 1;
+        true
+    });
+    assert!(items <= data.len() + 1);
+    let text = String::from_utf8_lossy(data);
+    let _ = Spec::parse(&text);
+    let mut t = Templater::new(LearnConfig {
+        max_positions: 64,
+        ..LearnConfig::default()
+    });
+    for (i, line) in text.lines().take(256).enumerate() {
+        let (uri, body) = line.split_once(' ').unwrap_or((line, ""));
+        let status = if i % 3 == 0 { 404 } else { 200 };
+        let mut ex = exchange(uri, status);
+        ex.response_body_prefix = body.as_bytes().to_vec();
+        let a = t.template(&ex, (i % 5) as u64);
+        assert!(!a.is_empty());
+        assert_eq!(a.matches('/').count(), apiwatch::routes::template(uri).matches('/').count());
+    }
+});
