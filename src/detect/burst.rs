@@ -105,6 +105,7 @@ pub fn observe(
     obs: &Obs<'_>,
     frozen: bool,
     contribute: &mut Option<f64>,
+    evidence: bool,
 ) -> Option<Finding> {
     let ts = obs.ts;
     if st.interval_start == 0 {
@@ -155,6 +156,17 @@ pub fn observe(
     if (now as f64) < threshold {
         return None;
     }
+    if !evidence {
+        // In cooldown: the engine only needs to know the episode goes on.
+        return Some(Finding {
+            kind: Kind::Burst,
+            endpoint: None,
+            summary: String::new(),
+            evidence: serde_json::Value::Null,
+            severity: 2,
+            clients: None,
+        });
+    }
     let secs = cfg.window / SEC;
     Some(Finding {
         kind: Kind::Burst,
@@ -199,7 +211,7 @@ mod tests {
                 let ts = from + s * SEC + i * (SEC / per_sec.max(1));
                 let o = obs_at(ts, "GET", "/api/x", Some(200));
                 let mut done = None;
-                found.extend(observe(&cfg, st, pop, &o.obs(), false, &mut done));
+                found.extend(observe(&cfg, st, pop, &o.obs(), false, &mut done, true));
                 if let Some(x) = done {
                     pop.add(x);
                 }

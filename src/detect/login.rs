@@ -172,8 +172,11 @@ pub fn attempt(
     let creds = credentials(&ex.request_body_prefix);
     let configured = cfg.endpoints.contains(&obs.endpoint);
     let headers = ex.response_headers.as_ref();
-    let issued = headers.is_some_and(|h| h.sets_session_cookie)
-        || (matches!(status, 200..=299) && hands_out_token(&ex.response_body_prefix));
+    // Read lazily: most exchanges are not logins, and this scans the answer.
+    let issued = || {
+        headers.is_some_and(|h| h.sets_session_cookie)
+            || (matches!(status, 200..=299) && hands_out_token(&ex.response_body_prefix))
+    };
     let learned = routes
         .by_endpoint
         .get(&endpoint_hash)
@@ -186,11 +189,12 @@ pub fn attempt(
     };
     if !(configured || basic_user.is_some() || body_login) {
         // A route without a login word that hands out sessions for passwords is one.
-        if obs.method == "POST" && creds.password && issued && matches!(status, 200..=399) {
+        if obs.method == "POST" && creds.password && matches!(status, 200..=399) && issued() {
             learn(routes, endpoint_hash, |l| l.issued += 1);
         }
         return None;
     }
+    let issued = issued();
     let failed = match status {
         401 => true,
         // Basic credentials that worked, on something the account may not touch.

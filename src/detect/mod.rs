@@ -397,6 +397,7 @@ impl Shard {
             &obs,
             bursting,
             &mut contribution,
+            next_report(cfg, client.episodes.get(&Kind::Burst).copied(), obs.ts).is_some(),
         ));
         if let Some(x) = contribution {
             self.contributions.push((seq, x));
@@ -449,7 +450,9 @@ impl Shard {
         if matches!(obs.method, "POST" | "PUT") && matches!(obs.status, Some(200..=299)) {
             created_ids(ex, |v| client.profile.touch(hash(v)));
         }
-        if matches!(obs.status, Some(200..=299)) {
+        // Listings and syncs hand out what is the client's (an object's own GET
+        // does not: its keys are field names).
+        if matches!(obs.status, Some(200..=299)) && !obs.template.ends_with('}') {
             handed_keys(ex, |v| client.profile.touch(hash(v)));
         }
 
@@ -947,6 +950,9 @@ fn created_ids(ex: &Exchange, mut f: impl FnMut(&[u8])) {
             f(&crate::routes::percent_decoded(seg));
         }
     }
+    if !crate::jsonscan::looks_like_json(&ex.response_body_prefix) {
+        return;
+    }
     crate::jsonscan::scan(&ex.response_body_prefix, |depth, key, item| {
         if let (Some(k), Item::Str(v) | Item::Num(v)) = (key, item) {
             let k = k.to_ascii_lowercase();
@@ -966,6 +972,9 @@ fn created_ids(ex: &Exchange, mut f: impl FnMut(&[u8])) {
 /// {"!abc:server": ...}}`): what a sync or a membership listing says is the
 /// client's.
 fn handed_keys(ex: &Exchange, mut f: impl FnMut(&[u8])) {
+    if !crate::jsonscan::looks_like_json(&ex.response_body_prefix) {
+        return;
+    }
     crate::jsonscan::scan(&ex.response_body_prefix, |_, key, _| {
         if let Some(k) = key
             && let Ok(k) = std::str::from_utf8(k)

@@ -148,13 +148,14 @@ pub fn observe(
         && missed >= MIN_MISSES
         && miss_share >= cfg.min_miss_share
         && n as f64 >= usual;
-    let (seq_ratio, nums) = sequence(w);
-    let sequential = nums >= cfg.min_distinct / 2 && seq_ratio >= 0.8;
-    let by_count = walking
-        && some_exist
-        && 5 * missed <= n
-        && (n >= cfg.min_distinct || sequential)
-        && n as f64 >= usual;
+    let count_ok = walking && some_exist && 5 * missed <= n && n as f64 >= usual;
+    // The sequence check sorts the window: only when it decides, or for evidence.
+    let by_count = count_ok
+        && (n >= cfg.min_distinct
+            || (n >= cfg.min_distinct / 2 && {
+                let (ratio, nums) = sequence(w);
+                nums >= cfg.min_distinct / 2 && ratio >= 0.8
+            }));
     if !(by_misses || by_count) {
         return None;
     }
@@ -168,6 +169,7 @@ pub fn observe(
             clients: None,
         });
     }
+    let (seq_ratio, _) = sequence(w);
     let secs = cfg.window / SEC;
     let threshold = if by_misses {
         cfg.min_distinct_with_misses

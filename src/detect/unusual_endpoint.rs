@@ -123,8 +123,9 @@ pub struct Profile {
     pub(crate) endpoints: HashSet<u64, super::Prehashed>,
     pub requests: u64,
     pub first_seen: Nanos,
-    /// Its most used routes (the first [`USUAL_CAP`] it used, with counts).
-    usual: Vec<(String, u32)>,
+    /// Its most used routes (the first [`USUAL_CAP`] it used, with counts), by
+    /// endpoint hash.
+    usual: Vec<(u64, String, u32)>,
     /// Keyed hashes of object values it used in paths or was handed on creation.
     touched: HashSet<u64, super::Prehashed>,
     /// The largest page size it asked for.
@@ -213,13 +214,15 @@ fn page_size(uri: &str) -> Option<u64> {
         .split('&')
         .filter_map(|kv| {
             let (k, v) = kv.split_once('=')?;
-            let k = k.trim_start_matches(['_', '$']).to_ascii_lowercase();
+            let k = k.trim_start_matches(['_', '$']);
             let k = k
                 .strip_prefix("page[")
                 .and_then(|k| k.strip_suffix(']'))
-                .unwrap_or(&k);
+                .unwrap_or(k);
+            // No allocation per parameter: most queries carry no page size at all.
             PAGE_SIZE_PARAMS
-                .contains(&k)
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(k))
                 .then(|| v.parse::<u64>().ok())
                 .flatten()
         })
@@ -333,16 +336,26 @@ pub fn profile(
     prof.requests += 1;
     let new_endpoint =
         prof.endpoints.len() < cfg.max_profile && prof.endpoints.insert(side.endpoint_hash);
-    if let Some((_, n)) = prof.usual.iter_mut().find(|(e, _)| *e == obs.endpoint) {
+    if let Some((_, _, n)) = prof
+        .usual
+        .iter_mut()
+        .find(|(h, _, _)| *h == side.endpoint_hash)
+    {
         *n += 1;
     } else if prof.usual.len() < USUAL_CAP {
-        prof.usual.push((obs.endpoint.clone(), 1));
+        prof.usual
+            .push((side.endpoint_hash, obs.endpoint.clone(), 1));
     }
     let page = page_size(obs.ex.uri.as_deref().unwrap_or(""));
-    let area = sensitive_area(cfg, &obs.template).map(|a| {
-        use std::hash::BuildHasher;
-        super::Prehashed::default().hash_one(a)
-    });
+    // A client's areas come from its endpoints, each looked at once.
+    let area = if new_endpoint {
+        sensitive_area(cfg, &obs.template).map(|a| {
+            use std::hash::BuildHasher;
+            super::Prehashed::default().hash_one(a)
+        })
+    } else {
+        None
+    };
     let new_area = area.is_some_and(|a| !prof.areas.contains(&a));
     if let Some(a) = area
         && prof.areas.len() < USUAL_CAP * 32
@@ -385,8 +398,8 @@ pub fn profile(
         return None;
     };
     let mut usual = prof.usual.clone();
-    usual.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let usual: Vec<&str> = usual.iter().take(5).map(|(e, _)| e.as_str()).collect();
+    usual.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
+    let usual: Vec<&str> = usual.iter().take(5).map(|(_, e, _)| e.as_str()).collect();
     let what = match rule {
         "sensitive_route" => format!("a sensitive route ({} other clients use it)", others),
         "bulk_query" => format!(

@@ -107,6 +107,7 @@ impl Inventory {
                 self.evicted += 1;
             }
         }
+        let new = !self.endpoints.contains_key(&u.endpoint_hash);
         let info = self
             .endpoints
             .entry(u.endpoint_hash)
@@ -147,6 +148,20 @@ impl Inventory {
         }
         let first_ok = matches!(u.status, Some(200..=299)) && !info.ok_seen;
         info.ok_seen |= first_ok;
+        // Routes and areas only matter when an endpoint first appears (its route is
+        // recorded then) or first answers 2xx: not on every request.
+        if !(new || first_ok) {
+            let info = self
+                .endpoints
+                .get_mut(&u.endpoint_hash)
+                .expect("just inserted");
+            let rec = Recorded {
+                others,
+                first_ok,
+                route_first_seen: 0,
+            };
+            return (info, rec);
+        }
         let path = u.endpoint.split_once(' ').map_or(u.endpoint, |(_, p)| p);
         let path = path.trim_end_matches('/');
         // The area the route belongs to: its first two segments (`/api/v2`).

@@ -80,24 +80,22 @@ pub fn is_strong_name(seg: &str) -> bool {
     }
     // Percent-encoded names (`%40alice%3Aserver`); a lone `%20` or `%7e` is a
     // wordlist's probe, not a name.
-    let lower = seg.to_ascii_lowercase();
-    if (lower.contains("%40") || lower.contains("%3a"))
-        && b.iter().filter(|c| c.is_ascii_alphabetic()).count() >= 3
-    {
-        return true;
+    if b.contains(&b'%') {
+        let has = |pat: &[u8]| b.windows(3).any(|w| w.eq_ignore_ascii_case(pat));
+        return (has(b"%40") || has(b"%3a"))
+            && b.iter().filter(|c| c.is_ascii_alphabetic()).count() >= 3;
     }
-    let words: Vec<&[u8]> = b
+    // Words joined by `-`/`_`, counted without allocating (this runs per segment).
+    let (mut words, mut numeric, mut alpha) = (0usize, false, false);
+    for w in b
         .split(|c| matches!(c, b'-' | b'_'))
         .filter(|w| !w.is_empty())
-        .collect();
-    if words.len() >= SLUG_WORDS && b.len() >= MIN_LONG_SLUG {
-        return true;
+    {
+        words += 1;
+        numeric |= w.iter().all(u8::is_ascii_digit);
+        alpha |= w.len() >= 3 && w.iter().all(u8::is_ascii_alphabetic);
     }
-    words.len() >= 2
-        && words.iter().any(|w| w.iter().all(u8::is_ascii_digit))
-        && words
-            .iter()
-            .any(|w| w.len() >= 3 && w.iter().all(u8::is_ascii_alphabetic))
+    (words >= SLUG_WORDS && b.len() >= MIN_LONG_SLUG) || (words >= 2 && numeric && alpha)
 }
 
 /// A segment that looks more like a name than a route word, as evidence among
@@ -182,12 +180,11 @@ const ROUTE_WORDS: &[&str] = &[
 ];
 
 fn is_route_word(seg: &str) -> bool {
-    let lower = seg.to_ascii_lowercase();
-    let lower = lower.trim_start_matches('_');
-    ROUTE_WORDS.contains(&lower)
-        || (lower.len() >= 2
-            && lower.starts_with('v')
-            && lower[1..].bytes().all(|c| c.is_ascii_digit()))
+    let w = seg.trim_start_matches('_');
+    ROUTE_WORDS.iter().any(|r| r.eq_ignore_ascii_case(w))
+        || (w.len() >= 2
+            && (w.starts_with('v') || w.starts_with('V'))
+            && w[1..].bytes().all(|c| c.is_ascii_digit()))
 }
 
 fn is_uuid(b: &[u8]) -> bool {
@@ -253,6 +250,9 @@ impl Default for LearnConfig {
 /// Sibling values kept per position while it is undecided: past this many distinct
 /// values no API's route table is that wide, so the position is a parameter.
 const VALUE_CAP: usize = 64;
+/// Successful GETs of a value read for its JSON shape before giving up (HTML, or
+/// compressed answers, have none).
+const SHAPE_TRIES: u32 = 4;
 /// Visits that make a value one client's own object rather than a probe.
 const OWN_VISITS: u32 = 3;
 /// Literal exceptions kept at a parameter position.
@@ -271,6 +271,8 @@ struct Value {
     /// The JSON shape of its successful GET answers (0: none seen).
     shape: u64,
     name_like: bool,
+    /// A name on its own ([`is_strong_name`]).
+    strong: bool,
     route_word: bool,
 }
 
@@ -401,12 +403,21 @@ impl Templater {
         // Redirects do not teach: frameworks answer any path with one (`/x` → `/x/`).
         let learn = matches!(ex.status, Some(200..=299 | 304));
         let get = ex.method.as_deref() == Some("GET");
-        if learn && get {
+        // Names are handed out by listings: a GET of an object (its last segment an
+        // id) is not read for them.
+        let path = path_of(uri);
+        let listing = || {
+            path.trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| segment_class(last).is_none())
+        };
+        if learn && get && shape::is_json(ex) && listing() {
             let known = &mut self.known;
             let h = &self.hasher;
             let mut n = 0;
             shape::json_strings(ex, |s| {
-                if n < 64 {
+                if n < 16 {
                     if known.len() >= KNOWN_CAP {
                         known.clear();
                     }
@@ -417,7 +428,6 @@ impl Templater {
         }
         let mut shape = None;
         self.tick += 1;
-        let path = path_of(uri);
         let mut out = String::with_capacity(path.len());
         for (i, seg) in path.split('/').enumerate() {
             if i > 0 {
@@ -437,41 +447,68 @@ impl Templater {
                 self.evict();
             }
             let vh = self.hasher.hash_one(seg.as_bytes());
-            let route_word = is_route_word(seg);
-            let strong = is_strong_name(seg);
             let pos = self.positions.entry(key).or_default();
             pos.last_used = self.tick;
+            // Segment tests only where they can matter (this runs per segment).
+            let seen = pos.values.get(&vh).copied();
+            let route_word = match seen {
+                Some(v) if !pos.param => v.route_word,
+                _ => is_route_word(seg),
+            };
+            let strong = match seen {
+                _ if pos.param => false,
+                Some(v) => v.strong,
+                None => is_strong_name(seg),
+            };
             if !pos.param && learn {
-                let known = self.known.contains(&vh)
-                    || self.known.contains(&decoded_hash(seg, &self.hasher));
-                if shape.is_none() {
-                    shape = Some(if get {
-                        shape::json_shape(ex, &self.hasher).unwrap_or(0)
-                    } else {
-                        0
-                    });
-                }
+                // A value may become known later (its name handed out after its first
+                // visits): asked often while young, then now and then.
+                let ask = seen
+                    .is_none_or(|v| !v.name_like && (v.count < 16 || v.count.is_power_of_two()));
+                let known = ask
+                    && (self.known.contains(&vh)
+                        || self.known.contains(&decoded_hash(seg, &self.hasher)));
                 pos.hits += 1;
+                let mut changed = false;
                 if !pos.clients.contains(&client) && pos.clients.len() < CLIENT_CAP {
                     pos.clients.push(client);
+                    changed = true;
                 }
                 if pos.values.len() < VALUE_CAP || pos.values.contains_key(&vh) {
-                    let v = pos.values.entry(vh).or_insert(Value {
-                        count: 0,
-                        first_client: client,
-                        several_clients: false,
-                        shape: 0,
-                        name_like: strong || known || looks_like_name(seg),
-                        route_word,
+                    let v = pos.values.entry(vh).or_insert_with(|| {
+                        changed = true;
+                        Value {
+                            count: 0,
+                            first_client: client,
+                            several_clients: false,
+                            shape: 0,
+                            name_like: strong || looks_like_name(seg),
+                            strong,
+                            route_word,
+                        }
                     });
                     v.count += 1;
-                    v.several_clients |= v.first_client != client;
-                    if v.shape == 0 {
-                        v.shape = shape.unwrap_or(0);
+                    // Only what can change a decision asks for one.
+                    changed |= v.count == OWN_VISITS || v.count == 3;
+                    if !v.several_clients && v.first_client != client {
+                        v.several_clients = true;
+                        changed = true;
                     }
-                    v.name_like |= known;
+                    if known && !v.name_like {
+                        v.name_like = true;
+                        changed = true;
+                    }
+                    if v.shape == 0 && get && v.count <= SHAPE_TRIES {
+                        let sh = *shape.get_or_insert_with(|| {
+                            shape::json_shape(ex, &self.hasher).unwrap_or(0)
+                        });
+                        if sh != 0 {
+                            v.shape = sh;
+                            changed = true;
+                        }
+                    }
                 }
-                if pos.decide(&self.cfg) {
+                if changed && pos.decide(&self.cfg) {
                     pos.become_param();
                 }
             }

@@ -64,13 +64,17 @@ pub fn json_strings(ex: &Exchange, mut f: impl FnMut(&[u8])) {
     });
 }
 
-fn is_json(ex: &Exchange) -> bool {
+/// Whether the answer is JSON (by its content type, else by its first byte).
+pub fn is_json(ex: &Exchange) -> bool {
     let ct = ex
         .response_headers
         .as_ref()
         .and_then(|h| h.content_type.as_deref());
     match ct {
-        Some(ct) => ct.to_ascii_lowercase().contains("json"),
+        Some(ct) => ct
+            .as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"json")),
         None => jsonscan::looks_like_json(&ex.response_body_prefix),
     }
 }
