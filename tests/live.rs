@@ -293,7 +293,7 @@ fn api_scenario_with(n: u8, args: &[&str], between: &dyn Fn(u32, &std::path::Pat
         .iter()
         .position(|a| *a == "--workers")
         .map_or(1, |i| args[i + 1].parse().unwrap());
-    wait_capturing(aw.id(), workers);
+    wait_sockets(aw.id(), workers, args.contains(&"any"));
     let items: Vec<String> = (0..20)
         .map(|i| format!("http://{srv_ip}:8000/api/items?page={i}"))
         .collect();
@@ -506,10 +506,26 @@ fn sighup_reopens_the_outputs_and_user_drops_root() {
 /// namespace, then a moment for them to be bound, instead of guessing how long
 /// start-up takes on a loaded machine.
 fn wait_capturing(pid: u32, sockets: usize) {
+    wait_sockets(pid, sockets, false);
+}
+
+/// As [`wait_capturing`]; `any`: the sockets capture every interface (`-i any`), so
+/// they are never bound to one.
+fn wait_sockets(pid: u32, sockets: usize, any: bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
+    // Sockets bound to an interface and running (`Iface` set, `R` = 1): a socket
+    // that only exists does not capture yet, and under load the gap lost the
+    // scenario's first requests.
     let held = || {
-        std::fs::read_to_string(format!("/proc/{pid}/net/packet"))
-            .map_or(0, |t| t.lines().count().saturating_sub(1))
+        std::fs::read_to_string(format!("/proc/{pid}/net/packet")).map_or(0, |t| {
+            t.lines()
+                .skip(1)
+                .filter(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.len() > 5 && (any || f[4] != "0") && f[5] == "1"
+                })
+                .count()
+        })
     };
     while held() < sockets {
         assert!(

@@ -158,14 +158,7 @@ pub fn observe(
     }
     if !evidence {
         // In cooldown: the engine only needs to know the episode goes on.
-        return Some(Finding {
-            kind: Kind::Burst,
-            endpoint: None,
-            summary: String::new(),
-            evidence: serde_json::Value::Null,
-            severity: 2,
-            clients: None,
-        });
+        return Some(Finding::bare(Kind::Burst, 2));
     }
     let secs = cfg.window / SEC;
     Some(Finding {

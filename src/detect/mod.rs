@@ -158,6 +158,21 @@ pub struct Finding {
     pub clients: Option<Vec<String>>,
 }
 
+impl Finding {
+    /// A finding without its evidence: what the engine needs while an episode is in
+    /// cooldown (that it goes on), built without formatting anything.
+    pub fn bare(kind: Kind, severity: u8) -> Self {
+        Finding {
+            kind,
+            endpoint: None,
+            summary: String::new(),
+            evidence: serde_json::Value::Null,
+            severity,
+            clients: None,
+        }
+    }
+}
+
 /// One request kept as a sample for an alert (never a secret: templated path only).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Sample {

@@ -160,14 +160,7 @@ pub fn observe(
         return None;
     }
     if !evidence {
-        return Some(Finding {
-            kind: Kind::ObjectEnumeration,
-            endpoint: None,
-            summary: String::new(),
-            evidence: serde_json::Value::Null,
-            severity: 2,
-            clients: None,
-        });
+        return Some(Finding::bare(Kind::ObjectEnumeration, 2));
     }
     let (seq_ratio, _) = sequence(w);
     let secs = cfg.window / SEC;
