@@ -101,12 +101,10 @@ pub fn observe(
         return None;
     }
     let e = st.endpoints.entry(endpoint_hash).or_default();
-    let w = e
-        .ids
-        .get_or_insert_with(|| CountingWindow::new(cfg.window, 2048));
-    let m = e
-        .misses
-        .get_or_insert_with(|| CountingWindow::new(cfg.window, 2048));
+    let window = || CountingWindow::new(cfg.window, 2048);
+    let w = e.ids.get_or_insert_with(window);
+    let m = e.misses.get_or_insert_with(window);
+    let a = e.absent.get_or_insert_with(window);
     if e.interval_start == 0 {
         e.interval_start = obs.ts;
     }
@@ -122,20 +120,15 @@ pub fn observe(
     };
     w.push(obs.ts, key);
     m.expire(obs.ts);
+    a.expire(obs.ts);
     if matches!(obs.status, Some(401 | 403 | 404 | 410)) {
         m.push(obs.ts, key);
     }
-    let a = e
-        .absent
-        .get_or_insert_with(|| CountingWindow::new(cfg.window, 2048));
-    a.expire(obs.ts);
     if matches!(obs.status, Some(404 | 410)) {
         a.push(obs.ts, key);
     }
     // Ids that all do not exist are a wordlist's guesses: the scan detector's.
-    let some_exist = a.distinct() < n_distinct(e.ids.as_ref());
-    let m = e.misses.as_mut().expect("set above");
-    let w = e.ids.as_mut().expect("set above");
+    let some_exist = a.distinct() < w.distinct();
     let n = w.distinct();
     let requests = w.len();
     let missed = m.distinct();
@@ -191,10 +184,6 @@ pub fn observe(
         severity: 2,
         clients: None,
     })
-}
-
-fn n_distinct(w: Option<&CountingWindow>) -> usize {
-    w.map_or(0, CountingWindow::distinct)
 }
 
 /// How sequential the numeric ids in the window are, and how many there are.

@@ -114,6 +114,8 @@ const ENTRY_WORDS: &[&str] = &[
 ];
 /// Objects remembered per client (cleared when full: what is recent matters).
 const TOUCHED_CAP: usize = 4096;
+/// Sensitive areas remembered per client (a client works in a handful).
+const AREAS_CAP: usize = 256;
 /// Routes named in a client's evidence as its usual ones.
 const USUAL_CAP: usize = 8;
 
@@ -358,7 +360,7 @@ pub fn profile(
     };
     let new_area = area.is_some_and(|a| !prof.areas.contains(&a));
     if let Some(a) = area
-        && prof.areas.len() < USUAL_CAP * 32
+        && prof.areas.len() < AREAS_CAP
     {
         prof.areas.insert(a);
     }

@@ -150,52 +150,17 @@ impl Inventory {
         info.ok_seen |= first_ok;
         // Routes and areas only matter when an endpoint first appears (its route is
         // recorded then) or first answers 2xx: not on every request.
-        if !(new || first_ok) {
-            let info = self
-                .endpoints
-                .get_mut(&u.endpoint_hash)
-                .expect("just inserted");
-            let rec = Recorded {
-                others,
-                first_ok,
-                route_first_seen: 0,
-            };
-            return (info, rec);
-        }
-        let path = u.endpoint.split_once(' ').map_or(u.endpoint, |(_, p)| p);
-        let path = path.trim_end_matches('/');
-        // The area the route belongs to: its first two segments (`/api/v2`).
-        let area = match path.match_indices('/').nth(2) {
-            Some((i, _)) => &path[..i],
-            None => path,
+        let route_first_seen = if new || first_ok {
+            route_first_seen(&mut self.routes, u.endpoint, u.ts, max)
+        } else {
+            0
         };
-        let h = foldhash::fast::FixedState::with_seed(7);
-        use std::hash::BuildHasher;
-        let mut first = u.ts;
-        for p in [path, area] {
-            let k = h.hash_one(p.as_bytes());
-            let seen = match self.routes.get(&k) {
-                Some(t) => *t,
-                None if self.routes.len() < max && !p.is_empty() => {
-                    self.routes.insert(k, u.ts);
-                    u.ts
-                }
-                None => u.ts,
-            };
-            first = first.min(seen);
-        }
-        let info = self
-            .endpoints
-            .get_mut(&u.endpoint_hash)
-            .expect("just inserted");
-        (
-            info,
-            Recorded {
-                others,
-                first_ok,
-                route_first_seen: first,
-            },
-        )
+        let rec = Recorded {
+            others,
+            first_ok,
+            route_first_seen,
+        };
+        (info, rec)
     }
 
     /// The inventory as an OpenAPI 3.1 document. `route` maps each recorded endpoint
@@ -251,6 +216,38 @@ impl Inventory {
             "paths": out,
         })
     }
+}
+
+/// When the endpoint's route, or its area (first two segments, `/api/v2`), was first
+/// seen, any method; records both (bounded by `max`).
+fn route_first_seen(
+    routes: &mut HashMap<u64, Nanos, Prehashed>,
+    endpoint: &str,
+    ts: Nanos,
+    max: usize,
+) -> Nanos {
+    use std::hash::BuildHasher;
+    let path = endpoint.split_once(' ').map_or(endpoint, |(_, p)| p);
+    let path = path.trim_end_matches('/');
+    let area = match path.match_indices('/').nth(2) {
+        Some((i, _)) => &path[..i],
+        None => path,
+    };
+    let h = Prehashed::default();
+    let mut first = ts;
+    for p in [path, area] {
+        let k = h.hash_one(p.as_bytes());
+        let seen = match routes.get(&k) {
+            Some(t) => *t,
+            None if routes.len() < max && !p.is_empty() => {
+                routes.insert(k, ts);
+                ts
+            }
+            None => ts,
+        };
+        first = first.min(seen);
+    }
+    first
 }
 
 fn add_type(set: &mut BTreeSet<String>, t: Option<&str>) {

@@ -9,6 +9,8 @@ const END: Nanos = 300 * SEC;
 struct World {
     cfg: Config,
     inv: Inventory,
+    /// Whether another client used the objects of the next calls before.
+    others_objects: bool,
 }
 
 impl World {
@@ -16,6 +18,7 @@ impl World {
         World {
             cfg: Config::default(),
             inv: Inventory::default(),
+            others_objects: true,
         }
     }
 
@@ -64,7 +67,7 @@ impl World {
                 clients_known: 10,
                 learning_end: END,
                 objects,
-                others_objects: true,
+                others_objects: self.others_objects,
             },
         )
     }
@@ -129,6 +132,15 @@ fn writes_to_objects_the_client_never_touched() {
         .call(&mut prof, 9, 401, "DELETE", "/api/items/77", 403, &[77])
         .expect("foreign write");
     assert_eq!(f.evidence["rule"], "foreign_object_write");
+    // An object nobody else ever used is not someone else's (a client-made id, as
+    // `PUT /send/{txnId}`), however new it is to this client.
+    let mut prof = established(&mut w, 11);
+    w.others_objects = false;
+    assert!(
+        w.call(&mut prof, 11, 403, "PUT", "/api/items/99", 200, &[99])
+            .is_none()
+    );
+    w.others_objects = true;
     // Created objects are its own (the engine touches what a creation hands out).
     let mut prof = established(&mut w, 10);
     prof.touch(88);
