@@ -26,6 +26,29 @@ pub fn parse_duration(s: &str) -> Option<Nanos> {
     num.parse::<u64>().ok()?.checked_mul(mult)
 }
 
+const MS: Nanos = 1_000_000;
+const HOUR: Nanos = 3_600_000_000_000;
+
+/// The longest value a duration key accepts. Detector windows keep per-second state
+/// per client, so theirs are short; learning may run for weeks. Every bound keeps
+/// `packet time + 6 × duration` far from overflow (packet time is clamped to
+/// [`crate::capture::MAX_TIME`]).
+pub fn max_duration(key: &str) -> Nanos {
+    match key {
+        "detect.burst.window" => HOUR / 12,
+        "detect.learning_period" => 90 * 24 * HOUR,
+        _ => 24 * HOUR,
+    }
+}
+
+fn show_duration(ns: Nanos) -> String {
+    if ns % HOUR == 0 {
+        format!("{}h", ns / HOUR)
+    } else {
+        format!("{}s", ns / 1_000_000_000)
+    }
+}
+
 /// A ring block timeout (`10ms`): whole milliseconds from 1 ms to 10 s.
 pub fn parse_block_timeout(s: &str) -> Option<u32> {
     let ns = parse_duration(s)?;
@@ -160,11 +183,20 @@ impl Apply<'_> {
         format!("{}: {key}: {what}", self.path)
     }
 
+    /// A duration from 1 ms to the key's bound ([`max_duration`]): what the run can
+    /// hold in memory and add to packet time without overflow.
     fn dur(&self, key: &str, v: Option<String>, into: &mut Nanos) -> Result<(), String> {
         if let Some(s) = v {
+            let max = max_duration(key);
             match parse_duration(&s) {
-                Some(d) if d > 0 => *into = d,
-                _ => {
+                Some(d) if (MS..=max).contains(&d) => *into = d,
+                Some(_) => {
+                    return Err(self.err(
+                        key,
+                        format!("'{s}' is out of range (1ms to {})", show_duration(max)),
+                    ));
+                }
+                None => {
                     return Err(
                         self.err(key, format!("'{s}' is not a duration (e.g. 90s, 5m, 1h)"))
                     );
@@ -181,7 +213,7 @@ impl Apply<'_> {
         into: &mut T,
     ) -> Result<(), String> {
         if let Some(x) = v {
-            if x <= T::default() {
+            if x.partial_cmp(&T::default()) != Some(std::cmp::Ordering::Greater) {
                 return Err(self.err(key, format!("{x} must be positive")));
             }
             *into = x;
@@ -472,6 +504,31 @@ mod tests {
         assert_eq!(format!("{:?}", c.detect), format!("{:?}", d.detect));
         assert_eq!(format!("{:?}", c.flow), format!("{:?}", d.flow));
         assert_eq!(format!("{:?}", c.capture), format!("{:?}", d.capture));
+    }
+
+    #[test]
+    fn durations_and_numbers_are_bounded() {
+        for (text, key) in [
+            (
+                "[detect.burst]\nwindow = \"5000000h\"",
+                "detect.burst.window",
+            ),
+            ("[detect]\ncooldown = \"25h\"", "detect.cooldown"),
+            (
+                "[detect]\nlearning_period = \"2161h\"",
+                "detect.learning_period",
+            ),
+            ("[flow]\nidle_timeout = \"0ms\"", "flow.idle_timeout"),
+            ("[detect.burst]\nsigmas = nan", "detect.burst.sigmas"),
+        ] {
+            let e = Config::parse("x.toml", text).unwrap_err();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let c = Config::parse("x.toml", "[detect]\nlearning_period = \"2160h\"").unwrap();
+        assert_eq!(
+            c.detect.learning_period,
+            max_duration("detect.learning_period")
+        );
     }
 
     #[test]

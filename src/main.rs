@@ -109,11 +109,13 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             Long("learning-period") => {
                 let v = string_value(&mut p)?;
+                let max = apiwatch::config::max_duration("detect.learning_period");
                 match parse_duration(&v) {
-                    Some(d) => learning_period = Some(d),
-                    None => {
+                    Some(d) if (1..=max).contains(&d) => learning_period = Some(d),
+                    _ => {
                         return Err(format!(
-                            "--learning-period: '{v}' is not a duration (e.g. 90s, 5m, 1h)"
+                            "--learning-period: '{v}' is not a duration from 1ms to {}h (e.g. 90s, 5m, 1h)",
+                            max / 3_600_000_000_000
                         ));
                     }
                 }
@@ -170,8 +172,12 @@ fn parse_args() -> Result<Option<Args>, String> {
             Long("replay-speed") => {
                 let v = string_value(&mut p)?;
                 match v.parse::<f64>() {
-                    Ok(x) if x > 0.0 && x.is_finite() => replay.replay_speed = Some(x),
-                    _ => return Err(format!("--replay-speed: '{v}' is not a positive number")),
+                    Ok(x) if (0.001..=1e6).contains(&x) => replay.replay_speed = Some(x),
+                    _ => {
+                        return Err(format!(
+                            "--replay-speed: '{v}' is not a number from 0.001 to 1000000"
+                        ));
+                    }
                 }
             }
             Short('q') | Long("quiet") => quiet = true,

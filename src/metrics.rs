@@ -508,7 +508,7 @@ impl Backfill {
         if self.snapshots.last().is_some_and(|(t, _)| *t >= ts) {
             return;
         }
-        self.next = Some(ts + self.every);
+        self.next = Some(ts.saturating_add(self.every));
         self.snapshots.push((ts, exposition));
     }
 

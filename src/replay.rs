@@ -215,9 +215,9 @@ impl Sinks {
         if let Some(path) = &self.state_file {
             let due = *self
                 .next_snapshot
-                .get_or_insert(ts + self.snapshot_interval);
+                .get_or_insert(ts.saturating_add(self.snapshot_interval));
             if ts >= due {
-                self.next_snapshot = Some(ts + self.snapshot_interval);
+                self.next_snapshot = Some(ts.saturating_add(self.snapshot_interval));
                 let snap = self.engine.snapshot(&mut self.fired);
                 if let Err(err) = state::save(path, &snap) {
                     tracing::warn!(file = %path.display(), %err, "Cannot save the state file");

@@ -124,6 +124,52 @@ impl PcapWriter {
     }
 }
 
+/// A pcapng file with one interface (microsecond timestamps): Section Header,
+/// Interface Description and Enhanced Packet Blocks, little-endian. Unlike classic
+/// pcap it can carry any 64-bit timestamp, hostile ones included.
+pub struct PcapNgWriter {
+    pub bytes: Vec<u8>,
+}
+
+impl PcapNgWriter {
+    pub fn new(linktype: u16) -> Self {
+        let mut w = PcapNgWriter { bytes: Vec::new() };
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+        shb.extend_from_slice(&[1, 0, 0, 0]);
+        shb.extend_from_slice(&u64::MAX.to_le_bytes());
+        w.block(0x0a0d_0d0a, &shb);
+        let mut idb = Vec::new();
+        idb.extend_from_slice(&linktype.to_le_bytes());
+        idb.extend_from_slice(&[0, 0]);
+        idb.extend_from_slice(&262_144u32.to_le_bytes());
+        w.block(1, &idb);
+        w
+    }
+
+    fn block(&mut self, kind: u32, body: &[u8]) {
+        let pad = (4 - body.len() % 4) % 4;
+        let len = (12 + body.len() + pad) as u32;
+        self.bytes.extend_from_slice(&kind.to_le_bytes());
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+        self.bytes.extend_from_slice(body);
+        self.bytes.extend(std::iter::repeat_n(0, pad));
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+    }
+
+    /// Appends an Enhanced Packet Block with the raw timestamp `ts_us` (microseconds).
+    pub fn packet_raw(&mut self, ts_us: u64, data: &[u8]) {
+        let mut epb = Vec::with_capacity(20 + data.len());
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&((ts_us >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(ts_us as u32).to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(data);
+        self.block(6, &epb);
+    }
+}
+
 /// A scripted TCP conversation: tracks both sides' sequence numbers so a test can
 /// write "client sends X, server sends Y" and get correct segments.
 pub struct Conversation {

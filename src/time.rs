@@ -74,7 +74,9 @@ impl Pacer {
     pub fn wait(&mut self, ts: Nanos) -> Option<std::time::Duration> {
         use std::time::Duration;
         let t0 = *self.first_ts.get_or_insert(ts);
-        let at = Duration::from_secs_f64(ts.saturating_sub(t0) as f64 / 1e9 / self.speed);
+        // Saturates instead of panicking on an absurd speed or timestamp jump.
+        let at = Duration::try_from_secs_f64(ts.saturating_sub(t0) as f64 / 1e9 / self.speed)
+            .unwrap_or(Duration::MAX);
         let now = self.started.elapsed();
         (at > now + Duration::from_millis(2)).then(|| at - now)
     }

@@ -119,11 +119,19 @@ fn usage_errors_exit_2() {
         2,
         &["--learning-period"],
     );
-    assert_one_clear_line(
-        &run(&["-r", cap, "--replay-speed", "0"]),
-        2,
-        &["--replay-speed"],
-    );
+    // Operator input is bounded: each of these once panicked, aborted on allocation
+    // or was silently changed.
+    for bad in [
+        &["--replay-speed", "0"][..],
+        &["--replay-speed", "1e-300"],
+        &["--replay-speed", "inf"],
+        &["--learning-period", "100000000h"],
+        &["--ring-size", "4097"],
+    ] {
+        let mut args = vec!["-r", cap];
+        args.extend_from_slice(bad);
+        assert_one_clear_line(&run(&args), 2, &[bad[0]]);
+    }
     assert_one_clear_line(
         &run(&["-r", cap, "--web.telemetry-path", "metrics"]),
         2,
@@ -196,6 +204,14 @@ fn configuration_file_is_checked_and_errors_name_the_key() {
         &["bad2.toml"],
     );
     assert_one_clear_line(&run(&["-c", "/no/such.toml", "-T"]), 2, &["/no/such.toml"]);
+    // `-T` rejects what the run cannot do: a 5,000,000-hour burst window once passed
+    // the check and then aborted the run allocating 288 GB.
+    let huge = tmp("huge.toml", b"[detect.burst]\nwindow = \"5000000h\"\n");
+    assert_one_clear_line(
+        &run(&["-c", huge.to_str().unwrap(), "-T"]),
+        2,
+        &["huge.toml", "detect.burst.window"],
+    );
 }
 
 #[test]

@@ -11,7 +11,9 @@ use apiwatch::decode::linktype;
 use apiwatch::flow::FlowConfig;
 use apiwatch::http::Exchange;
 use apiwatch::pipeline::Pipeline;
-use apiwatch::synth::{Conversation, PcapWriter, Seg, ethernet, frame, ip_bytes, tcp_bytes};
+use apiwatch::synth::{
+    Conversation, PcapNgWriter, PcapWriter, Seg, ethernet, frame, ip_bytes, tcp_bytes,
+};
 use proptest::prelude::*;
 
 const REQ1: &[u8] = b"GET /api/items/17 HTTP/1.1\r\nHost: api\r\n\r\n";
@@ -397,4 +399,76 @@ proptest! {
         }
         prop_assert_eq!(run_segs(&segs), EXPECTED.to_vec());
     }
+}
+
+/// Runs the binary on `pcap` with `args`, killing it after `limit`: a hang fails the
+/// test instead of stalling the suite.
+fn run_bounded(pcap: &[u8], args: &[&str], limit: std::time::Duration) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apiwatch"))
+        .args(["-r", "-"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = pcap.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&data));
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("apiwatch still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = feeder.join();
+    child.wait_with_output().unwrap()
+}
+
+/// Failed logins at ordinary times, then at timestamps near `u64::MAX` (a pcapng EPB
+/// of all ones), then back in the past. Before packet time was clamped at ingest and
+/// windows advanced by division, the burst and login windows wrapped: a release
+/// build spun forever, a debug build panicked on overflow.
+#[test]
+fn extreme_timestamps_neither_hang_nor_panic() {
+    let mut w = PcapNgWriter::new(1);
+    let phases: [u64; 4] = [
+        1_700_000_000_000_000,
+        u64::MAX / 1000,
+        u64::MAX,
+        1_600_000_000_000_000,
+    ];
+    let mut expected = 0;
+    for (p, base) in phases.iter().enumerate() {
+        for k in 0..15u16 {
+            let mut c = Conversation::new(
+                (v4(10 + p as u8), 40000 + k),
+                (v4(2), 8080),
+                1000 + u32::from(k),
+                7000,
+            );
+            c.handshake()
+                .send(true, REQ2, 1460)
+                .send(false, RESP2, 1460)
+                .close();
+            for (i, s) in c.segs.iter().enumerate() {
+                let ts = base.saturating_sub(1_000_000 - u64::from(k) * 1000 - i as u64);
+                w.packet_raw(ts, &frame(s));
+            }
+            expected += 1;
+        }
+    }
+    let out = run_bounded(
+        &w.bytes,
+        &["--exchanges", "-", "--alerts", "/dev/null", "-q"],
+        std::time::Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(lines, expected, "{stderr}");
 }

@@ -19,6 +19,9 @@ use std::net::IpAddr;
 use super::BpfInsn;
 use crate::decode::linktype;
 
+/// The kernel's limit on a classic BPF program (BPF_MAXINSNS).
+pub const MAX_PROGRAM: usize = 4096;
+
 // Instruction classes and modes (linux/filter.h).
 const LD: u16 = 0x00;
 const LDX: u16 = 0x01;
@@ -289,20 +292,28 @@ fn libpcap_compile(expr: &str, link: u32) -> Result<Program, String> {
     };
     let cap = pcap::Capture::dead(pcap::Linktype(dlt)).map_err(|e| e.to_string())?;
     let prog = cap.compile(expr, true).map_err(|e| e.to_string())?;
-    prog.get_instructions()
+    let insns = prog.get_instructions();
+    if insns.len() > MAX_PROGRAM {
+        return Err(format!(
+            "too long for the kernel ({} instructions, at most {MAX_PROGRAM})",
+            insns.len()
+        ));
+    }
+    insns
         .iter()
         .map(|i| {
             // The crate exposes instructions only through Display: "code jt jf k".
             let text = i.to_string();
             let v: Vec<u32> = text.split(' ').filter_map(|x| x.parse().ok()).collect();
+            let bad = || format!("unexpected instruction from libpcap: {text}");
             match v[..] {
                 [code, jt, jf, k] => Ok(BpfInsn {
-                    code: code as u16,
-                    jt: jt as u8,
-                    jf: jf as u8,
+                    code: u16::try_from(code).map_err(|_| bad())?,
+                    jt: u8::try_from(jt).map_err(|_| bad())?,
+                    jf: u8::try_from(jf).map_err(|_| bad())?,
                     k,
                 }),
-                _ => Err(format!("unexpected instruction from libpcap: {text}")),
+                _ => Err(bad()),
             }
         })
         .collect::<Result<Vec<_>, _>>()
@@ -890,8 +901,10 @@ impl Gen {
                 _ => n += 1,
             }
         }
-        if n > 4096 {
-            return Err("too long for the kernel (4096 instructions)".into());
+        if n > MAX_PROGRAM {
+            return Err(format!(
+                "too long for the kernel ({MAX_PROGRAM} instructions)"
+            ));
         }
         let mut out = Vec::with_capacity(n);
         for op in &self.code {

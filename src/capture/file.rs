@@ -667,7 +667,7 @@ impl PacketSource for FileSource {
         };
         match located {
             Ok(Some(l)) => Ok(Some(Packet {
-                ts: l.ts,
+                ts: l.ts.min(super::MAX_TIME),
                 linktype: l.linktype,
                 data: &self.bytes()[l.start..l.start + l.len],
                 orig_len: l.orig_len,

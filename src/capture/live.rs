@@ -57,6 +57,17 @@ struct RingStats {
     freeze_q_cnt: u32,
 }
 
+/// Bytes of a frame header read here: `tpacket3_hdr` (48) and the `sockaddr_ll`
+/// fields after it up to `sll_pkttype` (offset 58).
+const FRAME_HEADER: usize = 60;
+
+/// Whether a frame header at `offset` lies inside a block.
+fn frame_fits(offset: usize) -> bool {
+    offset
+        .checked_add(FRAME_HEADER)
+        .is_some_and(|end| end <= BLOCK_SIZE)
+}
+
 /// The next block and frame to read.
 struct Cursor {
     remaining: u32,
@@ -95,6 +106,8 @@ pub struct LiveSource {
     kernel: KernelStats,
     /// Packets were handed out since the ring last ran dry.
     delivered: bool,
+    /// Frames whose header offset left their block (a kernel or memory fault).
+    bad_frames: u64,
 }
 
 // SAFETY: the ring is owned by this source alone; the raw pointer is only an address
@@ -247,6 +260,7 @@ impl LiveSource {
             loopback: None,
             kernel: KernelStats::default(),
             delivered: false,
+            bad_frames: 0,
         };
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
@@ -304,8 +318,21 @@ impl LiveSource {
                     continue;
                 }
                 c.remaining -= 1;
-                // SAFETY: the kernel wrote this frame inside the block it handed over;
-                // offsets come from the kernel's headers and stay inside the block.
+                if !frame_fits(c.offset) {
+                    // The kernel's offsets are not trusted blindly: a frame header
+                    // that would leave the block ends the block.
+                    c.remaining = 0;
+                    self.bad_frames += 1;
+                    if self.bad_frames == 1 {
+                        tracing::warn!(
+                            offset = c.offset,
+                            "ring frame outside its block; rest of the block skipped"
+                        );
+                    }
+                    continue;
+                }
+                // SAFETY: `frame_fits` checked that the frame header lies inside the
+                // block the kernel handed over; the data slice is cut to the block below.
                 let (ts, data, orig_len, pkttype, ifindex, protocol) = unsafe {
                     let hdr = block.add(c.offset);
                     let next: u32 = field(hdr, 0);
@@ -318,13 +345,18 @@ impl LiveSource {
                     let protocol: u16 = field(hdr, 50);
                     let ifindex: i32 = field(hdr, 52);
                     let pkttype: u8 = field(hdr, 58);
-                    c.offset += next as usize;
+                    let here = c.offset;
+                    c.offset = here.saturating_add(next as usize);
                     let start = if self.cooked { net } else { mac } as usize;
-                    let avail = BLOCK_SIZE.saturating_sub(hdr.offset_from(block) as usize + start);
-                    let n = (snaplen as usize).min(avail);
-                    let data = std::slice::from_raw_parts(hdr.add(start), n);
+                    let at = here + start;
+                    let data: &[u8] = if at < BLOCK_SIZE {
+                        let n = (snaplen as usize).min(BLOCK_SIZE - at);
+                        std::slice::from_raw_parts(block.add(at), n)
+                    } else {
+                        &[]
+                    };
                     (
-                        sec as u64 * 1_000_000_000 + nsec as u64,
+                        (u64::from(sec) * 1_000_000_000 + u64::from(nsec)).min(super::MAX_TIME),
                         data,
                         len,
                         pkttype,
@@ -434,8 +466,10 @@ fn attach_filter(fd: RawFd, prog: &[BpfInsn]) -> io::Result<()> {
         len: u16,
         filter: *const BpfInsn,
     }
+    let len = u16::try_from(prog.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "filter program too long"))?;
     let f = Fprog {
-        len: prog.len() as u16,
+        len,
         filter: prog.as_ptr(),
     };
     setopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &f)
@@ -447,4 +481,17 @@ fn interface_up(iface: &str) -> bool {
         .ok()
         .and_then(|s| u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok())
         .is_none_or(|flags| flags & 1 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_offsets_from_the_kernel_are_checked_against_the_block() {
+        assert!(frame_fits(0));
+        assert!(frame_fits(BLOCK_SIZE - FRAME_HEADER));
+        assert!(!frame_fits(BLOCK_SIZE - FRAME_HEADER + 1));
+        assert!(!frame_fits(usize::MAX - 10));
+    }
 }

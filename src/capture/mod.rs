@@ -22,6 +22,11 @@ pub use file::{CaptureError, FileSource};
 /// Nanoseconds since the Unix epoch, taken from the capture (never the wall clock).
 pub type Nanos = u64;
 
+/// The latest packet time apiwatch works with (2^62 ns, early 2116). Every source
+/// clamps to it, so packet time plus any configured duration (at most 90 days) stays
+/// far from `u64::MAX`: a hostile timestamp cannot wrap a window into the past.
+pub const MAX_TIME: Nanos = 1 << 62;
+
 /// One captured frame as the source delivered it.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<'a> {
@@ -95,6 +100,8 @@ pub enum LiveError {
     Os(String, io::Error),
     #[error("{0}")]
     Filter(FilterError),
+    #[error("{0}")]
+    Option(String),
 }
 
 impl LiveError {
@@ -102,7 +109,10 @@ impl LiveError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            LiveError::NoSuchInterface(_) | LiveError::Permission(_) | LiveError::Filter(_)
+            LiveError::NoSuchInterface(_)
+                | LiveError::Permission(_)
+                | LiveError::Filter(_)
+                | LiveError::Option(_)
         )
     }
 }

@@ -38,12 +38,19 @@ impl PcapSource {
                 LiveError::Os(format!("{iface}: libpcap"), io::Error::other(text))
             }
         };
+        // libpcap takes the buffer size as a C int.
+        let buffer = i32::try_from(opts.ring_mib.max(1) << 20).map_err(|_| {
+            LiveError::Option(format!(
+                "--ring-size {}: the libpcap backend takes at most 2047 MiB",
+                opts.ring_mib
+            ))
+        })?;
         let mut cap = pcap::Capture::from_device(iface)
             .map_err(classify)?
             .promisc(opts.promiscuous)
             .snaplen(262_144)
             .timeout(200)
-            .buffer_size((opts.ring_mib.max(1) << 20) as i32)
+            .buffer_size(buffer)
             .precision(pcap::Precision::Nano)
             .open()
             .map_err(classify)?
@@ -120,7 +127,10 @@ impl LiveCapture for PcapSource {
                 self.starved = false;
                 Ok(Some(Packet {
                     // Nanosecond precision was asked for: tv_usec holds nanoseconds.
-                    ts: p.header.ts.tv_sec as u64 * 1_000_000_000 + p.header.ts.tv_usec as u64,
+                    ts: (p.header.ts.tv_sec as u64)
+                        .saturating_mul(1_000_000_000)
+                        .saturating_add(p.header.ts.tv_usec as u64)
+                        .min(super::MAX_TIME),
                     linktype: self.linktype,
                     data: p.data,
                     orig_len: p.header.len,

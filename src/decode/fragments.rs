@@ -119,7 +119,7 @@ impl Fragments {
 
     /// Drops datagrams idle for longer than the timeout (swept at most once a second).
     fn expire(&mut self, now: Nanos) {
-        if now < self.last_sweep + 1_000_000_000 {
+        if now < self.last_sweep.saturating_add(1_000_000_000) {
             return;
         }
         self.last_sweep = now;

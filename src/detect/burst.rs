@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::window::Ewma;
+use super::window::{Ewma, intervals_ended};
 use super::{Finding, Kind, Obs};
 use crate::capture::Nanos;
 
@@ -112,7 +112,8 @@ pub fn observe(
         st.interval_start = ts;
     }
     // Close finished windows into the baseline (idle windows count as zero, a few).
-    while ts >= st.interval_start + cfg.window {
+    let ended = intervals_ended(st.interval_start, cfg.window, ts);
+    if ended > 0 {
         if !frozen {
             st.baseline.update(st.interval_count as f64, cfg.alpha);
             if st.baseline.samples >= cfg.min_history && st.interval_count > 0 {
@@ -120,17 +121,15 @@ pub fn observe(
             }
         }
         st.interval_count = 0;
-        st.interval_start += cfg.window;
-        if ts >= st.interval_start + 6 * cfg.window {
-            // Long idle: skip ahead, counting a few empty windows.
-            let skipped = (ts - st.interval_start) / cfg.window;
-            for _ in 0..skipped.min(3) {
-                if !frozen {
-                    st.baseline.update(0.0, cfg.alpha);
-                }
+        // Idle windows after it count as zero; after a long idle only three do.
+        let idle = ended - 1;
+        let zeros = if idle >= 6 { 3 } else { idle };
+        for _ in 0..zeros {
+            if !frozen {
+                st.baseline.update(0.0, cfg.alpha);
             }
-            st.interval_start += skipped * cfg.window;
         }
+        st.interval_start += ended * cfg.window;
     }
     st.interval_count += 1;
     let now = st.current(cfg, ts);

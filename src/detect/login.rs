@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::window::{CountingWindow, Window};
+use super::window::{CountingWindow, Window, intervals_ended};
 use super::{Finding, Kind, Obs};
 use crate::capture::Nanos;
 use crate::jsonscan::{self, Item};
@@ -516,14 +516,23 @@ pub fn observe_global(
         g.failures.pop_front();
     }
     let firing = g.failures.len() >= cfg.global_min_failures;
-    while obs.ts >= g.interval_start.saturating_add(cfg.global_window) {
+    let ended = intervals_ended(g.interval_start, cfg.global_window, obs.ts);
+    if ended > 0 {
+        // The interval counted closes with its failures; up to ten idle ones after
+        // it count as zero, a longer silence restarts the count at this exchange.
         if !firing {
             g.rate.update(g.interval_failures as f64, 0.2);
         }
         g.interval_failures = 0;
-        g.interval_start = g.interval_start.saturating_add(cfg.global_window);
-        if obs.ts >= g.interval_start.saturating_add(10 * cfg.global_window) {
+        if ended > 10 {
             g.interval_start = obs.ts;
+        } else {
+            for _ in 1..ended {
+                if !firing {
+                    g.rate.update(0.0, 0.2);
+                }
+            }
+            g.interval_start += ended * cfg.global_window;
         }
     }
     if !a.failed {

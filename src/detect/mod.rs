@@ -510,7 +510,7 @@ impl Shard {
         // Episodes that went quiet are over.
         client
             .episodes
-            .retain(|_, e| obs.ts < e.last_hit + cfg.episode_gap);
+            .retain(|_, e| obs.ts < e.last_hit.saturating_add(cfg.episode_gap));
     }
 
     /// Client episodes going on at `now`, by kind.
@@ -518,7 +518,7 @@ impl Shard {
         let mut counts: HashMap<Kind, usize> = HashMap::new();
         for c in self.clients.values() {
             for (k, e) in &c.episodes {
-                if now < e.last_hit + self.cfg.episode_gap {
+                if now < e.last_hit.saturating_add(self.cfg.episode_gap) {
                     *counts.entry(*k).or_default() += 1;
                 }
             }
@@ -638,7 +638,7 @@ impl Engine {
         if self
             .global_episode
             .as_ref()
-            .is_some_and(|e| self.now < e.last_hit + self.cfg.episode_gap)
+            .is_some_and(|e| self.now < e.last_hit.saturating_add(self.cfg.episode_gap))
         {
             *counts.entry(Kind::CredentialStuffing).or_default() += 1;
         }
@@ -831,7 +831,7 @@ impl Engine {
         }
         if self
             .global_episode
-            .is_some_and(|e| obs.ts >= e.last_hit + cfg.episode_gap)
+            .is_some_and(|e| obs.ts >= e.last_hit.saturating_add(cfg.episode_gap))
         {
             self.global_episode = None;
         }
@@ -1005,8 +1005,8 @@ fn handed_keys(ex: &Exchange, mut f: impl FnMut(&[u8])) {
 fn next_report(cfg: &DetectConfig, ep: Option<Episode>, now: Nanos) -> Option<u32> {
     match ep {
         None => Some(1),
-        Some(e) if now >= e.last_hit + cfg.episode_gap => Some(1),
-        Some(e) if now >= e.last_report + cfg.cooldown => Some(e.reports + 1),
+        Some(e) if now >= e.last_hit.saturating_add(cfg.episode_gap) => Some(1),
+        Some(e) if now >= e.last_report.saturating_add(cfg.cooldown) => Some(e.reports + 1),
         Some(_) => None,
     }
 }

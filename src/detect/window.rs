@@ -5,6 +5,13 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::capture::Nanos;
 
+/// How many whole intervals of `span` that began at `start` have ended by `now` (0
+/// when `now` is earlier). Division, not a loop: no timestamp can make it spin, and
+/// nothing overflows.
+pub fn intervals_ended(start: Nanos, span: Nanos, now: Nanos) -> u64 {
+    now.saturating_sub(start) / span.max(1)
+}
+
 /// Events of the last `span` nanoseconds, at most `cap` of them (the oldest go first).
 #[derive(Debug, Clone)]
 pub struct Window<T> {
@@ -171,6 +178,15 @@ mod tests {
     use super::*;
 
     const S: Nanos = 1_000_000_000;
+
+    #[test]
+    fn intervals_end_by_division_even_at_the_end_of_time() {
+        assert_eq!(intervals_ended(u64::MAX - 5, 10, u64::MAX), 0);
+        assert_eq!(intervals_ended(u64::MAX - 25, 10, u64::MAX), 2);
+        assert_eq!(intervals_ended(0, 10, u64::MAX), u64::MAX / 10);
+        assert_eq!(intervals_ended(100, 10, 5), 0);
+        assert_eq!(intervals_ended(0, 0, 5), 5);
+    }
 
     #[test]
     fn window_forgets_old_events_and_is_bounded() {

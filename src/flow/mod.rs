@@ -130,7 +130,7 @@ impl SweepClock {
     /// Moves the clock to `ts` (it never goes back); true when a sweep is due now.
     pub fn advance(&mut self, ts: Nanos) -> bool {
         self.now = self.now.max(ts);
-        if self.now >= self.last_sweep + 1_000_000_000 {
+        if self.now >= self.last_sweep.saturating_add(1_000_000_000) {
             self.last_sweep = self.now;
             true
         } else {
