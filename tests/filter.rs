@@ -121,13 +121,15 @@ fn filters_pass_the_same_packets_as_tcpdump() {
     let caps = captures();
     assert!(caps.len() >= 4);
     let exprs: Vec<&str> = EXPRESSIONS.to_vec();
-    let results: Vec<(usize, usize, Vec<String>)> = std::thread::scope(|s| {
+    type Tally<'a> = (usize, std::collections::HashSet<&'a str>, Vec<String>);
+    let results: Vec<Tally> = std::thread::scope(|s| {
         let halves: Vec<_> = exprs
             .chunks(exprs.len().div_ceil(2))
             .map(|chunk| {
                 let caps = &caps;
                 s.spawn(move || {
-                    let (mut compared, mut passed, mut diffs) = (0, 0, Vec::new());
+                    let (mut compared, mut passed, mut diffs) =
+                        (0, std::collections::HashSet::new(), Vec::new());
                     for e in chunk {
                         for c in caps {
                             let Some(t) = tcpdump_count(c, e) else {
@@ -137,7 +139,9 @@ fn filters_pass_the_same_packets_as_tcpdump() {
                                 continue;
                             };
                             compared += 1;
-                            passed += (t > 0) as usize;
+                            if t > 0 {
+                                passed.insert(*e);
+                            }
                             if t != a {
                                 diffs.push(format!(
                                     "'{e}' {}: tcpdump {t}, apiwatch {a}",
@@ -156,7 +160,7 @@ fn filters_pass_the_same_packets_as_tcpdump() {
             .collect()
     });
     let compared: usize = results.iter().map(|r| r.0).sum();
-    let nonzero: usize = results.iter().map(|r| r.1).sum();
+    let selective: usize = results.iter().map(|r| r.1.len()).sum();
     let diffs: Vec<String> = results.into_iter().flat_map(|r| r.2).collect();
     assert!(
         diffs.is_empty(),
@@ -164,12 +168,17 @@ fn filters_pass_the_same_packets_as_tcpdump() {
         diffs.len(),
         diffs.join("\n")
     );
-    // The expressions must actually select something somewhere.
+    // The expressions must actually select something somewhere: most of them in
+    // some capture, whether Zeek's corpus is beside the clone or only captures/ is.
     assert!(
-        nonzero > compared / 4,
-        "{nonzero} of {compared} comparisons passed packets"
+        selective * 2 > exprs.len(),
+        "only {selective} of {} expressions passed packets in any capture",
+        exprs.len()
     );
-    eprintln!("{compared} file×expression comparisons agree with tcpdump ({nonzero} non-empty)");
+    eprintln!(
+        "{compared} file×expression comparisons agree with tcpdump ({selective} of {} expressions select packets)",
+        exprs.len()
+    );
 }
 
 #[test]
