@@ -377,6 +377,23 @@ mod tests {
     }
 
     #[test]
+    fn a_long_spoofed_chain_cannot_push_out_the_trusted_proxys_hop() {
+        use crate::http::parser::{Role, parse_head};
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        let block = format!(
+            "GET / HTTP/1.1\r\nX-Forwarded-For: {}1.1.1.1\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n",
+            "6.6.6.6, ".repeat(600)
+        );
+        let head = parse_head(Role::Request, block.as_bytes()).unwrap();
+        let mut e = ex("10.0.0.1", None, None);
+        e.request_headers = head.headers;
+        assert_eq!(
+            client_ip(&e, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
     fn forwarded_chains_are_walked_from_the_right_over_trusted_hops_only() {
         let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
         let ip = |s: &str| -> IpAddr { s.parse().unwrap() };

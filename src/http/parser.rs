@@ -992,14 +992,23 @@ fn apply_field(h: &mut Headers, cl_values: &mut Vec<u64>, name: &[u8], value: &[
     }
 }
 
+/// Longest forwarding chain kept (`X-Forwarded-For`, `Forwarded`).
+const MAX_CHAIN: usize = 4096;
+
+/// Joins repeated list fields. Forwarding chains are read from the right (the
+/// nearest proxy appends last), so past [`MAX_CHAIN`] the leftmost hops go: an
+/// attacker's long chain cannot push out the hop a trusted proxy added.
 fn append_list(field: &mut Option<String>, value: &[u8]) {
-    match field {
-        Some(v) if v.len() < 4096 => {
-            v.push_str(", ");
-            v.push_str(&String::from_utf8_lossy(value));
-        }
-        Some(_) => {}
-        None => *field = Some(text(value)),
+    let v = field.get_or_insert_with(String::new);
+    if !v.is_empty() {
+        v.push_str(", ");
+    }
+    v.push_str(&String::from_utf8_lossy(value));
+    if v.len() > MAX_CHAIN {
+        let cut = v.len() - MAX_CHAIN;
+        // A comma is ASCII, so the cut lands on a character boundary.
+        let start = memchr::memchr(b',', &v.as_bytes()[cut..]).map_or(v.len(), |i| cut + i + 1);
+        v.drain(..start);
     }
 }
 

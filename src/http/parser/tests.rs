@@ -419,3 +419,27 @@ fn embedded_start_needs_the_whole_start_line_shape() {
     assert_eq!(embedded_start(Role::Request, b"FOO /a HTTP/1.1"), None);
     assert_eq!(embedded_start(Role::Request, b"GET  HTTP/1.1"), None);
 }
+
+#[test]
+fn long_forwarding_chains_keep_their_last_hops() {
+    // The attacker's 4 KB chain comes first; the trusted proxy's hop last, on its
+    // own line. Keeping the first 4 KB used to drop the proxy's hop.
+    let padding = "198.51.100.7, ".repeat(400);
+    let h = req(&format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: {padding}6.6.6.6\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n"
+    ));
+    let xff = h.headers.x_forwarded_for.unwrap();
+    assert!(
+        xff.ends_with("6.6.6.6, 203.0.113.9"),
+        "{}",
+        &xff[xff.len() - 40..]
+    );
+    assert!(xff.len() <= 4096);
+    assert!(xff.starts_with(|c: char| c == ' ' || c.is_ascii_digit()));
+    // One line longer than the cap keeps its end too.
+    let h = req(&format!(
+        "GET / HTTP/1.1\r\nForwarded: {}for=203.0.113.9\r\n\r\n",
+        "for=1.2.3.4, ".repeat(500)
+    ));
+    assert!(h.headers.forwarded.unwrap().ends_with("for=203.0.113.9"));
+}
