@@ -6,6 +6,7 @@ pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod detect;
+pub mod durable;
 pub mod export;
 pub mod flow;
 pub mod http;

@@ -1,7 +1,6 @@
 //! `apiwatch -r`: replays capture files in order through one pipeline, as fast as the
 //! machine allows, on packet time.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
@@ -84,23 +83,56 @@ pub struct ReplayReport {
     pub errors: Vec<String>,
 }
 
+/// Opens an output file without following a symbolic link in its last component:
+/// apiwatch starts as root, and a link planted in a log directory the unprivileged
+/// user owns must not make it truncate (or hand over) some other file. Files are
+/// given to `owner` by descriptor, never by path.
+fn open_nofollow(
+    path: &str,
+    append: bool,
+    owner: Option<(u32, u32)>,
+) -> io::Result<Box<dyn Write + Send>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    if append {
+        o.append(true);
+    } else {
+        o.write(true).truncate(true);
+    }
+    let f = o.open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            io::Error::other(
+                "is a symbolic link (refused: outputs are opened without following links)",
+            )
+        } else {
+            e
+        }
+    })?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+    }
+    Ok(Box::new(f))
+}
+
 /// Reopens an output file for appending (after log rotation).
 fn open_append(path: &str, what: &str) -> Result<Box<dyn Write + Send>, ReplayError> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map(|f| Box::new(f) as Box<dyn Write + Send>)
+    open_nofollow(path, true, None)
         .map_err(|e| ReplayError::Runtime(format!("{path}: cannot reopen {what} file: {e}")))
 }
 
-/// Opens an output path given on the command line.
-pub fn open_output(path: &str, what: &str) -> Result<Box<dyn Write + Send>, ReplayError> {
+/// Opens an output path given on the command line (`-` is standard output), owned by
+/// `owner` when `--user` will drop root.
+pub fn open_output(
+    path: &str,
+    what: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<Box<dyn Write + Send>, ReplayError> {
     if path == "-" {
         return Ok(Box::new(io::stdout()));
     }
-    File::create(path)
-        .map(|f| Box::new(f) as Box<dyn Write + Send>)
+    open_nofollow(path, false, owner)
         .map_err(|e| ReplayError::Usage(format!("{path}: cannot create {what} file: {e}")))
 }
 
@@ -138,6 +170,8 @@ struct Sinks {
     next_snapshot: Option<u64>,
     endpoints_file: Option<std::path::PathBuf>,
     next_endpoints: Option<u64>,
+    /// Writes periodic snapshots off the processing thread.
+    saver: crate::durable::Saver,
 }
 
 fn write_err(e: io::Error) -> ReplayError {
@@ -218,10 +252,20 @@ impl Sinks {
                 .get_or_insert(ts.saturating_add(self.snapshot_interval));
             if ts >= due {
                 self.next_snapshot = Some(ts.saturating_add(self.snapshot_interval));
-                let snap = self.engine.snapshot(&mut self.fired);
-                if let Err(err) = state::save(path, &snap) {
-                    tracing::warn!(file = %path.display(), %err, "Cannot save the state file");
-                }
+                let started = std::time::Instant::now();
+                let mut snap = self.engine.snapshot_unsorted(&mut self.fired);
+                tracing::debug!(
+                    clients = self.engine.clients_tracked(),
+                    took_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "State snapshot taken; written in the background"
+                );
+                let path = path.clone();
+                self.saver.submit(move || {
+                    snap.sort();
+                    if let Err(err) = state::save(&path, &snap) {
+                        tracing::warn!(file = %path.display(), %err, "Cannot save the state file");
+                    }
+                });
             }
         }
         if self.endpoints_file.is_some() {
@@ -230,8 +274,13 @@ impl Sinks {
                 .get_or_insert(ts.saturating_add(self.snapshot_interval));
             if ts >= due {
                 self.next_endpoints = Some(ts.saturating_add(self.snapshot_interval));
-                if let Err(err) = self.write_endpoints() {
-                    tracing::warn!(%err, "Cannot write the endpoint inventory");
+                if let Some(path) = self.endpoints_file.clone() {
+                    let doc = self.engine.openapi();
+                    self.saver.submit(move || {
+                        if let Err(err) = crate::routes::inventory::write_atomic(&path, &doc) {
+                            tracing::warn!(file = %path.display(), %err, "Cannot write the endpoint inventory");
+                        }
+                    });
                 }
             }
         }
@@ -453,13 +502,20 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             }
         }
     }
+    // Under `--user` the outputs are created as root and handed to the user, who
+    // reopens them after rotation (SIGHUP).
+    let owner = match (&opts.user, &opts.interface) {
+        (Some(user), Some(_)) => Some(crate::privileges::lookup(user).map_err(ReplayError::Usage)?),
+        _ => None,
+    };
     let log = match &opts.exchanges {
-        Some(p) => Some(ExchangeLog::new(open_output(p, "exchanges")?)),
+        Some(p) => Some(ExchangeLog::new(open_output(p, "exchanges", owner)?)),
         None => None,
     };
     let alerts = AlertLog::new(open_output(
         opts.alerts.as_deref().unwrap_or("-"),
         "alerts",
+        owner,
     )?);
     let mut warnings = Vec::new();
     // Stage 2 of the two-stage sharding: per-client detectors on client-keyed threads.
@@ -469,7 +525,11 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     };
     let mut engine = Engine::sharded(opts.detect.clone(), shards);
     let state_file = opts.detect.state_file.clone();
+    if let Some(path) = &opts.endpoints {
+        crate::durable::remove_leftovers(path);
+    }
     if let Some(path) = &state_file {
+        crate::durable::remove_leftovers(path);
         match state::load(path) {
             state::Loaded::Missing => {}
             state::Loaded::Snapshot(s) => engine.restore(s),
@@ -503,7 +563,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     };
     let backfill = match &opts.openmetrics_out {
         Some(p) => Some((
-            open_output(p, "OpenMetrics")?,
+            open_output(p, "OpenMetrics", owner)?,
             Backfill::new(BACKFILL_EVERY),
         )),
         None => None,
@@ -521,6 +581,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         state_file,
         snapshot_interval: opts.detect.snapshot_interval,
         next_snapshot: None,
+        saver: crate::durable::Saver::new(),
         endpoints_file: opts.endpoints.clone(),
         next_endpoints: None,
     };
@@ -545,19 +606,6 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         crate::signals::install();
         let sources = open_live(iface, opts)?;
         if let Some(user) = &opts.user {
-            // The output files were created as root: hand them to the user, who has
-            // to reopen them after rotation (SIGHUP).
-            let (uid, gid) = crate::privileges::lookup(user).map_err(ReplayError::Usage)?;
-            #[cfg(unix)]
-            for p in [&opts.exchanges, &opts.alerts, &opts.openmetrics_out]
-                .into_iter()
-                .flatten()
-                .filter(|p| p.as_str() != "-")
-            {
-                if let Err(e) = std::os::unix::fs::chown(p, Some(uid), Some(gid)) {
-                    tracing::warn!(file = %p, %e, "Cannot hand the output file to --user");
-                }
-            }
             crate::privileges::drop_to(user).map_err(ReplayError::Usage)?;
             let state = opts.detect.state_file.as_deref();
             let files: Vec<&std::path::Path> = [&opts.exchanges, &opts.alerts]
@@ -643,6 +691,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             std::thread::sleep(linger);
         }
     }
+    // Periodic snapshots still being written finish before the final ones.
+    sinks.saver.finish();
     if let Err(e) = sinks.write_endpoints() {
         errors.push(e);
     }

@@ -329,3 +329,104 @@ fn an_openapi_spec_pins_routes_and_the_inventory_is_written_as_openapi() {
     ]);
     assert_one_clear_line(&o, 2, &["--openapi", "/nonexistent/spec.json"]);
 }
+
+/// One exchange from each of `n` client addresses, 1 ms apart.
+fn many_clients(n: u32) -> Vec<u8> {
+    use apiwatch::synth::{Conversation, PcapWriter, frame};
+    use std::net::{IpAddr, Ipv4Addr};
+    let mut w = PcapWriter::new(1);
+    let server = (IpAddr::V4(Ipv4Addr::new(192, 0, 2, 80)), 80);
+    for i in 0..n {
+        let client = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i));
+        let mut c = Conversation::new((client, 40000), server, 1, 7);
+        c.handshake()
+            .send(true, b"GET /api/items HTTP/1.1\r\nHost: api\r\n\r\n", 1460)
+            .send(
+                false,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+                1460,
+            )
+            .close();
+        for (k, s) in c.segs.iter().enumerate() {
+            w.packet(
+                1_780_000_000_000_000_000 + u64::from(i) * 1_000_000 + k as u64,
+                &frame(s),
+            );
+        }
+    }
+    w.bytes
+}
+
+#[test]
+fn state_survives_kill_9_at_random_points_and_no_temporary_file_remains() {
+    let dir = common::fresh_dir("apiwatch-cli-kill9");
+    let state = dir.join("state.json");
+    let cap = dir.join("clients.pcap");
+    fs::write(&cap, many_clients(20_000)).unwrap();
+    let cfg = dir.join("kill.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[detect]\nstate_file = \"{}\"\nsnapshot_interval = \"1s\"\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    let start = || {
+        bin()
+            .args(["-q", "--alerts", "/dev/null", "-c"])
+            .arg(&cfg)
+            .arg("-r")
+            .arg(&cap)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Deterministic "random" kill points between 20 and 600 ms.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..10 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut child = start();
+        std::thread::sleep(std::time::Duration::from_millis(20 + x % 580));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if state.exists() {
+            let s: serde_json::Value = serde_json::from_slice(&fs::read(&state).unwrap())
+                .expect("the state file is whole after kill -9");
+            assert_eq!(s["version"], 1);
+        }
+    }
+    let o = start().wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("not a state file"), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    assert!(s["clients"].as_array().unwrap().len() >= 20_000);
+    let left: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+#[test]
+fn outputs_are_never_opened_through_a_symbolic_link() {
+    let dir = common::fresh_dir("apiwatch-cli-symlink");
+    let victim = dir.join("victim");
+    fs::write(&victim, b"precious").unwrap();
+    let link = dir.join("ex.log");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let cap = repo("captures/api-login.pcap");
+    let o = bin()
+        .arg("-r")
+        .arg(&cap)
+        .arg("--exchanges")
+        .arg(&link)
+        .output()
+        .unwrap();
+    assert_one_clear_line(&o, 2, &["ex.log", "symbolic link"]);
+    assert_eq!(fs::read(&victim).unwrap(), b"precious");
+}

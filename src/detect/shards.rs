@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use super::state::ClientSnap;
+use super::state::{ClientSnap, ClientSnaps};
 use super::{Alert, Kind, Routed, Shard, burst::Population};
 use crate::capture::Nanos;
 use crate::http::Exchange;
@@ -44,14 +44,14 @@ struct Reply {
     alerts: Vec<(u64, Alert)>,
     contributions: Vec<(u64, f64)>,
     episodes: HashMap<Kind, usize>,
-    clients: Vec<ClientSnap>,
+    clients: ClientSnaps,
 }
 
 /// What a barrier gathered besides the alerts.
 #[derive(Default)]
 pub(super) struct Gathered {
     pub contributions: Vec<(u64, f64)>,
-    pub clients: Vec<ClientSnap>,
+    pub clients: ClientSnaps,
 }
 
 pub(super) struct Pool {
@@ -169,7 +169,7 @@ impl Pool {
             let Ok(r) = self.rx.recv() else { break };
             alerts.extend(r.alerts.into_iter().map(|(seq, a)| (seq, 0, a)));
             got.contributions.extend(r.contributions);
-            got.clients.extend(r.clients);
+            got.clients.append(r.clients);
             for (k, n) in r.episodes {
                 *self.episodes.entry(k).or_default() += n;
             }
@@ -232,7 +232,7 @@ fn run(mut shard: Shard, rx: Receiver<ToShard>, reply: mpsc::Sender<Reply>) {
                     clients: if want_clients {
                         shard.client_snaps()
                     } else {
-                        Vec::new()
+                        ClientSnaps::default()
                     },
                 };
                 if reply.send(r).is_err() {

@@ -388,12 +388,10 @@ fn path_parameters(path: &str) -> (String, Vec<Value>) {
 /// Writes `doc` to `path` atomically (a temporary file beside it, then a rename), so
 /// a reader never sees half a document.
 pub fn write_atomic(path: &std::path::Path, doc: &Value) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    let text = serde_json::to_vec_pretty(doc).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::durable::write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, doc)?;
+        w.write_all(b"\n")
+    })
 }
 
 #[cfg(test)]
