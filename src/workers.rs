@@ -97,7 +97,7 @@ struct Batch {
     payload: Vec<u8>,
     /// The capture file being read, when it is mapped: payloads are passed as
     /// offsets into it instead of copied (the batch keeps it mapped).
-    map: Option<Arc<memmap2::Mmap>>,
+    map: Option<Arc<crate::capture::mapped::MappedFile>>,
     /// Every packet and sweep numbered below this has been handed out.
     through: u64,
     /// Where the reader was in the mapped file when it handed this batch out
@@ -113,7 +113,7 @@ impl Batch {
         number: u64,
         ts: Nanos,
         s: &TcpSegment<'_>,
-        map: Option<&Arc<memmap2::Mmap>>,
+        map: Option<&Arc<crate::capture::mapped::MappedFile>>,
     ) -> usize {
         let within = map.and_then(|m| {
             let base = m.as_ptr() as usize;
@@ -349,7 +349,11 @@ impl Reader {
 
     /// Decodes one packet and queues its segment for the worker owning the connection.
     /// True when the batches are full.
-    fn packet(&mut self, p: &crate::capture::Packet<'_>, map: Option<&Arc<memmap2::Mmap>>) -> bool {
+    fn packet(
+        &mut self,
+        p: &crate::capture::Packet<'_>,
+        map: Option<&Arc<crate::capture::mapped::MappedFile>>,
+    ) -> bool {
         if self.clock.advance(p.ts) {
             for b in self.batches.iter_mut() {
                 b.items.push(Item::Tick {

@@ -430,3 +430,53 @@ fn outputs_are_never_opened_through_a_symbolic_link() {
     assert_one_clear_line(&o, 2, &["ex.log", "symbolic link"]);
     assert_eq!(fs::read(&victim).unwrap(), b"precious");
 }
+
+#[test]
+fn a_capture_truncated_while_replayed_ends_with_a_warning_and_every_output() {
+    // copytruncate rotation or a restarting writer shrinks a file under the reader's
+    // mapping: the process used to die of SIGBUS (exit 135) with nothing written.
+    for workers in ["1", "2"] {
+        let dir = common::fresh_dir(&format!("apiwatch-cli-shrink-{workers}"));
+        let cap = dir.join("growing.pcap");
+        fs::write(&cap, many_clients(6_000)).unwrap();
+        let ex = dir.join("ex.jsonl");
+        let state = dir.join("state.json");
+        let cfg = dir.join("s.toml");
+        fs::write(
+            &cfg,
+            format!("[detect]\nstate_file = \"{}\"\n", state.display()),
+        )
+        .unwrap();
+        // 6 s of packet time at 4x: about 1.5 s of replay.
+        let child = bin()
+            .args(["--replay-speed", "4", "--workers", workers, "-c"])
+            .arg(&cfg)
+            .arg("-r")
+            .arg(&cap)
+            .arg("--exchanges")
+            .arg(&ex)
+            .args(["--alerts", "/dev/null"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let len = fs::metadata(&cap).unwrap().len();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&cap)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "workers {workers}: {err}");
+        assert!(err.contains("shrank while it was read"), "{err}");
+        assert!(err.contains("apiwatch summary"), "{err}");
+        let lines = fs::read_to_string(&ex).unwrap().lines().count();
+        assert!(
+            lines > 500 && lines < 3_100,
+            "workers {workers}: {lines} exchanges"
+        );
+        assert!(state.exists());
+    }
+}

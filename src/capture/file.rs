@@ -46,6 +46,12 @@ pub enum CaptureError {
         offset: u64,
         what: String,
     },
+    /// Another process shrank the file while it was read (copytruncate rotation, a
+    /// restarting writer): everything before the cut was read.
+    #[error(
+        "{path}: the file shrank while it was read (cut near byte {offset}); everything before was processed"
+    )]
+    Shrank { path: String, offset: u64 },
     /// A read failed (I/O error, broken gzip stream...).
     #[error("{path}: read error: {source}")]
     Io { path: String, source: io::Error },
@@ -124,6 +130,11 @@ impl InputLog {
                 self.warnings.push(e.to_string());
                 None
             }
+            Err(e @ CaptureError::Shrank { .. }) => {
+                tracing::warn!(file = %path, "Capture file shrank while read; everything before the cut was processed");
+                self.warnings.push(e.to_string());
+                None
+            }
             Err(e) => {
                 self.errors.push(e.to_string());
                 None
@@ -138,7 +149,7 @@ pub struct FileSource {
     reader: Box<dyn Read + Send>,
     buf: Vec<u8>,
     /// The whole file, when it could be mapped (then `buf` is unused).
-    map: Option<std::sync::Arc<memmap2::Mmap>>,
+    map: Option<std::sync::Arc<super::mapped::MappedFile>>,
     /// Mapped bytes before this offset were released from memory (see `release_behind`).
     released: usize,
     /// Mapped bytes from here on are still needed by other threads (see `release_below`).
@@ -186,18 +197,16 @@ impl FileSource {
         if !regular {
             return Ok(None);
         }
-        // SAFETY: the map is read-only and private to this reader. Like every reader
-        // that maps files (ripgrep, Suricata's pcap-file mode with mmap), a file
-        // truncated by another process while mapped would fault; capture files being
-        // replayed are not expected to shrink.
-        let Ok(map) = (unsafe { memmap2::Mmap::map(f) }) else {
+        // A file truncated by another process while mapped is handled (see
+        // `capture::mapped`): the reader ends it with a warning.
+        let Some(map) = super::mapped::MappedFile::map(f) else {
             return Ok(None);
         };
         if map.starts_with(&[0x1f, 0x8b]) {
             return Ok(None);
         }
         #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Sequential);
+        let _ = map.mmap().advise(memmap2::Advice::Sequential);
         let end = map.len();
         let mut src = FileSource {
             path: path.to_string(),
@@ -224,7 +233,7 @@ impl FileSource {
     /// The mapped file, when packets are borrowed from a mapping: a reader that hands
     /// packets to other threads can pass offsets into it instead of copying bytes.
     /// Pages released behind the reader fault back in from the file if read again.
-    pub fn mapping(&self) -> Option<std::sync::Arc<memmap2::Mmap>> {
+    pub fn mapping(&self) -> Option<std::sync::Arc<super::mapped::MappedFile>> {
         self.map.clone()
     }
 
@@ -256,7 +265,7 @@ impl FileSource {
         // range, which is sound for a read-only file mapping: DONTNEED only drops the
         // pages, and touching them again re-reads the same bytes from the file.
         let _ = unsafe {
-            map.unchecked_advise_range(
+            map.mmap().unchecked_advise_range(
                 memmap2::UncheckedAdvice::DontNeed,
                 self.released,
                 upto - self.released,
@@ -268,7 +277,7 @@ impl FileSource {
     /// The bytes `pos..end` index into.
     fn bytes(&self) -> &[u8] {
         match &self.map {
-            Some(m) => m,
+            Some(m) => &m[..],
             None => &self.buf,
         }
     }
@@ -657,7 +666,8 @@ impl PacketSource for FileSource {
             return Ok(None);
         }
         self.release_behind();
-        let located = match self.format {
+        let before = self.pos;
+        let mut located = match self.format {
             Format::Pcap {
                 big_endian,
                 nanos,
@@ -665,6 +675,14 @@ impl PacketSource for FileSource {
             } => self.next_pcap(big_endian, nanos, linktype),
             Format::PcapNg { .. } => self.next_pcapng(),
         };
+        // Pages past a truncation read as zeros: whatever was parsed from them (or
+        // failed to parse) is not the file's content.
+        if self.map.as_ref().is_some_and(|m| m.shrank()) {
+            located = Err(CaptureError::Shrank {
+                path: self.path.clone(),
+                offset: before as u64,
+            });
+        }
         match located {
             Ok(Some(l)) => Ok(Some(Packet {
                 ts: l.ts.min(super::MAX_TIME),

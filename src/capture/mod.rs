@@ -10,6 +10,7 @@ pub mod bpf;
 pub mod file;
 #[cfg(target_os = "linux")]
 pub mod live;
+pub mod mapped;
 #[cfg(feature = "libpcap")]
 pub mod pcap_live;
 
