@@ -11,7 +11,8 @@ use libfuzzer_sys::fuzz_target;
 const SEC: u64 = 1_000_000_000;
 
 /// Reads records: [client, method, status hi, status lo, gap, back, flags, uri len,
-/// uri..., body len, body..., header len, header...].
+/// uri..., body len, body..., header len, header...]. A gap of 0xff with flag 0x40
+/// jumps to the last microseconds before `u64::MAX`.
 fn exchanges(mut data: &[u8]) -> Vec<Exchange> {
     let mut take = |n: usize| -> Option<Vec<u8>> {
         let n = n.min(data.len());
@@ -31,7 +32,12 @@ fn exchanges(mut data: &[u8]) -> Vec<Exchange> {
         let body = take(n).unwrap_or_default();
         let n = take(1).map_or(0, |l| l[0] as usize);
         let header = text(take(n));
-        ts += u64::from(h[4]) * 20_000_000;
+        ts = ts.saturating_add(u64::from(h[4]) * 20_000_000);
+        if h[6] & 0x40 != 0 && h[4] == 0xff {
+            // Packet time at the end of the clock: every window must saturate, not
+            // wrap (sources clamp, but the engine must not rely on it).
+            ts = u64::MAX - u64::from(h[5]) * 1_000;
+        }
         let method = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"][h[1] as usize % 6];
         let status = u16::from_be_bytes([h[2], h[3]]) % 600;
         let mut request_headers = apiwatch::http::parser::Headers::default();

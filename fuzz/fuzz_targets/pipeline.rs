@@ -1,5 +1,6 @@
 //! Any bytes as a capture through the whole pipeline (decode, flows, reassembly, HTTP,
-//! exchange JSON): never a panic, every exchange serialises to one JSON line.
+//! exchange JSON, detection): never a panic, every exchange serialises to one JSON
+//! line. Run with `-a` (fuzz/run.sh does) so overflow on packet time is caught.
 #![no_main]
 use apiwatch::capture::{FileSource, PacketSource};
 use apiwatch::flow::FlowConfig;
@@ -19,8 +20,17 @@ fuzz_target!(|data: &[u8]| {
         p.packet(&pkt, &mut out);
     }
     p.finish(&mut out);
+    // Every exchange, hostile timestamps included, also reaches the detectors.
+    let mut engine = apiwatch::detect::Engine::new(apiwatch::detect::DetectConfig {
+        max_clients: 16,
+        learning_period: 1_000_000_000,
+        ..Default::default()
+    });
+    let mut alerts = Vec::new();
     for x in &out {
         let line = apiwatch::export::exchange_log::to_json(x);
         assert!(!line.contains('\n'));
+        engine.observe(x, &mut alerts);
     }
+    engine.finish(&mut alerts);
 });
