@@ -400,6 +400,9 @@ pub struct State {
     /// Failed attempts by username hash.
     failures: CountingWindow,
     successes: Window<()>,
+    /// Failed attempts whose request head was padded past the parser's limit:
+    /// padding to slip past a sensor is evidence in itself.
+    padded: Window<()>,
 }
 
 impl State {
@@ -407,6 +410,7 @@ impl State {
         State {
             failures: CountingWindow::new(cfg.window, 4096),
             successes: Window::new(cfg.window, 4096),
+            padded: Window::new(cfg.window, 4096),
         }
     }
 }
@@ -419,6 +423,9 @@ fn distinct_users(w: &CountingWindow) -> usize {
 pub fn observe(cfg: &Config, st: &mut State, obs: &Obs<'_>, a: Attempt) -> Option<Finding> {
     if a.failed {
         st.failures.push(obs.ts, a.user.unwrap_or(NO_USER));
+        if obs.ex.request_headers.oversized {
+            st.padded.push(obs.ts, ());
+        }
     } else {
         st.successes.push(obs.ts, ());
         st.failures.expire(obs.ts);
@@ -429,6 +436,8 @@ pub fn observe(cfg: &Config, st: &mut State, obs: &Obs<'_>, a: Attempt) -> Optio
         return None;
     }
     st.successes.expire(obs.ts);
+    st.padded.expire(obs.ts);
+    let padded = st.padded.len();
     let users = distinct_users(&st.failures);
     let successes = st.successes.len();
     let secs = cfg.window / SEC;
@@ -446,6 +455,11 @@ pub fn observe(cfg: &Config, st: &mut State, obs: &Obs<'_>, a: Attempt) -> Optio
         } else {
             return None;
         };
+    let summary = if padded > 0 {
+        format!("{summary}, {padded} padded past the sensor's head limit")
+    } else {
+        summary
+    };
     Some(Finding {
         kind,
         endpoint: Some(obs.endpoint.clone()),
@@ -454,6 +468,7 @@ pub fn observe(cfg: &Config, st: &mut State, obs: &Obs<'_>, a: Attempt) -> Optio
             "window_s": secs,
             "failures": n,
             "successes": successes,
+            "oversized_heads": padded,
             "distinct_usernames": users,
             "threshold_failures": cfg.min_failures,
             "threshold_distinct_usernames": if kind == Kind::CredentialStuffing { cfg.stuffing_min_users } else { cfg.brute_max_users },

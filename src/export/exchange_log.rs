@@ -55,6 +55,25 @@ struct Record<'a> {
     status: Option<u16>,
     response_body_len: Option<u64>,
     response_time_ms: Option<f64>,
+    /// What the sensor could not see whole (only when there is something to say):
+    /// `head_too_large` (a head past the parser's limit, read line by line with long
+    /// lines skipped), `too_many_headers` (fields past the count limit: only the
+    /// known ones read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    flags: Vec<&'static str>,
+}
+
+/// The exchange's flags (see [`Record`]).
+fn flags(e: &Exchange) -> Vec<&'static str> {
+    let mut f = Vec::new();
+    let resp = e.response_headers.as_ref();
+    if e.request_headers.oversized || resp.is_some_and(|h| h.oversized) {
+        f.push("head_too_large");
+    }
+    if e.request_headers.overflow || resp.is_some_and(|h| h.overflow) {
+        f.push("too_many_headers");
+    }
+    f
 }
 
 /// Replaces the values of secret-named query parameters.
@@ -121,6 +140,7 @@ pub fn head_json(e: &Exchange) -> String {
         response_time_ms: e
             .response_time_ns()
             .map(|ns| (ns as f64 / 1000.0).round() / 1000.0),
+        flags: flags(e),
     };
     let mut s = serde_json::to_string(&rec).unwrap_or_default();
     s.pop(); // the closing brace

@@ -185,8 +185,11 @@ pub struct Headers {
     /// A `Set-Cookie` other than a CSRF token's: a session being issued.
     pub sets_session_cookie: bool,
     pub location: Option<String>,
-    /// Fields beyond [`MAX_HEADERS`] were dropped.
+    /// More than [`MAX_HEADERS`] fields (the known ones past it still applied).
     pub overflow: bool,
+    /// The head was longer than [`MAX_HEAD_BYTES`]: read line by line, lines longer
+    /// than [`MAX_KEPT_LINE`] skipped (see [`MessageReader`]).
+    pub oversized: bool,
 }
 
 /// A parsed start line and header block.
@@ -239,6 +242,35 @@ enum State {
     Complete,
     /// Not HTTP any more (tunnel, upgrade, or gave up): bytes are ignored.
     Ignoring,
+    /// A head past [`MAX_HEAD_BYTES`], read line by line (`MessageReader::over`).
+    OversizedHead,
+}
+
+/// Longest line of an oversized head that is still read; longer ones (padding) are
+/// skipped to their end, keeping nothing.
+pub const MAX_KEPT_LINE: usize = 8 * 1024;
+
+/// A head past [`MAX_HEAD_BYTES`]: servers accept such heads (Go's default limit is
+/// 1 MB), so dropping them would let padding hide any request. The start line and
+/// every field line up to [`MAX_KEPT_LINE`] are read as they stream by (known fields
+/// applied at once, nothing else kept); longer lines are skipped. Memory stays at a
+/// few KiB however long the head.
+#[derive(Debug, Default)]
+struct Oversized {
+    /// The start line (its first [`MAX_KEPT_LINE`] bytes if it is the long one).
+    start: Vec<u8>,
+    /// The start line is being skipped: its last bytes, where the version is.
+    start_tail: Option<Vec<u8>>,
+    fields: FieldState,
+    /// The current line, while short enough to keep.
+    line: Vec<u8>,
+    /// Inside a line too long to keep: skip to its end.
+    skipping: bool,
+    /// The last complete field line with its colon, until the next line shows it is
+    /// not folded.
+    pending: Option<(usize, Vec<u8>)>,
+    /// The last field line was skipped: its folded continuations go too.
+    dropped_last: bool,
 }
 
 /// Parses the messages of one direction.
@@ -252,6 +284,8 @@ pub struct MessageReader {
     pub seen_message: bool,
     /// Bytes skipped while resynchronising.
     pub resync_skipped: u64,
+    /// The oversized head being read, in [`State::OversizedHead`].
+    over: Option<Box<Oversized>>,
 }
 
 impl MessageReader {
@@ -262,6 +296,7 @@ impl MessageReader {
             buf: Vec::new(),
             seen_message: false,
             resync_skipped: 0,
+            over: None,
         }
     }
 
@@ -313,7 +348,8 @@ impl MessageReader {
 
     /// Whether part of a message head has been read (and a gap now would cut it).
     pub fn in_head(&self) -> bool {
-        self.state == State::AwaitingHead && !self.buf.is_empty()
+        (self.state == State::AwaitingHead && !self.buf.is_empty())
+            || self.state == State::OversizedHead
     }
 
     /// `len` bytes of this direction were lost. Returns the error to count, if the
@@ -374,6 +410,14 @@ impl MessageReader {
                     Err(e) => Finish::Error(e),
                 }
             }
+            State::OversizedHead => match self.over.take() {
+                // Cut short by the close: reported with what was read.
+                Some(mut o) => match self.oversized_head(&mut o) {
+                    Ok(head) => Finish::Head(Box::new(head)),
+                    Err(e) => Finish::Error(e),
+                },
+                None => Finish::Idle,
+            },
             State::AwaitingHead | State::Resync { .. } | State::Ignoring => Finish::Idle,
             _ => Finish::Truncated,
         }
@@ -397,6 +441,7 @@ impl MessageReader {
                 Step::NeedMore
             }
             State::AwaitingHead => self.read_head(data),
+            State::OversizedHead => self.read_oversized(data),
             State::Resync { at_line_start } => self.resync(data, at_line_start),
             State::ReadingBody { remaining } => {
                 let n = (remaining.min(data.len() as u64)) as usize;
@@ -465,13 +510,18 @@ impl MessageReader {
             if !plausible_start(self.role, data) {
                 return self.reject_start(data, ParseError::NotHttp);
             }
-            if let Some(end) = head_end(self.role, data) {
+            let end = head_end(self.role, data);
+            if let Some(end) = end.filter(|e| *e <= MAX_HEAD_BYTES) {
                 let (head, rest) = data.split_at(end);
                 *data = rest;
                 return self.finish_head(parse_head(self.role, head));
             }
+            // Past the limit, whether the head ends in this segment or not, it is read
+            // the same way as when it arrives in pieces.
             if data.len() >= MAX_HEAD_BYTES {
-                return self.reject_start(data, ParseError::HeadTooLarge);
+                self.begin_oversized(&data[..MAX_HEAD_BYTES]);
+                *data = &data[MAX_HEAD_BYTES..];
+                return self.read_oversized(data);
             }
             self.buf.extend_from_slice(data);
             *data = &[];
@@ -500,17 +550,145 @@ impl MessageReader {
             }
             None if self.buf.len() >= MAX_HEAD_BYTES => {
                 *data = &data[take..];
+                let buf = std::mem::take(&mut self.buf);
+                self.begin_oversized(&buf);
+                self.buf = buf;
                 self.buf.clear();
-                self.state = State::Resync {
-                    at_line_start: false,
-                };
-                Step::Error(ParseError::HeadTooLarge)
+                self.read_oversized(data)
             }
             None => {
                 *data = &[];
                 Step::NeedMore
             }
         }
+    }
+
+    /// Switches to reading an oversized head; `first` is its first
+    /// [`MAX_HEAD_BYTES`], with no end of head in them.
+    fn begin_oversized(&mut self, first: &[u8]) {
+        let mut o = self.over.take().unwrap_or_default();
+        *o = Oversized::default();
+        self.state = State::OversizedHead;
+        match memchr(b'\n', first) {
+            None => {
+                // The start line itself is the long one.
+                o.start
+                    .extend_from_slice(&first[..first.len().min(MAX_KEPT_LINE)]);
+                o.start_tail = Some(first[first.len().saturating_sub(16)..].to_vec());
+                o.skipping = true;
+                self.over = Some(o);
+            }
+            Some(i) => {
+                o.start.extend_from_slice(&first[..i]);
+                self.over = Some(o);
+                let mut rest = &first[i + 1..];
+                // The lines that follow go through the same path as later ones (the
+                // head cannot end inside `first`).
+                let step = self.read_oversized(&mut rest);
+                debug_assert!(matches!(step, Step::NeedMore), "{step:?}");
+            }
+        }
+    }
+
+    /// Reads an oversized head line by line until its blank line.
+    fn read_oversized<'a>(&mut self, data: &mut &'a [u8]) -> Step<'a> {
+        let Some(mut o) = self.over.take() else {
+            self.state = State::AwaitingHead;
+            return Step::NeedMore;
+        };
+        loop {
+            if o.skipping {
+                let Some(i) = memchr(b'\n', data) else {
+                    if let Some(tail) = o.start_tail.as_mut() {
+                        keep_tail(tail, data);
+                    }
+                    *data = &[];
+                    break;
+                };
+                if let Some(mut tail) = o.start_tail.take() {
+                    keep_tail(&mut tail, &data[..i]);
+                    // `METHOD target... HTTP/1.1`: the target is cut, the version kept.
+                    let tail = tail.strip_suffix(b"\r").unwrap_or(&tail);
+                    let version = tail
+                        .iter()
+                        .rposition(|b| *b == b' ')
+                        .map(|sp| &tail[sp..])
+                        .filter(|v| v.len() > 5 && v[1..].starts_with(b"HTTP/"));
+                    match version {
+                        Some(v) => o.start.extend_from_slice(v),
+                        // HTTP/0.9: the request line was the whole head.
+                        None => {
+                            *data = &data[i + 1..];
+                            return self.end_oversized(o);
+                        }
+                    }
+                } else {
+                    o.dropped_last = true;
+                }
+                *data = &data[i + 1..];
+                o.skipping = false;
+                continue;
+            }
+            let room = MAX_KEPT_LINE - o.line.len();
+            let Some(i) = memchr(b'\n', &data[..data.len().min(room)]) else {
+                if data.len() >= room {
+                    // Too long to keep: padding, skipped whole.
+                    o.line.clear();
+                    o.skipping = true;
+                    *data = &data[room..];
+                    continue;
+                }
+                o.line.extend_from_slice(data);
+                *data = &[];
+                break;
+            };
+            o.line.extend_from_slice(&data[..i]);
+            *data = &data[i + 1..];
+            let mut line = std::mem::take(&mut o.line);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            if line.is_empty() {
+                return self.end_oversized(o);
+            }
+            if line[0] == b' ' || line[0] == b'\t' {
+                if let Some((_, v)) = o.pending.as_mut().filter(|_| !o.dropped_last) {
+                    if v.len() + line.len() < MAX_KEPT_LINE {
+                        v.push(b' ');
+                        v.extend_from_slice(trim(&line));
+                    }
+                }
+            } else {
+                if let Some((colon, v)) = o.pending.take() {
+                    o.fields.field(colon, &v);
+                }
+                o.dropped_last = false;
+                match memchr(b':', &line) {
+                    Some(colon) => o.pending = Some((colon, line)),
+                    None => o.fields.warning = Some(ParseError::BadHeaderLine),
+                }
+            }
+        }
+        self.over = Some(o);
+        Step::NeedMore
+    }
+
+    /// The blank line after an oversized head: the message, flagged.
+    fn end_oversized<'a>(&mut self, mut o: Box<Oversized>) -> Step<'a> {
+        let parsed = self.oversized_head(&mut o);
+        self.over = Some(o);
+        self.finish_head(parsed)
+    }
+
+    fn oversized_head(&self, o: &mut Oversized) -> Result<Head, ParseError> {
+        if let Some((colon, v)) = o.pending.take() {
+            o.fields.field(colon, &v);
+        }
+        let start = parse_start_line(self.role, &o.start)?;
+        let mut head = std::mem::take(&mut o.fields).finish(start);
+        head.headers.oversized = true;
+        head.warning = Some(ParseError::HeadTooLarge);
+        Ok(head)
     }
 
     /// Skips the offending line and resynchronises.
@@ -879,18 +1057,76 @@ fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
     }
 }
 
+/// Keeps the last 16 bytes of a skipped start line (`tail` then `more`).
+fn keep_tail(tail: &mut Vec<u8>, more: &[u8]) {
+    tail.extend_from_slice(&more[more.len().saturating_sub(16)..]);
+    let cut = tail.len().saturating_sub(16);
+    tail.drain(..cut);
+}
+
+/// Header fields as they are read: the known ones applied, the rest counted.
+#[derive(Debug, Default)]
+struct FieldState {
+    h: Headers,
+    warning: Option<ParseError>,
+    count: usize,
+    cl_values: Vec<u64>,
+}
+
+impl FieldState {
+    /// One field line, folded continuations joined; it has a colon. Fields past
+    /// [`MAX_HEADERS`] are flagged, but known ones still apply: padding with many
+    /// fields must not hide a `Content-Length` or an `Authorization` behind it.
+    fn field(&mut self, colon: usize, line: &[u8]) {
+        self.count += 1;
+        if self.count > MAX_HEADERS {
+            self.h.overflow = true;
+            self.warning = Some(ParseError::TooManyHeaders);
+        }
+        apply_field(
+            &mut self.h,
+            &mut self.cl_values,
+            trim(&line[..colon]),
+            trim(&line[colon + 1..]),
+        );
+    }
+
+    fn finish(mut self, start: StartLine) -> Head {
+        match self.cl_values.as_slice() {
+            [] => {}
+            [first, rest @ ..] if rest.iter().all(|v| v == first) => {
+                self.h.content_length = Some(*first)
+            }
+            _ => {
+                self.h.content_length_invalid = true;
+                self.warning = Some(ParseError::BadContentLength);
+            }
+        }
+        if self.h.content_length_invalid {
+            self.warning = Some(ParseError::BadContentLength);
+        }
+        if self.h.transfer_encoding
+            && (self.h.content_length.is_some() || self.h.content_length_invalid)
+        {
+            self.warning = Some(ParseError::TeAndCl);
+        }
+        Head {
+            start,
+            headers: self.h,
+            warning: self.warning,
+        }
+    }
+}
+
 /// Parses a complete head (start line and header fields, terminator included).
 pub fn parse_head(role: Role, block: &[u8]) -> Result<Head, ParseError> {
     let mut lines = block.split(|b| *b == b'\n');
     let first = lines.next().ok_or(ParseError::BadStartLine)?;
     let start = parse_start_line(role, first)?;
-    let mut h = Headers::default();
-    let mut warning = None;
-    let mut count = 0usize;
-    let mut cl_values: Vec<u64> = Vec::new();
+    let mut fs = FieldState::default();
     // A field is applied once the next line shows it is not continued by obsolete
-    // line folding (RFC 9112 §5.2); only a folded value is copied.
-    let mut pending: Option<(&[u8], Cow<'_, [u8]>)> = None;
+    // line folding (RFC 9112 §5.2); only a folded line is copied.
+    let mut pending: Option<(usize, Cow<'_, [u8]>)> = None;
     for raw in lines {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.is_empty() {
@@ -904,46 +1140,18 @@ pub fn parse_head(role: Role, block: &[u8]) -> Result<Head, ParseError> {
             }
             continue;
         }
-        if let Some((name, value)) = pending.take() {
-            apply_field(&mut h, &mut cl_values, name, &value);
+        if let Some((colon, line)) = pending.take() {
+            fs.field(colon, &line);
         }
-        let Some(colon) = memchr(b':', line) else {
-            warning = Some(ParseError::BadHeaderLine);
-            continue;
-        };
-        count += 1;
-        if count > MAX_HEADERS {
-            h.overflow = true;
-            warning = Some(ParseError::TooManyHeaders);
-            break;
-        }
-        pending = Some((
-            trim(&line[..colon]),
-            Cow::Borrowed(trim(&line[colon + 1..])),
-        ));
-    }
-    if let Some((name, value)) = pending.take() {
-        apply_field(&mut h, &mut cl_values, name, &value);
-    }
-    match cl_values.as_slice() {
-        [] => {}
-        [first, rest @ ..] if rest.iter().all(|v| v == first) => h.content_length = Some(*first),
-        _ => {
-            h.content_length_invalid = true;
-            warning = Some(ParseError::BadContentLength);
+        match memchr(b':', line) {
+            Some(colon) => pending = Some((colon, Cow::Borrowed(line))),
+            None => fs.warning = Some(ParseError::BadHeaderLine),
         }
     }
-    if h.content_length_invalid {
-        warning = Some(ParseError::BadContentLength);
+    if let Some((colon, line)) = pending.take() {
+        fs.field(colon, &line);
     }
-    if h.transfer_encoding && (h.content_length.is_some() || h.content_length_invalid) {
-        warning = Some(ParseError::TeAndCl);
-    }
-    Ok(Head {
-        start,
-        headers: h,
-        warning,
-    })
+    Ok(fs.finish(start))
 }
 
 /// Records one header field in `h` if it is one the pipeline uses.
