@@ -16,6 +16,7 @@ pub mod lru;
 pub mod metrics;
 pub mod pipeline;
 pub mod privileges;
+pub mod redact;
 pub mod replay;
 pub mod routes;
 pub mod signals;

@@ -64,24 +64,30 @@ impl HttpMetrics {
 }
 
 /// Per-endpoint-template counters for the busiest templates. A template gets its own
-/// label value once it has been seen `SLOT_AFTER` times while slots are free, and
-/// keeps it; everything else counts under `other`. Series never move between label
-/// values, so every counter stays monotonic, and the label set stays bounded.
+/// label value once `SLOT_CLIENTS` distinct clients used it `SLOT_AFTER` times while
+/// slots are free, and keeps it; everything else counts under `other`. A template
+/// with a segment that looks like a credential never gets one: label values are
+/// routes many clients share, never one client's literal token. Series never move
+/// between label values, so every counter stays monotonic, and the label set stays
+/// bounded.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointMetrics {
     slots: std::collections::BTreeMap<String, [u64; 2]>,
     other: [u64; 2],
-    pending: std::collections::HashMap<String, u64>,
+    /// Requests and the first distinct clients of templates without a slot yet.
+    pending: std::collections::HashMap<String, (u64, Vec<u64>)>,
 }
 
 /// Templates with their own label value.
 pub const ENDPOINT_SLOTS: usize = 20;
 const SLOT_AFTER: u64 = 10;
+const SLOT_CLIENTS: usize = 3;
 const PENDING_MAX: usize = 10_000;
 
 impl EndpointMetrics {
-    /// Counts a request to `endpoint` (method plus learned template).
-    pub fn request(&mut self, endpoint: &str, status: Option<u16>) {
+    /// Counts a request to `endpoint` (method plus learned template) by `client` (a
+    /// hash of the client key).
+    pub fn request(&mut self, endpoint: &str, status: Option<u16>, client: u64) {
         let err = u64::from(matches!(status, Some(400..=599)));
         if let Some(c) = self.slots.get_mut(endpoint) {
             c[0] += 1;
@@ -96,9 +102,17 @@ impl EndpointMetrics {
         if self.pending.len() >= PENDING_MAX && !self.pending.contains_key(endpoint) {
             self.pending.clear();
         }
-        let n = self.pending.entry(endpoint.to_string()).or_default();
+        let (n, clients) = self.pending.entry(endpoint.to_string()).or_default();
         *n += 1;
-        if *n >= SLOT_AFTER {
+        if clients.len() < SLOT_CLIENTS && !clients.contains(&client) {
+            clients.push(client);
+        }
+        if *n >= SLOT_AFTER
+            && clients.len() >= SLOT_CLIENTS
+            && !endpoint
+                .split(['/', ' '])
+                .any(crate::redact::looks_like_secret)
+        {
             self.pending.remove(endpoint);
             self.slots.insert(endpoint.to_string(), [0, 0]);
         }
@@ -707,8 +721,11 @@ mod tests {
         e.response_ts = Some(3_000_000);
         http.exchange(&e);
         let mut per = EndpointMetrics::default();
-        for _ in 0..12 {
-            per.request("GET /api/users/{id}", Some(404));
+        for i in 0..12 {
+            per.request("GET /api/users/{id}", Some(404), i % 3);
+            // One client's route, or one with a token in it, never gets a label.
+            per.request("GET /api/mine", Some(200), 7);
+            per.request("GET /s/AbCdEfGhIjKlMnOp123456789", Some(200), i);
         }
         let text = render(
             &p,
@@ -721,6 +738,7 @@ mod tests {
         assert!(
             text.contains("apiwatch_endpoint_requests_total{endpoint=\"GET /api/users/{id}\"} 2")
         );
+        assert!(!text.contains("/api/mine") && !text.contains("AbCdEf"));
         assert!(text.contains("apiwatch_endpoint_errors_total{endpoint=\"other\"} 10"));
         assert!(
             text.contains("apiwatch_http_exchanges_total{method=\"GET\",status_class=\"4xx\"} 1")

@@ -231,7 +231,8 @@ impl Sinks {
         self.http.exchange(&e);
         let routed = self.engine.route(&e, &mut self.fired);
         if let Some(r) = &routed {
-            self.per_endpoint.request(r.endpoint(), e.status);
+            self.per_endpoint
+                .request(r.endpoint(), e.status, r.client_hash());
         }
         if let Some(l) = self.log.as_mut() {
             l.write(

@@ -351,6 +351,11 @@ impl Routed {
     pub fn client(&self) -> ClientId {
         self.id
     }
+
+    /// A keyed hash of the client.
+    pub fn client_hash(&self) -> u64 {
+        self.client_hash
+    }
 }
 
 /// The per-client half of the engine: the clients of one shard and their detectors.

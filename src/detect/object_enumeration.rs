@@ -72,7 +72,7 @@ pub fn ids<'a>(path: &'a str, template: &str) -> Vec<&'a str> {
     path.split('/')
         .zip(template.split('/'))
         .filter(|(_, t)| t.starts_with('{'))
-        .map(|(p, _)| p)
+        .map(|(p, _)| crate::redact::without_matrix(p))
         .collect()
 }
 

@@ -1,7 +1,7 @@
 //! `--exchanges`: one JSON object per HTTP exchange, in the shape DESIGN.md fixes
-//! (like Zeek's http.log). No secret is written: query-string values of parameters
-//! named like credentials are replaced by `REDACTED`; headers that carry secrets
-//! (Authorization, Cookie) are never part of the record.
+//! (like Zeek's http.log). No secret is written: the target is redacted by rule
+//! ([`crate::redact`]); headers that carry secrets (Authorization, Cookie) are never
+//! part of the record.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -12,31 +12,6 @@ use serde::Serialize;
 use crate::http::Exchange;
 use crate::identity::{self, ClientId};
 use crate::time::iso_utc_z;
-
-/// Query parameters whose values are secrets (compared case-insensitively).
-const SECRET_PARAMS: &[&str] = &[
-    "password",
-    "passwd",
-    "pwd",
-    "pass",
-    "token",
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "api_key",
-    "apikey",
-    "api-key",
-    "secret",
-    "client_secret",
-    "session",
-    "sessionid",
-    "jsessionid",
-    "phpsessid",
-    "jwt",
-    "auth",
-    "x-amz-signature",
-    "signature",
-];
 
 #[derive(Serialize)]
 struct Record<'a> {
@@ -76,30 +51,7 @@ fn flags(e: &Exchange) -> Vec<&'static str> {
     f
 }
 
-/// Replaces the values of secret-named query parameters.
-pub fn redact_uri(uri: &str) -> Cow<'_, str> {
-    let Some(q) = uri.find('?') else {
-        return Cow::Borrowed(uri);
-    };
-    let (path, query) = uri.split_at(q + 1);
-    let mut changed = false;
-    let parts: Vec<Cow<'_, str>> = query
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v))
-                if !v.is_empty() && SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k)) =>
-            {
-                changed = true;
-                Cow::Owned(format!("{k}=REDACTED"))
-            }
-            _ => Cow::Borrowed(kv),
-        })
-        .collect();
-    if !changed {
-        return Cow::Borrowed(uri);
-    }
-    Cow::Owned(format!("{path}{}", parts.join("&")))
-}
+pub use crate::redact::redact_uri;
 
 /// The endpoint of an exchange: method plus path template.
 pub fn endpoint(e: &Exchange) -> Option<String> {

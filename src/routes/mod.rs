@@ -213,6 +213,8 @@ pub fn template(uri: &str) -> String {
         if i > 0 {
             out.push('/');
         }
+        // Matrix parameters (`;jsessionid=...`) are never part of a route.
+        let seg = crate::redact::without_matrix(seg);
         match segment_class(seg) {
             Some(class) => out.push_str(class),
             None if i >= 2 && is_strong_name(seg) => out.push_str(NAME),
@@ -433,6 +435,7 @@ impl Templater {
             if i > 0 {
                 out.push('/');
             }
+            let seg = crate::redact::without_matrix(seg);
             if let Some(class) = segment_class(seg) {
                 out.push_str(class);
                 continue;
