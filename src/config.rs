@@ -62,6 +62,82 @@ pub struct Config {
     pub capture: RingOptions,
     pub flow: FlowConfig,
     pub detect: DetectConfig,
+    pub memory: MemoryConfig,
+}
+
+/// `[memory]`: one budget for the whole process, whatever the worker count.
+#[derive(Debug, Clone)]
+pub struct MemoryConfig {
+    /// Bytes the tables may hold together (`memory.limit`, `--memory-limit`).
+    pub limit: u64,
+    /// `flow.max_flows` / `detect.max_clients` were set by hand: they win.
+    max_flows_set: bool,
+    max_clients_set: bool,
+}
+
+/// The default budget: 512 MiB.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 512 << 20;
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            limit: DEFAULT_MEMORY_LIMIT,
+            max_flows_set: false,
+            max_clients_set: false,
+        }
+    }
+}
+
+/// How `memory.limit` is shared, in percent, and what one entry of each table costs
+/// (measured peaks, see README "Memory budget"): connections with their reassembly
+/// and HTTP state, half-open connections (a SYN and nothing else yet), clients with
+/// their detector windows, IP fragments (bytes). The remaining 20 % is for the route
+/// and inventory tables (bounded by their own caps), channels and output buffers.
+pub const SHARE_FLOWS: u64 = 40;
+pub const SHARE_HALF_OPEN: u64 = 5;
+pub const SHARE_CLIENTS: u64 = 30;
+pub const SHARE_FRAGMENTS: u64 = 5;
+
+/// Parses a size like `512MB`, `512MiB`, `2GB`, `64k` or a bare number of bytes;
+/// K/M/G units are binary (as Suricata's memcaps).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches('b').trim_end_matches('i');
+    let (num, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1u64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        't' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// Bounds on `memory.limit`: below 64 MiB the tables are too small to be useful.
+pub const MIN_MEMORY_LIMIT: u64 = 64 << 20;
+pub const MAX_MEMORY_LIMIT: u64 = 1 << 40;
+
+impl Config {
+    /// Splits `memory.limit` over the tables for `workers` packet workers: each
+    /// worker's flow table gets its part of the flow share, so the total does not
+    /// grow with the worker count. Keys set by hand are kept.
+    pub fn apply_memory_budget(&mut self, workers: usize) {
+        let workers = workers.max(1) as u64;
+        let part = |share: u64| self.memory.limit / 100 * share;
+        // `flow.max_flows` counts connections of all workers together.
+        self.flow.max_flows = if self.memory.max_flows_set {
+            self.flow.max_flows.div_ceil(workers as usize)
+        } else {
+            (part(SHARE_FLOWS) / crate::flow::FLOW_BYTES / workers).max(1024) as usize
+        };
+        self.flow.max_half_open =
+            (part(SHARE_HALF_OPEN) / crate::flow::HALF_OPEN_BYTES / workers).max(1024) as usize;
+        self.flow.fragment_bytes = (part(SHARE_FRAGMENTS) / workers).max(1 << 20) as usize;
+        if !self.memory.max_clients_set {
+            self.detect.max_clients =
+                (part(SHARE_CLIENTS) / crate::detect::CLIENT_BYTES).max(1024) as usize;
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -70,6 +146,22 @@ struct Raw {
     capture: Option<RawCapture>,
     flow: Option<RawFlow>,
     detect: Option<RawDetect>,
+    memory: Option<RawMemory>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMemory {
+    limit: Option<String>,
+}
+
+/// A `memory.limit` value, or why not.
+pub fn memory_limit(s: &str) -> Result<u64, String> {
+    match parse_size(s) {
+        Some(n) if (MIN_MEMORY_LIMIT..=MAX_MEMORY_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(format!("'{s}' is out of range (64MB to 1TB)")),
+        None => Err(format!("'{s}' is not a size (e.g. 512MB, 2GB)")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -261,7 +353,13 @@ impl Config {
                 c.capture.promiscuous = p;
             }
         }
+        if let Some(m) = raw.memory {
+            if let Some(l) = m.limit {
+                c.memory.limit = memory_limit(&l).map_err(|e| a.err("memory.limit", e))?;
+            }
+        }
         if let Some(f) = raw.flow {
+            c.memory.max_flows_set = f.max_flows.is_some();
             a.positive("flow.max_flows", f.max_flows, &mut c.flow.max_flows)?;
             a.dur(
                 "flow.idle_timeout",
@@ -284,6 +382,7 @@ impl Config {
             )?;
             a.dur("detect.cooldown", d.cooldown, &mut t.cooldown)?;
             a.dur("detect.episode_gap", d.episode_gap, &mut t.episode_gap)?;
+            c.memory.max_clients_set = d.max_clients.is_some();
             a.positive("detect.max_clients", d.max_clients, &mut t.max_clients)?;
             if let Some(n) = d.shards {
                 if n > 256 {
@@ -504,6 +603,35 @@ mod tests {
         assert_eq!(format!("{:?}", c.detect), format!("{:?}", d.detect));
         assert_eq!(format!("{:?}", c.flow), format!("{:?}", d.flow));
         assert_eq!(format!("{:?}", c.capture), format!("{:?}", d.capture));
+        assert_eq!(format!("{:?}", c.memory), format!("{:?}", d.memory));
+        // The commented-out numbers are what the budget gives.
+        let mut c = c;
+        c.apply_memory_budget(1);
+        assert!(text.contains(&format!("# max_flows = {} ", c.flow.max_flows)));
+        assert!(text.contains(&format!("# max_clients = {} ", c.detect.max_clients)));
+    }
+
+    #[test]
+    fn one_memory_budget_whatever_the_worker_count() {
+        let mut one = Config::default();
+        one.apply_memory_budget(1);
+        let mut four = Config::default();
+        four.apply_memory_budget(4);
+        assert!(one.flow.max_flows - four.flow.max_flows * 4 < 4);
+        assert_eq!(four.detect.max_clients, one.detect.max_clients);
+        let mut big = Config::parse("x.toml", "[memory]\nlimit = \"2GB\"").unwrap();
+        big.apply_memory_budget(1);
+        assert!(big.flow.max_flows.abs_diff(4 * one.flow.max_flows) < 4);
+        // Set by hand: kept, and shared by the workers.
+        let mut set = Config::parse("x.toml", "[flow]\nmax_flows = 1000\n").unwrap();
+        set.apply_memory_budget(2);
+        assert_eq!(set.flow.max_flows, 500);
+        for bad in ["10MB", "2PB", "lots"] {
+            let e = Config::parse("x.toml", &format!("[memory]\nlimit = \"{bad}\"")).unwrap_err();
+            assert!(e.contains("memory.limit"), "{e}");
+        }
+        assert_eq!(parse_size("512MiB"), Some(512 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
     }
 
     #[test]

@@ -31,6 +31,7 @@ Options:
       --capture-backend <B> live: af-packet (default) or libpcap (needs --features libpcap)
   [FILTER...]               capture filter, as tcpdump's: apiwatch -i eth0 tcp port 80 or 8080
       --learning-period <DUR>  baseline learning period, e.g. 5m (default 5m)
+      --memory-limit <SIZE>    one budget for flows, clients and fragments (default 512MB)
   -c, --config <FILE>       TOML configuration (every key optional, see README)
   -T, --test-config         check the configuration and exit
       --web.listen-address <ADDR>  serve Prometheus metrics, e.g. :9977 or 127.0.0.1:9977
@@ -52,6 +53,7 @@ struct Args {
     config: Option<String>,
     test_config: bool,
     learning_period: Option<u64>,
+    memory_limit: Option<u64>,
     web_config: Option<String>,
     openapi: Option<std::sync::Arc<apiwatch::routes::spec::Spec>>,
 }
@@ -84,6 +86,7 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut config = None;
     let mut test_config = false;
     let mut learning_period = None;
+    let mut memory_limit = None;
     let mut openapi = None;
     let mut web_config = None;
     let mut positional = Vec::new();
@@ -119,6 +122,13 @@ fn parse_args() -> Result<Option<Args>, String> {
                         ));
                     }
                 }
+            }
+            Long("memory-limit") => {
+                let v = string_value(&mut p)?;
+                memory_limit = Some(
+                    apiwatch::config::memory_limit(&v)
+                        .map_err(|e| format!("--memory-limit: {e}"))?,
+                );
             }
             Long("ring-size") => {
                 let v = string_value(&mut p)?;
@@ -230,6 +240,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         config,
         test_config,
         learning_period,
+        memory_limit,
         web_config,
         openapi,
     }))
@@ -251,13 +262,17 @@ fn main() -> ExitCode {
         Ok(None) => return ExitCode::SUCCESS,
         Err(msg) => return usage_error(msg),
     };
-    let cfg = match args.config.as_deref().map(Config::load).transpose() {
+    let mut cfg = match args.config.as_deref().map(Config::load).transpose() {
         Ok(c) => c.unwrap_or_default(),
         Err(msg) => {
             eprintln!("apiwatch: {msg}");
             return ExitCode::from(2);
         }
     };
+    if let Some(limit) = args.memory_limit {
+        cfg.memory.limit = limit;
+    }
+    cfg.apply_memory_budget(args.replay.workers);
     args.replay.flow = cfg.flow;
     args.replay.ring = cfg.capture;
     if let Some(n) = args.ring_mib {

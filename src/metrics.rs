@@ -425,6 +425,8 @@ pub fn render(
     );
     for (table, n) in [
         ("flows", f.evicted),
+        ("half_open", f.half_open_evicted),
+        ("fragments", c.fragments_evicted),
         ("clients", detect.clients_evicted),
         ("endpoints", detect.endpoints_evicted),
         ("templates", detect.templates_evicted),

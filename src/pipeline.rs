@@ -26,6 +26,8 @@ pub struct CaptureStats {
     pub kernel_drops: u64,
     /// Times the kernel froze the ring because it was full (TPACKET_V3).
     pub kernel_freezes: u64,
+    /// Fragmented datagrams evicted from a full fragment table (count or bytes).
+    pub fragments_evicted: u64,
     pub first_ts: Option<Nanos>,
     pub last_ts: Option<Nanos>,
 }
@@ -47,6 +49,7 @@ impl CaptureStats {
         self.tcp_segments += o.tcp_segments;
         self.kernel_drops += o.kernel_drops;
         self.kernel_freezes += o.kernel_freezes;
+        self.fragments_evicted += o.fragments_evicted;
         self.first_ts = match (self.first_ts, o.first_ts) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -104,6 +107,11 @@ impl Front {
         }
     }
 
+    /// Holds at most `bytes` of IP fragments (a share of `memory.limit`).
+    pub fn set_fragment_budget(&mut self, bytes: usize) {
+        self.decoder.fragments = crate::decode::fragments::Fragments::with_budget(bytes);
+    }
+
     /// Decodes one captured frame; a TCP segment it carries (or completes, for the
     /// last IP fragment) is handed to `seg`.
     pub fn packet(&mut self, p: &Packet<'_>, mut seg: impl FnMut(&TcpSegment<'_>)) {
@@ -132,7 +140,9 @@ impl Front {
                 Ok(_) => self.stats.not_tcp += 1,
                 Err(e) => self.decode_error(e, p.linktype),
             },
-            Ok(Decoded::FragmentHeld) => {}
+            Ok(Decoded::FragmentHeld) => {
+                self.stats.fragments_evicted = self.decoder.fragments.stats.evicted;
+            }
             Ok(Decoded::NotTcp) => self.stats.not_tcp += 1,
             Err(e) => self.decode_error(e, p.linktype),
         }
@@ -162,8 +172,10 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(cfg: FlowConfig) -> Self {
+        let mut front = Front::default();
+        front.set_fragment_budget(cfg.fragment_bytes);
         Pipeline {
-            front: Front::default(),
+            front,
             flows: FlowTable::new(cfg),
         }
     }

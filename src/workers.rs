@@ -266,7 +266,11 @@ pub fn replay<S: Sink>(
     let r = Reader {
         batches: (0..n).map(|_| Batch::default()).collect(),
         inputs,
-        front: Front::with_filter(opts.filter.clone()),
+        front: {
+            let mut f = Front::with_filter(opts.filter.clone());
+            f.set_fragment_budget(opts.flow.fragment_bytes);
+            f
+        },
         clock: SweepClock::default(),
         number: 0,
         pending: 0,

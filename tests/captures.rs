@@ -81,3 +81,34 @@ fn json_api_logins_chunked_and_expect_continue() {
         );
     }
 }
+
+/// curl padding each failed login with one 70 KB header, then with one 900 KB header,
+/// against a Node.js server that accepts them (scripts/make-padded-capture.sh). Heads
+/// past 64 KiB once came out without method or URI and raised nothing.
+#[test]
+fn padded_logins_are_still_logins_and_raise_brute_force() {
+    let cap = repo("captures/padded-logins.pcap.gz");
+    let all = exchanges(&cap);
+    assert_eq!(all.len(), 40, "every attempt is in the exchange log");
+    for e in &all {
+        assert_eq!(e["endpoint"], "POST /api/login", "{e}");
+        assert_eq!(e["status"], 401, "{e}");
+        assert_eq!(e["flags"], serde_json::json!(["head_too_large"]), "{e}");
+    }
+    let out = common::bin()
+        .arg("-r")
+        .arg(&cap)
+        .args(["--alerts", "-", "-q"])
+        .output()
+        .unwrap();
+    let alerts = common::parse_lines(&out.stdout);
+    let brute: Vec<_> = alerts
+        .iter()
+        .filter(|a| a["apiwatch"]["kind"] == "brute_force")
+        .collect();
+    // One episode per padding size (they are 130 s apart, past the episode gap).
+    assert_eq!(brute.len(), 2, "{alerts:?}");
+    for a in brute {
+        assert_eq!(a["apiwatch"]["evidence"]["oversized_heads"], 10, "{a}");
+    }
+}

@@ -39,8 +39,8 @@ pub fn render(
     }
     let _ = writeln!(
         s,
-        "  flows       {} TCP connections ({} picked up midstream, {} timed out, {} evicted)",
-        f.created, f.midstream_pickups, f.timed_out, f.evicted
+        "  flows       {} TCP connections ({} picked up midstream, {} timed out, {} evicted, {} half-open evicted)",
+        f.created, f.midstream_pickups, f.timed_out, f.evicted, f.half_open_evicted
     );
     let _ = writeln!(
         s,

@@ -18,12 +18,26 @@ use crate::http::connection::Endpoints;
 use crate::http::{Connection, Exchange, HttpStats};
 use reassembly::{Stream, StreamEvent, StreamStats};
 
-/// Flow table limits (config keys under `[flow]`).
+/// What one tracked connection costs at peak, with a request pending, its reassembly
+/// and HTTP state (measured: 1 M connections of one request each, see README
+/// "Memory budget"). The memory budget divides the flow share by it.
+pub const FLOW_BYTES: u64 = 4096;
+/// What one half-open connection (handshake only) costs in its own table.
+pub const HALF_OPEN_BYTES: u64 = 160;
+/// Half-open connections are forgotten after this long without a packet.
+const HALF_OPEN_TIMEOUT: Nanos = 60 * 1_000_000_000;
+
+/// Flow table limits (config keys under `[flow]`), per table (each worker has one).
 #[derive(Debug, Clone)]
 pub struct FlowConfig {
-    /// Connections tracked at once. 256 Ki flows at ~1 KiB of state each stays well
-    /// under the memory a sensor can spare.
+    /// Connections tracked at once by this table (from `memory.limit` unless set).
     pub max_flows: usize,
+    /// Half-open connections (a SYN, no data yet) tracked at once, in a compact
+    /// table of their own: a SYN flood evicts there and never touches the
+    /// connections that carry requests.
+    pub max_half_open: usize,
+    /// Bytes of IP fragments held for reassembly.
+    pub fragment_bytes: usize,
     /// Idle time after which a connection is forgotten (Zeek's tcp_inactivity_timeout
     /// is 5 minutes).
     pub idle_timeout: Nanos,
@@ -35,6 +49,8 @@ impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
             max_flows: 256 * 1024,
+            max_half_open: 256 * 1024,
+            fragment_bytes: 16 << 20,
             idle_timeout: 300 * 1_000_000_000,
             body_prefix: crate::http::DEFAULT_BODY_PREFIX,
         }
@@ -53,6 +69,8 @@ pub struct FlowStats {
     pub evicted: u64,
     pub port_reuse: u64,
     pub ignored_segments: u64,
+    /// Half-open connections evicted from a full half-open table.
+    pub half_open_evicted: u64,
     /// Stream counters of flows already removed plus live gap counts.
     pub streams: StreamStats,
     pub http: HttpStats,
@@ -69,6 +87,7 @@ impl FlowStats {
         self.evicted += o.evicted;
         self.port_reuse += o.port_reuse;
         self.ignored_segments += o.ignored_segments;
+        self.half_open_evicted += o.half_open_evicted;
         self.streams.add(&o.streams);
         self.http.add(&o.http);
     }
@@ -103,6 +122,16 @@ struct Flow {
     last_seen: Nanos,
 }
 
+/// A connection seen only as handshake so far (SYN, SYN-ACK, bare ACKs): a few dozen
+/// bytes until its first payload or FIN makes it a [`Flow`].
+#[derive(Debug, Clone, Copy)]
+struct HalfOpen {
+    /// The SYN sequence numbers seen from `a` and from `b`.
+    syn: [Option<u32>; 2],
+    client_is_a: bool,
+    last_seen: Nanos,
+}
+
 /// Ports whose owner is presumed to be the server when no SYN or payload says.
 const SERVER_PORTS: &[u16] = &[
     80, 8080, 8000, 8008, 8888, 3128, 443, 8443, 5000, 3000, 9000,
@@ -111,6 +140,7 @@ const SERVER_PORTS: &[u16] = &[
 /// All tracked TCP connections.
 pub struct FlowTable {
     flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
+    half_open: HashMap<FlowKey, HalfOpen, foldhash::fast::RandomState>,
     cfg: FlowConfig,
     clock: SweepClock,
     pub stats: FlowStats,
@@ -147,6 +177,7 @@ impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
         FlowTable {
             flows: HashMap::default(),
+            half_open: HashMap::default(),
             cfg,
             clock: SweepClock::default(),
             stats: FlowStats::default(),
@@ -186,15 +217,29 @@ impl FlowTable {
             }
         }
         if !self.flows.contains_key(&key) {
-            if seg.payload.is_empty() && seg.flags & tcp_flags::SYN == 0 {
-                // A pure ACK/FIN/RST for a connection we do not know: nothing to learn.
-                self.stats.ignored_segments += 1;
+            let handshake =
+                seg.payload.is_empty() && seg.flags & (tcp_flags::FIN | tcp_flags::RST) == 0;
+            if handshake {
+                self.handshake(key, seg, from_a, ts);
+                return;
+            }
+            let half = self.half_open.remove(&key);
+            if seg.payload.is_empty() && (half.is_none() || seg.flags & tcp_flags::RST != 0) {
+                // A pure FIN/RST for a connection with nothing to reassemble.
+                if half.is_some() {
+                    self.stats.closed += 1;
+                } else {
+                    self.stats.ignored_segments += 1;
+                }
                 return;
             }
             if self.flows.len() >= self.cfg.max_flows {
                 self.evict_oldest(out);
             }
-            let flow = self.new_flow(&key, seg, from_a, ts);
+            let flow = match half {
+                Some(h) => self.promote(&key, h, ts),
+                None => self.new_flow(&key, seg, from_a, ts),
+            };
             self.flows.insert(key, flow);
         }
         let Some(flow) = self.flows.get_mut(&key) else {
@@ -250,6 +295,53 @@ impl FlowTable {
         }
     }
 
+    /// A handshake segment (SYN, SYN-ACK or bare ACK) of a connection not yet
+    /// carrying data: kept in the half-open table.
+    fn handshake(&mut self, key: FlowKey, seg: &TcpSegment<'_>, from_a: bool, ts: Nanos) {
+        let syn = seg.flags & tcp_flags::SYN != 0;
+        if let Some(h) = self.half_open.get_mut(&key) {
+            h.last_seen = ts;
+            if syn {
+                h.syn[usize::from(!from_a)] = Some(seg.seq);
+            }
+            return;
+        }
+        if !syn {
+            // A bare ACK of a connection we do not know: nothing to learn.
+            self.stats.ignored_segments += 1;
+            return;
+        }
+        if self.half_open.len() >= self.cfg.max_half_open {
+            let n = crate::lru::batch(self.cfg.max_half_open);
+            for k in crate::lru::oldest(&self.half_open, n, |h| h.last_seen) {
+                self.half_open.remove(&k);
+                self.stats.half_open_evicted += 1;
+            }
+        }
+        self.stats.created += 1;
+        // A SYN comes from the client, a SYN-ACK from the server.
+        let sender_is_client = seg.flags & tcp_flags::ACK == 0;
+        let mut h = HalfOpen {
+            syn: [None, None],
+            client_is_a: sender_is_client == from_a,
+            last_seen: ts,
+        };
+        h.syn[usize::from(!from_a)] = Some(seg.seq);
+        self.half_open.insert(key, h);
+    }
+
+    /// The first data (or FIN) of a half-open connection: a full flow whose streams
+    /// start from the SYNs that were seen.
+    fn promote(&mut self, key: &FlowKey, h: HalfOpen, ts: Nanos) -> Flow {
+        let mut flow = self.make_flow(key, h.client_is_a, false, ts);
+        for (stream, syn) in flow.streams.iter_mut().zip(h.syn) {
+            if let Some(seq) = syn {
+                stream.segment(seq, tcp_flags::SYN, &[], h.last_seen, &mut |_| {});
+            }
+        }
+        flow
+    }
+
     fn new_flow(&mut self, key: &FlowKey, seg: &TcpSegment<'_>, from_a: bool, ts: Nanos) -> Flow {
         self.stats.created += 1;
         let syn = seg.flags & tcp_flags::SYN != 0;
@@ -273,6 +365,10 @@ impl FlowTable {
             self.stats.midstream_pickups += 1;
         }
         let client_is_a = sender_is_client == from_a;
+        self.make_flow(key, client_is_a, midstream, ts)
+    }
+
+    fn make_flow(&self, key: &FlowKey, client_is_a: bool, midstream: bool, ts: Nanos) -> Flow {
         let (client, server) = if client_is_a {
             (key.a, key.b)
         } else {
@@ -334,6 +430,13 @@ impl FlowTable {
     /// within a second, not when the connection ends.
     fn expire(&mut self, out: &mut Vec<Exchange>) {
         let cutoff = self.clock.now().saturating_sub(self.cfg.idle_timeout);
+        let half_cutoff = self
+            .clock
+            .now()
+            .saturating_sub(self.cfg.idle_timeout.min(HALF_OPEN_TIMEOUT));
+        let before = self.half_open.len();
+        self.half_open.retain(|_, h| h.last_seen >= half_cutoff);
+        self.stats.timed_out += (before - self.half_open.len()) as u64;
         let (http, st) = (&mut self.stats.http, &mut self.stats.streams);
         let mut idle: Vec<FlowKey> = Vec::new();
         for (k, f) in self.flows.iter_mut() {
@@ -367,6 +470,7 @@ impl FlowTable {
 
     /// End of input: every connection is finished and its exchanges emitted.
     pub fn flush_all(&mut self, out: &mut Vec<Exchange>) {
+        self.half_open.clear();
         let mut keys: Vec<FlowKey> = self.flows.keys().copied().collect();
         // Deterministic output order regardless of hash state.
         keys.sort_unstable();

@@ -218,3 +218,34 @@ fn non_http_connections_stop_being_reassembled() {
     assert_eq!(t.active(), 0, "the FIN closes it");
     assert_eq!(t.stats.http.connections_not_http, 1);
 }
+
+#[test]
+fn a_syn_flood_stays_in_the_half_open_table_and_real_connections_go_on() {
+    let mut t = FlowTable::new(FlowConfig {
+        max_flows: 64,
+        max_half_open: 1000,
+        ..FlowConfig::default()
+    });
+    let mut out = Vec::new();
+    // A connection whose handshake came before the flood carries on after it.
+    let c = exchange(40000, "/before");
+    feed_all(&mut t, &c.segs[..3], SEC, &mut out);
+    for i in 0..20_000u32 {
+        let mut syn = Seg::new(ip(7), (i % 60_000) as u16 + 1, ip(2), 80);
+        syn.seq = i;
+        syn.flags = tcp_flags::SYN;
+        syn.src = IpAddr::V4(Ipv4Addr::from(0x0a07_0000 + i));
+        feed(&mut t, &syn, SEC, &mut out);
+    }
+    assert!(t.half_open.len() <= 1000);
+    assert!(t.stats.half_open_evicted >= 19_000);
+    assert_eq!(t.active(), 0, "no SYN took a full connection slot");
+    // The earlier handshake was evicted with the flood (it was the oldest), yet its
+    // data is still read, picked up midstream; a fresh one is read whole.
+    feed_all(&mut t, &c.segs[3..], 2 * SEC, &mut out);
+    let d = exchange(40001, "/after");
+    feed_all(&mut t, &d.segs, 2 * SEC, &mut out);
+    t.flush_all(&mut out);
+    let uris: Vec<_> = out.iter().filter_map(|e| e.uri.as_deref()).collect();
+    assert_eq!(uris, ["/before", "/after"]);
+}
