@@ -28,9 +28,9 @@ for t in $targets; do
     grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|Done)|SUMMARY|panicked" "logs/$t.log" >&2 || true
     [[ $status -eq 0 ]] || echo "!! $t: finding, see fuzz/artifacts/$t and fuzz/logs/$t.log" >&2
     # Keep a small minimised corpus: the inputs up to 8 KiB that still add coverage,
-    # at most 400 per target.
+    # at most 200 per target.
     cargo fuzz cmin -O -a "$t" "corpus/$t" -- -max_len=131072 >/dev/null 2>&1 || true
-    room=$((400 - $(ls "seeds/$t" | wc -l)))
+    room=$((200 - $(ls "seeds/$t" | wc -l)))
     if ((room > 0)); then
         find "corpus/$t" -type f -size -8k | head -n "$room" | xargs -r cp -n -t "seeds/$t/" || true
     fi
