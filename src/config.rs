@@ -91,12 +91,15 @@ impl Default for MemoryConfig {
 /// How `memory.limit` is shared, in percent, and what one entry of each table costs
 /// (measured peaks, see README "Memory budget"): connections with their reassembly
 /// and HTTP state, half-open connections (a SYN and nothing else yet), clients with
-/// their detector windows, IP fragments (bytes). The remaining 20 % is for the route
-/// and inventory tables (bounded by their own caps), channels and output buffers.
+/// their detector windows, IP fragments (bytes), data held for reassembly (bytes:
+/// out-of-order segments, heads split across segments). The remaining 10 % is for
+/// the route and inventory tables (bounded by their own caps), channels and output
+/// buffers.
 pub const SHARE_FLOWS: u64 = 40;
 pub const SHARE_HALF_OPEN: u64 = 5;
 pub const SHARE_CLIENTS: u64 = 30;
 pub const SHARE_FRAGMENTS: u64 = 5;
+pub const SHARE_BUFFERS: u64 = 10;
 
 /// Parses a size like `512MB`, `512MiB`, `2GB`, `64k` or a bare number of bytes;
 /// K/M/G units are binary (as Suricata's memcaps).
@@ -133,6 +136,7 @@ impl Config {
         self.flow.max_half_open =
             (part(SHARE_HALF_OPEN) / crate::flow::HALF_OPEN_BYTES / workers).max(1024) as usize;
         self.flow.fragment_bytes = (part(SHARE_FRAGMENTS) / workers).max(1 << 20) as usize;
+        self.flow.buffer_bytes = (part(SHARE_BUFFERS) / workers).max(4 << 20) as usize;
         if !self.memory.max_clients_set {
             self.detect.max_clients =
                 (part(SHARE_CLIENTS) / crate::detect::CLIENT_BYTES).max(1024) as usize;

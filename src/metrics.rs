@@ -427,6 +427,7 @@ pub fn render(
         ("flows", f.evicted),
         ("half_open", f.half_open_evicted),
         ("fragments", c.fragments_evicted),
+        ("stream_buffers", f.buffers_shed),
         ("clients", detect.clients_evicted),
         ("endpoints", detect.endpoints_evicted),
         ("templates", detect.templates_evicted),

@@ -49,11 +49,12 @@ pub fn render(
     );
     let _ = writeln!(
         s,
-        "  tcp         {} gaps ({} bytes missing), {} retransmitted bytes, {} out-of-order segments",
+        "  tcp         {} gaps ({} bytes missing), {} retransmitted bytes, {} out-of-order segments, {} buffer-budget sheds",
         f.streams.gaps,
         f.streams.gap_bytes,
         f.streams.retransmitted_bytes,
-        f.streams.out_of_order_segments
+        f.streams.out_of_order_segments,
+        f.buffers_shed
     );
     let perr: Vec<String> = ParseError::ALL
         .iter()

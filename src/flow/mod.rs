@@ -38,6 +38,10 @@ pub struct FlowConfig {
     pub max_half_open: usize,
     /// Bytes of IP fragments held for reassembly.
     pub fragment_bytes: usize,
+    /// Bytes this table's connections may hold for data not yet delivered
+    /// (out-of-order segments, heads split across segments). Past it, the connection
+    /// that adds more gives up its holes (gaps) and reads its head line by line.
+    pub buffer_bytes: usize,
     /// Idle time after which a connection is forgotten (Zeek's tcp_inactivity_timeout
     /// is 5 minutes).
     pub idle_timeout: Nanos,
@@ -51,6 +55,7 @@ impl Default for FlowConfig {
             max_flows: 256 * 1024,
             max_half_open: 256 * 1024,
             fragment_bytes: 16 << 20,
+            buffer_bytes: 64 << 20,
             idle_timeout: 300 * 1_000_000_000,
             body_prefix: crate::http::DEFAULT_BODY_PREFIX,
         }
@@ -71,6 +76,9 @@ pub struct FlowStats {
     pub ignored_segments: u64,
     /// Half-open connections evicted from a full half-open table.
     pub half_open_evicted: u64,
+    /// Times a connection gave up its held data because the table's buffer budget
+    /// was spent.
+    pub buffers_shed: u64,
     /// Stream counters of flows already removed plus live gap counts.
     pub streams: StreamStats,
     pub http: HttpStats,
@@ -88,6 +96,7 @@ impl FlowStats {
         self.port_reuse += o.port_reuse;
         self.ignored_segments += o.ignored_segments;
         self.half_open_evicted += o.half_open_evicted;
+        self.buffers_shed += o.buffers_shed;
         self.streams.add(&o.streams);
         self.http.add(&o.http);
     }
@@ -122,6 +131,35 @@ struct Flow {
     last_seen: Nanos,
 }
 
+/// Hands one stream event to the connection's HTTP state; gaps are counted in
+/// `gaps` (number, bytes).
+fn deliver(
+    http: &mut Connection,
+    gaps: &mut (u64, u64),
+    from_client: bool,
+    ev: StreamEvent<'_>,
+    ts: Nanos,
+    out: &mut Vec<Exchange>,
+) {
+    match ev {
+        StreamEvent::Data(d, t) if from_client => http.client_data(d, t, out),
+        StreamEvent::Data(d, t) => http.server_data(d, t, out),
+        StreamEvent::Gap(n) => {
+            gaps.0 += 1;
+            gaps.1 += n;
+            http.gap(from_client, n)
+        }
+        StreamEvent::End => http.end(from_client, ts, out),
+    }
+}
+
+impl Flow {
+    /// Bytes held for data not yet delivered (streams and HTTP readers).
+    fn held(&self) -> usize {
+        self.streams[0].held_bytes() + self.streams[1].held_bytes() + self.http.buffered()
+    }
+}
+
 /// A connection seen only as handshake so far (SYN, SYN-ACK, bare ACKs): a few dozen
 /// bytes until its first payload or FIN makes it a [`Flow`].
 #[derive(Debug, Clone, Copy)]
@@ -141,6 +179,8 @@ const SERVER_PORTS: &[u16] = &[
 pub struct FlowTable {
     flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
     half_open: HashMap<FlowKey, HalfOpen, foldhash::fast::RandomState>,
+    /// Bytes held by all connections' streams and readers (see `buffer_bytes`).
+    buffered: usize,
     cfg: FlowConfig,
     clock: SweepClock,
     pub stats: FlowStats,
@@ -178,6 +218,7 @@ impl FlowTable {
         FlowTable {
             flows: HashMap::default(),
             half_open: HashMap::default(),
+            buffered: 0,
             cfg,
             clock: SweepClock::default(),
             stats: FlowStats::default(),
@@ -246,6 +287,7 @@ impl FlowTable {
             return;
         };
         flow.last_seen = ts;
+        let held_before = flow.held();
         if flow.http.is_done() {
             // Not HTTP (or tunnelled): no need to reassemble, only to notice the end.
             if seg.flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {
@@ -261,34 +303,33 @@ impl FlowTable {
             ..
         } = flow;
         let sender = if from_a { 0 } else { 1 };
-        let sender_is_client = from_a == *client_is_a;
-        let stats = &mut self.stats.streams;
-        let mut dispatch = |from_client: bool, ev: StreamEvent<'_>| match ev {
-            StreamEvent::Data(d, t) => {
-                if from_client {
-                    http.client_data(d, t, out)
-                } else {
-                    http.server_data(d, t, out)
-                }
-            }
-            StreamEvent::Gap(n) => {
-                stats.gaps += 1;
-                stats.gap_bytes += n;
-                http.gap(from_client, n)
-            }
-            StreamEvent::End => http.end(from_client, ts, out),
-        };
+        let c = from_a == *client_is_a;
+        let mut gaps = (0u64, 0u64);
         let [s0, s1] = streams;
         let (tx, rx) = if sender == 0 { (s0, s1) } else { (s1, s0) };
         tx.segment(seg.seq, seg.flags, seg.payload, ts, &mut |ev| {
-            dispatch(sender_is_client, ev)
+            deliver(http, &mut gaps, c, ev, ts, out)
         });
         if seg.flags & tcp_flags::ACK != 0 {
-            rx.acked(seg.ack, &mut |ev| dispatch(!sender_is_client, ev));
+            rx.acked(seg.ack, &mut |ev| deliver(http, &mut gaps, !c, ev, ts, out));
         }
         if seg.flags & tcp_flags::RST != 0 {
-            rx.finish(&mut |ev| dispatch(!sender_is_client, ev));
+            rx.finish(&mut |ev| deliver(http, &mut gaps, !c, ev, ts, out));
         }
+        let mut held = tx.held_bytes() + rx.held_bytes() + http.buffered();
+        if held > held_before && self.buffered + held - held_before > self.cfg.buffer_bytes {
+            // The budget is spent: this connection, which wants more, gives up its
+            // holes (declared gaps, the data after them delivered) and reads any head
+            // it is gathering line by line.
+            tx.give_up_holes(&mut |ev| deliver(http, &mut gaps, c, ev, ts, out));
+            rx.give_up_holes(&mut |ev| deliver(http, &mut gaps, !c, ev, ts, out));
+            http.shed();
+            held = tx.held_bytes() + rx.held_bytes() + http.buffered();
+            self.stats.buffers_shed += 1;
+        }
+        self.stats.streams.gaps += gaps.0;
+        self.stats.streams.gap_bytes += gaps.1;
+        self.buffered = (self.buffered + held).saturating_sub(held_before);
         if tx.ended() && rx.ended() {
             self.stats.closed += 1;
             self.remove(&key, out);
@@ -394,6 +435,7 @@ impl FlowTable {
 
     fn remove(&mut self, key: &FlowKey, out: &mut Vec<Exchange>) {
         if let Some(mut f) = self.flows.remove(key) {
+            self.buffered = self.buffered.saturating_sub(f.held());
             let client_idx = if f.client_is_a { 0 } else { 1 };
             for (i, s) in f.streams.iter_mut().enumerate() {
                 let from_client = i == client_idx;
@@ -402,16 +444,7 @@ impl FlowTable {
                 // result does not depend on which other flows share this table.
                 let now = f.last_seen;
                 let mut gaps = (0u64, 0u64);
-                s.finish(&mut |ev| match ev {
-                    StreamEvent::Data(d, t) if from_client => http.client_data(d, t, out),
-                    StreamEvent::Data(d, t) => http.server_data(d, t, out),
-                    StreamEvent::Gap(n) => {
-                        gaps.0 += 1;
-                        gaps.1 += n;
-                        http.gap(from_client, n)
-                    }
-                    StreamEvent::End => http.end(from_client, now, out),
-                });
+                s.finish(&mut |ev| deliver(http, &mut gaps, from_client, ev, now, out));
                 let st = &mut self.stats.streams;
                 st.gaps += gaps.0;
                 st.gap_bytes += gaps.1;

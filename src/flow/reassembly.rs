@@ -227,6 +227,16 @@ impl Stream {
         }
     }
 
+    /// Memory pressure: every hole before held data is declared a gap, so nothing
+    /// stays held. Returns whether anything was held.
+    pub fn give_up_holes(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) -> bool {
+        let held = !self.held.is_empty();
+        while !self.held.is_empty() {
+            self.skip_to_held(out);
+        }
+        held
+    }
+
     /// Declares the hole before the first held segment a gap and moves past it.
     fn skip_to_held(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
         if let Some((&off, _)) = self.held.first_key_value() {

@@ -165,6 +165,18 @@ impl Connection {
     }
 
     /// Whether parsing stopped for good (not HTTP, or upgraded to something else).
+    /// Bytes the two message readers hold for messages not yet complete.
+    pub fn buffered(&self) -> usize {
+        self.requests.buffered() + self.responses.buffered()
+    }
+
+    /// Memory pressure: both readers give back what they can (see
+    /// [`MessageReader::shed`]).
+    pub fn shed(&mut self) {
+        self.requests.shed();
+        self.responses.shed();
+    }
+
     pub fn is_done(&self) -> bool {
         self.gave_up
             || (self.requests.is_ignoring() && self.responses.is_ignoring() && self.txs.is_empty())

@@ -563,6 +563,27 @@ impl MessageReader {
         }
     }
 
+    /// Bytes held for a message not yet complete (a head split across segments).
+    pub fn buffered(&self) -> usize {
+        self.buf.capacity()
+            + self
+                .over
+                .as_ref()
+                .map_or(0, |o| o.line.capacity() + o.start.capacity())
+    }
+
+    /// Memory pressure: a head being gathered is read line by line from here on, as
+    /// an oversized one is (a few KiB, flagged `head_too_large`), and spare buffer
+    /// capacity is returned.
+    pub fn shed(&mut self) {
+        if self.state == State::AwaitingHead && !self.buf.is_empty() {
+            let buf = std::mem::take(&mut self.buf);
+            self.begin_oversized(&buf);
+        } else if self.buf.is_empty() {
+            self.buf = Vec::new();
+        }
+    }
+
     /// Switches to reading an oversized head; `first` is its first
     /// [`MAX_HEAD_BYTES`], with no end of head in them.
     fn begin_oversized(&mut self, first: &[u8]) {
