@@ -337,5 +337,7 @@ fn main() -> ExitCode {
             eprintln!("apiwatch: {msg}");
             ExitCode::from(1)
         }
+        // `apiwatch ... | head`: the reader has what it wanted.
+        Err(ReplayError::OutputClosed) => ExitCode::SUCCESS,
     }
 }

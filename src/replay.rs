@@ -69,6 +69,9 @@ pub enum ReplayError {
     /// Reading or writing failed while running.
     #[error("{0}")]
     Runtime(String),
+    /// The reader of an output went away (`apiwatch ... | head`): a quiet end.
+    #[error("output closed")]
+    OutputClosed,
 }
 
 /// The outcome of a replay that ran to the end.
@@ -175,10 +178,16 @@ struct Sinks {
 }
 
 fn write_err(e: io::Error) -> ReplayError {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return ReplayError::OutputClosed;
+    }
     ReplayError::Runtime(format!("cannot write exchanges: {e}"))
 }
 
 fn alert_err(e: io::Error) -> ReplayError {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return ReplayError::OutputClosed;
+    }
     ReplayError::Runtime(format!("cannot write alerts: {e}"))
 }
 
@@ -602,9 +611,11 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         since_check: 0,
     };
     let mut errors = Vec::new();
+    // SIGINT/SIGTERM stop a replay as they stop a capture: what was read is
+    // finished, alerts, summary and state written, exit 0. Before live sockets open:
+    // a Ctrl-C while they open is a clean stop, not a kill.
+    crate::signals::install();
     let stats = if let Some(iface) = &opts.interface {
-        // Before the sockets: a Ctrl-C while they open is a clean stop, not a kill.
-        crate::signals::install();
         let sources = open_live(iface, opts)?;
         if let Some(user) = &opts.user {
             crate::privileges::drop_to(user).map_err(ReplayError::Usage)?;
@@ -655,7 +666,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     } else {
         let mut log = InputLog::default();
         let mut pacer = opts.replay_speed.map(Pacer::new);
-        for path in &opts.files {
+        'files: for path in &opts.files {
             let Some(mut src) = log
                 .open(path)
                 .map_err(|e| ReplayError::Usage(e.to_string()))?
@@ -664,7 +675,10 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             };
             while let Some(p) = log.next(path, &mut src) {
                 if let Some(wait) = pacer.as_mut().and_then(|pc| pc.wait(p.ts)) {
-                    std::thread::sleep(wait);
+                    crate::time::pause(wait);
+                }
+                if crate::signals::stopping() {
+                    break 'files;
                 }
                 run.packet(&p)?;
             }
@@ -689,7 +703,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     if let Some(exp) = &publish.exposition {
         exp.set(sinks.render(&stats));
         if let Some(linger) = opts.web_linger {
-            std::thread::sleep(linger);
+            crate::time::pause(linger);
         }
     }
     // Periodic snapshots still being written finish before the final ones.

@@ -17,7 +17,7 @@ extern "C" fn on_hangup(_: libc::c_int) {
     REOPEN.store(true, Ordering::SeqCst);
 }
 
-/// Installs the handlers (live capture only: a replay stops on SIGINT the usual way).
+/// Installs the handlers (live capture and replay alike).
 pub fn install() {
     #[cfg(unix)]
     // SAFETY: the handlers only store to atomics, which is async-signal-safe.

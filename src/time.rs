@@ -53,6 +53,19 @@ pub fn wall_clock() -> Nanos {
         .unwrap_or(0)
 }
 
+/// Sleeps `wait`, in steps of at most 100 ms, until done or a stop is requested
+/// (SIGINT/SIGTERM), so a paced replay stops at once.
+pub fn pause(wait: std::time::Duration) {
+    let until = std::time::Instant::now() + wait.min(std::time::Duration::from_secs(1 << 32));
+    while !crate::signals::stopping() {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
+    }
+}
+
 /// `--replay-speed`: how long to wait before a packet of capture time `ts` is due.
 #[derive(Debug)]
 pub struct Pacer {

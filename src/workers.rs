@@ -419,7 +419,10 @@ fn read(files: &[String], speed: Option<f64>, mut r: Reader) -> Result<ReaderEnd
                 if r.pending > 0 && !r.flush(0) {
                     break 'files;
                 }
-                thread::sleep(wait);
+                crate::time::pause(wait);
+            }
+            if crate::signals::stopping() {
+                break 'files;
             }
             if r.packet(&p, map.as_ref()) {
                 let at = mark(file, src.mapped_position());

@@ -480,3 +480,57 @@ fn a_capture_truncated_while_replayed_ends_with_a_warning_and_every_output() {
         assert!(state.exists());
     }
 }
+
+#[test]
+fn ctrl_c_during_a_paced_replay_finishes_like_a_capture() {
+    // The first brute force is 2 s into this capture, the second 136 s: SIGINT at
+    // 5 s must write the first, the summary and the state, and exit 0 at once.
+    let dir = common::fresh_dir("apiwatch-cli-sigint");
+    let state = dir.join("state.json");
+    let cfg = dir.join("s.toml");
+    fs::write(
+        &cfg,
+        format!("[detect]\nstate_file = \"{}\"\n", state.display()),
+    )
+    .unwrap();
+    let alerts = dir.join("alerts.jsonl");
+    let child = bin()
+        .args(["--replay-speed", "1", "-c"])
+        .arg(&cfg)
+        .arg("-r")
+        .arg(repo("captures/padded-logins.pcap.gz"))
+        .arg("--alerts")
+        .arg(&alerts)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    // SAFETY: signalling our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("apiwatch summary"), "{}", stderr(&o));
+    let written = fs::read_to_string(&alerts).unwrap();
+    assert_eq!(written.lines().count(), 1, "{written}");
+    assert!(written.contains("brute_force"));
+    assert!(state.exists());
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    // `apiwatch -r ... --exchanges - | head -1`
+    let mut child = bin()
+        .arg("-r")
+        .arg(repo("captures/api-login.pcap"))
+        .args(["--exchanges", "-", "--alerts", "/dev/null", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}

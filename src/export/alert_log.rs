@@ -75,9 +75,12 @@ impl AlertLog {
         }
     }
 
+    /// Writes one alert and flushes it: alerts are rare and someone may be waiting
+    /// on them (`tcpdump -w - | apiwatch -r - --alerts -`).
     pub fn write(&mut self, a: &Alert) -> io::Result<()> {
         self.out.write_all(to_json(a).as_bytes())?;
         self.out.write_all(b"\n")?;
+        self.out.flush()?;
         self.written += 1;
         Ok(())
     }
