@@ -8,7 +8,7 @@ use apiwatch::export::summary;
 use apiwatch::replay::{self, ReplayError, ReplayOptions};
 
 const USAGE: &str = "\
-Usage: apiwatch -r <FILE>... [OPTIONS]
+Usage: apiwatch -r <FILE> [-r <FILE>]... [OPTIONS] [FILTER...]
        apiwatch -i <IFACE> [OPTIONS]
 Replay pcap / pcapng captures (also .gz, '-' for stdin) and reconstruct HTTP exchanges.
 
@@ -203,14 +203,18 @@ fn parse_args() -> Result<Option<Args>, String> {
             _ => return Err(arg.unexpected().to_string()),
         }
     }
-    // `apiwatch -r a.pcap b.pcap`: further existing capture files after -r are inputs.
-    let (files, filter): (Vec<String>, Vec<String>) = positional
-        .into_iter()
-        .partition(|v| !replay.files.is_empty() && std::path::Path::new(v).is_file());
-    replay.files.extend(files);
+    // Trailing words are a filter expression, always: every input file has its own
+    // `-r` (a file named `80` in the working directory must not turn `tcp port 80`
+    // into an input).
+    let filter = positional;
     if !filter.is_empty() {
-        let f =
-            apiwatch::capture::bpf::Filter::new(&filter.join(" ")).map_err(|e| e.to_string())?;
+        let f = apiwatch::capture::bpf::Filter::new(&filter.join(" ")).map_err(|e| match filter
+            .iter()
+            .find(|w| std::path::Path::new(w).is_file())
+        {
+            Some(file) => format!("{e} ('{file}' is a file: give each input its own -r)"),
+            None => e.to_string(),
+        })?;
         replay.filter = Some(f);
     }
     if replay.files.is_empty() && replay.interface.is_none() && !test_config {

@@ -534,3 +534,30 @@ fn a_closed_stdout_ends_quietly() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
+
+#[test]
+fn filter_words_stay_a_filter_even_when_a_file_has_that_name() {
+    let dir = common::fresh_dir("apiwatch-cli-filter-word");
+    fs::write(dir.join("80"), b"not a capture").unwrap();
+    let cap = repo("captures/api-login.pcap");
+    let run_in = |words: &[&str]| {
+        bin()
+            .current_dir(&dir)
+            .arg("-r")
+            .arg(&cap)
+            .args(["--exchanges", "-", "--alerts", "/dev/null", "-q"])
+            .args(words)
+            .output()
+            .unwrap()
+    };
+    let all = run_in(&[]);
+    assert_eq!(parse_lines(&all.stdout).len(), 9);
+    // The capture's server is on 8080: `tcp port 80` selects nothing, and `80` is
+    // not read as a second input.
+    let none = run_in(&["tcp", "port", "80"]);
+    assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
+    assert_eq!(parse_lines(&none.stdout).len(), 0);
+    // A second file without its own -r is a clear usage error.
+    let o = run_in(&[cap.to_str().unwrap()]);
+    assert_one_clear_line(&o, 2, &["give each input its own -r"]);
+}
