@@ -260,6 +260,8 @@ fn main() -> ExitCode {
             _ => tracing::Level::WARN,
         })
         .with_target(false)
+        // Colour only for a terminal: escapes must not land in log files or journald.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut args = match parse_args() {
         Ok(Some(a)) => a,
