@@ -193,5 +193,11 @@ mod tests {
         assert_eq!(v["client"], "ip:10.77.1.20");
         assert!(v["status"].is_null() && v["host"].is_null() && v["response_time_ms"].is_null());
         assert_eq!(v.as_object().unwrap().len(), 17);
+        // What the sensor could not see whole is said, only then.
+        let mut padded = e.clone();
+        padded.request_headers.oversized = true;
+        let v: serde_json::Value = serde_json::from_str(&to_json(&padded)).unwrap();
+        assert_eq!(v["flags"], serde_json::json!(["head_too_large"]));
+        assert_eq!(v.as_object().unwrap().len(), 18);
     }
 }
