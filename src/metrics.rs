@@ -438,6 +438,13 @@ pub fn render(
     s
 }
 
+/// The kernel's page size (4 KiB on x86-64, 16 or 64 KiB on some ARM kernels).
+fn page_size() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as f64 } else { 4096.0 }
+}
+
 /// `process_*` metrics from /proc, as client libraries export them.
 fn process_metrics(s: &mut String) {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
@@ -464,7 +471,7 @@ fn process_metrics(s: &mut String) {
         "process_resident_memory_bytes",
         "gauge",
         "Resident memory size in bytes.",
-        rss_pages * 4096.0,
+        rss_pages * page_size(),
     );
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
         one(
@@ -609,12 +616,13 @@ pub fn serve(
     exposition: Exposition,
     web: WebConfig,
 ) -> std::io::Result<std::net::SocketAddr> {
-    let addr = if let Some(port) = addr.strip_prefix(':') {
-        format!("0.0.0.0:{port}")
-    } else {
-        addr.to_string()
+    // `:PORT` is every address, IPv6 and IPv4 alike (a dual-stack socket, as Go's
+    // `:PORT` in exporter-toolkit); IPv4 only where the host has no IPv6.
+    let listener = match addr.strip_prefix(':') {
+        Some(port) => TcpListener::bind(format!("[::]:{port}"))
+            .or_else(|_| TcpListener::bind(format!("0.0.0.0:{port}")))?,
+        None => TcpListener::bind(addr)?,
     };
-    let listener = TcpListener::bind(&addr)?;
     let local = listener.local_addr()?;
     let path = path.to_string();
     std::thread::Builder::new()
@@ -798,5 +806,26 @@ mod tests {
         assert!(m.ends_with("apiwatch_up 1\n"));
         assert!(get("/").contains("href=\"/metrics\""));
         assert!(get("/nope").starts_with("HTTP/1.1 404"));
+    }
+
+    #[test]
+    fn a_bare_port_listens_on_ipv6_and_ipv4() {
+        let exp = Exposition::default();
+        exp.set("apiwatch_up 1\n".into());
+        let addr = serve(":0", "/metrics", exp, WebConfig::default()).unwrap();
+        for host in ["127.0.0.1", "::1"] {
+            let target = std::net::SocketAddr::new(host.parse().unwrap(), addr.port());
+            match std::net::TcpStream::connect(target) {
+                Ok(mut s) => {
+                    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                    let mut out = String::new();
+                    std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+                    assert!(out.ends_with("apiwatch_up 1\n"), "{host}");
+                }
+                // A host without IPv6 (then the listener is IPv4 only).
+                Err(_) if host == "::1" && addr.is_ipv4() => {}
+                Err(e) => panic!("{host}: {e}"),
+            }
+        }
     }
 }
