@@ -330,6 +330,19 @@ fn an_openapi_spec_pins_routes_and_the_inventory_is_written_as_openapi() {
     assert_one_clear_line(&o, 2, &["--openapi", "/nonexistent/spec.json"]);
 }
 
+/// A configuration in `dir` that keeps state in `dir/state.json`, plus `extra`
+/// `[detect]` lines: (state file, config file).
+fn state_config(dir: &std::path::Path, extra: &str) -> (PathBuf, PathBuf) {
+    let state = dir.join("state.json");
+    let cfg = dir.join("state.toml");
+    fs::write(
+        &cfg,
+        format!("[detect]\nstate_file = \"{}\"\n{extra}", state.display()),
+    )
+    .unwrap();
+    (state, cfg)
+}
+
 /// One exchange from each of `n` client addresses, 1 ms apart.
 fn many_clients(n: u32) -> Vec<u8> {
     use apiwatch::synth::{Conversation, PcapWriter, frame};
@@ -360,18 +373,9 @@ fn many_clients(n: u32) -> Vec<u8> {
 #[test]
 fn state_survives_kill_9_at_random_points_and_no_temporary_file_remains() {
     let dir = common::fresh_dir("apiwatch-cli-kill9");
-    let state = dir.join("state.json");
     let cap = dir.join("clients.pcap");
     fs::write(&cap, many_clients(20_000)).unwrap();
-    let cfg = dir.join("kill.toml");
-    fs::write(
-        &cfg,
-        format!(
-            "[detect]\nstate_file = \"{}\"\nsnapshot_interval = \"1s\"\n",
-            state.display()
-        ),
-    )
-    .unwrap();
+    let (state, cfg) = state_config(&dir, "snapshot_interval = \"1s\"\n");
     let start = || {
         bin()
             .args(["-q", "--alerts", "/dev/null", "-c"])
@@ -440,13 +444,7 @@ fn a_capture_truncated_while_replayed_ends_with_a_warning_and_every_output() {
         let cap = dir.join("growing.pcap");
         fs::write(&cap, many_clients(6_000)).unwrap();
         let ex = dir.join("ex.jsonl");
-        let state = dir.join("state.json");
-        let cfg = dir.join("s.toml");
-        fs::write(
-            &cfg,
-            format!("[detect]\nstate_file = \"{}\"\n", state.display()),
-        )
-        .unwrap();
+        let (state, cfg) = state_config(&dir, "");
         // 6 s of packet time at 4x: about 1.5 s of replay.
         let child = bin()
             .args(["--replay-speed", "4", "--workers", workers, "-c"])
@@ -486,13 +484,7 @@ fn ctrl_c_during_a_paced_replay_finishes_like_a_capture() {
     // The first brute force is 2 s into this capture, the second 136 s: SIGINT at
     // 5 s must write the first, the summary and the state, and exit 0 at once.
     let dir = common::fresh_dir("apiwatch-cli-sigint");
-    let state = dir.join("state.json");
-    let cfg = dir.join("s.toml");
-    fs::write(
-        &cfg,
-        format!("[detect]\nstate_file = \"{}\"\n", state.display()),
-    )
-    .unwrap();
+    let (state, cfg) = state_config(&dir, "");
     let alerts = dir.join("alerts.jsonl");
     let child = bin()
         .args(["--replay-speed", "1", "-c"])
