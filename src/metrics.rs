@@ -238,6 +238,13 @@ pub fn render(
         "TCP connections being tracked.",
         p.active_flows,
     );
+    one(
+        &mut s,
+        "apiwatch_tcp_sessions_limit",
+        "gauge",
+        "TCP connections the sensor may track at once (all workers; the oldest idle ones are evicted past it).",
+        f.capacity,
+    );
     header(
         &mut s,
         "apiwatch_worker_tcp_segments_total",

@@ -79,6 +79,9 @@ pub struct FlowStats {
     /// Times a connection gave up its held data because the table's buffer budget
     /// was spent.
     pub buffers_shed: u64,
+    /// Connections this table may hold (`flow.max_flows` for one worker); summed
+    /// over workers it is the capacity the `tcp_sessions_limit` gauge shows.
+    pub capacity: u64,
     /// Stream counters of flows already removed plus live gap counts.
     pub streams: StreamStats,
     pub http: HttpStats,
@@ -97,6 +100,7 @@ impl FlowStats {
         self.ignored_segments += o.ignored_segments;
         self.half_open_evicted += o.half_open_evicted;
         self.buffers_shed += o.buffers_shed;
+        self.capacity += o.capacity;
         self.streams.add(&o.streams);
         self.http.add(&o.http);
     }
@@ -219,9 +223,12 @@ impl FlowTable {
             flows: HashMap::default(),
             half_open: HashMap::default(),
             buffered: 0,
-            cfg,
             clock: SweepClock::default(),
-            stats: FlowStats::default(),
+            stats: FlowStats {
+                capacity: cfg.max_flows as u64,
+                ..FlowStats::default()
+            },
+            cfg,
         }
     }
 
