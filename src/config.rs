@@ -32,7 +32,7 @@ const HOUR: Nanos = 3_600_000_000_000;
 /// The longest value a duration key accepts. Detector windows keep per-second state
 /// per client, so theirs are short; learning may run for weeks. Every bound keeps
 /// `packet time + 6 × duration` far from overflow (packet time is clamped to
-/// [`crate::capture::MAX_TIME`]).
+/// [`crate::time::MAX_TIME`]).
 pub fn max_duration(key: &str) -> Nanos {
     match key {
         "detect.burst.window" => HOUR / 12,

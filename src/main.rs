@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use apiwatch::config::{Config, parse_duration};
 use apiwatch::export::summary;
-use apiwatch::replay::{self, ReplayError, ReplayOptions};
+use apiwatch::sensor::{self, SensorError, SensorOptions};
 
 const USAGE: &str = "\
 Usage: apiwatch -r <FILE> [-r <FILE>]... [OPTIONS] [FILTER...]
@@ -34,7 +34,9 @@ Options:
       --memory-limit <SIZE>    one budget for flows, clients and fragments (default 512MB)
   -c, --config <FILE>       TOML configuration (every key optional, see README)
   -T, --test-config         check the configuration and exit
-      --web.listen-address <ADDR>  serve Prometheus metrics, e.g. :9977 or 127.0.0.1:9977
+      --web.listen-address <ADDR>  serve Prometheus metrics, e.g. :9977 or 127.0.0.1:9977 (repeatable)
+      --web.systemd-socket      serve metrics on the sockets systemd passes (socket activation)
+      --web.max-connections <N> open metrics connections (default 512; past it the oldest idle one closes)
       --web.telemetry-path <PATH>  metrics path (default /metrics)
       --web.config.file <FILE>  TLS and basic auth (Prometheus exporter-toolkit format)
       --web.linger <DUR>        keep serving the final metrics after a replay, e.g. 30s
@@ -46,7 +48,7 @@ Options:
 ";
 
 struct Args {
-    replay: ReplayOptions,
+    sensor: SensorOptions,
     ring_mib: Option<usize>,
     block_timeout_ms: Option<u32>,
     quiet: bool,
@@ -75,7 +77,7 @@ fn string_value(p: &mut lexopt::Parser) -> Result<String, String> {
 fn parse_args() -> Result<Option<Args>, String> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
-    let mut replay = ReplayOptions {
+    let mut sensor = SensorOptions {
         // As DESIGN.md's CLI says: one worker per available core unless told.
         workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(256)),
         ..Default::default()
@@ -92,11 +94,11 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut positional = Vec::new();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
-            Short('r') | Long("read") => replay.files.push(string_value(&mut p)?),
-            Short('i') | Long("interface") => replay.interface = Some(string_value(&mut p)?),
-            Long("exchanges") => replay.exchanges = Some(string_value(&mut p)?),
-            Long("alerts") => replay.alerts = Some(string_value(&mut p)?),
-            Long("endpoints") => replay.endpoints = Some(string_value(&mut p)?.into()),
+            Short('r') | Long("read") => sensor.files.push(string_value(&mut p)?),
+            Short('i') | Long("interface") => sensor.interface = Some(string_value(&mut p)?),
+            Long("exchanges") => sensor.exchanges = Some(string_value(&mut p)?),
+            Long("alerts") => sensor.alerts = Some(string_value(&mut p)?),
+            Long("endpoints") => sensor.endpoints = Some(string_value(&mut p)?.into()),
             Long("openapi") => {
                 let v = string_value(&mut p)?;
                 let spec = apiwatch::routes::spec::Spec::load(std::path::Path::new(&v))
@@ -106,7 +108,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             Long("workers") => {
                 let v = string_value(&mut p)?;
                 match v.parse::<usize>() {
-                    Ok(n) if (1..=256).contains(&n) => replay.workers = n,
+                    Ok(n) if (1..=256).contains(&n) => sensor.workers = n,
                     _ => return Err(format!("--workers: '{v}' is not a number from 1 to 256")),
                 }
             }
@@ -148,12 +150,12 @@ fn parse_args() -> Result<Option<Args>, String> {
                         format!("--block-timeout: '{v}' is not a duration from 1ms to 10s")
                     })?);
             }
-            Long("user") => replay.user = Some(string_value(&mut p)?),
+            Long("user") => sensor.user = Some(string_value(&mut p)?),
             Long("capture-backend") => {
                 let v = string_value(&mut p)?;
-                replay.backend = match v.as_str() {
-                    "af-packet" | "afpacket" => replay::Backend::AfPacket,
-                    "libpcap" | "pcap" => replay::Backend::Libpcap,
+                sensor.backend = match v.as_str() {
+                    "af-packet" | "afpacket" => sensor::Backend::AfPacket,
+                    "libpcap" | "pcap" => sensor::Backend::Libpcap,
                     _ => {
                         return Err(format!(
                             "--capture-backend: '{v}' is not af-packet or libpcap"
@@ -163,26 +165,37 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             Short('c') | Long("config") => config = Some(string_value(&mut p)?),
             Short('T') | Long("test-config") => test_config = true,
-            Long("web.listen-address") => replay.web_listen = Some(string_value(&mut p)?),
+            Long("web.listen-address") => sensor.web.listen.push(string_value(&mut p)?),
+            Long("web.systemd-socket") => sensor.web.systemd_socket = true,
+            Long("web.max-connections") => {
+                let v = string_value(&mut p)?;
+                sensor.web.max_connections = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=65_536).contains(n))
+                    .ok_or_else(|| {
+                        format!("--web.max-connections: '{v}' is not a number from 1 to 65536")
+                    })?;
+            }
             Long("web.telemetry-path") => {
                 let v = string_value(&mut p)?;
                 if !v.starts_with('/') {
                     return Err(format!("--web.telemetry-path: '{v}' must start with '/'"));
                 }
-                replay.web_path = Some(v);
+                sensor.web.path = v;
             }
             Long("web.linger") => {
                 let v = string_value(&mut p)?;
                 let d = parse_duration(&v)
                     .ok_or_else(|| format!("--web.linger: '{v}' is not a duration (e.g. 30s)"))?;
-                replay.web_linger = Some(std::time::Duration::from_nanos(d));
+                sensor.web_linger = Some(std::time::Duration::from_nanos(d));
             }
             Long("web.config.file") => web_config = Some(string_value(&mut p)?),
-            Long("openmetrics-out") => replay.openmetrics_out = Some(string_value(&mut p)?),
+            Long("openmetrics-out") => sensor.openmetrics_out = Some(string_value(&mut p)?),
             Long("replay-speed") => {
                 let v = string_value(&mut p)?;
                 match v.parse::<f64>() {
-                    Ok(x) if (0.001..=1e6).contains(&x) => replay.replay_speed = Some(x),
+                    Ok(x) if (0.001..=1e6).contains(&x) => sensor.replay_speed = Some(x),
                     _ => {
                         return Err(format!(
                             "--replay-speed: '{v}' is not a number from 0.001 to 1000000"
@@ -215,29 +228,29 @@ fn parse_args() -> Result<Option<Args>, String> {
             Some(file) => format!("{e} ('{file}' is a file: give each input its own -r)"),
             None => e.to_string(),
         })?;
-        replay.filter = Some(f);
+        sensor.filter = Some(f);
     }
-    if replay.files.is_empty() && replay.interface.is_none() && !test_config {
+    if sensor.files.is_empty() && sensor.interface.is_none() && !test_config {
         return Err(
             "nothing to do: give a capture with -r FILE or an interface with -i IFACE".into(),
         );
     }
-    if !replay.files.is_empty() && replay.interface.is_some() {
+    if !sensor.files.is_empty() && sensor.interface.is_some() {
         return Err("-r and -i exclude each other: replay files or capture live".into());
     }
-    if replay.interface.is_some() && replay.openmetrics_out.is_some() {
+    if sensor.interface.is_some() && sensor.openmetrics_out.is_some() {
         // Snapshots are kept until the end: fine for a replay, unbounded for a sensor.
         return Err(
             "--openmetrics-out is for replays (-r); scrape /metrics when capturing live".into(),
         );
     }
-    if replay.interface.is_none() && replay.user.is_some() {
+    if sensor.interface.is_none() && sensor.user.is_some() {
         return Err(
             "--user applies to live capture (-i); a replay runs as whoever starts it".into(),
         );
     }
     Ok(Some(Args {
-        replay,
+        sensor,
         ring_mib,
         block_timeout_ms,
         quiet,
@@ -278,19 +291,24 @@ fn main() -> ExitCode {
     if let Some(limit) = args.memory_limit {
         cfg.memory.limit = limit;
     }
-    cfg.apply_memory_budget(args.replay.workers);
-    args.replay.flow = cfg.flow;
-    args.replay.ring = cfg.capture;
+    cfg.apply_memory_budget(args.sensor.workers);
+    args.sensor.flow = cfg.flow;
+    args.sensor.ring = cfg.capture;
     if let Some(n) = args.ring_mib {
-        args.replay.ring.ring_mib = n;
+        args.sensor.ring.ring_mib = n;
     }
     if let Some(ms) = args.block_timeout_ms {
-        args.replay.ring.block_timeout_ms = ms;
+        args.sensor.ring.block_timeout_ms = ms;
     }
-    args.replay.detect = cfg.detect;
+    args.sensor.detect = cfg.detect;
     if let Some(path) = args.web_config.as_deref() {
-        match apiwatch::webconfig::WebConfig::load(path) {
-            Ok(w) => args.replay.web_config = Some(w),
+        match apiwatch::metrics::webconfig::WebSource::load(path) {
+            Ok((source, cfg)) => {
+                for w in &cfg.warnings {
+                    tracing::warn!("{path}: {w}");
+                }
+                args.sensor.web.config = std::sync::Arc::new(source);
+            }
             Err(msg) => {
                 eprintln!("apiwatch: {msg}");
                 return ExitCode::from(2);
@@ -298,9 +316,9 @@ fn main() -> ExitCode {
         }
     }
     if let Some(d) = args.learning_period {
-        args.replay.detect.learning_period = d;
+        args.sensor.detect.learning_period = d;
     }
-    args.replay.detect.spec = args.openapi.take();
+    args.sensor.detect.spec = args.openapi.take();
     if args.test_config {
         eprintln!(
             "apiwatch: configuration {} is valid",
@@ -308,7 +326,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    match replay::run(&args.replay) {
+    match sensor::run(&args.sensor) {
         Ok(report) => {
             // Errors first, so the first line says what went wrong; the summary only
             // when something was read.
@@ -335,15 +353,15 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Err(ReplayError::Usage(msg)) => {
+        Err(SensorError::Usage(msg)) => {
             eprintln!("apiwatch: {msg}");
             ExitCode::from(2)
         }
-        Err(ReplayError::Runtime(msg)) => {
+        Err(SensorError::Runtime(msg)) => {
             eprintln!("apiwatch: {msg}");
             ExitCode::from(1)
         }
         // `apiwatch ... | head`: the reader has what it wanted.
-        Err(ReplayError::OutputClosed) => ExitCode::SUCCESS,
+        Err(SensorError::OutputClosed) => ExitCode::SUCCESS,
     }
 }

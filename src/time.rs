@@ -1,7 +1,15 @@
-//! Packet-time formatting. apiwatch never reads the wall clock in its core; these
-//! helpers only render capture timestamps (UTC, ISO 8601, microseconds).
+//! Packet time: what every stage measures time in (its own module, so capture,
+//! decoding, reassembly and detection share it without importing each other), and
+//! its formatting. apiwatch never reads the wall clock in its core; these helpers
+//! only render capture timestamps (UTC, ISO 8601, microseconds).
 
-use crate::capture::Nanos;
+/// Nanoseconds since the Unix epoch, taken from the capture (never the wall clock).
+pub type Nanos = u64;
+
+/// The latest packet time apiwatch works with (2^62 ns, early 2116). Every source
+/// clamps to it, so packet time plus any configured duration (at most 90 days) stays
+/// far from `u64::MAX`: a hostile timestamp cannot wrap a window into the past.
+pub const MAX_TIME: Nanos = 1 << 62;
 
 /// Civil date from days since 1970-01-01 (proleptic Gregorian; H. Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {

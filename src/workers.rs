@@ -28,12 +28,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::capture::Nanos;
 use crate::capture::file::InputLog;
 use crate::decode::TcpSegment;
 use crate::flow::{FlowConfig, FlowKey, FlowStats, FlowTable, SweepClock};
 use crate::http::Exchange;
 use crate::pipeline::{CaptureStats, Front, PipelineStats};
+use crate::time::Nanos;
 use crate::time::Pacer;
 
 /// Packets per batch handed to a worker: large enough that channel costs vanish,

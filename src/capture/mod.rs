@@ -20,13 +20,7 @@ use bpf::FilterError;
 
 pub use file::{CaptureError, FileSource};
 
-/// Nanoseconds since the Unix epoch, taken from the capture (never the wall clock).
-pub type Nanos = u64;
-
-/// The latest packet time apiwatch works with (2^62 ns, early 2116). Every source
-/// clamps to it, so packet time plus any configured duration (at most 90 days) stays
-/// far from `u64::MAX`: a hostile timestamp cannot wrap a window into the past.
-pub const MAX_TIME: Nanos = 1 << 62;
+pub use crate::time::{MAX_TIME, Nanos};
 
 /// One captured frame as the source delivered it.
 #[derive(Debug, Clone, Copy)]

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::capture::Nanos;
+use crate::time::Nanos;
 
 /// Linux's default `ipfrag_time` is 30 s.
 pub const FRAGMENT_TIMEOUT: Nanos = 30 * 1_000_000_000;

@@ -12,7 +12,7 @@ pub mod fragments;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::capture::Nanos;
+use crate::time::Nanos;
 use fragments::{FragmentKey, Fragments};
 
 /// LINKTYPE_* values (tcpdump.org link-layer header types).

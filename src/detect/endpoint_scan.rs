@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::window::{CountingWindow, Window};
 use super::{Finding, Kind, Obs};
-use crate::capture::Nanos;
+use crate::time::Nanos;
 
 const SEC: Nanos = 1_000_000_000;
 

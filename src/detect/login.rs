@@ -13,8 +13,8 @@ use serde_json::json;
 
 use super::window::{CountingWindow, Window, intervals_ended};
 use super::{Finding, Kind, Obs};
-use crate::capture::Nanos;
 use crate::jsonscan::{self, Item};
+use crate::time::Nanos;
 
 const SEC: Nanos = 1_000_000_000;
 

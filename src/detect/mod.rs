@@ -25,10 +25,10 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
-use crate::capture::Nanos;
 use crate::http::Exchange;
 use crate::identity::{self, ClientId};
 use crate::jsonscan::Item;
+use crate::time::Nanos;
 
 const SEC: Nanos = 1_000_000_000;
 

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::window::{CountingWindow, Ewma};
 use super::{Finding, Kind, Obs};
-use crate::capture::Nanos;
+use crate::time::Nanos;
 
 const SEC: Nanos = 1_000_000_000;
 

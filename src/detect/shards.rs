@@ -14,9 +14,9 @@ use std::thread::JoinHandle;
 
 use super::state::{ClientSnap, ClientSnaps};
 use super::{Alert, Kind, Routed, Shard, burst::Population};
-use crate::capture::Nanos;
 use crate::http::Exchange;
 use crate::identity::ClientId;
+use crate::time::Nanos;
 
 /// Exchanges queued for one shard before they are handed over.
 const BATCH: usize = 256;

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::window::Ewma;
 use super::{Client, Engine, Shard, Stage};
-use crate::capture::Nanos;
 use crate::identity::ClientId;
 use crate::routes::inventory::EndpointInfo;
+use crate::time::Nanos;
 use std::hash::BuildHasher;
 
 /// Bumped whenever the layout or the meaning of a field changes.

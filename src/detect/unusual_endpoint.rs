@@ -19,8 +19,8 @@ use std::collections::HashSet;
 use serde_json::json;
 
 use super::{Finding, Kind, Obs};
-use crate::capture::Nanos;
 use crate::routes::inventory::{EndpointInfo, Inventory, Recorded, Use};
+use crate::time::Nanos;
 
 /// Thresholds (config `[detect.unusual_endpoint]`).
 #[derive(Debug, Clone)]

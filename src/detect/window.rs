@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::capture::Nanos;
+use crate::time::Nanos;
 
 /// How many whole intervals of `span` that began at `start` have ended by `now` (0
 /// when `now` is earlier). Division, not a loop: no timestamp can make it spin, and

@@ -12,10 +12,10 @@ pub mod reassembly;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::capture::Nanos;
 use crate::decode::{TcpSegment, tcp_flags};
 use crate::http::connection::Endpoints;
 use crate::http::{Connection, Exchange, HttpStats};
+use crate::time::Nanos;
 use reassembly::{Stream, StreamEvent, StreamStats};
 
 /// What one tracked connection costs at peak, with a request pending, its reassembly

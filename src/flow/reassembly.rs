@@ -17,8 +17,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::capture::Nanos;
 use crate::decode::tcp_flags;
+use crate::time::Nanos;
 
 /// Bytes of out-of-order data held per direction before the oldest hole is declared
 /// a gap. 256 KiB covers a full default Linux receive window of reordering.

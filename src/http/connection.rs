@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use super::parser::{Finish, Framing, Head, MessageReader, ParseError, Role, StartLine, Step};
 use super::{DEFAULT_BODY_PREFIX, Exchange};
-use crate::capture::Nanos;
+use crate::time::Nanos;
 
 /// Response-body bytes kept (login failure markers such as `{"error":"invalid
 /// credentials"}` sit at the start of the body).

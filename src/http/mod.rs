@@ -6,7 +6,7 @@ pub mod parser;
 
 use std::net::IpAddr;
 
-use crate::capture::Nanos;
+use crate::time::Nanos;
 pub use connection::{Connection, HttpStats};
 pub use parser::{Headers, ParseError};
 

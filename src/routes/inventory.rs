@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::capture::Nanos;
 use crate::detect::Prehashed;
+use crate::time::Nanos;
 
 /// Distinct clients (and principals) remembered per endpoint: past the cap the
 /// endpoint is common anyway.

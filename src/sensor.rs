@@ -1,5 +1,7 @@
-//! `apiwatch -r`: replays capture files in order through one pipeline, as fast as the
-//! machine allows, on packet time.
+//! The sensor's run: packets from capture files (`-r`, in order, as fast as the
+//! machine allows or paced by packet time) or from live interfaces (`-i`) through
+//! the flow workers and detection, into the exchange and alert logs, the state file
+//! and the metrics endpoint, until the input ends or a signal asks it to stop.
 
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
@@ -22,7 +24,7 @@ use crate::workers;
 
 /// What to replay and where results go.
 #[derive(Debug, Clone, Default)]
-pub struct ReplayOptions {
+pub struct SensorOptions {
     pub files: Vec<String>,
     /// `--exchanges PATH` (`-` for stdout).
     pub exchanges: Option<String>,
@@ -30,16 +32,12 @@ pub struct ReplayOptions {
     pub alerts: Option<String>,
     pub flow: FlowConfig,
     pub detect: DetectConfig,
-    /// `--web.listen-address`: serve metrics while replaying.
-    pub web_listen: Option<String>,
-    /// `--web.telemetry-path` (default `/metrics`).
-    pub web_path: Option<String>,
+    /// `--web.*`: where and how metrics are served while the sensor runs.
+    pub web: crate::metrics::WebOptions,
     /// `--replay-speed`: pace by packet time (1 = as recorded).
     pub replay_speed: Option<f64>,
     /// `--web.linger`: keep serving the final metrics this long after the replay.
     pub web_linger: Option<std::time::Duration>,
-    /// `--web.config.file`: TLS and basic auth for the metrics endpoint.
-    pub web_config: Option<crate::webconfig::WebConfig>,
     /// `-i IFACE`: capture live instead of reading files.
     pub interface: Option<String>,
     /// `--openmetrics-out`: the replay's metrics on packet time, for backfilling.
@@ -62,7 +60,7 @@ pub struct ReplayOptions {
 
 /// Why a replay failed. `Usage` errors exit 2, `Runtime` errors exit 1.
 #[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
+pub enum SensorError {
     /// A path the user gave cannot be used.
     #[error("{0}")]
     Usage(String),
@@ -75,7 +73,7 @@ pub enum ReplayError {
 }
 
 /// The outcome of a replay that ran to the end.
-pub struct ReplayReport {
+pub struct SensorReport {
     pub stats: PipelineStats,
     pub engine: Engine,
     pub exchanges: u64,
@@ -120,9 +118,9 @@ fn open_nofollow(
 }
 
 /// Reopens an output file for appending (after log rotation).
-fn open_append(path: &str, what: &str) -> Result<Box<dyn Write + Send>, ReplayError> {
+fn open_append(path: &str, what: &str) -> Result<Box<dyn Write + Send>, SensorError> {
     open_nofollow(path, true, None)
-        .map_err(|e| ReplayError::Runtime(format!("{path}: cannot reopen {what} file: {e}")))
+        .map_err(|e| SensorError::Runtime(format!("{path}: cannot reopen {what} file: {e}")))
 }
 
 /// Opens an output path given on the command line (`-` is standard output), owned by
@@ -131,12 +129,12 @@ pub fn open_output(
     path: &str,
     what: &str,
     owner: Option<(u32, u32)>,
-) -> Result<Box<dyn Write + Send>, ReplayError> {
+) -> Result<Box<dyn Write + Send>, SensorError> {
     if path == "-" {
         return Ok(Box::new(io::stdout()));
     }
     open_nofollow(path, false, owner)
-        .map_err(|e| ReplayError::Usage(format!("{path}: cannot create {what} file: {e}")))
+        .map_err(|e| SensorError::Usage(format!("{path}: cannot create {what} file: {e}")))
 }
 
 /// Detection threads when the configuration leaves it to apiwatch. On two or three
@@ -177,24 +175,24 @@ struct Sinks {
     saver: crate::durable::Saver,
 }
 
-fn write_err(e: io::Error) -> ReplayError {
+fn write_err(e: io::Error) -> SensorError {
     if e.kind() == io::ErrorKind::BrokenPipe {
-        return ReplayError::OutputClosed;
+        return SensorError::OutputClosed;
     }
-    ReplayError::Runtime(format!("cannot write exchanges: {e}"))
+    SensorError::Runtime(format!("cannot write exchanges: {e}"))
 }
 
-fn alert_err(e: io::Error) -> ReplayError {
+fn alert_err(e: io::Error) -> SensorError {
     if e.kind() == io::ErrorKind::BrokenPipe {
-        return ReplayError::OutputClosed;
+        return SensorError::OutputClosed;
     }
-    ReplayError::Runtime(format!("cannot write alerts: {e}"))
+    SensorError::Runtime(format!("cannot write alerts: {e}"))
 }
 
 impl Sinks {
     /// SIGHUP: the output files were rotated; write on at their paths (appending when
     /// a file is still there).
-    fn reopen(&mut self) -> Result<(), ReplayError> {
+    fn reopen(&mut self) -> Result<(), SensorError> {
         self.flush_outputs()?;
         if let Some(p) = self.exchanges_path.as_deref().filter(|p| *p != "-") {
             self.log = Some(ExchangeLog::new(open_append(p, "exchanges")?));
@@ -207,7 +205,7 @@ impl Sinks {
     }
 
     /// Pushes buffered exchange and alert lines out (live capture, quiet wire).
-    fn flush_outputs(&mut self) -> Result<(), ReplayError> {
+    fn flush_outputs(&mut self) -> Result<(), SensorError> {
         if let Some(l) = self.log.as_mut() {
             l.flush().map_err(write_err)?;
         }
@@ -230,7 +228,7 @@ impl Sinks {
     }
 
     /// One exchange; `head` is its exchange-log head when a worker made it.
-    fn exchange(&mut self, e: Exchange, head: Option<&str>) -> Result<(), ReplayError> {
+    fn exchange(&mut self, e: Exchange, head: Option<&str>) -> Result<(), SensorError> {
         // Rotation takes effect before the first exchange that follows the signal,
         // not at the next quiet moment.
         if crate::signals::take_reopen() {
@@ -311,7 +309,7 @@ impl Sinks {
     }
 
     /// Writes and counts the alerts the engine handed over.
-    fn write_alerts(&mut self) -> Result<(), ReplayError> {
+    fn write_alerts(&mut self) -> Result<(), SensorError> {
         for a in self.fired.drain(..) {
             self.engine.count(&a);
             self.alerts.write(&a).map_err(alert_err)?;
@@ -320,7 +318,7 @@ impl Sinks {
     }
 
     /// End of the exchanges: every alert still on its way is written.
-    fn finish(&mut self) -> Result<(), ReplayError> {
+    fn finish(&mut self) -> Result<(), SensorError> {
         self.engine.finish(&mut self.fired);
         self.write_alerts()
     }
@@ -381,9 +379,9 @@ struct Merged<'a> {
 }
 
 impl workers::Sink for Merged<'_> {
-    type Error = ReplayError;
+    type Error = SensorError;
 
-    fn exchange(&mut self, e: Exchange, head: Option<&str>) -> Result<(), ReplayError> {
+    fn exchange(&mut self, e: Exchange, head: Option<&str>) -> Result<(), SensorError> {
         let ts = e.ts;
         self.sinks.exchange(e, head)?;
         // Backfill snapshots follow the merged exchanges' packet time.
@@ -400,7 +398,7 @@ impl workers::Sink for Merged<'_> {
         self.publish.serve(|| sinks.render(stats));
     }
 
-    fn idle(&mut self, now: u64, stats: &PipelineStats) -> Result<(), ReplayError> {
+    fn idle(&mut self, now: u64, stats: &PipelineStats) -> Result<(), SensorError> {
         if crate::signals::take_reopen() {
             self.sinks.reopen()?;
         }
@@ -415,7 +413,7 @@ impl workers::Sink for Merged<'_> {
 
 impl Run {
     /// One packet through the pipeline; its finished exchanges to the sinks.
-    fn packet(&mut self, p: &Packet<'_>) -> Result<(), ReplayError> {
+    fn packet(&mut self, p: &Packet<'_>) -> Result<(), SensorError> {
         self.since_check += 1;
         if self.since_check >= 1024 {
             self.since_check = 0;
@@ -434,7 +432,7 @@ impl Run {
     }
 
     /// End of input: open connections are finished and their exchanges judged.
-    fn finish(&mut self) -> Result<PipelineStats, ReplayError> {
+    fn finish(&mut self) -> Result<PipelineStats, SensorError> {
         self.pipeline.finish(&mut self.buf);
         for e in self.buf.drain(..) {
             self.sinks.exchange(e, None)?;
@@ -456,7 +454,7 @@ pub enum Backend {
 type Sources = Vec<Box<dyn crate::capture::LiveCapture>>;
 
 /// Opens one capture handle per worker on `iface` (one fanout group when several).
-fn open_live(iface: &str, opts: &ReplayOptions) -> Result<Sources, ReplayError> {
+fn open_live(iface: &str, opts: &SensorOptions) -> Result<Sources, SensorError> {
     let n = opts.workers.max(1);
     let group = (n > 1).then(crate::capture::fanout_group);
     let mut filter = opts.filter.clone();
@@ -466,9 +464,9 @@ fn open_live(iface: &str, opts: &ReplayOptions) -> Result<Sources, ReplayError> 
     };
     let usage = |e: crate::capture::LiveError| {
         if e.is_usage() {
-            ReplayError::Usage(e.to_string())
+            SensorError::Usage(e.to_string())
         } else {
-            ReplayError::Runtime(e.to_string())
+            SensorError::Runtime(e.to_string())
         }
     };
     let mut out: Sources = Vec::with_capacity(n);
@@ -481,7 +479,7 @@ fn open_live(iface: &str, opts: &ReplayOptions) -> Result<Sources, ReplayError> 
             ),
             #[cfg(not(target_os = "linux"))]
             Backend::AfPacket => {
-                return Err(ReplayError::Usage(format!(
+                return Err(SensorError::Usage(format!(
                     "{iface}: AF_PACKET capture needs Linux; use --capture-backend libpcap"
                 )));
             }
@@ -492,7 +490,7 @@ fn open_live(iface: &str, opts: &ReplayOptions) -> Result<Sources, ReplayError> 
             ),
             #[cfg(not(feature = "libpcap"))]
             Backend::Libpcap => {
-                return Err(ReplayError::Usage(
+                return Err(SensorError::Usage(
                     "--capture-backend libpcap: this build has no libpcap (cargo build --features libpcap)".into(),
                 ));
             }
@@ -504,18 +502,18 @@ fn open_live(iface: &str, opts: &ReplayOptions) -> Result<Sources, ReplayError> 
 use crate::workers::live;
 
 /// Runs the replay. Exchanges are written as soon as they complete.
-pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
+pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
     for f in &opts.files {
         if f != "-" {
             if let Err(e) = std::fs::metadata(f) {
-                return Err(ReplayError::Usage(format!("{f}: cannot open: {e}")));
+                return Err(SensorError::Usage(format!("{f}: cannot open: {e}")));
             }
         }
     }
     // Under `--user` the outputs are created as root and handed to the user, who
     // reopens them after rotation (SIGHUP).
     let owner = match (&opts.user, &opts.interface) {
-        (Some(user), Some(_)) => Some(crate::privileges::lookup(user).map_err(ReplayError::Usage)?),
+        (Some(user), Some(_)) => Some(crate::privileges::lookup(user).map_err(SensorError::Usage)?),
         _ => None,
     };
     let log = match &opts.exchanges {
@@ -556,20 +554,16 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             }
         }
     }
-    let exposition = match &opts.web_listen {
-        Some(addr) => {
-            let exp = Exposition::default();
-            let path = opts.web_path.as_deref().unwrap_or("/metrics");
-            metrics::serve(
-                addr,
-                path,
-                exp.clone(),
-                opts.web_config.clone().unwrap_or_default(),
-            )
-            .map_err(|e| ReplayError::Usage(format!("--web.listen-address {addr}: {e}")))?;
-            Some(exp)
+    let exposition = if opts.web.enabled() {
+        let exp = Exposition::default();
+        let addrs = metrics::serve(&opts.web, exp.clone())
+            .map_err(|e| SensorError::Usage(format!("--web.listen-address {e}")))?;
+        for a in addrs {
+            tracing::info!(address = %a, "serving metrics");
         }
-        None => None,
+        Some(exp)
+    } else {
+        None
     };
     let backfill = match &opts.openmetrics_out {
         Some(p) => Some((
@@ -618,7 +612,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let stats = if let Some(iface) = &opts.interface {
         let sources = open_live(iface, opts)?;
         if let Some(user) = &opts.user {
-            crate::privileges::drop_to(user).map_err(ReplayError::Usage)?;
+            crate::privileges::drop_to(user).map_err(SensorError::Usage)?;
             let state = opts.detect.state_file.as_deref();
             let files: Vec<&std::path::Path> = [&opts.exchanges, &opts.alerts]
                 .into_iter()
@@ -660,8 +654,8 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
                 errors.extend(end.errors);
                 stats
             }
-            Err(workers::ReadFailure::Usage(msg)) => return Err(ReplayError::Usage(msg)),
-            Err(workers::ReadFailure::Runtime(msg)) => return Err(ReplayError::Runtime(msg)),
+            Err(workers::ReadFailure::Usage(msg)) => return Err(SensorError::Usage(msg)),
+            Err(workers::ReadFailure::Runtime(msg)) => return Err(SensorError::Runtime(msg)),
         }
     } else {
         let mut log = InputLog::default();
@@ -669,7 +663,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         'files: for path in &opts.files {
             let Some(mut src) = log
                 .open(path)
-                .map_err(|e| ReplayError::Usage(e.to_string()))?
+                .map_err(|e| SensorError::Usage(e.to_string()))?
             else {
                 continue;
             };
@@ -698,7 +692,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         }
         out.write_all(b.to_openmetrics().as_bytes())
             .and_then(|_| out.flush())
-            .map_err(|e| ReplayError::Runtime(format!("cannot write OpenMetrics: {e}")))?;
+            .map_err(|e| SensorError::Runtime(format!("cannot write OpenMetrics: {e}")))?;
     }
     if let Some(exp) = &publish.exposition {
         exp.set(sinks.render(&stats));
@@ -722,7 +716,7 @@ pub fn run(opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             ));
         }
     }
-    Ok(ReplayReport {
+    Ok(SensorReport {
         stats,
         engine: sinks.engine,
         exchanges: sinks.written,

@@ -1,0 +1,104 @@
+//! Exchange-level counters kept beside the pipeline: methods, status classes,
+//! latency, and the busiest endpoint templates.
+
+use crate::http::Exchange;
+
+/// Upper bounds (seconds) of the response latency histogram.
+pub(super) const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+/// Methods with their own label value; the rest are `other`.
+pub(super) const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "other",
+];
+/// Status classes; `none` is an exchange without a response.
+pub(super) const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "none"];
+
+/// Exchange-level counters the pipeline's own statistics do not have.
+#[derive(Debug, Clone, Default)]
+pub struct HttpMetrics {
+    pub(super) by_method_class: [[u64; CLASSES.len()]; METHODS.len()],
+    pub(super) latency_buckets: [u64; LATENCY_BUCKETS.len()],
+    pub(super) latency_count: u64,
+    pub(super) latency_sum: f64,
+}
+
+impl HttpMetrics {
+    /// Counts one exchange (cheap: two array increments and a bucket search).
+    pub fn exchange(&mut self, e: &Exchange) {
+        let m = e
+            .method
+            .as_deref()
+            .and_then(|m| METHODS[..7].iter().position(|k| k.eq_ignore_ascii_case(m)))
+            .unwrap_or(7);
+        let c = match e.status {
+            Some(s @ 100..=599) => (s / 100 - 1) as usize,
+            _ => 5,
+        };
+        self.by_method_class[m][c] += 1;
+        if let Some(ns) = e.response_time_ns() {
+            let secs = ns as f64 / 1e9;
+            self.latency_count += 1;
+            self.latency_sum += secs;
+            if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+                self.latency_buckets[i] += 1;
+            }
+        }
+    }
+}
+
+/// Per-endpoint-template counters for the busiest templates. A template gets its own
+/// label value once `SLOT_CLIENTS` distinct clients used it `SLOT_AFTER` times while
+/// slots are free, and keeps it; everything else counts under `other`. A template
+/// with a segment that looks like a credential never gets one: label values are
+/// routes many clients share, never one client's literal token. Series never move
+/// between label values, so every counter stays monotonic, and the label set stays
+/// bounded.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointMetrics {
+    pub(super) slots: std::collections::BTreeMap<String, [u64; 2]>,
+    pub(super) other: [u64; 2],
+    /// Requests and the first distinct clients of templates without a slot yet.
+    pending: std::collections::HashMap<String, (u64, Vec<u64>)>,
+}
+
+/// Templates with their own label value.
+pub const ENDPOINT_SLOTS: usize = 20;
+const SLOT_AFTER: u64 = 10;
+const SLOT_CLIENTS: usize = 3;
+const PENDING_MAX: usize = 10_000;
+
+impl EndpointMetrics {
+    /// Counts a request to `endpoint` (method plus learned template) by `client` (a
+    /// hash of the client key).
+    pub fn request(&mut self, endpoint: &str, status: Option<u16>, client: u64) {
+        let err = u64::from(matches!(status, Some(400..=599)));
+        if let Some(c) = self.slots.get_mut(endpoint) {
+            c[0] += 1;
+            c[1] += err;
+            return;
+        }
+        self.other[0] += 1;
+        self.other[1] += err;
+        if self.slots.len() >= ENDPOINT_SLOTS {
+            return;
+        }
+        if self.pending.len() >= PENDING_MAX && !self.pending.contains_key(endpoint) {
+            self.pending.clear();
+        }
+        let (n, clients) = self.pending.entry(endpoint.to_string()).or_default();
+        *n += 1;
+        if clients.len() < SLOT_CLIENTS && !clients.contains(&client) {
+            clients.push(client);
+        }
+        if *n >= SLOT_AFTER
+            && clients.len() >= SLOT_CLIENTS
+            && !endpoint
+                .split(['/', ' '])
+                .any(crate::redact::looks_like_secret)
+        {
+            self.pending.remove(endpoint);
+            self.slots.insert(endpoint.to_string(), [0, 0]);
+        }
+    }
+}

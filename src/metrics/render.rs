@@ -1,0 +1,423 @@
+//! The text exposition (Prometheus 0.0.4) of every metric, and its OpenMetrics 1.0
+//! form for scrapers that ask for it.
+
+use std::fmt::Write as _;
+
+use super::counters::{CLASSES, EndpointMetrics, HttpMetrics, LATENCY_BUCKETS, METHODS};
+use crate::decode::DecodeError;
+use crate::detect::{DetectStats, Kind};
+use crate::http::ParseError;
+use crate::pipeline::PipelineStats;
+
+fn label_escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub(super) fn header(s: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(s, "# HELP {name} {help}");
+    let _ = writeln!(s, "# TYPE {name} {kind}");
+}
+
+pub(super) fn one(
+    s: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl std::fmt::Display,
+) {
+    header(s, name, kind, help);
+    let _ = writeln!(s, "{name} {value}");
+}
+
+/// Detection state shown as gauges.
+#[derive(Debug, Clone, Default)]
+pub struct DetectGauges {
+    pub clients: usize,
+    pub endpoints: usize,
+    pub episodes: Vec<(Kind, usize)>,
+}
+
+/// Renders every metric.
+pub fn render(
+    p: &PipelineStats,
+    http: &HttpMetrics,
+    per_endpoint: &EndpointMetrics,
+    detect: &DetectStats,
+    g: &DetectGauges,
+) -> String {
+    let (clients, endpoints) = (g.clients, g.endpoints);
+    let mut s = String::with_capacity(8192);
+    let c = &p.capture;
+    let f = &p.flows;
+    one(
+        &mut s,
+        "apiwatch_up",
+        "gauge",
+        "1 while apiwatch is running.",
+        1,
+    );
+    header(
+        &mut s,
+        "apiwatch_build_info",
+        "gauge",
+        "Build information; the value is always 1.",
+    );
+    let _ = writeln!(
+        s,
+        "apiwatch_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    one(
+        &mut s,
+        "apiwatch_capture_packets_total",
+        "counter",
+        "Packets read from the capture.",
+        c.packets,
+    );
+    one(
+        &mut s,
+        "apiwatch_capture_bytes_total",
+        "counter",
+        "Bytes on the wire of the packets read.",
+        c.bytes,
+    );
+    one(
+        &mut s,
+        "apiwatch_capture_kernel_drops_total",
+        "counter",
+        "Packets the kernel dropped before apiwatch saw them (live capture only).",
+        c.kernel_drops,
+    );
+    one(
+        &mut s,
+        "apiwatch_capture_kernel_queue_freezes_total",
+        "counter",
+        "Times the kernel froze a capture ring because it was full (live capture only).",
+        c.kernel_freezes,
+    );
+    header(
+        &mut s,
+        "apiwatch_decode_errors_total",
+        "counter",
+        "Packets that could not be decoded, by layer and reason.",
+    );
+    for e in DecodeError::ALL {
+        let (layer, reason) = e.labels();
+        let _ = writeln!(
+            s,
+            "apiwatch_decode_errors_total{{layer=\"{layer}\",reason=\"{reason}\"}} {}",
+            c.decode_errors[e.index()]
+        );
+    }
+    one(
+        &mut s,
+        "apiwatch_tcp_sessions_active",
+        "gauge",
+        "TCP connections being tracked.",
+        p.active_flows,
+    );
+    one(
+        &mut s,
+        "apiwatch_tcp_sessions_limit",
+        "gauge",
+        "TCP connections the sensor may track at once (all workers; the oldest idle ones are evicted past it).",
+        f.capacity,
+    );
+    header(
+        &mut s,
+        "apiwatch_worker_tcp_segments_total",
+        "counter",
+        "TCP segments each flow worker processed (how evenly fanout spreads the load).",
+    );
+    for (i, (segments, _)) in p.workers.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "apiwatch_worker_tcp_segments_total{{worker=\"{i}\"}} {segments}"
+        );
+    }
+    header(
+        &mut s,
+        "apiwatch_worker_tcp_sessions_active",
+        "gauge",
+        "TCP connections each flow worker tracks.",
+    );
+    for (i, (_, active)) in p.workers.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "apiwatch_worker_tcp_sessions_active{{worker=\"{i}\"}} {active}"
+        );
+    }
+    one(
+        &mut s,
+        "apiwatch_tcp_sessions_total",
+        "counter",
+        "TCP connections seen.",
+        f.created,
+    );
+    one(
+        &mut s,
+        "apiwatch_tcp_reassembly_gaps_total",
+        "counter",
+        "Holes in reassembled TCP streams (data the sensor never saw).",
+        f.streams.gaps,
+    );
+    one(
+        &mut s,
+        "apiwatch_tcp_reassembly_gap_bytes_total",
+        "counter",
+        "Bytes missing in reassembled TCP streams.",
+        f.streams.gap_bytes,
+    );
+    one(
+        &mut s,
+        "apiwatch_tcp_midstream_pickups_total",
+        "counter",
+        "TCP connections picked up without their handshake.",
+        f.midstream_pickups,
+    );
+    header(
+        &mut s,
+        "apiwatch_http_exchanges_total",
+        "counter",
+        "HTTP exchanges reconstructed, by method and status class.",
+    );
+    for (mi, m) in METHODS.iter().enumerate() {
+        for (ci, cl) in CLASSES.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "apiwatch_http_exchanges_total{{method=\"{m}\",status_class=\"{cl}\"}} {}",
+                http.by_method_class[mi][ci]
+            );
+        }
+    }
+    header(
+        &mut s,
+        "apiwatch_http_parse_errors_total",
+        "counter",
+        "HTTP parse problems, by reason (counted when a connection ends).",
+    );
+    for e in ParseError::ALL {
+        let _ = writeln!(
+            s,
+            "apiwatch_http_parse_errors_total{{reason=\"{}\"}} {}",
+            e.label(),
+            f.http.parse_errors[e.index()]
+        );
+    }
+    header(
+        &mut s,
+        "apiwatch_http_response_latency_seconds",
+        "histogram",
+        "Time from the first request byte to the first response byte.",
+    );
+    let mut cum = 0u64;
+    for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
+        cum += http.latency_buckets[i];
+        let _ = writeln!(
+            s,
+            "apiwatch_http_response_latency_seconds_bucket{{le=\"{b}\"}} {cum}"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "apiwatch_http_response_latency_seconds_bucket{{le=\"+Inf\"}} {}",
+        http.latency_count
+    );
+    let _ = writeln!(
+        s,
+        "apiwatch_http_response_latency_seconds_sum {}",
+        http.latency_sum
+    );
+    let _ = writeln!(
+        s,
+        "apiwatch_http_response_latency_seconds_count {}",
+        http.latency_count
+    );
+    header(
+        &mut s,
+        "apiwatch_alerts_total",
+        "counter",
+        "Alerts raised, by kind and severity.",
+    );
+    for k in Kind::ALL {
+        for sev in 1..=3u8 {
+            let n = detect.alerts.get(&(k, sev)).copied().unwrap_or(0);
+            let _ = writeln!(
+                s,
+                "apiwatch_alerts_total{{kind=\"{}\",severity=\"{sev}\"}} {n}",
+                k.name()
+            );
+        }
+    }
+    header(
+        &mut s,
+        "apiwatch_alert_episodes_active",
+        "gauge",
+        "Alert episodes going on, by kind.",
+    );
+    for k in Kind::ALL {
+        let n = g
+            .episodes
+            .iter()
+            .find(|(kk, _)| *kk == k)
+            .map_or(0, |(_, n)| *n);
+        let _ = writeln!(
+            s,
+            "apiwatch_alert_episodes_active{{kind=\"{}\"}} {n}",
+            k.name()
+        );
+    }
+    for (i, name, help) in [
+        (
+            0,
+            "apiwatch_endpoint_requests_total",
+            "Requests per endpoint template (the busiest templates; the rest as other).",
+        ),
+        (
+            1,
+            "apiwatch_endpoint_errors_total",
+            "Requests answered 4xx or 5xx per endpoint template (as for requests).",
+        ),
+    ] {
+        header(&mut s, name, "counter", help);
+        let slots = per_endpoint
+            .slots
+            .iter()
+            .map(|(e, c)| (label_escape(e), c[i]));
+        for (e, n) in slots.chain([("other".to_string(), per_endpoint.other[i])]) {
+            let _ = writeln!(s, "{name}{{endpoint=\"{e}\"}} {n}");
+        }
+    }
+    one(
+        &mut s,
+        "apiwatch_clients_tracked",
+        "gauge",
+        "Clients with a baseline in memory.",
+        clients,
+    );
+    one(
+        &mut s,
+        "apiwatch_endpoints_learned",
+        "gauge",
+        "Endpoints in the inventory.",
+        endpoints,
+    );
+    header(
+        &mut s,
+        "apiwatch_evictions_total",
+        "counter",
+        "Entries evicted from a full table, by table.",
+    );
+    for (table, n) in [
+        ("flows", f.evicted),
+        ("half_open", f.half_open_evicted),
+        ("fragments", c.fragments_evicted),
+        ("stream_buffers", f.buffers_shed),
+        ("clients", detect.clients_evicted),
+        ("endpoints", detect.endpoints_evicted),
+        ("templates", detect.templates_evicted),
+    ] {
+        let _ = writeln!(s, "apiwatch_evictions_total{{table=\"{table}\"}} {n}");
+    }
+    super::process::metrics(&mut s);
+    s
+}
+
+/// The same exposition in OpenMetrics 1.0 text: counter families are named without
+/// `_total` (their samples keep it), `untyped` is `unknown`, and `# EOF` ends it.
+pub fn openmetrics(text: &str) -> String {
+    let counters: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|r| r.split_once(' '))
+        .filter(|(_, kind)| kind.trim() == "counter")
+        .map(|(name, _)| name)
+        .collect();
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        let meta = line
+            .strip_prefix("# HELP ")
+            .map(|r| ("# HELP ", r))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
+        match meta {
+            Some((tag, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let family = if counters.contains(name) {
+                    name.strip_suffix("_total").unwrap_or(name)
+                } else {
+                    name
+                };
+                let tail = if tag == "# TYPE " && tail == "untyped" {
+                    "unknown"
+                } else {
+                    tail
+                };
+                let _ = writeln!(out, "{tag}{family} {tail}");
+            }
+            None if line.is_empty() => {}
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_help_and_types_are_complete() {
+        let p = PipelineStats::default();
+        let mut http = HttpMetrics::default();
+        let mut e = crate::detect::tests::exchange(0, 1, "GET", "/", Some(404));
+        e.response_ts = Some(3_000_000);
+        http.exchange(&e);
+        let mut per = EndpointMetrics::default();
+        for i in 0..12 {
+            per.request("GET /api/users/{id}", Some(404), i % 3);
+            // One client's route, or one with a token in it, never gets a label.
+            per.request("GET /api/mine", Some(200), 7);
+            per.request("GET /s/AbCdEfGhIjKlMnOp123456789", Some(200), i);
+        }
+        let text = render(
+            &p,
+            &http,
+            &per,
+            &DetectStats::default(),
+            &DetectGauges::default(),
+        );
+        // The first 10 requests count as other, then the template has its own series.
+        assert!(
+            text.contains("apiwatch_endpoint_requests_total{endpoint=\"GET /api/users/{id}\"} 2")
+        );
+        assert!(!text.contains("/api/mine") && !text.contains("AbCdEf"));
+        assert!(text.contains("apiwatch_endpoint_errors_total{endpoint=\"other\"} 10"));
+        assert!(
+            text.contains("apiwatch_http_exchanges_total{method=\"GET\",status_class=\"4xx\"} 1")
+        );
+        assert!(text.contains("apiwatch_http_response_latency_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(text.contains("apiwatch_http_response_latency_seconds_bucket{le=\"0.0025\"} 0"));
+        // Every sample belongs to a metric with HELP and TYPE.
+        let mut declared = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                declared.insert(rest.split_whitespace().next().unwrap().to_string());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+                assert!(
+                    declared.contains(name) || declared.contains(base),
+                    "{name} has no TYPE"
+                );
+            }
+        }
+    }
+}
