@@ -252,6 +252,7 @@ fn api_exchanges() -> Vec<apiwatch::http::Exchange> {
                 response_body_len: Some(512),
                 response_ts: None,
                 incomplete: false,
+                flow: Default::default(),
             }
         })
         .collect()

@@ -16,6 +16,7 @@ Options:
   -r, --read <FILE>         capture file to replay (repeatable, read in order)
   -i, --interface <IFACE>   capture live (AF_PACKET; root or CAP_NET_RAW) until SIGINT/SIGTERM
       --exchanges <PATH>    write every HTTP exchange as JSON lines ('-' = stdout)
+      --exchanges-format <F> apiwatch (default), eve (Suricata http records), zeek (http.log JSON)
       --alerts <PATH|->     alert records, JSON lines (default: stdout)
       --endpoints <PATH>    the learned API inventory as OpenAPI 3.1 JSON (refreshed on the
                             state snapshot interval of packet time, and at exit)
@@ -97,6 +98,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             Short('r') | Long("read") => sensor.files.push(string_value(&mut p)?),
             Short('i') | Long("interface") => sensor.interface = Some(string_value(&mut p)?),
             Long("exchanges") => sensor.exchanges = Some(string_value(&mut p)?),
+            Long("exchanges-format") => sensor.exchanges_format = string_value(&mut p)?.parse()?,
             Long("alerts") => sensor.alerts = Some(string_value(&mut p)?),
             Long("endpoints") => sensor.endpoints = Some(string_value(&mut p)?.into()),
             Long("openapi") => {

@@ -10,7 +10,8 @@ use crate::capture::Packet;
 use crate::capture::file::InputLog;
 use crate::detect::{Alert, DetectConfig, Engine, state};
 use crate::export::alert_log::AlertLog;
-use crate::export::exchange_log::ExchangeLog;
+use crate::export::eve::Input;
+use crate::export::exchange_log::{ExchangeFormat, ExchangeLog};
 use crate::flow::FlowConfig;
 use crate::http::Exchange;
 use crate::metrics::{self, Backfill, EndpointMetrics, Exposition, HttpMetrics};
@@ -28,6 +29,8 @@ pub struct SensorOptions {
     pub files: Vec<String>,
     /// `--exchanges PATH` (`-` for stdout).
     pub exchanges: Option<String>,
+    /// `--exchanges-format`.
+    pub exchanges_format: ExchangeFormat,
     /// `--alerts PATH` (`-` or absent: stdout).
     pub alerts: Option<String>,
     pub flow: FlowConfig,
@@ -190,15 +193,32 @@ fn alert_err(e: io::Error) -> SensorError {
 }
 
 impl Sinks {
+    /// Whether workers should serialise exchange-log heads (the `apiwatch` form).
+    fn wants_heads(&self) -> bool {
+        self.log
+            .as_ref()
+            .is_some_and(|l| l.format == ExchangeFormat::Apiwatch)
+    }
+
     /// SIGHUP: the output files were rotated; write on at their paths (appending when
     /// a file is still there).
     fn reopen(&mut self) -> Result<(), SensorError> {
         self.flush_outputs()?;
         if let Some(p) = self.exchanges_path.as_deref().filter(|p| *p != "-") {
-            self.log = Some(ExchangeLog::new(open_append(p, "exchanges")?));
+            let (format, input) = self
+                .log
+                .as_ref()
+                .map(|l| (l.format, l.input.clone()))
+                .unwrap_or_default();
+            self.log = Some(ExchangeLog::new(
+                open_append(p, "exchanges")?,
+                format,
+                input,
+            ));
         }
         if self.alerts_path != "-" {
-            self.alerts = AlertLog::new(open_append(&self.alerts_path, "alerts")?);
+            let input = self.alerts.input.clone();
+            self.alerts = AlertLog::new(open_append(&self.alerts_path, "alerts")?, input);
         }
         tracing::info!("Reopened the output files (SIGHUP)");
         Ok(())
@@ -516,15 +536,25 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         (Some(user), Some(_)) => Some(crate::privileges::lookup(user).map_err(SensorError::Usage)?),
         _ => None,
     };
+    // What EVE records name as their input: the interface, or the file when one is
+    // replayed (with several, records do not say which).
+    let input = match (&opts.interface, opts.files.as_slice()) {
+        (Some(i), _) => Some(Input::Interface(i.clone())),
+        (None, [f]) if f != "-" => Some(Input::File(f.clone())),
+        _ => None,
+    };
     let log = match &opts.exchanges {
-        Some(p) => Some(ExchangeLog::new(open_output(p, "exchanges", owner)?)),
+        Some(p) => Some(ExchangeLog::new(
+            open_output(p, "exchanges", owner)?,
+            opts.exchanges_format,
+            input.clone(),
+        )),
         None => None,
     };
-    let alerts = AlertLog::new(open_output(
-        opts.alerts.as_deref().unwrap_or("-"),
-        "alerts",
-        owner,
-    )?);
+    let alerts = AlertLog::new(
+        open_output(opts.alerts.as_deref().unwrap_or("-"), "alerts", owner)?,
+        input,
+    );
     let mut warnings = Vec::new();
     // Stage 2 of the two-stage sharding: per-client detectors on client-keyed threads.
     let shards = match opts.detect.shards {
@@ -630,7 +660,7 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
             publish: &mut run.publish,
             stats: PipelineStats::default(),
         };
-        let heads = merged.sinks.log.is_some();
+        let heads = merged.sinks.wants_heads();
         let (stats, errs) = live(sources, &opts.flow, heads, &mut merged)?;
         errors.extend(errs.into_iter().map(|e| format!("{iface}: {e}")));
         stats
@@ -641,7 +671,7 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
             flow: &opts.flow,
             speed: opts.replay_speed,
             filter: opts.filter.clone(),
-            log_heads: run.sinks.log.is_some(),
+            log_heads: run.sinks.wants_heads(),
         };
         let mut merged = Merged {
             sinks: &mut run.sinks,

@@ -373,9 +373,11 @@ fn alerts_follow_the_eve_contract_and_carry_no_secrets() {
                 .unwrap()
                 .starts_with("APIWATCH ")
         );
-        let scope = a["apiwatch"]["scope"].as_str().unwrap();
-        assert_eq!(scope == "global", a["apiwatch"]["client_ip"].is_null());
-        assert!(a["apiwatch"]["evidence"].is_object());
+        let ctx = &a["alert"]["context"]["apiwatch"];
+        let scope = ctx["scope"].as_str().unwrap();
+        assert_eq!(scope == "global", ctx["client_ip"].is_null());
+        assert_eq!(scope == "global", a.get("src_ip").is_none());
+        assert!(ctx["evidence"].is_object());
         let text = a.to_string();
         for secret in [
             "Summer2024",

@@ -66,6 +66,7 @@ fn exchanges(mut data: &[u8]) -> Vec<Exchange> {
             response_body_len: Some(0),
             response_ts: None,
             incomplete: h[6] & 0x80 != 0,
+            flow: Default::default(),
         });
     }
     out

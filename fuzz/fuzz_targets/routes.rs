@@ -29,6 +29,7 @@ fn exchange(uri: &str, status: u16) -> Exchange {
         response_body_len: Some(0),
         response_ts: None,
         incomplete: false,
+        flow: Default::default(),
     }
 }
 

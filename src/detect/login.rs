@@ -623,7 +623,7 @@ pub fn observe_global(
             "clients": clients,
             "largest_client_failures": biggest,
             "baseline_failures_per_window": (g.rate.mean * 100.0).round() / 100.0,
-            "threshold_failures": (cfg.global_min_failures as f64).max(learned).round(),
+            "threshold_failures": (cfg.global_min_failures as f64).max(learned).round() as u64,
             "threshold_distinct_usernames": cfg.global_min_users,
             "threshold_clients": cfg.global_min_clients,
         }),

@@ -88,6 +88,44 @@ impl Kind {
         }
     }
 
+    /// MITRE ATT&CK: (tactic id, tactic, technique id, technique), as Suricata
+    /// rule metadata names them (`mitre_tactic_id`, ...).
+    pub fn mitre(self) -> [&'static str; 4] {
+        match self {
+            Kind::Burst => [
+                "TA0040",
+                "Impact",
+                "T1499.003",
+                "Application Exhaustion Flood",
+            ],
+            Kind::CredentialStuffing => [
+                "TA0006",
+                "Credential Access",
+                "T1110.004",
+                "Credential Stuffing",
+            ],
+            Kind::BruteForce => [
+                "TA0006",
+                "Credential Access",
+                "T1110.001",
+                "Password Guessing",
+            ],
+            Kind::EndpointScan => ["TA0043", "Reconnaissance", "T1595.003", "Wordlist Scanning"],
+            Kind::UnusualEndpoint => [
+                "TA0001",
+                "Initial Access",
+                "T1190",
+                "Exploit Public-Facing Application",
+            ],
+            Kind::ObjectEnumeration => [
+                "TA0009",
+                "Collection",
+                "T1213",
+                "Data from Information Repositories",
+            ],
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Kind::Burst => "request burst",
@@ -196,6 +234,12 @@ pub struct Alert {
     /// The client's key (`ip:...`, `bearer:...`); `None` for a global alert.
     pub client_key: Option<String>,
     pub client_port: u16,
+    /// The connection's client address (a proxy's where `client_ip` came from a
+    /// trusted forwarding header): EVE's `src_ip` of a client alert.
+    pub conn_ip: IpAddr,
+    /// The exchange's position on its connection (EVE `tx_id` is this minus one).
+    pub trans_depth: u32,
+    pub flow: crate::http::FlowInfo,
     pub server_ip: IpAddr,
     pub server_port: u16,
     pub host: Option<String>,
@@ -1037,6 +1081,9 @@ fn make_alert(
         client_ip,
         client_key,
         client_port: ex.client_port,
+        conn_ip: ex.client_ip,
+        trans_depth: ex.trans_depth,
+        flow: ex.flow,
         server_ip: ex.server_ip,
         server_port: ex.server_port,
         host: ex.request_headers.host.clone(),
@@ -1097,6 +1144,7 @@ pub(crate) mod tests {
             response_body_len: Some(0),
             response_ts: Some(ts + 1_000_000),
             incomplete: false,
+            flow: Default::default(),
         }
     }
 

@@ -1,5 +1,7 @@
-//! `--exchanges`: one JSON object per HTTP exchange, in the shape DESIGN.md fixes
-//! (like Zeek's http.log). No secret is written: the target is redacted by rule
+//! `--exchanges`: one JSON object per HTTP exchange, in the form
+//! `--exchanges-format` asks for: `apiwatch` (the shape `docs/exchange-log.md` fixes,
+//! like Zeek's http.log plus the learned endpoint and client key), `eve` (Suricata
+//! `event_type: http` records) or `zeek` (Zeek http.log JSON). No secret is written: the target is redacted by rule
 //! ([`crate::redact`]); headers that carry secrets (Authorization, Cookie) are never
 //! part of the record.
 
@@ -13,9 +15,34 @@ use crate::http::Exchange;
 use crate::identity::{self, ClientId};
 use crate::time::iso_utc_z;
 
+/// `--exchanges-format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExchangeFormat {
+    #[default]
+    Apiwatch,
+    Eve,
+    Zeek,
+}
+
+impl std::str::FromStr for ExchangeFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "apiwatch" => Ok(ExchangeFormat::Apiwatch),
+            "eve" => Ok(ExchangeFormat::Eve),
+            "zeek" => Ok(ExchangeFormat::Zeek),
+            _ => Err(format!(
+                "--exchanges-format: '{s}' is not apiwatch, eve or zeek"
+            )),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Record<'a> {
     timestamp: String,
+    /// The connection (the same id alerts carry); 0 when unknown.
+    flow_id: u64,
     client_ip: IpAddr,
     client_port: u16,
     server_ip: IpAddr,
@@ -76,6 +103,7 @@ pub fn to_json_with(e: &Exchange, labels: Option<(&str, ClientId)>) -> String {
 pub fn head_json(e: &Exchange) -> String {
     let rec = Record {
         timestamp: iso_utc_z(e.ts),
+        flow_id: e.flow.id,
         client_ip: identity::normalise(e.client_ip),
         client_port: e.client_port,
         server_ip: identity::normalise(e.server_ip),
@@ -119,26 +147,38 @@ pub fn finish_json(head: &str, e: &Exchange, labels: Option<(&str, ClientId)>) -
 pub struct ExchangeLog {
     out: io::BufWriter<Box<dyn Write + Send>>,
     pub written: u64,
+    pub format: ExchangeFormat,
+    /// Named on EVE records (`pcap_filename` / `in_iface`).
+    pub input: Option<crate::export::eve::Input>,
 }
 
 impl ExchangeLog {
-    pub fn new(w: Box<dyn Write + Send>) -> Self {
+    pub fn new(
+        w: Box<dyn Write + Send>,
+        format: ExchangeFormat,
+        input: Option<crate::export::eve::Input>,
+    ) -> Self {
         ExchangeLog {
             out: io::BufWriter::with_capacity(256 * 1024, w),
             written: 0,
+            format,
+            input,
         }
     }
 
-    /// Writes one record; `head` is its [`head_json`] when a worker made it already.
+    /// Writes one record; `head` is its [`head_json`] when a worker made it already
+    /// (the `apiwatch` form only).
     pub fn write(
         &mut self,
         e: &Exchange,
         labels: Option<(&str, ClientId)>,
         head: Option<&str>,
     ) -> io::Result<()> {
-        let line = match head {
-            Some(h) => finish_json(h, e, labels),
-            None => to_json_with(e, labels),
+        let line = match (self.format, head) {
+            (ExchangeFormat::Eve, _) => crate::export::eve::http_record(e, self.input.as_ref()),
+            (ExchangeFormat::Zeek, _) => crate::export::zeek::record(e),
+            (ExchangeFormat::Apiwatch, Some(h)) => finish_json(h, e, labels),
+            (ExchangeFormat::Apiwatch, None) => to_json_with(e, labels),
         };
         self.out.write_all(line.as_bytes())?;
         self.out.write_all(b"\n")?;
@@ -186,18 +226,19 @@ mod tests {
             response_body_len: None,
             response_ts: None,
             incomplete: true,
+            flow: Default::default(),
         };
         let v: serde_json::Value = serde_json::from_str(&to_json(&e)).unwrap();
         assert_eq!(v["timestamp"], "2026-11-23T10:06:12.300000Z");
         assert_eq!(v["endpoint"], "GET /users/v1/{id}");
         assert_eq!(v["client"], "ip:10.77.1.20");
         assert!(v["status"].is_null() && v["host"].is_null() && v["response_time_ms"].is_null());
-        assert_eq!(v.as_object().unwrap().len(), 17);
+        assert_eq!(v.as_object().unwrap().len(), 18);
         // What the sensor could not see whole is said, only then.
         let mut padded = e.clone();
         padded.request_headers.oversized = true;
         let v: serde_json::Value = serde_json::from_str(&to_json(&padded)).unwrap();
         assert_eq!(v["flags"], serde_json::json!(["head_too_large"]));
-        assert_eq!(v.as_object().unwrap().len(), 18);
+        assert_eq!(v.as_object().unwrap().len(), 19);
     }
 }

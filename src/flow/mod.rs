@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use crate::decode::{TcpSegment, tcp_flags};
 use crate::http::connection::Endpoints;
-use crate::http::{Connection, Exchange, HttpStats};
+use crate::http::{Connection, Exchange, FlowInfo, HttpStats};
 use crate::time::Nanos;
 use reassembly::{Stream, StreamEvent, StreamStats};
 
@@ -133,6 +133,29 @@ struct Flow {
     streams: [Stream; 2],
     http: Connection,
     last_seen: Nanos,
+    /// Id, first packet and packet counts, as exchange records carry them.
+    info: FlowInfo,
+}
+
+/// A connection id: the canonical key and first packet time, hashed with fixed keys
+/// (the same capture gives the same ids), kept to 53 bits so JSON readers that hold
+/// numbers as doubles read it exactly. Never 0.
+fn flow_id(key: &FlowKey, start: Nanos) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h =
+        siphasher::sip::SipHasher13::new_with_keys(0x6170_6977_6174_6368, 0x666c_6f77_5f69_6400);
+    key.hash(&mut h);
+    start.hash(&mut h);
+    (h.finish() & ((1 << 53) - 1)).max(1)
+}
+
+/// Stamps the exchanges `flow` just finished (those from `from` on) with its info.
+fn stamp(out: &mut [Exchange], from: usize, info: FlowInfo) {
+    for e in out.iter_mut().skip(from) {
+        if e.flow.id == 0 {
+            e.flow = info;
+        }
+    }
 }
 
 /// Hands one stream event to the connection's HTTP state; gaps are counted in
@@ -172,6 +195,9 @@ struct HalfOpen {
     syn: [Option<u32>; 2],
     client_is_a: bool,
     last_seen: Nanos,
+    first_seen: Nanos,
+    /// Handshake packets from `a` and from `b`.
+    pkts: [u32; 2],
 }
 
 /// Ports whose owner is presumed to be the server when no SYN or payload says.
@@ -294,6 +320,11 @@ impl FlowTable {
             return;
         };
         flow.last_seen = ts;
+        if from_a == flow.client_is_a {
+            flow.info.pkts_toserver += 1;
+        } else {
+            flow.info.pkts_toclient += 1;
+        }
         let held_before = flow.held();
         if flow.http.is_done() {
             // Not HTTP (or tunnelled): no need to reassemble, only to notice the end.
@@ -307,8 +338,10 @@ impl FlowTable {
             client_is_a,
             streams,
             http,
+            info,
             ..
         } = flow;
+        let first_new = out.len();
         let sender = if from_a { 0 } else { 1 };
         let c = from_a == *client_is_a;
         let mut gaps = (0u64, 0u64);
@@ -337,6 +370,7 @@ impl FlowTable {
         self.stats.streams.gaps += gaps.0;
         self.stats.streams.gap_bytes += gaps.1;
         self.buffered = (self.buffered + held).saturating_sub(held_before);
+        stamp(out, first_new, *info);
         if tx.ended() && rx.ended() {
             self.stats.closed += 1;
             self.remove(&key, out);
@@ -349,6 +383,7 @@ impl FlowTable {
         let syn = seg.flags & tcp_flags::SYN != 0;
         if let Some(h) = self.half_open.get_mut(&key) {
             h.last_seen = ts;
+            h.pkts[usize::from(!from_a)] = h.pkts[usize::from(!from_a)].saturating_add(1);
             if syn {
                 h.syn[usize::from(!from_a)] = Some(seg.seq);
             }
@@ -373,7 +408,10 @@ impl FlowTable {
             syn: [None, None],
             client_is_a: sender_is_client == from_a,
             last_seen: ts,
+            first_seen: ts,
+            pkts: [0, 0],
         };
+        h.pkts[usize::from(!from_a)] = 1;
         h.syn[usize::from(!from_a)] = Some(seg.seq);
         self.half_open.insert(key, h);
     }
@@ -381,7 +419,15 @@ impl FlowTable {
     /// The first data (or FIN) of a half-open connection: a full flow whose streams
     /// start from the SYNs that were seen.
     fn promote(&mut self, key: &FlowKey, h: HalfOpen, ts: Nanos) -> Flow {
-        let mut flow = self.make_flow(key, h.client_is_a, false, ts);
+        let mut flow = self.make_flow(key, h.client_is_a, false, h.first_seen);
+        let (from_client, from_server) = if h.client_is_a {
+            (h.pkts[0], h.pkts[1])
+        } else {
+            (h.pkts[1], h.pkts[0])
+        };
+        flow.info.pkts_toserver = u64::from(from_client);
+        flow.info.pkts_toclient = u64::from(from_server);
+        flow.last_seen = ts;
         for (stream, syn) in flow.streams.iter_mut().zip(h.syn) {
             if let Some(seq) = syn {
                 stream.segment(seq, tcp_flags::SYN, &[], h.last_seen, &mut |_| {});
@@ -437,11 +483,17 @@ impl FlowTable {
             streams: [Stream::default(), Stream::default()],
             http,
             last_seen: ts,
+            info: FlowInfo {
+                id: flow_id(key, ts),
+                start: ts,
+                ..FlowInfo::default()
+            },
         }
     }
 
     fn remove(&mut self, key: &FlowKey, out: &mut Vec<Exchange>) {
         if let Some(mut f) = self.flows.remove(key) {
+            let first_new = out.len();
             self.buffered = self.buffered.saturating_sub(f.held());
             let client_idx = if f.client_is_a { 0 } else { 1 };
             for (i, s) in f.streams.iter_mut().enumerate() {
@@ -460,6 +512,7 @@ impl FlowTable {
                 st.buffer_overflows += s.stats.buffer_overflows;
             }
             f.http.flush(out);
+            stamp(out, first_new, f.info);
             self.stats.http.add(&f.http.stats);
         }
     }

@@ -531,6 +531,7 @@ impl Connection {
             response_body_len: answered.then_some(tx.response_body_len),
             response_ts: tx.response_ts,
             incomplete,
+            flow: Default::default(),
         });
     }
 }

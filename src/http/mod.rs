@@ -40,6 +40,21 @@ pub struct Exchange {
     pub response_ts: Option<Nanos>,
     /// Something went wrong with this exchange (gap, truncation, limit).
     pub incomplete: bool,
+    /// The connection it travelled on (stamped by the flow table).
+    pub flow: FlowInfo,
+}
+
+/// What an exchange's record says about its TCP connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowInfo {
+    /// A 53-bit connection id (exact in any JSON reader), the same on every exchange
+    /// of the connection and for every run over the same capture; 0: unknown.
+    pub id: u64,
+    /// The connection's first packet (its SYN when one was seen).
+    pub start: Nanos,
+    /// Packets client to server and server to client, up to this exchange.
+    pub pkts_toserver: u64,
+    pub pkts_toclient: u64,
 }
 
 impl Exchange {
