@@ -42,7 +42,7 @@ pub fn max_duration(key: &str) -> Nanos {
 }
 
 fn show_duration(ns: Nanos) -> String {
-    if ns % HOUR == 0 {
+    if ns.is_multiple_of(HOUR) {
         format!("{}h", ns / HOUR)
     } else {
         format!("{}s", ns / 1_000_000_000)
@@ -357,10 +357,10 @@ impl Config {
                 c.capture.promiscuous = p;
             }
         }
-        if let Some(m) = raw.memory {
-            if let Some(l) = m.limit {
-                c.memory.limit = memory_limit(&l).map_err(|e| a.err("memory.limit", e))?;
-            }
+        if let Some(m) = raw.memory
+            && let Some(l) = m.limit
+        {
+            c.memory.limit = memory_limit(&l).map_err(|e| a.err("memory.limit", e))?;
         }
         if let Some(f) = raw.flow {
             c.memory.max_flows_set = f.max_flows.is_some();

@@ -3,6 +3,7 @@
 //! See DESIGN.md for the architecture and the output contracts.
 
 pub mod capture;
+pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod detect;
@@ -12,6 +13,7 @@ pub mod flow;
 pub mod http;
 pub mod identity;
 pub mod jsonscan;
+pub mod logging;
 pub mod lru;
 pub mod metrics;
 pub mod pipeline;

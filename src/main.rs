@@ -7,49 +7,10 @@ use apiwatch::config::{Config, parse_duration};
 use apiwatch::export::summary;
 use apiwatch::sensor::{self, SensorError, SensorOptions};
 
-const USAGE: &str = "\
-Usage: apiwatch -r <FILE> [-r <FILE>]... [OPTIONS] [FILTER...]
-       apiwatch -i <IFACE> [OPTIONS]
-Replay pcap / pcapng captures (also .gz, '-' for stdin) and reconstruct HTTP exchanges.
-
-Options:
-  -r, --read <FILE>         capture file to replay (repeatable, read in order)
-  -i, --interface <IFACE>   capture live (AF_PACKET; root or CAP_NET_RAW) until SIGINT/SIGTERM
-      --exchanges <PATH>    write every HTTP exchange as JSON lines ('-' = stdout)
-      --exchanges-format <F> apiwatch (default), eve (Suricata http records), zeek (http.log JSON)
-      --alerts <PATH|->     alert records, JSON lines (default: stdout)
-      --endpoints <PATH>    the learned API inventory as OpenAPI 3.1 JSON (refreshed on the
-                            state snapshot interval of packet time, and at exit)
-      --openapi <SPEC>      pin routes to your OpenAPI 3.0/3.1 spec (JSON or YAML): requests
-                            take its paths; a 2xx outside it is a shadow route
-      --workers <N>         packet threads (default: available cores); detection is sharded
-                            by client too (detect.shards); output is the same for any N.
-                            Live: N sockets in one fanout group, split by flow in the kernel
-      --ring-size <MIB>     live: TPACKET_V3 ring per worker (default 64; 256 shared
-                            beyond 4 workers, at least 16 each)
-      --block-timeout <DUR> live: hand over a ring block that is not full after DUR (default 10ms)
-      --user <NAME>         live: drop root to NAME once sockets and files are open
-      --capture-backend <B> live: af-packet (default) or libpcap (needs --features libpcap)
-  [FILTER...]               capture filter, as tcpdump's: apiwatch -i eth0 tcp port 80 or 8080
-      --learning-period <DUR>  baseline learning period, e.g. 5m (default 5m)
-      --memory-limit <SIZE>    one budget for flows, clients and fragments (default 512MB)
-  -c, --config <FILE>       TOML configuration (every key optional, see README)
-  -T, --test-config         check the configuration and exit
-      --web.listen-address <ADDR>  serve Prometheus metrics, e.g. :9977 or 127.0.0.1:9977 (repeatable)
-      --web.systemd-socket      serve metrics on the sockets systemd passes (socket activation)
-      --web.max-connections <N> open metrics connections (default 512; past it the oldest idle one closes)
-      --web.telemetry-path <PATH>  metrics path (default /metrics)
-      --web.config.file <FILE>  TLS and basic auth (Prometheus exporter-toolkit format)
-      --web.linger <DUR>        keep serving the final metrics after a replay, e.g. 30s
-      --replay-speed <X>        pace the replay by packet time (1 = as recorded)
-      --openmetrics-out <FILE>  write the replay's metrics on packet time (OpenMetrics, for backfill)
-  -q, --quiet               no summary on stderr
-  -h, --help                this help
-  -V, --version             version
-";
-
 struct Args {
     sensor: SensorOptions,
+    log_level: Option<tracing::Level>,
+    log_format: apiwatch::logging::LogFormat,
     ring_mib: Option<usize>,
     block_timeout_ms: Option<u32>,
     quiet: bool,
@@ -92,6 +53,8 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut memory_limit = None;
     let mut openapi = None;
     let mut web_config = None;
+    let mut log_level = None;
+    let mut log_format = apiwatch::logging::LogFormat::default();
     let mut positional = Vec::new();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
@@ -207,7 +170,26 @@ fn parse_args() -> Result<Option<Args>, String> {
             }
             Short('q') | Long("quiet") => quiet = true,
             Short('h') | Long("help") => {
-                print!("{USAGE}");
+                print!("{}", apiwatch::cli::usage());
+                return Ok(None);
+            }
+            Long("log.level") => {
+                log_level = Some(apiwatch::logging::parse_level(&string_value(&mut p)?)?)
+            }
+            Long("log.format") => log_format = string_value(&mut p)?.parse()?,
+            Long("build-info") => {
+                print!("{}", apiwatch::cli::build_info());
+                return Ok(None);
+            }
+            Long("generate-man") => {
+                print!("{}", apiwatch::cli::man_page());
+                return Ok(None);
+            }
+            Long("completions") => {
+                let shell = string_value(&mut p)?;
+                let script = apiwatch::cli::completion(&shell)
+                    .ok_or_else(|| format!("--completions: '{shell}' is not bash, zsh or fish"))?;
+                print!("{script}");
                 return Ok(None);
             }
             Short('V') | Long("version") => {
@@ -253,6 +235,8 @@ fn parse_args() -> Result<Option<Args>, String> {
     }
     Ok(Some(Args {
         sensor,
+        log_level,
+        log_format,
         ring_mib,
         block_timeout_ms,
         quiet,
@@ -266,23 +250,26 @@ fn parse_args() -> Result<Option<Args>, String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(match std::env::var("APIWATCH_LOG").as_deref() {
-            Ok("debug") => tracing::Level::DEBUG,
-            Ok("info") => tracing::Level::INFO,
-            Ok("error") => tracing::Level::ERROR,
-            _ => tracing::Level::WARN,
-        })
-        .with_target(false)
-        // Colour only for a terminal: escapes must not land in log files or journald.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let mut args = match parse_args() {
         Ok(Some(a)) => a,
         Ok(None) => return ExitCode::SUCCESS,
         Err(msg) => return usage_error(msg),
     };
+    let level = match args.log_level {
+        Some(l) => l,
+        None => match std::env::var("APIWATCH_LOG") {
+            Ok(v) => match apiwatch::logging::parse_level(&v) {
+                Ok(l) => l,
+                Err(_) => {
+                    return usage_error(format!(
+                        "APIWATCH_LOG: '{v}' is not debug, info, warn or error"
+                    ));
+                }
+            },
+            Err(_) => tracing::Level::WARN,
+        },
+    };
+    apiwatch::logging::init(level, args.log_format);
     let mut cfg = match args.config.as_deref().map(Config::load).transpose() {
         Ok(c) => c.unwrap_or_default(),
         Err(msg) => {

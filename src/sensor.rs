@@ -361,21 +361,21 @@ impl Publish {
 
     /// A backfill snapshot when due at `ts`; the served metrics once a second.
     fn refresh(&mut self, ts: u64, render: impl Fn() -> String) {
-        if let Some((_, b)) = self.backfill.as_mut() {
-            if b.due(ts) {
-                b.push(ts, render());
-            }
+        if let Some((_, b)) = self.backfill.as_mut()
+            && b.due(ts)
+        {
+            b.push(ts, render());
         }
         self.serve(render);
     }
 
     /// The served metrics, at most once a second.
     fn serve(&mut self, render: impl Fn() -> String) {
-        if let Some(exp) = &self.exposition {
-            if self.last_render.elapsed() >= Duration::from_secs(1) {
-                self.last_render = Instant::now();
-                exp.set(render());
-            }
+        if let Some(exp) = &self.exposition
+            && self.last_render.elapsed() >= Duration::from_secs(1)
+        {
+            self.last_render = Instant::now();
+            exp.set(render());
         }
     }
 }
@@ -524,10 +524,10 @@ use crate::workers::live;
 /// Runs the replay. Exchanges are written as soon as they complete.
 pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
     for f in &opts.files {
-        if f != "-" {
-            if let Err(e) = std::fs::metadata(f) {
-                return Err(SensorError::Usage(format!("{f}: cannot open: {e}")));
-            }
+        if f != "-"
+            && let Err(e) = std::fs::metadata(f)
+        {
+            return Err(SensorError::Usage(format!("{f}: cannot open: {e}")));
         }
     }
     // Under `--user` the outputs are created as root and handed to the user, who
@@ -620,6 +620,10 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         next_endpoints: None,
     };
     let started = Instant::now();
+    // A scrape before the first packet sees every metric at zero, not an empty page.
+    if let Some(exp) = &exposition {
+        exp.set(sinks.render(&PipelineStats::default()));
+    }
     let publish = Publish {
         exposition,
         backfill,

@@ -109,6 +109,9 @@ fn padded_logins_are_still_logins_and_raise_brute_force() {
     // One episode per padding size (they are 130 s apart, past the episode gap).
     assert_eq!(brute.len(), 2, "{alerts:?}");
     for a in brute {
-        assert_eq!(a["alert"]["context"]["apiwatch"]["evidence"]["oversized_heads"], 10, "{a}");
+        assert_eq!(
+            a["alert"]["context"]["apiwatch"]["evidence"]["oversized_heads"], 10,
+            "{a}"
+        );
     }
 }

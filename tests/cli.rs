@@ -553,3 +553,107 @@ fn filter_words_stay_a_filter_even_when_a_file_has_that_name() {
     let o = run_in(&[cap.to_str().unwrap()]);
     assert_one_clear_line(&o, 2, &["give each input its own -r"]);
 }
+
+/// The man page and completion scripts in `packaging/` are what the binary
+/// generates from its option table (regenerate: `apiwatch --generate-man >
+/// packaging/apiwatch.1`, `apiwatch --completions bash|zsh|fish > ...`), and every
+/// option in that table is one the parser takes.
+#[test]
+fn packaging_files_are_generated_from_the_option_table_the_parser_takes() {
+    let generated = |args: &[&str]| {
+        let o = common::bin().args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    for (args, file) in [
+        (&["--generate-man"][..], "packaging/apiwatch.1"),
+        (
+            &["--completions", "bash"][..],
+            "packaging/completions/apiwatch.bash",
+        ),
+        (
+            &["--completions", "zsh"][..],
+            "packaging/completions/_apiwatch",
+        ),
+        (
+            &["--completions", "fish"][..],
+            "packaging/completions/apiwatch.fish",
+        ),
+    ] {
+        let committed = std::fs::read_to_string(common::repo(file)).unwrap();
+        assert_eq!(generated(args), committed, "{file} is stale: regenerate it");
+    }
+    let help = generated(&["--help"]);
+    for o in apiwatch::cli::OPTIONS {
+        assert!(help.contains(&format!("--{}", o.long)));
+        let mut cmd = common::bin();
+        cmd.arg(format!("--{}", o.long));
+        if o.value.is_some() {
+            cmd.arg("x");
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("invalid option") && !err.contains("unexpected argument"),
+            "--{}: {err}",
+            o.long
+        );
+    }
+    // Information options.
+    let info = generated(&["--build-info"]);
+    assert!(
+        info.starts_with("apiwatch ") && info.contains("revision: ") && info.contains("rustc: ")
+    );
+    let bad = common::bin()
+        .args(["--completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let bad = common::bin()
+        .args(["-r", "x.pcap", "--log.level", "loud"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// `--log.format`: logfmt by default, JSON when asked; each line one event.
+#[test]
+fn logs_are_logfmt_or_json_lines() {
+    let run = |fmt: &[&str]| {
+        let o = common::bin()
+            .arg("-r")
+            .arg(common::repo("captures/api-login.pcap"))
+            .args(["--log.level", "debug"])
+            .args(fmt)
+            .args([
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--alerts",
+                "/dev/null",
+                "-q",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let logfmt = run(&[]);
+    let line = logfmt
+        .lines()
+        .find(|l| l.contains("serving metrics"))
+        .unwrap_or_else(|| panic!("{logfmt}"));
+    assert!(
+        line.starts_with("ts=") && line.contains(" level=info msg=\"serving metrics\""),
+        "{line}"
+    );
+    assert!(
+        !logfmt.contains('\u{1b}'),
+        "colour escapes in a log: {logfmt:?}"
+    );
+    let json = run(&["--log.format", "json"]);
+    let line = json
+        .lines()
+        .find(|l| l.contains("serving metrics"))
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["level"], "INFO");
+}

@@ -177,3 +177,55 @@ fn wrong_passwords_take_as_long_for_unknown_users_as_for_known_ones() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `--web.systemd-socket`: the listening socket systemd passes is served (with
+/// systemd's own `systemd-socket-activate`, where it is installed).
+#[test]
+fn serves_on_the_socket_systemd_passes() {
+    let tool = [
+        "/usr/bin/systemd-socket-activate",
+        "/lib/systemd/systemd-socket-activate",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists());
+    let Some(tool) = tool else {
+        eprintln!("systemd-socket-activate is not installed; skipped");
+        return;
+    };
+    let port = free_port();
+    let mut child = std::process::Command::new(tool)
+        .args(["-l", &format!("127.0.0.1:{port}")])
+        .arg(env!("CARGO_BIN_EXE_apiwatch"))
+        .arg("-r")
+        .arg(common::repo("captures/api-login.pcap"))
+        .args([
+            "--web.systemd-socket",
+            "--web.linger",
+            "30s",
+            "--alerts",
+            "/dev/null",
+            "-q",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first connection starts apiwatch on the passed socket (bounded: 10 s).
+    let mut ok = false;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(200));
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.contains("apiwatch_up 1") {
+                ok = true;
+                break;
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ok, "no metrics on the socket-activated port");
+}

@@ -316,11 +316,11 @@ fn no_secret_reaches_any_output() {
     let mut metrics = None;
     for _ in 0..100 {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        if std::fs::metadata(dir.join("metrics.om")).is_ok_and(|m| m.len() > 0) {
-            if let Some(m) = scrape(port).filter(|m| m.contains("apiwatch_http_exchanges_total")) {
-                metrics = Some(m);
-                break;
-            }
+        if std::fs::metadata(dir.join("metrics.om")).is_ok_and(|m| m.len() > 0)
+            && let Some(m) = scrape(port).filter(|m| m.contains("apiwatch_http_exchanges_total"))
+        {
+            metrics = Some(m);
+            break;
         }
     }
     let o = child.wait_with_output().unwrap();

@@ -243,10 +243,10 @@ pub fn compile(expr: &str, link: u32) -> Result<Program, FilterError> {
         // BSD loopback headers carry the writer's AF_INET6, which differs between
         // systems; libpcap compiling for a dead handle assumes this host's value. The
         // built-in compiler looks at the IP version instead, when it knows the form.
-        if link == linktype::NULL || link == linktype::LOOP {
-            if let Ok(p) = compile_builtin(expr, link) {
-                return Ok(p);
-            }
+        if (link == linktype::NULL || link == linktype::LOOP)
+            && let Ok(p) = compile_builtin(expr, link)
+        {
+            return Ok(p);
         }
         libpcap_compile(expr, link).map_err(|why| FilterError {
             expr: expr.to_string(),

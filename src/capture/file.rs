@@ -503,7 +503,7 @@ impl FileSource {
             }
             let block_type = self.u32_at(0, big);
             let total = self.u32_at(4, big) as usize;
-            if total < 12 || total % 4 != 0 || total > MAX_RECORD {
+            if total < 12 || !total.is_multiple_of(4) || total > MAX_RECORD {
                 return Err(self.corrupt(format!("pcapng block length {total} is invalid")));
             }
             if !self.fill(total)? {

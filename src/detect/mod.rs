@@ -1203,7 +1203,7 @@ pub(crate) mod tests {
         ];
         for t in 0..(20 * 60u64) {
             for c in 0..30u8 {
-                if (t + c as u64) % (2 + c as u64 % 4) != 0 {
+                if !(t + c as u64).is_multiple_of(2 + c as u64 % 4) {
                     continue;
                 }
                 let i = (t as usize + c as usize) % endpoints.len();
@@ -1247,7 +1247,7 @@ pub(crate) mod tests {
         };
         for t in 0..(12 * 60u64) {
             for c in 1..=40u8 {
-                if (t + c as u64) % (2 + c as u64 % 5) == 0 {
+                if (t + c as u64).is_multiple_of(2 + c as u64 % 5) {
                     let uri = format!("/api/items/{}", (t + c as u64) % 7);
                     v.push(exchange(
                         t * SEC + c as u64 * 997,

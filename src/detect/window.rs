@@ -86,10 +86,10 @@ impl CountingWindow {
 
     pub fn push(&mut self, ts: Nanos, key: u64) {
         self.expire(ts);
-        if self.events.items.len() == self.events.cap {
-            if let Some((_, k)) = self.events.items.pop_front() {
-                self.forget(k);
-            }
+        if self.events.items.len() == self.events.cap
+            && let Some((_, k)) = self.events.items.pop_front()
+        {
+            self.forget(k);
         }
         self.events.items.push_back((ts, key));
         *self.counts.entry(key).or_default() += 1;

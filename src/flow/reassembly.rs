@@ -142,10 +142,10 @@ impl Stream {
                 self.stats.retransmitted_bytes += payload.len() as u64;
             }
         }
-        if flags & tcp_flags::FIN != 0 {
-            if let Some(off) = self.offset_of(data_seq) {
-                self.fin_at = Some(off + payload.len() as u64);
-            }
+        if flags & tcp_flags::FIN != 0
+            && let Some(off) = self.offset_of(data_seq)
+        {
+            self.fin_at = Some(off + payload.len() as u64);
         }
         if flags & tcp_flags::RST != 0 {
             self.finish(out);

@@ -219,17 +219,16 @@ impl Connection {
         }
         self.last_server_ts = ts;
         // An HTTP/0.9 request is answered by raw bytes until the close, no status line.
-        if self.responses.at_boundary() && !data.starts_with(b"HTTP/") {
-            if let Some(tx) = self
+        if self.responses.at_boundary()
+            && !data.starts_with(b"HTTP/")
+            && let Some(tx) = self
                 .txs
                 .iter_mut()
                 .find(|t| t.request.is_some() && t.response_ts.is_none())
-            {
-                if tx.is_http09() {
-                    tx.response_ts = Some(ts);
-                    self.responses.set_framing(Framing::UntilClose);
-                }
-            }
+            && tx.is_http09()
+        {
+            tx.response_ts = Some(ts);
+            self.responses.set_framing(Framing::UntilClose);
         }
         loop {
             match self.responses.step(&mut data) {

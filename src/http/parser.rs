@@ -673,11 +673,11 @@ impl MessageReader {
                 return self.end_oversized(o);
             }
             if line[0] == b' ' || line[0] == b'\t' {
-                if let Some((_, v)) = o.pending.as_mut().filter(|_| !o.dropped_last) {
-                    if v.len() + line.len() < MAX_KEPT_LINE {
-                        v.push(b' ');
-                        v.extend_from_slice(trim(&line));
-                    }
+                if let Some((_, v)) = o.pending.as_mut().filter(|_| !o.dropped_last)
+                    && v.len() + line.len() < MAX_KEPT_LINE
+                {
+                    v.push(b' ');
+                    v.extend_from_slice(trim(&line));
                 }
             } else {
                 if let Some((colon, v)) = o.pending.take() {

@@ -62,20 +62,21 @@ impl Backfill {
                     if let Some(f) = families.get_mut(&current) {
                         f.1 = kind.to_string();
                     }
-                } else if !line.is_empty() && !current.starts_with("process_") {
-                    if let Some(f) = families.get_mut(&current) {
-                        // One series' points stay together (OpenMetrics does not
-                        // interleave them); a histogram is one series of buckets.
-                        let key = if f.1 == "histogram" {
-                            String::new()
-                        } else {
-                            line.rsplit_once(' ').map_or(line, |(k, _)| k).to_string()
-                        };
-                        let sample = format!("{line} {secs:.3}\n");
-                        match f.2.iter_mut().find(|(k, _)| *k == key) {
-                            Some((_, v)) => v.push_str(&sample),
-                            None => f.2.push((key, sample)),
-                        }
+                } else if !line.is_empty()
+                    && !current.starts_with("process_")
+                    && let Some(f) = families.get_mut(&current)
+                {
+                    // One series' points stay together (OpenMetrics does not
+                    // interleave them); a histogram is one series of buckets.
+                    let key = if f.1 == "histogram" {
+                        String::new()
+                    } else {
+                        line.rsplit_once(' ').map_or(line, |(k, _)| k).to_string()
+                    };
+                    let sample = format!("{line} {secs:.3}\n");
+                    match f.2.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, v)) => v.push_str(&sample),
+                        None => f.2.push((key, sample)),
                     }
                 }
             }

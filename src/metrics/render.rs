@@ -66,8 +66,11 @@ pub fn render(
     );
     let _ = writeln!(
         s,
-        "apiwatch_build_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
+        "apiwatch_build_info{{version=\"{}\",revision=\"{}\",rustc=\"{}\",features=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION"),
+        crate::cli::revision(),
+        label_escape(env!("APIWATCH_RUSTC_VERSION")),
+        crate::cli::features()
     );
     one(
         &mut s,

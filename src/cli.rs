@@ -1,0 +1,623 @@
+//! The command line's options in one table, from which `--help`, the man page
+//! (`--generate-man`) and the shell completions (`--completions SHELL`) are all
+//! generated: none of them can drift from what the parser takes. The parser itself
+//! lives in `main.rs`; a unit test checks every option here is one it handles.
+
+use std::fmt::Write as _;
+
+/// How a shell completes an option's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Complete {
+    Nothing,
+    File,
+    Interface,
+    Choice(&'static [&'static str]),
+}
+
+/// One option.
+#[derive(Debug, Clone, Copy)]
+pub struct Opt {
+    pub short: Option<char>,
+    pub long: &'static str,
+    /// The value's name (`FILE`); `None` for a flag.
+    pub value: Option<&'static str>,
+    pub help: &'static str,
+    pub complete: Complete,
+    pub section: &'static str,
+}
+
+const fn opt(
+    short: Option<char>,
+    long: &'static str,
+    value: Option<&'static str>,
+    complete: Complete,
+    section: &'static str,
+    help: &'static str,
+) -> Opt {
+    Opt {
+        short,
+        long,
+        value,
+        help,
+        complete,
+        section,
+    }
+}
+
+use Complete::{Choice, File, Interface, Nothing};
+
+const INPUT: &str = "Input";
+const OUTPUT: &str = "Output";
+const DETECT: &str = "Detection and configuration";
+const LIVE: &str = "Live capture";
+const WEB: &str = "Metrics endpoint";
+const LOG: &str = "Logging and information";
+
+/// Every option, in help order.
+pub const OPTIONS: &[Opt] = &[
+    opt(
+        Some('r'),
+        "read",
+        Some("FILE"),
+        File,
+        INPUT,
+        "capture file to replay: pcap or pcapng, also .gz, '-' for stdin (repeatable, read in order)",
+    ),
+    opt(
+        Some('i'),
+        "interface",
+        Some("IFACE"),
+        Interface,
+        INPUT,
+        "capture live (AF_PACKET; root or CAP_NET_RAW) until SIGINT/SIGTERM",
+    ),
+    opt(
+        None,
+        "replay-speed",
+        Some("X"),
+        Nothing,
+        INPUT,
+        "pace the replay by packet time (1 = as recorded)",
+    ),
+    opt(
+        None,
+        "workers",
+        Some("N"),
+        Nothing,
+        INPUT,
+        "packet threads (default: available cores); detection is sharded by client too; output is the same for any N. Live: N sockets in one fanout group, split by flow in the kernel",
+    ),
+    opt(
+        None,
+        "exchanges",
+        Some("PATH"),
+        File,
+        OUTPUT,
+        "write every HTTP exchange as JSON lines ('-' = stdout)",
+    ),
+    opt(
+        None,
+        "exchanges-format",
+        Some("FORMAT"),
+        Choice(&["apiwatch", "eve", "zeek"]),
+        OUTPUT,
+        "apiwatch (default), eve (Suricata http records) or zeek (Zeek http.log JSON)",
+    ),
+    opt(
+        None,
+        "alerts",
+        Some("PATH"),
+        File,
+        OUTPUT,
+        "alerts as Suricata EVE alert records, JSON lines (default: stdout)",
+    ),
+    opt(
+        None,
+        "endpoints",
+        Some("PATH"),
+        File,
+        OUTPUT,
+        "the learned API inventory as OpenAPI 3.1 JSON (refreshed on the state snapshot interval of packet time, and at exit)",
+    ),
+    opt(
+        None,
+        "openmetrics-out",
+        Some("FILE"),
+        File,
+        OUTPUT,
+        "write the replay's metrics on packet time (OpenMetrics, for backfill)",
+    ),
+    opt(
+        Some('q'),
+        "quiet",
+        None,
+        Nothing,
+        OUTPUT,
+        "no summary on stderr",
+    ),
+    opt(
+        None,
+        "openapi",
+        Some("SPEC"),
+        File,
+        DETECT,
+        "pin routes to your OpenAPI 3.0/3.1 spec (JSON or YAML): requests take its paths; a 2xx outside it is a shadow route",
+    ),
+    opt(
+        None,
+        "learning-period",
+        Some("DUR"),
+        Nothing,
+        DETECT,
+        "baseline learning period, e.g. 5m (default 5m)",
+    ),
+    opt(
+        None,
+        "memory-limit",
+        Some("SIZE"),
+        Nothing,
+        DETECT,
+        "one budget for connections, clients, fragments and buffers (default 512MB)",
+    ),
+    opt(
+        Some('c'),
+        "config",
+        Some("FILE"),
+        File,
+        DETECT,
+        "TOML configuration (every key optional, see the README)",
+    ),
+    opt(
+        Some('T'),
+        "test-config",
+        None,
+        Nothing,
+        DETECT,
+        "check the configuration and exit",
+    ),
+    opt(
+        None,
+        "ring-size",
+        Some("MIB"),
+        Nothing,
+        LIVE,
+        "TPACKET_V3 ring per worker (default 64; 256 shared beyond 4 workers, at least 16 each)",
+    ),
+    opt(
+        None,
+        "block-timeout",
+        Some("DUR"),
+        Nothing,
+        LIVE,
+        "hand over a ring block that is not full after DUR (default 10ms)",
+    ),
+    opt(
+        None,
+        "user",
+        Some("NAME"),
+        Nothing,
+        LIVE,
+        "drop root to NAME once sockets and files are open",
+    ),
+    opt(
+        None,
+        "capture-backend",
+        Some("BACKEND"),
+        Choice(&["af-packet", "libpcap"]),
+        LIVE,
+        "af-packet (default) or libpcap (needs --features libpcap)",
+    ),
+    opt(
+        None,
+        "web.listen-address",
+        Some("ADDR"),
+        Nothing,
+        WEB,
+        "serve Prometheus metrics, e.g. :9977 (every address) or 127.0.0.1:9977 (repeatable)",
+    ),
+    opt(
+        None,
+        "web.systemd-socket",
+        None,
+        Nothing,
+        WEB,
+        "serve metrics on the sockets systemd passes (socket activation)",
+    ),
+    opt(
+        None,
+        "web.telemetry-path",
+        Some("PATH"),
+        Nothing,
+        WEB,
+        "metrics path (default /metrics)",
+    ),
+    opt(
+        None,
+        "web.config.file",
+        Some("FILE"),
+        File,
+        WEB,
+        "TLS, client certificates, headers, rate limit and basic auth (Prometheus exporter-toolkit format; re-read when it changes)",
+    ),
+    opt(
+        None,
+        "web.max-connections",
+        Some("N"),
+        Nothing,
+        WEB,
+        "open metrics connections (default 512; past it the oldest idle one is closed)",
+    ),
+    opt(
+        None,
+        "web.linger",
+        Some("DUR"),
+        Nothing,
+        WEB,
+        "keep serving the final metrics after a replay, e.g. 30s",
+    ),
+    opt(
+        None,
+        "log.level",
+        Some("LEVEL"),
+        Choice(&["debug", "info", "warn", "error"]),
+        LOG,
+        "log messages at this level and above (default warn; APIWATCH_LOG also sets it)",
+    ),
+    opt(
+        None,
+        "log.format",
+        Some("FORMAT"),
+        Choice(&["logfmt", "json"]),
+        LOG,
+        "log format on stderr (default logfmt; colour only on a terminal)",
+    ),
+    opt(
+        None,
+        "build-info",
+        None,
+        Nothing,
+        LOG,
+        "version, git revision, features and compiler, then exit",
+    ),
+    opt(
+        None,
+        "generate-man",
+        None,
+        Nothing,
+        LOG,
+        "print the man page (roff) and exit",
+    ),
+    opt(
+        None,
+        "completions",
+        Some("SHELL"),
+        Choice(&["bash", "zsh", "fish"]),
+        LOG,
+        "print the shell completion script and exit",
+    ),
+    opt(Some('h'), "help", None, Nothing, LOG, "this help"),
+    opt(Some('V'), "version", None, Nothing, LOG, "version"),
+];
+
+const SYNOPSIS: [&str; 2] = [
+    "apiwatch -r FILE [-r FILE]... [OPTIONS] [FILTER...]",
+    "apiwatch -i IFACE [OPTIONS] [FILTER...]",
+];
+
+const ABOUT: &str = "Passive API-traffic anomaly detector: reassembles TCP, reconstructs HTTP/1.x \
+exchanges, learns per-client baselines and raises alerts (bursts, credential stuffing, brute \
+force, endpoint scans, unusual endpoints, object enumeration) as Suricata EVE records and \
+Prometheus metrics.";
+
+const FILTER_HELP: &str =
+    "Trailing words are a capture filter, as tcpdump's: apiwatch -i eth0 tcp port 80 or 8080";
+
+fn flag_text(o: &Opt) -> String {
+    let mut s = match o.short {
+        Some(c) => format!("-{c}, --{}", o.long),
+        None => format!("    --{}", o.long),
+    };
+    if let Some(v) = o.value {
+        let _ = write!(s, " <{v}>");
+    }
+    s
+}
+
+/// Words of `text` in lines of at most `width` characters.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for w in text.split_whitespace() {
+        let last = lines.last_mut().expect("one line");
+        if !last.is_empty() && last.len() + 1 + w.len() > width {
+            lines.push(w.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(w);
+        }
+    }
+    lines
+}
+
+/// `--help`.
+pub fn usage() -> String {
+    let mut s = String::new();
+    for (i, syn) in SYNOPSIS.iter().enumerate() {
+        let _ = writeln!(s, "{} {syn}", if i == 0 { "Usage:" } else { "      " });
+    }
+    for l in wrap(ABOUT, 78) {
+        let _ = writeln!(s, "{l}");
+    }
+    const COL: usize = 30;
+    let mut section = "";
+    for o in OPTIONS {
+        if o.section != section {
+            section = o.section;
+            let _ = writeln!(s, "\n{section}:");
+        }
+        let flag = flag_text(o);
+        let help = wrap(o.help, 78 - COL);
+        if flag.len() + 2 < COL {
+            let _ = writeln!(s, "  {flag:<w$}{}", help[0], w = COL - 2);
+        } else {
+            let _ = writeln!(s, "  {flag}");
+            let _ = writeln!(s, "{:COL$}{}", "", help[0]);
+        }
+        for l in &help[1..] {
+            let _ = writeln!(s, "{:COL$}{l}", "");
+        }
+    }
+    let _ = writeln!(s);
+    for l in wrap(FILTER_HELP, 78) {
+        let _ = writeln!(s, "{l}");
+    }
+    s
+}
+
+fn roff_escape(t: &str) -> String {
+    let t = t.replace('\\', "\\e").replace('-', "\\-");
+    // A line starting with a dot or quote would be a request.
+    if t.starts_with('.') || t.starts_with('\'') {
+        format!("\\&{t}")
+    } else {
+        t
+    }
+}
+
+/// The man page, section 1, in roff (man macros).
+pub fn man_page() -> String {
+    let mut s = String::new();
+    let version = env!("CARGO_PKG_VERSION");
+    let _ = writeln!(
+        s,
+        ".TH APIWATCH 1 \"\" \"apiwatch {version}\" \"User Commands\""
+    );
+    let _ = writeln!(
+        s,
+        ".SH NAME\napiwatch \\- passive API\\-traffic anomaly detector"
+    );
+    let _ = writeln!(s, ".SH SYNOPSIS");
+    for syn in SYNOPSIS {
+        let _ = writeln!(s, ".B {}\n.br", roff_escape(syn));
+    }
+    let _ = writeln!(s, ".SH DESCRIPTION\n{}", roff_escape(ABOUT));
+    let _ = writeln!(s, ".PP\n{}", roff_escape(FILTER_HELP));
+    let mut section = "";
+    for o in OPTIONS {
+        if o.section != section {
+            section = o.section;
+            let _ = writeln!(s, ".SH {}", roff_escape(&section.to_uppercase()));
+        }
+        let mut flag = match o.short {
+            Some(c) => format!("\\fB\\-{c}\\fR, \\fB\\-\\-{}\\fR", roff_escape(o.long)),
+            None => format!("\\fB\\-\\-{}\\fR", roff_escape(o.long)),
+        };
+        if let Some(v) = o.value {
+            let _ = write!(flag, " \\fI{v}\\fR");
+        }
+        let _ = writeln!(s, ".TP\n{flag}\n{}", roff_escape(o.help));
+    }
+    let _ = writeln!(
+        s,
+        ".SH EXIT STATUS\n0 success, 1 runtime error, 2 usage or configuration error."
+    );
+    let _ = writeln!(
+        s,
+        ".SH SIGNALS\nSIGINT and SIGTERM finish what was read, write alerts, summary and state, and exit 0. SIGHUP reopens the output files (log rotation)."
+    );
+    let _ = writeln!(
+        s,
+        ".SH ENVIRONMENT\n.TP\n.B APIWATCH_LOG\nlog level when \\fB\\-\\-log.level\\fR is not given (debug, info, warn, error)."
+    );
+    let _ = writeln!(
+        s,
+        ".SH SEE ALSO\n.BR tcpdump (8),\n.BR zeek (8),\n.BR suricata (1),\n.BR prometheus (1)"
+    );
+    s
+}
+
+fn values_of(o: &Opt) -> Option<String> {
+    match o.complete {
+        Choice(c) => Some(c.join(" ")),
+        _ => None,
+    }
+}
+
+/// A completion script for `shell` (bash, zsh or fish).
+pub fn completion(shell: &str) -> Option<String> {
+    let mut s = String::new();
+    match shell {
+        "bash" => {
+            let words: Vec<String> = OPTIONS
+                .iter()
+                .flat_map(|o| {
+                    let mut v = vec![format!("--{}", o.long)];
+                    v.extend(o.short.map(|c| format!("-{c}")));
+                    v
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "# bash completion for apiwatch (generated: apiwatch --completions bash)"
+            );
+            let _ = writeln!(s, "_apiwatch() {{");
+            let _ = writeln!(s, "    local cur prev");
+            let _ = writeln!(s, "    cur=\"${{COMP_WORDS[COMP_CWORD]}}\"");
+            let _ = writeln!(s, "    prev=\"${{COMP_WORDS[COMP_CWORD-1]}}\"");
+            let _ = writeln!(s, "    case \"$prev\" in");
+            for o in OPTIONS.iter().filter(|o| o.value.is_some()) {
+                let mut names = format!("--{}", o.long);
+                if let Some(c) = o.short {
+                    let _ = write!(names, "|-{c}");
+                }
+                let action = match o.complete {
+                    File => "COMPREPLY=($(compgen -f -- \"$cur\"))".to_string(),
+                    Interface => {
+                        "COMPREPLY=($(compgen -W \"$(ls /sys/class/net 2>/dev/null)\" -- \"$cur\"))"
+                            .to_string()
+                    }
+                    Choice(_) => format!(
+                        "COMPREPLY=($(compgen -W \"{}\" -- \"$cur\"))",
+                        values_of(o).unwrap_or_default()
+                    ),
+                    Nothing => "COMPREPLY=()".to_string(),
+                };
+                let _ = writeln!(s, "        {names}) {action}; return ;;");
+            }
+            let _ = writeln!(s, "    esac");
+            let _ = writeln!(
+                s,
+                "    COMPREPLY=($(compgen -W \"{}\" -- \"$cur\"))",
+                words.join(" ")
+            );
+            let _ = writeln!(s, "}}\ncomplete -F _apiwatch apiwatch");
+        }
+        "zsh" => {
+            let _ = writeln!(
+                s,
+                "#compdef apiwatch\n# zsh completion for apiwatch (generated: apiwatch --completions zsh)"
+            );
+            let _ = writeln!(s, "_arguments -s \\");
+            for o in OPTIONS {
+                let help = o
+                    .help
+                    .replace('\'', "'\\''")
+                    .replace('[', "(")
+                    .replace(']', ")")
+                    .replace(':', "\\:");
+                let action = match (o.value, o.complete) {
+                    (None, _) => String::new(),
+                    (Some(v), File) => format!(":{v}:_files"),
+                    (Some(v), Interface) => format!(":{v}:_net_interfaces"),
+                    (Some(v), Choice(_)) => format!(":{v}:({})", values_of(o).unwrap_or_default()),
+                    (Some(v), Nothing) => format!(":{v}: "),
+                };
+                let repeat = if matches!(o.long, "read" | "web.listen-address") {
+                    "*"
+                } else {
+                    ""
+                };
+                match o.short {
+                    Some(c) => {
+                        let _ = writeln!(
+                            s,
+                            "  '{repeat}(-{c} --{l})'{{-{c},--{l}}}'[{help}]{action}' \\",
+                            l = o.long
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(s, "  '{repeat}--{}[{help}]{action}' \\", o.long);
+                    }
+                }
+            }
+            let _ = writeln!(s, "  '*:filter expression: '");
+        }
+        "fish" => {
+            let _ = writeln!(
+                s,
+                "# fish completion for apiwatch (generated: apiwatch --completions fish)"
+            );
+            for o in OPTIONS {
+                let mut line = format!("complete -c apiwatch -l {}", o.long);
+                if let Some(c) = o.short {
+                    let _ = write!(line, " -s {c}");
+                }
+                match (o.value, o.complete) {
+                    (None, _) => {}
+                    (Some(_), File) => line.push_str(" -r -F"),
+                    (Some(_), Interface) => line.push_str(" -x -a '(__fish_print_interfaces)'"),
+                    (Some(_), Choice(_)) => {
+                        let _ = write!(line, " -x -a '{}'", values_of(o).unwrap_or_default());
+                    }
+                    (Some(_), Nothing) => line.push_str(" -x"),
+                }
+                let _ = write!(line, " -d '{}'", o.help.replace('\'', "\\'"));
+                let _ = writeln!(s, "{line}");
+            }
+        }
+        _ => return None,
+    }
+    Some(s)
+}
+
+/// `--build-info`: what a bug report needs.
+pub fn build_info() -> String {
+    format!(
+        "apiwatch {}\nrevision: {}\nfeatures: {}\nrustc: {}\ntarget: {}\nprofile: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("APIWATCH_GIT_REVISION"),
+        features(),
+        env!("APIWATCH_RUSTC_VERSION"),
+        env!("APIWATCH_TARGET"),
+        env!("APIWATCH_PROFILE"),
+    )
+}
+
+/// Cargo features compiled in.
+pub fn features() -> &'static str {
+    if cfg!(feature = "libpcap") {
+        "libpcap"
+    } else {
+        "(none)"
+    }
+}
+
+/// The git revision the binary was built from (`unknown` outside a checkout).
+pub fn revision() -> &'static str {
+    env!("APIWATCH_GIT_REVISION")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lines_fit_a_terminal_and_name_every_option() {
+        let u = usage();
+        for l in u.lines() {
+            assert!(l.chars().count() <= 80, "{l}");
+        }
+        for o in OPTIONS {
+            assert!(u.contains(&format!("--{}", o.long)), "{}", o.long);
+        }
+        let longs: std::collections::HashSet<_> = OPTIONS.iter().map(|o| o.long).collect();
+        assert_eq!(longs.len(), OPTIONS.len(), "an option is listed twice");
+    }
+
+    #[test]
+    fn man_page_and_completions_cover_every_option() {
+        let man = man_page();
+        assert!(man.starts_with(".TH APIWATCH 1"));
+        for shell in ["bash", "zsh", "fish"] {
+            let c = completion(shell).unwrap();
+            for o in OPTIONS {
+                assert!(c.contains(o.long), "{shell}: {}", o.long);
+            }
+        }
+        assert!(completion("tcsh").is_none());
+        for o in OPTIONS {
+            assert!(man.contains(&roff_escape(o.long)), "{}", o.long);
+        }
+    }
+}
