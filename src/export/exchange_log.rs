@@ -5,15 +5,10 @@
 //! ([`crate::redact`]); headers that carry secrets (Authorization, Cookie) are never
 //! part of the record.
 
-use std::borrow::Cow;
 use std::io::{self, Write};
-use std::net::IpAddr;
-
-use serde::Serialize;
 
 use crate::http::Exchange;
 use crate::identity::{self, ClientId};
-use crate::time::iso_utc_z;
 
 /// `--exchanges-format`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,34 +33,15 @@ impl std::str::FromStr for ExchangeFormat {
     }
 }
 
-#[derive(Serialize)]
-struct Record<'a> {
-    timestamp: String,
-    /// The connection (the same id alerts carry); 0 when unknown.
-    flow_id: u64,
-    client_ip: IpAddr,
-    client_port: u16,
-    server_ip: IpAddr,
-    server_port: u16,
-    trans_depth: u32,
-    method: Option<&'a str>,
-    host: Option<&'a str>,
-    uri: Option<Cow<'a, str>>,
-    version: Option<&'a str>,
-    user_agent: Option<&'a str>,
-    request_body_len: u64,
-    status: Option<u16>,
-    response_body_len: Option<u64>,
-    response_time_ms: Option<f64>,
-    /// What the sensor could not see whole (only when there is something to say):
-    /// `head_too_large` (a head past the parser's limit, read line by line with long
-    /// lines skipped), `too_many_headers` (fields past the count limit: only the
-    /// known ones read).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    flags: Vec<&'static str>,
-}
+// The record's fields, in order (docs/exchange-log.md): timestamp, flow_id,
+// client_ip, client_port, server_ip, server_port, trans_depth, method, host, uri,
+// version, user_agent, request_body_len, status, response_body_len,
+// response_time_ms, flags (only when there is something to say: `head_too_large`, a
+// head past the parser's limit read line by line with long lines skipped;
+// `too_many_headers`, fields past the count limit of which only the known ones were
+// read), endpoint, client. Missing values are null.
 
-/// The exchange's flags (see [`Record`]).
+/// The exchange's flags (see the field list above).
 fn flags(e: &Exchange) -> Vec<&'static str> {
     let mut f = Vec::new();
     let resp = e.response_headers.as_ref();
@@ -95,57 +71,100 @@ pub fn to_json(e: &Exchange) -> String {
 /// Serialises one exchange with the endpoint and client key the detection engine
 /// assigned (learned template; trusted proxies and principal keys applied).
 pub fn to_json_with(e: &Exchange, labels: Option<(&str, ClientId)>) -> String {
-    finish_json(&head_json(e), e, labels)
+    let mut s = String::with_capacity(512);
+    write_head(&mut s, e);
+    write_tail(&mut s, e, labels);
+    s
 }
 
 /// Every field but the two the detection engine assigns, as an unterminated JSON
 /// object: the part of a record that workers can serialise in parallel.
 pub fn head_json(e: &Exchange) -> String {
-    let rec = Record {
-        timestamp: iso_utc_z(e.ts),
-        flow_id: e.flow.id,
-        client_ip: identity::normalise(e.client_ip),
-        client_port: e.client_port,
-        server_ip: identity::normalise(e.server_ip),
-        server_port: e.server_port,
-        trans_depth: e.trans_depth,
-        method: e.method.as_deref(),
-        host: e.request_headers.host.as_deref(),
-        uri: e.uri.as_deref().map(redact_uri),
-        version: e.version.as_deref(),
-        user_agent: e.request_headers.user_agent.as_deref(),
-        request_body_len: e.request_body_len,
-        status: e.status,
-        response_body_len: e.response_body_len,
-        response_time_ms: e
-            .response_time_ns()
-            .map(|ns| (ns as f64 / 1000.0).round() / 1000.0),
-        flags: flags(e),
-    };
-    let mut s = serde_json::to_string(&rec).unwrap_or_default();
-    s.pop(); // the closing brace
+    let mut s = String::with_capacity(384);
+    write_head(&mut s, e);
     s
+}
+
+/// Appends [`head_json`] to `out`.
+pub fn write_head(out: &mut String, e: &Exchange) {
+    use crate::export::json;
+    out.push_str("{\"timestamp\":\"");
+    json::timestamp(out, e.ts, "Z");
+    out.push_str("\",\"flow_id\":");
+    json::uint(out, e.flow.id);
+    out.push_str(",\"client_ip\":\"");
+    json::ip(out, identity::normalise(e.client_ip));
+    out.push_str("\",\"client_port\":");
+    json::uint(out, u64::from(e.client_port));
+    out.push_str(",\"server_ip\":\"");
+    json::ip(out, identity::normalise(e.server_ip));
+    out.push_str("\",\"server_port\":");
+    json::uint(out, u64::from(e.server_port));
+    out.push_str(",\"trans_depth\":");
+    json::uint(out, u64::from(e.trans_depth));
+    out.push_str(",\"method\":");
+    json::opt_string(out, e.method.as_deref());
+    out.push_str(",\"host\":");
+    json::opt_string(out, e.request_headers.host.as_deref());
+    out.push_str(",\"uri\":");
+    json::opt_string(out, e.uri.as_deref().map(redact_uri).as_deref());
+    out.push_str(",\"version\":");
+    json::opt_string(out, e.version.as_deref());
+    out.push_str(",\"user_agent\":");
+    json::opt_string(out, e.request_headers.user_agent.as_deref());
+    out.push_str(",\"request_body_len\":");
+    json::uint(out, e.request_body_len);
+    out.push_str(",\"status\":");
+    json::opt_uint(out, e.status.map(u64::from));
+    out.push_str(",\"response_body_len\":");
+    json::opt_uint(out, e.response_body_len);
+    out.push_str(",\"response_time_ms\":");
+    match e.response_time_ns() {
+        Some(ns) => json::millis(out, ns),
+        None => out.push_str("null"),
+    }
+    let flags = flags(e);
+    if !flags.is_empty() {
+        out.push_str(",\"flags\":[");
+        for (i, f) in flags.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json::string(out, f);
+        }
+        out.push(']');
+    }
 }
 
 /// Completes a [`head_json`] with `endpoint` and `client`.
 pub fn finish_json(head: &str, e: &Exchange, labels: Option<(&str, ClientId)>) -> String {
-    let endpoint = labels.map(|(ep, _)| ep.to_string()).or_else(|| endpoint(e));
+    let mut s = String::with_capacity(head.len() + 96);
+    s.push_str(head);
+    write_tail(&mut s, e, labels);
+    s
+}
+
+/// Appends `endpoint` and `client` and closes the record.
+fn write_tail(out: &mut String, e: &Exchange, labels: Option<(&str, ClientId)>) {
+    use crate::export::json;
+    out.push_str(",\"endpoint\":");
+    match labels {
+        Some((ep, _)) => json::string(out, ep),
+        None => json::opt_string(out, endpoint(e).as_deref()),
+    }
+    out.push_str(",\"client\":");
     let client = labels
         .map(|(_, c)| c.key())
         .unwrap_or_else(|| identity::client_key(e.client_ip));
-    let mut s = String::with_capacity(head.len() + 96);
-    s.push_str(head);
-    s.push_str(",\"endpoint\":");
-    s.push_str(&serde_json::to_string(&endpoint).unwrap_or_default());
-    s.push_str(",\"client\":");
-    s.push_str(&serde_json::to_string(&client).unwrap_or_default());
-    s.push('}');
-    s
+    json::string(out, &client);
+    out.push('}');
 }
 
 /// A JSON-lines file of exchanges.
 pub struct ExchangeLog {
     out: io::BufWriter<Box<dyn Write + Send>>,
+    /// The line being written (reused: no allocation per record).
+    line: String,
     pub written: u64,
     pub format: ExchangeFormat,
     /// Named on EVE records (`pcap_filename` / `in_iface`).
@@ -160,6 +179,7 @@ impl ExchangeLog {
     ) -> Self {
         ExchangeLog {
             out: io::BufWriter::with_capacity(256 * 1024, w),
+            line: String::with_capacity(1024),
             written: 0,
             format,
             input,
@@ -174,14 +194,24 @@ impl ExchangeLog {
         labels: Option<(&str, ClientId)>,
         head: Option<&str>,
     ) -> io::Result<()> {
-        let line = match (self.format, head) {
-            (ExchangeFormat::Eve, _) => crate::export::eve::http_record(e, self.input.as_ref()),
-            (ExchangeFormat::Zeek, _) => crate::export::zeek::record(e),
-            (ExchangeFormat::Apiwatch, Some(h)) => finish_json(h, e, labels),
-            (ExchangeFormat::Apiwatch, None) => to_json_with(e, labels),
-        };
+        let line = &mut self.line;
+        line.clear();
+        match (self.format, head) {
+            (ExchangeFormat::Eve, _) => {
+                line.push_str(&crate::export::eve::http_record(e, self.input.as_ref()))
+            }
+            (ExchangeFormat::Zeek, _) => line.push_str(&crate::export::zeek::record(e)),
+            (ExchangeFormat::Apiwatch, Some(h)) => {
+                line.push_str(h);
+                write_tail(line, e, labels);
+            }
+            (ExchangeFormat::Apiwatch, None) => {
+                write_head(line, e);
+                write_tail(line, e, labels);
+            }
+        }
+        line.push('\n');
         self.out.write_all(line.as_bytes())?;
-        self.out.write_all(b"\n")?;
         self.written += 1;
         Ok(())
     }

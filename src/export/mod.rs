@@ -4,5 +4,6 @@
 pub mod alert_log;
 pub mod eve;
 pub mod exchange_log;
+pub mod json;
 pub mod summary;
 pub mod zeek;

@@ -1,0 +1,213 @@
+//! A small JSON writer for the records written per exchange: into one reusable
+//! buffer, integers and timestamps formatted without allocation, strings escaped
+//! only where a byte needs it. serde_json stays for the rare records (alerts,
+//! inventory); this is the hot path's (issue #13: 13 k instructions per exchange
+//! went to serde's detour and `format!`).
+
+use std::net::IpAddr;
+
+use crate::time::Nanos;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string (quotes included).
+pub fn string(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f | 0x7f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            out.push_str("\\u00");
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Appends `s` as a JSON string, or `null`.
+pub fn opt_string(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+/// Appends an unsigned integer.
+pub fn uint(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // The digits are ASCII.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+}
+
+/// Appends an unsigned integer, or `null`.
+pub fn opt_uint(out: &mut String, n: Option<u64>) {
+    match n {
+        Some(n) => uint(out, n),
+        None => out.push_str("null"),
+    }
+}
+
+/// `n` as exactly `width` digits (zero-padded; `n` is below 10^width).
+fn digits(out: &mut String, n: u64, width: usize) {
+    let mut buf = [b'0'; 9];
+    let mut n = n;
+    for i in (0..width).rev() {
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.push_str(std::str::from_utf8(&buf[..width]).unwrap_or(""));
+}
+
+/// Appends an address as its text form (IPv4 written directly; IPv6 by `Display`,
+/// which also gives the canonical compressed form).
+pub fn ip(out: &mut String, addr: IpAddr) {
+    match addr {
+        IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                uint(out, u64::from(*o));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// A duration in nanoseconds as milliseconds rounded to the microsecond, written
+/// as serde_json writes that `f64` (`0.422`, `1.0`, `12.5`).
+pub fn millis(out: &mut String, ns: u64) {
+    let us = ns / 1000 + u64::from(ns % 1000 >= 500);
+    uint(out, us / 1000);
+    out.push('.');
+    let frac = us % 1000;
+    if frac == 0 {
+        out.push('0');
+        return;
+    }
+    let (mut f, mut w) = (frac, 3);
+    while f % 10 == 0 {
+        f /= 10;
+        w -= 1;
+    }
+    digits(out, f, w);
+}
+
+/// `2026-11-23T10:06:12.300000` then `suffix` (`Z` or `+0000`), UTC, microseconds.
+pub fn timestamp(out: &mut String, ts: Nanos, suffix: &str) {
+    let secs = ts / 1_000_000_000;
+    let micros = (ts % 1_000_000_000) / 1000;
+    let (y, m, d) = crate::time::civil_from_days((secs / 86_400) as i64);
+    let sod = secs % 86_400;
+    digits(out, y.clamp(0, 9999) as u64, 4);
+    out.push('-');
+    digits(out, u64::from(m), 2);
+    out.push('-');
+    digits(out, u64::from(d), 2);
+    out.push('T');
+    digits(out, sod / 3600, 2);
+    out.push(':');
+    digits(out, (sod / 60) % 60, 2);
+    out.push(':');
+    digits(out, sod % 60, 2);
+    out.push('.');
+    digits(out, micros, 6);
+    out.push_str(suffix);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_round_trip_through_a_json_reader() {
+        for s in [
+            "plain",
+            "",
+            "quote\" back\\slash",
+            "ctl\u{1}\u{1f}\u{7f}\n\r\t",
+            "ünïcode ✓ 𝄞",
+            "</script>",
+        ] {
+            let mut out = String::new();
+            string(&mut out, s);
+            let back: String = serde_json::from_str(&out).unwrap();
+            assert_eq!(back, s, "{out}");
+        }
+    }
+
+    #[test]
+    fn numbers_and_times_match_what_serde_and_the_old_formatter_wrote() {
+        for n in [0u64, 7, 10, 99, 100, 65_535, u64::MAX] {
+            let mut out = String::new();
+            uint(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        for ns in [
+            0u64,
+            499,
+            500,
+            422_000,
+            1_000_000,
+            12_500_000,
+            1_666_400,
+            1_666_600,
+            3_000_000_000,
+            123_456_789_012,
+        ] {
+            let mut out = String::new();
+            millis(&mut out, ns);
+            let want = serde_json::to_string(&((ns as f64 / 1000.0).round() / 1000.0)).unwrap();
+            assert_eq!(out, want, "{ns}");
+        }
+        for ts in [
+            0u64,
+            1_795_428_372_300_000_000,
+            1_795_428_372_345_678_912,
+            crate::time::MAX_TIME,
+        ] {
+            let mut out = String::new();
+            timestamp(&mut out, ts, "Z");
+            assert_eq!(out, crate::time::iso_utc_z(ts));
+        }
+        for a in [
+            "10.77.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+        ] {
+            let addr: IpAddr = a.parse().unwrap();
+            let mut out = String::new();
+            ip(&mut out, addr);
+            assert_eq!(out, addr.to_string());
+        }
+    }
+}
