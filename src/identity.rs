@@ -168,17 +168,36 @@ pub enum ClientId {
 impl ClientId {
     /// The key written in alerts: `ip:10.0.0.1`, `ip:2001:db8::/64`, `bearer:9f...`.
     pub fn key(&self) -> String {
+        let mut s = String::with_capacity(40);
+        self.write_key(&mut s);
+        s
+    }
+
+    /// Appends [`ClientId::key`] to `out` (no allocation, no `format!`).
+    pub fn write_key(&self, out: &mut String) {
+        use crate::export::json;
         match self {
-            ClientId::Ip(ip) => format!("ip:{ip}"),
-            ClientId::Net(ip, len) => format!("ip:{ip}/{len}"),
+            ClientId::Ip(ip) => {
+                out.push_str("ip:");
+                json::ip(out, *ip);
+            }
+            ClientId::Net(ip, len) => {
+                out.push_str("ip:");
+                json::ip(out, *ip);
+                out.push('/');
+                json::uint(out, u64::from(*len));
+            }
             ClientId::Principal(kind, h) => {
-                let k = match kind {
+                out.push_str(match kind {
                     Principal::ApiKey => "api_key",
                     Principal::Bearer => "bearer",
                     Principal::Basic => "basic",
                     Principal::Cookie => "cookie",
-                };
-                format!("{k}:{h:016x}")
+                });
+                out.push(':');
+                for shift in (0..16).rev() {
+                    out.push(b"0123456789abcdef"[((h >> (shift * 4)) & 15) as usize] as char);
+                }
             }
         }
     }

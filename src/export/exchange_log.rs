@@ -152,12 +152,17 @@ fn write_tail(out: &mut String, e: &Exchange, labels: Option<(&str, ClientId)>) 
         Some((ep, _)) => json::string(out, ep),
         None => json::opt_string(out, endpoint(e).as_deref()),
     }
-    out.push_str(",\"client\":");
-    let client = labels
-        .map(|(_, c)| c.key())
-        .unwrap_or_else(|| identity::client_key(e.client_ip));
-    json::string(out, &client);
-    out.push('}');
+    // A client key is `ip:` and an address, or a kind and hex digits: nothing to
+    // escape.
+    out.push_str(",\"client\":\"");
+    match labels {
+        Some((_, c)) => c.write_key(out),
+        None => {
+            out.push_str("ip:");
+            json::ip(out, identity::normalise(e.client_ip));
+        }
+    }
+    out.push_str("\"}");
 }
 
 /// A JSON-lines file of exchanges.

@@ -48,19 +48,22 @@ pub fn opt_string(out: &mut String, s: Option<&str>) {
 }
 
 /// Appends an unsigned integer.
-pub fn uint(out: &mut String, mut n: u64) {
+pub fn uint(out: &mut String, n: u64) {
+    if n < 10 {
+        out.push((b'0' + n as u8) as char);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    let mut n = n;
+    while n > 0 {
         i -= 1;
         buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
-        if n == 0 {
-            break;
-        }
     }
-    // The digits are ASCII.
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+    for &b in &buf[i..] {
+        out.push(b as char);
+    }
 }
 
 /// Appends an unsigned integer, or `null`.
@@ -75,11 +78,13 @@ pub fn opt_uint(out: &mut String, n: Option<u64>) {
 fn digits(out: &mut String, n: u64, width: usize) {
     let mut buf = [b'0'; 9];
     let mut n = n;
-    for i in (0..width).rev() {
+    for i in (0..width.min(9)).rev() {
         buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    out.push_str(std::str::from_utf8(&buf[..width]).unwrap_or(""));
+    for &b in &buf[..width.min(9)] {
+        out.push(b as char);
+    }
 }
 
 /// Appends an address as its text form (IPv4 written directly; IPv6 by `Display`,
@@ -120,23 +125,38 @@ pub fn millis(out: &mut String, ns: u64) {
     digits(out, f, w);
 }
 
+thread_local! {
+    /// The last minute formatted (`2026-11-23T10:06:`) and its number: records
+    /// come in time order, so the calendar is worked out once a minute.
+    static MINUTE: std::cell::RefCell<(u64, String)> =
+        const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
 /// `2026-11-23T10:06:12.300000` then `suffix` (`Z` or `+0000`), UTC, microseconds.
 pub fn timestamp(out: &mut String, ts: Nanos, suffix: &str) {
     let secs = ts / 1_000_000_000;
     let micros = (ts % 1_000_000_000) / 1000;
-    let (y, m, d) = crate::time::civil_from_days((secs / 86_400) as i64);
-    let sod = secs % 86_400;
-    digits(out, y.clamp(0, 9999) as u64, 4);
-    out.push('-');
-    digits(out, u64::from(m), 2);
-    out.push('-');
-    digits(out, u64::from(d), 2);
-    out.push('T');
-    digits(out, sod / 3600, 2);
-    out.push(':');
-    digits(out, (sod / 60) % 60, 2);
-    out.push(':');
-    digits(out, sod % 60, 2);
+    let minute = secs / 60;
+    MINUTE.with_borrow_mut(|(cached, text)| {
+        if *cached != minute {
+            let (y, m, d) = crate::time::civil_from_days((secs / 86_400) as i64);
+            let sod = secs % 86_400;
+            text.clear();
+            digits(text, y.clamp(0, 9999) as u64, 4);
+            text.push('-');
+            digits(text, u64::from(m), 2);
+            text.push('-');
+            digits(text, u64::from(d), 2);
+            text.push('T');
+            digits(text, sod / 3600, 2);
+            text.push(':');
+            digits(text, (sod / 60) % 60, 2);
+            text.push(':');
+            *cached = minute;
+        }
+        out.push_str(text);
+    });
+    digits(out, secs % 60, 2);
     out.push('.');
     digits(out, micros, 6);
     out.push_str(suffix);
