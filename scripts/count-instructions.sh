@@ -22,7 +22,12 @@ keep=${KEEP:-}
 trap 'rm -rf "$work"' EXIT
 
 one=$work/one.pcap
-editcap -r "$cap" "$one" 1 >/dev/null 2>&1 || { echo "editcap could not cut $cap" >&2; exit 1; }
+# The one-packet file in the capture's own format (pcap readers and pcapng readers
+# cost differently per packet).
+format=pcapng
+[ "$(head -c 4 "$cap" | od -An -tx1 | tr -d ' \n')" = 0a0d0d0a ] || format=pcap
+case "$cap" in *.gz) format=pcap ;; esac
+editcap -F "$format" -r "$cap" "$one" 1 >/dev/null 2>&1 || { echo "editcap could not cut $cap" >&2; exit 1; }
 packets=$(capinfos -M -c "$cap" | awk -F': *' '/Number of packets/ {print $2}')
 
 args=(--workers 1 --alerts /dev/null -q --learning-period 1m)

@@ -31,7 +31,7 @@ fn strip_nulls(v: &mut Value) {
     }
 }
 
-/// The addresses among client keys (`ip:10.0.0.1`, `net:2001:db8::/64` gives its
+/// The addresses among client keys (`ip:10.0.0.1`; `ip:2001:db8::/64` gives its
 /// network address); principals (`bearer:...`) have none.
 fn key_ip(key: &str) -> Option<IpAddr> {
     let (_, rest) = key.split_once(':')?;

@@ -94,8 +94,8 @@ pub fn community_id(a: (IpAddr, u16), b: (IpAddr, u16)) -> String {
 const B62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// The Zeek-style connection uid of a flow id: `C` and the id in base 62 (Zeek's
-/// own uids have the same shape). The same connection has the same uid in every
-/// format, so Zeek-form exchanges join apiwatch alerts by `flow_id`.
+/// own uids have the same shape). A connection's uid follows from its `flow_id`, so
+/// Zeek-form exchanges join apiwatch alerts: `zeek_uid(alert.flow_id) == uid`.
 pub fn zeek_uid(flow_id: u64) -> String {
     let mut digits = Vec::with_capacity(11);
     let mut n = flow_id;

@@ -1012,6 +1012,13 @@ fn trim(s: &[u8]) -> &[u8] {
 }
 
 fn text(b: &[u8]) -> String {
+    // Header bytes are nearly always ASCII: copied as they are, validated only
+    // when one is not.
+    if b.is_ascii() {
+        let mut s = String::with_capacity(b.len());
+        s.extend(b.iter().map(|&c| c as char));
+        return s;
+    }
     String::from_utf8_lossy(b).into_owned()
 }
 
@@ -1063,11 +1070,8 @@ fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
             let vend = line.iter().position(|b| *b == b' ').unwrap_or(line.len());
             let version = text(&line[5..vend]);
             let rest = trim(&line[vend..]);
-            let digits: Vec<u8> = rest
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .copied()
-                .collect();
+            let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            let digits = &rest[..n];
             // Three digits, the first 1-9 (RFC 9110 §15: codes below 100 do not exist).
             if digits.len() != 3 || digits[0] == b'0' {
                 return Err(ParseError::BadStartLine);

@@ -3,7 +3,7 @@
 //!
 //! The packet path never touches the server: the replay loop renders a fresh
 //! exposition about once a second (wall time) into a shared buffer, and scrapes read
-//! that buffer. Names follow DESIGN.md and Prometheus conventions (one `apiwatch_`
+//! that buffer. Names follow the design contract and Prometheus conventions (one `apiwatch_`
 //! prefix, base units, `_total` on counters, help on every metric). No label ever
 //! carries a client address, username, key or raw path.
 

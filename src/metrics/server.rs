@@ -329,8 +329,10 @@ async fn connection(stream: tokio::net::TcpStream, ctx: Arc<Ctx>, conn: Arc<Conn
 
 fn http1() -> hyper::server::conn::http1::Builder {
     let mut b = hyper::server::conn::http1::Builder::new();
+    // hyper's head timer also runs between requests, so it is the keep-alive idle
+    // limit; the first head's deadline is the watchdog's (`watch`).
     b.timer(TokioTimer::new())
-        .header_read_timeout(HEAD_DEADLINE)
+        .header_read_timeout(KEEPALIVE_IDLE)
         .keep_alive(true)
         .max_buf_size(16 * 1024);
     b

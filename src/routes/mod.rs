@@ -198,7 +198,14 @@ fn is_uuid(b: &[u8]) -> bool {
 /// The path of a request target: query and fragment dropped, absolute form (proxies)
 /// reduced to its path.
 pub fn path_of(uri: &str) -> &str {
-    let path = uri.split(['?', '#']).next().unwrap_or("");
+    let path = match memchr::memchr2(b'?', b'#', uri.as_bytes()) {
+        Some(i) => &uri[..i],
+        None => uri,
+    };
+    if path.starts_with('/') {
+        // Origin form, the common case: no scheme to skip.
+        return path;
+    }
     match path.find("://") {
         Some(i) => path[i + 3..].find('/').map_or("/", |j| &path[i + 3 + j..]),
         None => path,
