@@ -160,15 +160,32 @@ fn redact_pairs(out: &mut String, pairs: &str, sep: char) -> bool {
     changed
 }
 
+/// One pass over the target: no query, matrix parameter, fragment or userinfo, and
+/// no path segment long enough to be a credential that looks like one (the common
+/// case, answered without allocating).
+fn quick_clean(uri: &str) -> bool {
+    let b = uri.as_bytes();
+    let mut seg_start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'?' | b';' | b'#' | b'@' => return false,
+            b'/' => {
+                if i - seg_start >= 20 && looks_like_secret(&uri[seg_start..i]) {
+                    return false;
+                }
+                seg_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    !(b.len() - seg_start >= 20 && looks_like_secret(&uri[seg_start..]))
+}
+
 /// A request target with every secret replaced by `REDACTED`: userinfo of an
 /// absolute-form target, secret-looking path segments, matrix parameters and query
 /// values of secret names or secret-looking values, and the fragment.
 pub fn redact_uri(uri: &str) -> Cow<'_, str> {
-    let quick = !uri.contains(['?', ';', '#', '@'])
-        && !uri
-            .split('/')
-            .any(|s| s.len() >= 20 && looks_like_secret(s));
-    if quick {
+    if quick_clean(uri) {
         return Cow::Borrowed(uri);
     }
     let mut out = String::with_capacity(uri.len() + 16);

@@ -587,7 +587,7 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
     let exposition = if opts.web.enabled() {
         let exp = Exposition::default();
         let addrs = metrics::serve(&opts.web, exp.clone())
-            .map_err(|e| SensorError::Usage(format!("metrics endpoint: {e}")))?;
+            .map_err(|e| SensorError::Usage(e.to_string()))?;
         for a in addrs {
             tracing::info!(address = %a, "serving metrics");
         }

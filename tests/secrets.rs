@@ -347,6 +347,23 @@ fn no_secret_reaches_any_output() {
         assert!(!text.is_empty(), "{f} is empty");
         outputs.push((f.to_string(), text));
     }
+    // The other exchange-log forms (Suricata EVE http records, Zeek http.log).
+    for format in ["eve", "zeek"] {
+        let path = dir.join(format!("ex-{format}.jsonl"));
+        let o = common::bin()
+            .arg("-r")
+            .arg(&cap)
+            .args(["--learning-period", "1s", "--alerts", "/dev/null", "-q"])
+            .args(["--exchanges-format", format])
+            .arg("--exchanges")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 4 * requests(1).len(), "{format}");
+        outputs.push((format!("ex-{format}.jsonl"), text));
+    }
     // The test means something: the outputs saw these requests.
     let alerts = &outputs.iter().find(|(n, _)| n == "alerts.jsonl").unwrap().1;
     for kind in ["brute_force", "endpoint_scan"] {

@@ -175,7 +175,10 @@ impl<'a> Obs<'a> {
         let uri = ex.uri.as_deref().unwrap_or("/");
         let path = uri.split(['?', '#']).next().unwrap_or("/");
         let template = template.unwrap_or_else(|| crate::routes::template(uri));
-        let endpoint = format!("{} {template}", method.to_ascii_uppercase());
+        let mut endpoint = String::with_capacity(method.len() + 1 + template.len());
+        endpoint.extend(method.chars().map(|c| c.to_ascii_uppercase()));
+        endpoint.push(' ');
+        endpoint.push_str(&template);
         Some(Obs {
             ts: ex.ts,
             ex,

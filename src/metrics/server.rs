@@ -127,10 +127,16 @@ fn systemd_listeners() -> io::Result<Vec<TcpListener>> {
 pub fn serve(opts: &WebOptions, exposition: Exposition) -> io::Result<Vec<SocketAddr>> {
     let mut listeners = Vec::new();
     if opts.systemd_socket {
-        listeners.extend(systemd_listeners()?);
+        listeners.extend(
+            systemd_listeners()
+                .map_err(|e| io::Error::new(e.kind(), format!("--web.systemd-socket: {e}")))?,
+        );
     }
     for a in &opts.listen {
-        listeners.push(bind(a).map_err(|e| io::Error::new(e.kind(), format!("{a}: {e}")))?);
+        listeners.push(
+            bind(a)
+                .map_err(|e| io::Error::new(e.kind(), format!("--web.listen-address {a}: {e}")))?,
+        );
     }
     let mut addrs = Vec::new();
     for l in &listeners {
