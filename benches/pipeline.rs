@@ -298,5 +298,32 @@ fn detection(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, reader, connection, reassembly, pipeline, detection);
+/// Stage 3: one exchange-log record per exchange, in each form, into memory.
+fn records(c: &mut Criterion) {
+    use apiwatch::export::exchange_log::{ExchangeFormat, ExchangeLog};
+    let mut g = c.benchmark_group("exchange record");
+    let exchanges = api_exchanges();
+    g.throughput(Throughput::Elements(exchanges.len() as u64));
+    g.sample_size(20);
+    for (name, format) in [
+        ("apiwatch", ExchangeFormat::Apiwatch),
+        ("eve", ExchangeFormat::Eve),
+        ("zeek", ExchangeFormat::Zeek),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut log = ExchangeLog::new(Box::new(std::io::sink()), format, None);
+                for ex in &exchanges {
+                    let _ = log.write(ex, None, None);
+                }
+                log.written
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches, reader, connection, reassembly, pipeline, detection, records
+);
 criterion_main!(benches);

@@ -1095,7 +1095,24 @@ struct FieldState {
     h: Headers,
     warning: Option<ParseError>,
     count: usize,
-    cl_values: Vec<u64>,
+    cl_values: ContentLengths,
+}
+
+/// The Content-Length values of a head: the first, and whether another differed
+/// (no allocation per head).
+#[derive(Debug, Default)]
+struct ContentLengths {
+    first: Option<u64>,
+    differ: bool,
+}
+
+impl ContentLengths {
+    fn push(&mut self, n: u64) {
+        match self.first {
+            None => self.first = Some(n),
+            Some(f) => self.differ |= f != n,
+        }
+    }
 }
 
 impl FieldState {
@@ -1117,11 +1134,12 @@ impl FieldState {
     }
 
     fn finish(mut self, start: StartLine) -> Head {
-        match self.cl_values.as_slice() {
-            [] => {}
-            [first, rest @ ..] if rest.iter().all(|v| v == first) => {
-                self.h.content_length = Some(*first)
-            }
+        match self.cl_values {
+            ContentLengths { first: None, .. } => {}
+            ContentLengths {
+                first: Some(n),
+                differ: false,
+            } => self.h.content_length = Some(n),
             _ => {
                 self.h.content_length_invalid = true;
                 self.warning = Some(ParseError::BadContentLength);
@@ -1143,9 +1161,32 @@ impl FieldState {
     }
 }
 
+/// Lines of a block split at `\n` (found with memchr), as `split` would give them.
+struct Lines<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        match memchr(b'\n', rest) {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
 /// Parses a complete head (start line and header fields, terminator included).
 pub fn parse_head(role: Role, block: &[u8]) -> Result<Head, ParseError> {
-    let mut lines = block.split(|b| *b == b'\n');
+    let mut lines = Lines { rest: Some(block) };
     let first = lines.next().ok_or(ParseError::BadStartLine)?;
     let start = parse_start_line(role, first)?;
     let mut fs = FieldState::default();
@@ -1180,7 +1221,7 @@ pub fn parse_head(role: Role, block: &[u8]) -> Result<Head, ParseError> {
 }
 
 /// Records one header field in `h` if it is one the pipeline uses.
-fn apply_field(h: &mut Headers, cl_values: &mut Vec<u64>, name: &[u8], value: &[u8]) {
+fn apply_field(h: &mut Headers, cl_values: &mut ContentLengths, name: &[u8], value: &[u8]) {
     let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
     match name.len() {
         4 if is(b"host") => h.host = Some(text(value)),
