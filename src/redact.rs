@@ -218,7 +218,7 @@ pub fn redact_uri(uri: &str) -> Cow<'_, str> {
         }
         path = &path[auth_end..];
     }
-    for (i, seg) in path.split('/').enumerate() {
+    for (i, seg) in crate::routes::segments(path).enumerate() {
         if i > 0 {
             out.push('/');
         }

@@ -69,8 +69,8 @@ pub struct State {
 /// The identifier values in `path` where the template has a placeholder (`{id}`,
 /// `{uuid}`, `{name}`...).
 pub fn ids<'a>(path: &'a str, template: &str) -> Vec<&'a str> {
-    path.split('/')
-        .zip(template.split('/'))
+    crate::routes::segments(path)
+        .zip(crate::routes::segments(template))
         .filter(|(_, t)| t.starts_with('{'))
         .map(|(p, _)| crate::redact::without_matrix(p))
         .collect()

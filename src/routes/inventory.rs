@@ -356,7 +356,7 @@ fn path_parameters(path: &str) -> (String, Vec<Value>) {
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut params = Vec::new();
     let mut out = String::with_capacity(path.len());
-    for (i, seg) in path.split('/').enumerate() {
+    for (i, seg) in crate::routes::segments(path).enumerate() {
         if i > 0 {
             out.push('/');
         }

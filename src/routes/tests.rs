@@ -201,3 +201,22 @@ fn positions_are_bounded() {
     assert!(t.positions.len() <= 16);
     assert!(t.evicted > 0);
 }
+
+#[test]
+fn segments_are_what_split_gives() {
+    for p in [
+        "",
+        "/",
+        "//",
+        "/a",
+        "/a/",
+        "a/b",
+        "/api/v1/users/42",
+        "///x//y/",
+        "/ü/✓/",
+    ] {
+        let mine: Vec<&str> = segments(p).collect();
+        let std: Vec<&str> = p.split('/').collect();
+        assert_eq!(mine, std, "{p:?}");
+    }
+}
