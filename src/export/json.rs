@@ -14,6 +14,15 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub fn string(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
+    if bytes
+        .iter()
+        .all(|&b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
+    {
+        // Nothing to escape (the common case).
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &str = match b {
@@ -49,21 +58,7 @@ pub fn opt_string(out: &mut String, s: Option<&str>) {
 
 /// Appends an unsigned integer.
 pub fn uint(out: &mut String, n: u64) {
-    if n < 10 {
-        out.push((b'0' + n as u8) as char);
-        return;
-    }
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    while n > 0 {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    for &b in &buf[i..] {
-        out.push(b as char);
-    }
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Appends an unsigned integer, or `null`.

@@ -1012,14 +1012,12 @@ fn trim(s: &[u8]) -> &[u8] {
 }
 
 fn text(b: &[u8]) -> String {
-    // Header bytes are nearly always ASCII: copied as they are, validated only
-    // when one is not.
-    if b.is_ascii() {
-        let mut s = String::with_capacity(b.len());
-        s.extend(b.iter().map(|&c| c as char));
-        return s;
+    // Valid UTF-8 (nearly always ASCII) is copied in one go; only invalid bytes take
+    // the lossy path.
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
     }
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
