@@ -43,5 +43,5 @@ full=$(count "$cap" "$work/full.out" "$@")
 base=$(count "$one" "$work/one.out" "$@")
 if [ -n "$keep" ]; then mkdir -p "$keep" && cp "$work"/*.out "$keep"/; fi
 awk -v f="$full" -v b="$base" -v n="$packets" 'BEGIN {
-    printf "packets %d\ninstructions %d (one-packet run %d)\ninstructions per packet %.0f\n", n, f, b, (f - b) / (n - 1)
+    printf "packets %d\ninstructions %.0f (one-packet run %.0f)\ninstructions per packet %.0f\n", n, f, b, (f - b) / (n - 1)
 }'
