@@ -10,6 +10,13 @@ use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+/// The tests here load the machine (500 connections) or time it: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -73,6 +80,7 @@ fn request(port: u16, auth: Option<&str>) -> (String, Duration) {
 
 #[test]
 fn scrapes_answer_while_idle_sockets_and_a_slow_drip_client_hold_the_port() {
+    let _one = serial();
     for cap in ["512", "100"] {
         let port = free_port();
         let mut child = sensor(port, &["--web.max-connections", cap]);
@@ -115,22 +123,7 @@ fn scrapes_answer_while_idle_sockets_and_a_slow_drip_client_hold_the_port() {
 }
 
 fn base64(s: &str) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    apiwatch::export::eve::base64(s.as_bytes())
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -140,6 +133,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[test]
 fn wrong_passwords_take_as_long_for_unknown_users_as_for_known_ones() {
+    let _one = serial();
     let dir = common::fresh_dir("auth-timing");
     let web = dir.join("web.yml");
     // prometheus:scrape-me-please, bcrypt cost 10 (the test certificate's file,
@@ -155,7 +149,7 @@ fn wrong_passwords_take_as_long_for_unknown_users_as_for_known_ones() {
     assert_eq!(ok, "HTTP/1.1 200 OK");
     // Interleaved, each password new (nothing cached), medians compared.
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
-    for i in 0..9 {
+    for i in 0..15 {
         let (s, t) = request(port, Some(&base64(&format!("prometheus:guess-{i}"))));
         assert_eq!(s, "HTTP/1.1 401 Unauthorized");
         known.push(t);
@@ -163,12 +157,17 @@ fn wrong_passwords_take_as_long_for_unknown_users_as_for_known_ones() {
         assert_eq!(s, "HTTP/1.1 401 Unauthorized");
         unknown.push(t);
     }
+    // The fastest of each is the check's own cost; medians are printed too, but other
+    // work on a 2-core machine moves them (a test machine is not a quiet one).
+    let (kmin, umin) = (*known.iter().min().unwrap(), *unknown.iter().min().unwrap());
     let (k, u) = (median(known), median(unknown));
-    let ratio = u.as_secs_f64() / k.as_secs_f64();
-    eprintln!("median 401 time: known user {k:?}, unknown user {u:?} (ratio {ratio:.3})");
+    let ratio = umin.as_secs_f64() / kmin.as_secs_f64();
+    eprintln!(
+        "401 time: known user min {kmin:?} median {k:?}, unknown user min {umin:?} median {u:?} (ratio of minima {ratio:.3})"
+    );
     assert!(
         (0.9..=1.1).contains(&ratio),
-        "known {k:?} vs unknown {u:?}: a user name can be told by timing"
+        "known {kmin:?} vs unknown {umin:?}: a user name can be told by timing"
     );
     // A verified password is cached: the next scrape does not pay bcrypt again.
     let (s, cached) = request(port, Some(&base64("prometheus:scrape-me-please")));
@@ -182,6 +181,7 @@ fn wrong_passwords_take_as_long_for_unknown_users_as_for_known_ones() {
 /// systemd's own `systemd-socket-activate`, where it is installed).
 #[test]
 fn serves_on_the_socket_systemd_passes() {
+    let _one = serial();
     let tool = [
         "/usr/bin/systemd-socket-activate",
         "/lib/systemd/systemd-socket-activate",
