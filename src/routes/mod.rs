@@ -195,8 +195,6 @@ fn is_uuid(b: &[u8]) -> bool {
         })
 }
 
-/// The path of a request target: query and fragment dropped, absolute form (proxies)
-/// reduced to its path.
 /// The segments of a path, as `path.split('/')` gives them (empty ones included),
 /// found by a byte scan: `str::split` with a `char` pattern costs several times more
 /// on segments this short, and routes split every request's path more than once.
@@ -228,6 +226,8 @@ impl<'a> Iterator for Segments<'a> {
     }
 }
 
+/// The path of a request target: query and fragment dropped, absolute form (proxies)
+/// reduced to its path.
 pub fn path_of(uri: &str) -> &str {
     let path = match memchr::memchr2(b'?', b'#', uri.as_bytes()) {
         Some(i) => &uri[..i],
