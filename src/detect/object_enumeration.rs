@@ -157,10 +157,13 @@ pub fn observe(
     }
     let (seq_ratio, _) = sequence(w);
     let secs = cfg.window / SEC;
+    // The bar that was cleared: with misses, by count, or (sequential ids) half of it.
     let threshold = if by_misses {
         cfg.min_distinct_with_misses
-    } else {
+    } else if n >= cfg.min_distinct {
         cfg.min_distinct
+    } else {
+        cfg.min_distinct / 2
     } as f64;
     Some(Finding {
         kind: Kind::ObjectEnumeration,
@@ -224,6 +227,9 @@ mod tests {
         let f = found.expect("enumeration");
         assert_eq!(f.kind, Kind::ObjectEnumeration);
         assert!(f.summary.contains("sequential"), "{}", f.summary);
+        // Fired below 50 distinct ids on the sequential bar: the evidence says which.
+        assert!(f.evidence["distinct_ids"].as_u64().unwrap() < 50);
+        assert_eq!(f.evidence["threshold"], serde_json::json!(25.0));
 
         let mut st = State::default();
         for i in 0..400u64 {
