@@ -22,7 +22,15 @@ pub fn normalise(ip: IpAddr) -> IpAddr {
 
 /// The client key of a connection's client address, e.g. `ip:10.77.1.20`.
 pub fn client_key(ip: IpAddr) -> String {
-    format!("ip:{}", normalise(ip))
+    let mut s = String::with_capacity(24);
+    write_client_key(&mut s, ip);
+    s
+}
+
+/// Appends [`client_key`] to `out` (the exchange log's per-record path).
+pub fn write_client_key(out: &mut String, ip: IpAddr) {
+    out.push_str("ip:");
+    crate::export::json::ip(out, normalise(ip));
 }
 
 /// An address block such as `10.0.0.0/8` or `2001:db8::/32` (a bare address is /32

@@ -61,13 +61,7 @@ fn run(capture: &PathBuf, format: &str) -> (Vec<Value>, Vec<Value>) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let read = |p: &PathBuf| -> Vec<Value> {
-        std::fs::read_to_string(p)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a JSON line"))
-            .collect()
-    };
+    let read = |p: &PathBuf| common::parse_lines(&std::fs::read(p).unwrap());
     (read(&alerts), read(&exchanges))
 }
 

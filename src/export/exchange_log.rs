@@ -136,14 +136,6 @@ pub fn write_head(out: &mut String, e: &Exchange) {
     }
 }
 
-/// Completes a [`head_json`] with `endpoint` and `client`.
-pub fn finish_json(head: &str, e: &Exchange, labels: Option<(&str, ClientId)>) -> String {
-    let mut s = String::with_capacity(head.len() + 96);
-    s.push_str(head);
-    write_tail(&mut s, e, labels);
-    s
-}
-
 /// Appends `endpoint` and `client` and closes the record.
 fn write_tail(out: &mut String, e: &Exchange, labels: Option<(&str, ClientId)>) {
     use crate::export::json;
@@ -157,10 +149,7 @@ fn write_tail(out: &mut String, e: &Exchange, labels: Option<(&str, ClientId)>) 
     out.push_str(",\"client\":\"");
     match labels {
         Some((_, c)) => c.write_key(out),
-        None => {
-            out.push_str("ip:");
-            json::ip(out, identity::normalise(e.client_ip));
-        }
+        None => identity::write_client_key(out, e.client_ip),
     }
     out.push_str("\"}");
 }

@@ -521,15 +521,9 @@ struct Auth {
 
 impl Default for Auth {
     fn default() -> Self {
-        let mut seed = [0u8; 16];
-        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-            let _ = std::io::Read::read_exact(&mut f, &mut seed);
-        }
+        let [k0, k1] = crate::identity::IdentityConfig::random_salt();
         Auth {
-            key: (
-                u64::from_le_bytes(seed[..8].try_into().unwrap_or_default()),
-                u64::from_le_bytes(seed[8..].try_into().unwrap_or_default()),
-            ),
+            key: (k0, k1),
             cache: Mutex::new(HashMap::new()),
             one_at_a_time: Arc::new(Mutex::new(())),
         }
