@@ -233,7 +233,7 @@ fn api_exchanges() -> Vec<apiwatch::http::Exchange> {
                 server_port: 80,
                 trans_depth: 1,
                 method: Some(if login { "POST" } else { "GET" }.into()),
-                uri: Some(uri),
+                uri: Some(uri.into()),
                 version: Some("1.1".into()),
                 request_headers: apiwatch::http::parser::Headers {
                     host: Some("api.example.com".into()),

@@ -42,8 +42,8 @@ fn exchanges(mut data: &[u8]) -> Vec<Exchange> {
         let status = u16::from_be_bytes([h[2], h[3]]) % 600;
         let mut request_headers = apiwatch::http::parser::Headers::default();
         match h[6] % 4 {
-            0 => request_headers.authorization = Some(header),
-            1 => request_headers.api_key = Some(header),
+            0 => request_headers.authorization = Some(header.into()),
+            1 => request_headers.api_key = Some(header.into()),
             2 => request_headers.x_forwarded_for = Some(header),
             _ => request_headers.cookie = Some(header),
         }
@@ -54,8 +54,8 @@ fn exchanges(mut data: &[u8]) -> Vec<Exchange> {
             server_ip: IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)),
             server_port: 80,
             trans_depth: 1,
-            method: Some(method.to_string()),
-            uri: Some(uri),
+            method: Some(method.into()),
+            uri: Some(uri.into()),
             version: Some("1.1".into()),
             request_headers,
             request_body_len: body.len() as u64,

@@ -18,7 +18,7 @@ fn exchange(uri: &str, status: u16) -> Exchange {
         server_port: 80,
         trans_depth: 1,
         method: Some("GET".into()),
-        uri: Some(uri.to_string()),
+        uri: Some(uri.into()),
         version: Some("1.1".into()),
         request_headers: Default::default(),
         request_body_len: 0,

@@ -660,12 +660,63 @@ impl Interface {
     }
 }
 
+impl FileSource {
+    /// The common case in one step: a whole classic-pcap record in a mapped file
+    /// that has not shrunk. Anything else (end of file, a cut or corrupt record,
+    /// pcapng, streamed input) is left to the general path, which reports it.
+    fn next_mapped_pcap(&mut self) -> Option<Located> {
+        let Format::Pcap {
+            big_endian,
+            nanos,
+            linktype,
+        } = self.format
+        else {
+            return None;
+        };
+        let map = self.map.as_deref()?;
+        let rest = map.get(self.pos..)?;
+        let header: &[u8; 16] = rest.get(..16)?.try_into().ok()?;
+        let field = |i: usize| {
+            let b = [header[i], header[i + 1], header[i + 2], header[i + 3]];
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let caplen = field(8) as usize;
+        if caplen > MAX_RECORD || rest.len() < 16 + caplen || map.shrank() {
+            return None;
+        }
+        let (secs, frac) = (u64::from(field(0)), u64::from(field(4)));
+        let ts = secs * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+        let orig_len = field(12);
+        let start = self.pos + 16;
+        self.pos = start + caplen;
+        Some(Located {
+            ts,
+            linktype,
+            start,
+            len: caplen,
+            orig_len,
+        })
+    }
+}
+
 impl PacketSource for FileSource {
     fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
         if self.done {
             return Ok(None);
         }
         self.release_behind();
+        if let Some(l) = self.next_mapped_pcap() {
+            return Ok(Some(Packet {
+                ts: l.ts.min(super::MAX_TIME),
+                linktype: l.linktype,
+                data: &self.bytes()[l.start..l.start + l.len],
+                orig_len: l.orig_len,
+            }));
+        }
         let before = self.pos;
         let mut located = match self.format {
             Format::Pcap {

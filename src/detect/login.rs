@@ -263,9 +263,11 @@ struct Credentials {
 }
 
 fn is_password_key(k: &[u8]) -> bool {
-    let k = k.to_ascii_lowercase();
-    ["password", "passwd", "pass", "pwd", "secret"].contains(&std::str::from_utf8(&k).unwrap_or(""))
-        || memchr::memmem::find(&k, b"password").is_some()
+    // Per JSON key of every request body: compared in place, no lowercased copy.
+    ["password", "passwd", "pass", "pwd", "secret"]
+        .iter()
+        .any(|w| k.eq_ignore_ascii_case(w.as_bytes()))
+        || k.windows(8).any(|w| w.eq_ignore_ascii_case(b"password"))
 }
 
 fn user_rank(k: &[u8]) -> Option<usize> {
@@ -280,6 +282,10 @@ fn user_rank(k: &[u8]) -> Option<usize> {
 /// credentials come first in every login form seen.
 fn credentials(body: &[u8]) -> Credentials {
     let mut c = Credentials::default();
+    if body.is_empty() {
+        // Most requests (every GET): nothing to read.
+        return c;
+    }
     if jsonscan::looks_like_json(body) {
         let mut best: Option<(usize, &[u8])> = None;
         jsonscan::scan(body, |_, key, item| {
@@ -705,7 +711,7 @@ mod tests {
             o.ex.response_headers = Some(crate::http::Headers {
                 has_set_cookie: cookie,
                 sets_session_cookie: cookie,
-                location: location.map(String::from),
+                location: location.map(Into::into),
                 ..Default::default()
             });
             att(&cfg, &o.obs(), h_).map(|a| a.failed)
@@ -850,7 +856,7 @@ mod tests {
                 has_set_cookie: session || csrf,
                 sets_session_cookie: session,
                 content_type: Some("text/html".into()),
-                location: location.map(String::from),
+                location: location.map(Into::into),
                 ..Default::default()
             });
             o

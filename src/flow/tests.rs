@@ -134,7 +134,13 @@ fn a_new_syn_on_a_used_four_tuple_starts_a_new_connection() {
     t.flush_all(&mut out);
     let got: Vec<_> = out
         .iter()
-        .map(|e| (e.uri.clone().unwrap(), e.trans_depth, e.status))
+        .map(|e| {
+            (
+                e.uri.as_deref().unwrap().to_string(),
+                e.trans_depth,
+                e.status,
+            )
+        })
         .collect();
     assert_eq!(
         got,

@@ -10,6 +10,10 @@ use crate::time::Nanos;
 pub use connection::{Connection, HttpStats};
 pub use parser::{Headers, ParseError};
 
+/// A header or start-line value: strings up to 24 bytes (methods, most targets,
+/// hosts, media types) are held inline, so a head costs no allocation per field.
+pub type Text = compact_str::CompactString;
+
 /// Default bytes of each request body kept for detectors (login forms, JSON).
 pub const DEFAULT_BODY_PREFIX: usize = 2048;
 
@@ -24,9 +28,9 @@ pub struct Exchange {
     pub server_port: u16,
     /// Position on the connection, from 1.
     pub trans_depth: u32,
-    pub method: Option<String>,
-    pub uri: Option<String>,
-    pub version: Option<String>,
+    pub method: Option<Text>,
+    pub uri: Option<Text>,
+    pub version: Option<Text>,
     pub request_headers: Headers,
     pub request_body_len: u64,
     /// A bounded prefix of the request body (never written out).

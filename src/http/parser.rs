@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 
+use super::Text;
 use memchr::memchr;
 
 /// Largest header block accepted (nginx and Apache default to 8 KiB lines; 64 KiB is
@@ -132,14 +133,14 @@ impl ParseError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartLine {
     Request {
-        method: String,
+        method: Text,
         /// Raw request target; empty when the line had none.
-        uri: String,
+        uri: Text,
         /// "1.1", "1.0", or "0.9" for a simple request without a version.
-        version: String,
+        version: Text,
     },
     Response {
-        version: String,
+        version: Text,
         status: u16,
     },
 }
@@ -160,9 +161,9 @@ pub enum Framing {
 /// Header facts the pipeline needs, extracted once while parsing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headers {
-    pub host: Option<String>,
-    pub user_agent: Option<String>,
-    pub content_type: Option<String>,
+    pub host: Option<Text>,
+    pub user_agent: Option<Text>,
+    pub content_type: Option<Text>,
     /// Content-Length when present and valid.
     pub content_length: Option<u64>,
     pub content_length_invalid: bool,
@@ -175,16 +176,16 @@ pub struct Headers {
     pub x_forwarded_for: Option<String>,
     pub forwarded: Option<String>,
     /// Raw Authorization value; never written out (identity hashes it).
-    pub authorization: Option<String>,
+    pub authorization: Option<Text>,
     /// Raw `X-API-Key` / `Api-Key` value; never written out (identity hashes it).
-    pub api_key: Option<String>,
+    pub api_key: Option<Text>,
     /// Raw `Cookie` value (bounded); never written out (identity hashes one cookie).
     pub cookie: Option<String>,
     pub has_cookie: bool,
     pub has_set_cookie: bool,
     /// A `Set-Cookie` other than a CSRF token's: a session being issued.
     pub sets_session_cookie: bool,
-    pub location: Option<String>,
+    pub location: Option<Text>,
     /// More than [`MAX_HEADERS`] fields (the known ones past it still applied).
     pub overflow: bool,
     /// The head was longer than [`MAX_HEAD_BYTES`]: read line by line, lines longer
@@ -1011,12 +1012,12 @@ fn trim(s: &[u8]) -> &[u8] {
     &s[n..]
 }
 
-fn text(b: &[u8]) -> String {
-    // Valid UTF-8 (nearly always ASCII) is copied in one go; only invalid bytes take
-    // the lossy path.
+fn text(b: &[u8]) -> Text {
+    // Valid UTF-8 (nearly always ASCII) is copied in one go, inline when short; only
+    // invalid bytes take the lossy path.
     match std::str::from_utf8(b) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(b).into_owned(),
+        Ok(s) => Text::new(s),
+        Err(_) => Text::from(String::from_utf8_lossy(b)),
     }
 }
 
@@ -1056,7 +1057,7 @@ fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
                     Ok(StartLine::Request {
                         method: text(method),
                         uri: text(uri),
-                        version: "0.9".to_string(),
+                        version: Text::const_new("0.9"),
                     })
                 }
             }

@@ -59,7 +59,7 @@ pub struct EndpointMetrics {
     pub(super) slots: std::collections::BTreeMap<String, [u64; 2]>,
     pub(super) other: [u64; 2],
     /// Requests and the first distinct clients of templates without a slot yet.
-    pending: std::collections::HashMap<String, (u64, Vec<u64>)>,
+    pending: std::collections::HashMap<String, (u64, Vec<u64>), foldhash::fast::RandomState>,
 }
 
 /// Templates with their own label value.
@@ -83,10 +83,16 @@ impl EndpointMetrics {
         if self.slots.len() >= ENDPOINT_SLOTS {
             return;
         }
-        if self.pending.len() >= PENDING_MAX && !self.pending.contains_key(endpoint) {
-            self.pending.clear();
-        }
-        let (n, clients) = self.pending.entry(endpoint.to_string()).or_default();
+        // Looked up before inserting: the key is copied only for a new template.
+        let (n, clients) = match self.pending.get_mut(endpoint) {
+            Some(p) => p,
+            None => {
+                if self.pending.len() >= PENDING_MAX {
+                    self.pending.clear();
+                }
+                self.pending.entry(endpoint.to_string()).or_default()
+            }
+        };
         *n += 1;
         if clients.len() < SLOT_CLIENTS && !clients.contains(&client) {
             clients.push(client);
