@@ -132,7 +132,7 @@ pub fn looks_like_secret(value: &str) -> bool {
 
 /// A path segment without its matrix parameters (`cart;jsessionid=X` → `cart`).
 pub fn without_matrix(seg: &str) -> &str {
-    seg.split(';').next().unwrap_or("")
+    crate::routes::before(seg, b';')
 }
 
 /// `name=value` pairs (query or matrix): values of secret names and secret-looking

@@ -330,6 +330,9 @@ impl Sinks {
 
     /// Writes and counts the alerts the engine handed over.
     fn write_alerts(&mut self) -> Result<(), SensorError> {
+        if self.fired.is_empty() {
+            return Ok(());
+        }
         for a in self.fired.drain(..) {
             self.engine.count(&a);
             self.alerts.write(&a).map_err(alert_err)?;
@@ -440,8 +443,11 @@ impl Run {
             self.refresh(p.ts);
         }
         self.pipeline.packet(p, &mut self.buf);
-        for e in self.buf.drain(..) {
-            self.sinks.exchange(e, None)?;
+        // Most packets finish no exchange.
+        if !self.buf.is_empty() {
+            for e in self.buf.drain(..) {
+                self.sinks.exchange(e, None)?;
+            }
         }
         Ok(())
     }

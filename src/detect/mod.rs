@@ -152,12 +152,6 @@ pub struct Obs<'a> {
     pub status: Option<u16>,
 }
 
-/// A target without its query and fragment (found with memchr: this runs twice per
-/// exchange).
-fn target_path(uri: &str) -> &str {
-    memchr::memchr2(b'?', b'#', uri.as_bytes()).map_or(uri, |i| &uri[..i])
-}
-
 impl<'a> Obs<'a> {
     /// With the template and endpoint the engine's global half worked out.
     fn routed(ex: &'a Exchange, template: String, endpoint: String) -> Option<Self> {
@@ -167,7 +161,7 @@ impl<'a> Obs<'a> {
             ts: ex.ts,
             ex,
             method,
-            path: target_path(uri),
+            path: crate::routes::without_query(uri),
             template,
             endpoint,
             status: ex.status,
@@ -179,7 +173,7 @@ impl<'a> Obs<'a> {
     pub fn new(ex: &'a Exchange, template: Option<String>) -> Option<Self> {
         let method = ex.method.as_deref()?;
         let uri = ex.uri.as_deref().unwrap_or("/");
-        let path = target_path(uri);
+        let path = crate::routes::without_query(uri);
         let template = template.unwrap_or_else(|| crate::routes::template(uri));
         let mut endpoint = String::with_capacity(method.len() + 1 + template.len());
         endpoint.push_str(method);
@@ -337,7 +331,7 @@ struct Client {
     enumeration: object_enumeration::State,
     profile: unusual_endpoint::Profile,
     recent: std::collections::VecDeque<Sample>,
-    episodes: HashMap<Kind, Episode>,
+    episodes: HashMap<Kind, Episode, Prehashed>,
 }
 
 impl Client {
@@ -351,7 +345,7 @@ impl Client {
             enumeration: Default::default(),
             profile: Default::default(),
             recent: Default::default(),
-            episodes: HashMap::new(),
+            episodes: HashMap::default(),
         }
     }
 }
@@ -630,7 +624,7 @@ pub struct Engine {
     global_episode: Option<Episode>,
     /// Client hash → client, kept only for clients with failed logins: it names the
     /// top contributors of a distributed-stuffing alert.
-    failed_login_clients: HashMap<u64, ClientId>,
+    failed_login_clients: HashMap<u64, ClientId, Prehashed>,
     stage: Stage,
     pub stats: DetectStats,
 }
@@ -658,7 +652,7 @@ impl Engine {
             contributions: Vec::new(),
             inventory: Default::default(),
             global_episode: None,
-            failed_login_clients: HashMap::new(),
+            failed_login_clients: HashMap::default(),
             stats: Default::default(),
         }
     }
@@ -1034,11 +1028,16 @@ fn created_ids(ex: &Exchange, mut f: impl FnMut(&[u8])) {
     }
     crate::jsonscan::scan(&ex.response_body_prefix, |depth, key, item| {
         if let (Some(k), Item::Str(v) | Item::Num(v)) = (key, item) {
-            let k = k.to_ascii_lowercase();
-            let idish = k == b"id"
-                || k.ends_with(b"_id")
-                || k.ends_with(b"id") && k.len() <= 8
-                || matches!(&k[..], b"slug" | b"name" | b"key" | b"uuid" | b"username");
+            // Compared without a lowercased copy (this runs per key of every answer
+            // to a write).
+            let ends = |suffix: &[u8]| {
+                k.len() >= suffix.len() && k[k.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+            };
+            let idish = ends(b"_id")
+                || ends(b"id") && k.len() <= 8
+                || [&b"slug"[..], b"name", b"key", b"uuid", b"username"]
+                    .iter()
+                    .any(|w| k.eq_ignore_ascii_case(w));
             if idish && depth <= 2 && !v.is_empty() && v.len() <= 128 {
                 f(v);
             }

@@ -63,7 +63,7 @@ struct PerEndpoint {
 
 #[derive(Debug, Clone, Default)]
 pub struct State {
-    endpoints: HashMap<u64, PerEndpoint>,
+    endpoints: HashMap<u64, PerEndpoint, crate::detect::Prehashed>,
 }
 
 /// The identifier values in `path` where the template has a placeholder (`{id}`,
@@ -87,9 +87,7 @@ pub fn observe(
     evidence: bool,
 ) -> Option<Finding> {
     // A placeholder right under the root is a wordlist's numbers, not an object walk.
-    if obs
-        .template
-        .split('/')
+    if crate::routes::segments(&obs.template)
         .nth(1)
         .is_some_and(|s| s.starts_with('{'))
     {

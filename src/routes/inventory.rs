@@ -252,7 +252,7 @@ fn route_first_seen(
 
 fn add_type(set: &mut BTreeSet<String>, t: Option<&str>) {
     let Some(t) = t else { return };
-    let media = t.split(';').next().unwrap_or("").trim();
+    let media = super::before(t, b';').trim();
     // Already known: no allocation on the per-request path.
     if set.iter().any(|k| k.eq_ignore_ascii_case(media)) || set.len() >= TYPE_CAP {
         return;

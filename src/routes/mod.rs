@@ -226,13 +226,28 @@ impl<'a> Iterator for Segments<'a> {
     }
 }
 
+/// `s` up to the first `delim` (an ASCII byte), as `s.split(delim).next()` gives it,
+/// by a byte scan: on strings as short as segments, header values and targets, a
+/// plain loop costs less than setting up `memchr` or a `char` searcher.
+pub fn before(s: &str, delim: u8) -> &str {
+    match s.bytes().position(|b| b == delim) {
+        Some(i) => &s[..i],
+        None => s,
+    }
+}
+
+/// A request target without its query and fragment (see [`before`]).
+pub fn without_query(uri: &str) -> &str {
+    match uri.bytes().position(|b| b == b'?' || b == b'#') {
+        Some(i) => &uri[..i],
+        None => uri,
+    }
+}
+
 /// The path of a request target: query and fragment dropped, absolute form (proxies)
 /// reduced to its path.
 pub fn path_of(uri: &str) -> &str {
-    let path = match memchr::memchr2(b'?', b'#', uri.as_bytes()) {
-        Some(i) => &uri[..i],
-        None => uri,
-    };
+    let path = without_query(uri);
     if path.starts_with('/') {
         // Origin form, the common case: no scheme to skip.
         return path;
