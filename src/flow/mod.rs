@@ -313,34 +313,19 @@ impl FlowTable {
                 }
             }
         }
-        if !self.flows.contains_key(&key) {
-            let handshake =
-                seg.payload.is_empty() && seg.flags & (tcp_flags::FIN | tcp_flags::RST) == 0;
-            if handshake {
-                self.handshake(key, seg, from_a, ts);
-                return;
-            }
-            let half = self.half_open.remove(&key);
-            if seg.payload.is_empty() && (half.is_none() || seg.flags & tcp_flags::RST != 0) {
-                // A pure FIN/RST for a connection with nothing to reassemble.
-                if half.is_some() {
-                    self.stats.closed += 1;
-                } else {
-                    self.stats.ignored_segments += 1;
+        // One lookup for a known connection (nearly every packet); a new one is
+        // looked up again once opened.
+        let flow = match self.flows.get_mut(&key) {
+            Some(flow) => flow,
+            None => {
+                if !self.open(key, seg, from_a, ts, out) {
+                    return;
                 }
-                return;
+                match self.flows.get_mut(&key) {
+                    Some(flow) => flow,
+                    None => return,
+                }
             }
-            if self.flows.len() >= self.cfg.max_flows {
-                self.evict_oldest(out);
-            }
-            let flow = match half {
-                Some(h) => self.promote(&key, h, ts),
-                None => self.new_flow(&key, seg, from_a, ts),
-            };
-            self.flows.insert(key, flow);
-        }
-        let Some(flow) = self.flows.get_mut(&key) else {
-            return;
         };
         flow.last_seen = ts;
         if from_a == flow.client_is_a {
@@ -398,6 +383,44 @@ impl FlowTable {
             self.stats.closed += 1;
             self.remove(&key, out);
         }
+    }
+
+    /// A segment of a connection not in the table: a handshake goes to the half-open
+    /// table, data opens the connection (promoted from half-open, or picked up
+    /// midstream). Whether a connection was opened.
+    fn open(
+        &mut self,
+        key: FlowKey,
+        seg: &TcpSegment<'_>,
+        from_a: bool,
+        ts: Nanos,
+        out: &mut Vec<Exchange>,
+    ) -> bool {
+        let handshake =
+            seg.payload.is_empty() && seg.flags & (tcp_flags::FIN | tcp_flags::RST) == 0;
+        if handshake {
+            self.handshake(key, seg, from_a, ts);
+            return false;
+        }
+        let half = self.half_open.remove(&key);
+        if seg.payload.is_empty() && (half.is_none() || seg.flags & tcp_flags::RST != 0) {
+            // A pure FIN/RST for a connection with nothing to reassemble.
+            if half.is_some() {
+                self.stats.closed += 1;
+            } else {
+                self.stats.ignored_segments += 1;
+            }
+            return false;
+        }
+        if self.flows.len() >= self.cfg.max_flows {
+            self.evict_oldest(out);
+        }
+        let flow = match half {
+            Some(h) => self.promote(&key, h, ts),
+            None => self.new_flow(&key, seg, from_a, ts),
+        };
+        self.flows.insert(key, flow);
+        true
     }
 
     /// A handshake segment (SYN, SYN-ACK or bare ACK) of a connection not yet

@@ -239,8 +239,10 @@ impl Connection {
                     if let Some(tx) = self.current_response() {
                         tx.response_body_len += b.len() as u64;
                         let room = RESPONSE_PREFIX.saturating_sub(tx.response_body_prefix.len());
-                        tx.response_body_prefix
-                            .extend_from_slice(&b[..room.min(b.len())]);
+                        if room > 0 {
+                            tx.response_body_prefix
+                                .extend_from_slice(&b[..room.min(b.len())]);
+                        }
                     }
                 }
                 Step::End => {
@@ -399,8 +401,7 @@ impl Connection {
                 self.txs.len() - 1
             }
         };
-        let method = self.txs[idx].method().map(|m| m.to_ascii_uppercase());
-        let framing = response_framing(method.as_deref(), status, &head);
+        let framing = response_framing(self.txs[idx].method(), status, &head);
         {
             let tx = &mut self.txs[idx];
             if tx.response_ts.is_none() {
@@ -557,13 +558,14 @@ fn request_framing(head: &Head) -> Framing {
 /// Response body framing (RFC 9112 §6.3 items 1-7).
 fn response_framing(method: Option<&str>, status: u16, head: &Head) -> Framing {
     let h = &head.headers;
+    let is = |m: &str| method.is_some_and(|x| x.eq_ignore_ascii_case(m));
     if status == 101 {
         return Framing::Tunnel;
     }
-    if method == Some("CONNECT") && (200..300).contains(&status) {
+    if is("CONNECT") && (200..300).contains(&status) {
         return Framing::Tunnel;
     }
-    if method == Some("HEAD") || (100..200).contains(&status) || status == 204 || status == 304 {
+    if is("HEAD") || (100..200).contains(&status) || status == 204 || status == 304 {
         return Framing::None;
     }
     if h.transfer_encoding && h.chunked {
