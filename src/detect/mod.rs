@@ -223,8 +223,10 @@ impl Finding {
 /// One request kept as a sample for an alert (never a secret: templated path only).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Sample {
-    pub method: String,
-    pub path: String,
+    /// Inline up to 24 bytes (nearly every method and template): keeping the last
+    /// requests of every client costs no allocation per exchange.
+    pub method: crate::http::Text,
+    pub path: crate::http::Text,
     pub status: Option<u16>,
 }
 
@@ -455,8 +457,8 @@ impl Shard {
             client.recent.pop_front();
         }
         client.recent.push_back(Sample {
-            method: obs.method.to_string(),
-            path: obs.template.clone(),
+            method: obs.method.into(),
+            path: obs.template.as_str().into(),
             status: obs.status,
         });
 

@@ -511,11 +511,12 @@ impl MessageReader {
             if !plausible_start(self.role, data) {
                 return self.reject_start(data, ParseError::NotHttp);
             }
-            let end = head_end(self.role, data);
+            let mut nl = Newlines::default();
+            let end = head_end_noting(self.role, data, &mut nl);
             if let Some(end) = end.filter(|e| *e <= MAX_HEAD_BYTES) {
                 let (head, rest) = data.split_at(end);
                 *data = rest;
-                return self.finish_head(parse_head(self.role, head));
+                return self.finish_head(parse_head_split(self.role, head, &nl));
             }
             // Past the limit, whether the head ends in this segment or not, it is read
             // the same way as when it arrives in pieces.
@@ -539,12 +540,13 @@ impl MessageReader {
             };
             return Step::Error(ParseError::NotHttp);
         }
-        match head_end(self.role, &self.buf) {
+        let mut nl = Newlines::default();
+        match head_end_noting(self.role, &self.buf, &mut nl) {
             Some(end) => {
                 let used = end - old;
                 *data = &data[used..];
                 let buf = std::mem::take(&mut self.buf);
-                let parsed = parse_head(self.role, &buf[..end]);
+                let parsed = parse_head_split(self.role, &buf[..end], &nl);
                 self.buf = buf;
                 self.buf.clear();
                 self.finish_head(parsed)
@@ -963,9 +965,35 @@ fn embedded_start(role: Role, data: &[u8]) -> Option<usize> {
     }
 }
 
-/// Offset just past the header block, if it is complete in `data`.
-fn head_end(role: Role, data: &[u8]) -> Option<usize> {
+/// Where the first lines of a head end, as [`head_end_noting`] found them: parsing
+/// the head then splits it without searching again.
+#[derive(Debug)]
+struct Newlines {
+    at: [u32; 40],
+    n: usize,
+}
+
+impl Default for Newlines {
+    fn default() -> Self {
+        Newlines { at: [0; 40], n: 0 }
+    }
+}
+
+impl Newlines {
+    fn note(&mut self, at: usize) {
+        if self.n < self.at.len() {
+            self.at[self.n] = at as u32;
+            self.n += 1;
+        }
+    }
+}
+
+/// Offset just past the header block, if it is complete in `data`, noting where
+/// lines end on the way.
+fn head_end_noting(role: Role, data: &[u8], nl: &mut Newlines) -> Option<usize> {
+    nl.n = 0;
     let first_nl = memchr(b'\n', data)?;
+    nl.note(first_nl);
     if role == Role::Request && request_version(&data[..first_nl]).is_none() {
         // HTTP/0.9 simple request: the request line is the whole head.
         return Some(first_nl + 1);
@@ -974,15 +1002,22 @@ fn head_end(role: Role, data: &[u8]) -> Option<usize> {
     loop {
         match data.get(at) {
             None => return None,
-            Some(b'\n') => return Some(at + 1),
+            Some(b'\n') => {
+                nl.note(at);
+                return Some(at + 1);
+            }
             Some(b'\r') => match data.get(at + 1) {
                 None => return None,
-                Some(b'\n') => return Some(at + 2),
+                Some(b'\n') => {
+                    nl.note(at + 1);
+                    return Some(at + 2);
+                }
                 Some(_) => {}
             },
             Some(_) => {}
         }
         at += memchr(b'\n', &data[at..])? + 1;
+        nl.note(at - 1);
     }
 }
 
@@ -1004,6 +1039,17 @@ fn trim_end(s: &[u8]) -> &[u8] {
 }
 
 fn trim(s: &[u8]) -> &[u8] {
+    // Field names and values rarely carry more than the one space after the colon.
+    let s = match s {
+        [b' ', rest @ ..] => rest,
+        _ => s,
+    };
+    match (s.first(), s.last()) {
+        (Some(a), Some(z)) if !a.is_ascii_whitespace() && !z.is_ascii_whitespace() => {
+            return s;
+        }
+        _ => {}
+    }
     let s = trim_end(s);
     let n = s
         .iter()
@@ -1165,9 +1211,14 @@ impl FieldState {
     }
 }
 
-/// Lines of a block split at `\n` (found with memchr), as `split` would give them.
+/// Lines of a block split at `\n`, as `split` would give them: at the newlines
+/// already noted, then found with memchr.
 struct Lines<'a> {
     rest: Option<&'a [u8]>,
+    /// Offsets into `block` of noted newlines not yet used.
+    noted: &'a [u32],
+    /// Offset of `rest` in the block.
+    at: usize,
 }
 
 impl<'a> Iterator for Lines<'a> {
@@ -1175,8 +1226,20 @@ impl<'a> Iterator for Lines<'a> {
 
     fn next(&mut self) -> Option<&'a [u8]> {
         let rest = self.rest?;
+        if let Some((&n, more)) = self.noted.split_first() {
+            self.noted = more;
+            let i = (n as usize).wrapping_sub(self.at);
+            if i < rest.len() && rest[i] == b'\n' {
+                self.at += i + 1;
+                self.rest = Some(&rest[i + 1..]);
+                return Some(&rest[..i]);
+            }
+            // Not this block's newline (cannot happen): search instead.
+            self.noted = &[];
+        }
         match memchr(b'\n', rest) {
             Some(i) => {
+                self.at += i + 1;
                 self.rest = Some(&rest[i + 1..]);
                 Some(&rest[..i])
             }
@@ -1190,7 +1253,16 @@ impl<'a> Iterator for Lines<'a> {
 
 /// Parses a complete head (start line and header fields, terminator included).
 pub fn parse_head(role: Role, block: &[u8]) -> Result<Head, ParseError> {
-    let mut lines = Lines { rest: Some(block) };
+    parse_head_split(role, block, &Newlines::default())
+}
+
+/// [`parse_head`] with the newlines [`head_end_noting`] found in `block`.
+fn parse_head_split(role: Role, block: &[u8], nl: &Newlines) -> Result<Head, ParseError> {
+    let mut lines = Lines {
+        rest: Some(block),
+        noted: &nl.at[..nl.n],
+        at: 0,
+    };
     let first = lines.next().ok_or(ParseError::BadStartLine)?;
     let start = parse_start_line(role, first)?;
     let mut fs = FieldState::default();
