@@ -89,6 +89,23 @@ pub fn scan<'a>(b: &'a [u8], mut f: impl FnMut(usize, Option<&'a [u8]>, Item<'a>
 
 /// Index of the quote closing a string whose contents start at `from`.
 fn string_end(b: &[u8], mut from: usize) -> Option<usize> {
+    // Keys and most values are short: a byte loop finds their end before memchr's
+    // set-up would have.
+    for (i, &c) in b.get(from..)?.iter().take(24).enumerate() {
+        match c {
+            b'"' => return Some(from + i),
+            b'\\' => {
+                from += i + 2;
+                return string_end_long(b, from);
+            }
+            _ => {}
+        }
+    }
+    string_end_long(b, from)
+}
+
+/// [`string_end`] past its first bytes.
+fn string_end_long(b: &[u8], mut from: usize) -> Option<usize> {
     loop {
         let j = from + memchr::memchr2(b'"', b'\\', b.get(from..)?)?;
         if b[j] == b'"' {
@@ -147,6 +164,30 @@ mod tests {
             items(br#"{"a":"username","username":"v1"}"#),
             ["0:=Object", "1:a=s:username", "1:username=s:v1"]
         );
+    }
+
+    #[test]
+    fn strings_end_at_the_first_unescaped_quote_short_or_long() {
+        let long = "x".repeat(40);
+        for (body, want) in [
+            (r#"["ab"]"#.to_string(), "ab".to_string()),
+            (format!(r#"["{long}"]"#), long.clone()),
+            (
+                format!(r#"["{long}\"{long}"]"#),
+                format!(r#"{long}\"{long}"#),
+            ),
+            (r#"["a\\"]"#.to_string(), r#"a\\"#.to_string()),
+            (
+                format!(r#"["{}\"q"]"#, "y".repeat(23)),
+                format!(r#"{}\"q"#, "y".repeat(23)),
+            ),
+            (
+                format!(r#"["{}\\"]"#, "z".repeat(22)),
+                format!(r#"{}\\"#, "z".repeat(22)),
+            ),
+        ] {
+            assert_eq!(items(body.as_bytes())[1], format!("1:=s:{want}"), "{body}");
+        }
     }
 
     #[test]

@@ -217,6 +217,9 @@ impl Decoder {
         }
     }
 
+    // The layers of the common path (Ethernet, IPv4, TCP) are inlined into `decode`:
+    // each returning its `Decoded` by value through the next cost a copy per packet.
+    #[inline(always)]
     fn ethernet<'a>(
         &mut self,
         data: &'a [u8],
@@ -233,6 +236,7 @@ impl Decoder {
         )
     }
 
+    #[inline(always)]
     fn ethertype<'a>(
         &mut self,
         mut ethertype: u16,
@@ -254,6 +258,7 @@ impl Decoder {
         Err(DecodeError::TooDeep)
     }
 
+    #[inline(always)]
     fn ip<'a>(&mut self, data: &'a [u8], ts: Nanos, depth: u8) -> Result<Decoded<'a>, DecodeError> {
         match data.first().map(|b| b >> 4) {
             Some(4) => self.ipv4(data, ts, depth),
@@ -263,6 +268,7 @@ impl Decoder {
         }
     }
 
+    #[inline(always)]
     fn ipv4<'a>(
         &mut self,
         data: &'a [u8],
@@ -408,6 +414,7 @@ impl Decoder {
         self.transport(d.src, d.dst, d.proto, &d.payload, ts, d.depth)
     }
 
+    #[inline(always)]
     fn transport<'a>(
         &mut self,
         src: IpAddr,
@@ -448,6 +455,7 @@ impl Decoder {
 }
 
 /// Decodes a TCP header; the payload is whatever follows the data offset.
+#[inline(always)]
 pub fn tcp(src: IpAddr, dst: IpAddr, data: &[u8]) -> Result<TcpSegment<'_>, DecodeError> {
     let c = Cursor(data);
     let sport = c.u16(0).ok_or(DecodeError::TcpTruncated)?;

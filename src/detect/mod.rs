@@ -819,7 +819,6 @@ impl Engine {
             );
         }
         let objects: Vec<u64> = object_enumeration::ids(obs.path, &obs.template)
-            .into_iter()
             .map(|v| hash(&crate::routes::percent_decoded(v)))
             .collect();
         let mut others_objects = false;
@@ -1056,7 +1055,12 @@ fn handed_keys(ex: &Exchange, mut f: impl FnMut(&[u8])) {
         return;
     }
     crate::jsonscan::scan(&ex.response_body_prefix, |_, key, _| {
+        // A strong name has a sigil, a separator or an escape: keys without one
+        // (nearly all) are not read further.
         if let Some(k) = key
+            && k.len() >= 3
+            && k.iter()
+                .any(|c| matches!(c, b'!' | b'$' | b':' | b'@' | b'%' | b'-' | b'_'))
             && let Ok(k) = std::str::from_utf8(k)
             && crate::routes::is_strong_name(k)
         {
