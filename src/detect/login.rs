@@ -422,11 +422,20 @@ impl State {
 }
 
 fn distinct_users(w: &CountingWindow) -> usize {
-    w.distinct() - usize::from(w.counts().any(|(k, _)| k == NO_USER))
+    w.distinct() - usize::from(w.contains(NO_USER))
 }
 
 /// Records a client's attempt; returns a finding for stuffing or brute force.
-pub fn observe(cfg: &Config, st: &mut State, obs: &Obs<'_>, a: Attempt) -> Option<Finding> {
+/// `reportable(kind)`: whether a finding of that kind would be reported now (the
+/// engine says no while an episode is in cooldown); without it the finding is
+/// returned bare, cheaply (an attack in progress costs no formatting per attempt).
+pub fn observe(
+    cfg: &Config,
+    st: &mut State,
+    obs: &Obs<'_>,
+    a: Attempt,
+    reportable: impl Fn(Kind) -> bool,
+) -> Option<Finding> {
     if a.failed {
         st.failures.push(obs.ts, a.user.unwrap_or(NO_USER));
         if obs.ex.request_headers.oversized {
@@ -447,20 +456,23 @@ pub fn observe(cfg: &Config, st: &mut State, obs: &Obs<'_>, a: Attempt) -> Optio
     let users = distinct_users(&st.failures);
     let successes = st.successes.len();
     let secs = cfg.window / SEC;
-    let (kind, summary) =
+    let kind =
         if users >= cfg.stuffing_min_users && users as f64 >= cfg.stuffing_user_ratio * n as f64 {
-            (
-                Kind::CredentialStuffing,
-                format!("{n} failed logins for {users} distinct usernames in {secs}s"),
-            )
+            Kind::CredentialStuffing
         } else if users <= cfg.brute_max_users {
-            (
-                Kind::BruteForce,
-                format!("{n} failed logins for {users} username(s) in {secs}s"),
-            )
+            Kind::BruteForce
         } else {
             return None;
         };
+    if !reportable(kind) {
+        return Some(Finding::bare(kind, 1));
+    }
+    let summary = match kind {
+        Kind::CredentialStuffing => {
+            format!("{n} failed logins for {users} distinct usernames in {secs}s")
+        }
+        _ => format!("{n} failed logins for {users} username(s) in {secs}s"),
+    };
     let summary = if padded > 0 {
         format!("{summary}, {padded} padded past the sensor's head limit")
     } else {
@@ -748,7 +760,7 @@ mod tests {
         for i in 0..20u64 {
             let o = login(SEC + i * SEC / 2, &format!("user{i}"), 401);
             let a = att(&cfg, &o.obs(), h).unwrap();
-            found = found.or(observe(&cfg, &mut st, &o.obs(), a));
+            found = found.or(observe(&cfg, &mut st, &o.obs(), a, |_| true));
         }
         assert_eq!(found.map(|f| f.kind), Some(Kind::CredentialStuffing));
 
@@ -758,7 +770,7 @@ mod tests {
         for i in 0..20u64 {
             let o = login(SEC + i * SEC / 2, "admin", 401);
             let a = att(&cfg, &o.obs(), h).unwrap();
-            found = found.or(observe(&cfg, &mut st, &o.obs(), a));
+            found = found.or(observe(&cfg, &mut st, &o.obs(), a, |_| true));
         }
         assert_eq!(found.map(|f| f.kind), Some(Kind::BruteForce));
 
@@ -768,7 +780,7 @@ mod tests {
             let status = if i % 10 == 0 { 401 } else { 200 };
             let o = login(SEC + i * SEC, &format!("employee{i}"), status);
             let a = att(&cfg, &o.obs(), h).unwrap();
-            assert!(observe(&cfg, &mut st, &o.obs(), a).is_none());
+            assert!(observe(&cfg, &mut st, &o.obs(), a, |_| true).is_none());
         }
     }
 

@@ -478,7 +478,14 @@ impl Shard {
             self.contributions.push((seq, x));
         }
         if let Some(a) = r.attempt {
-            findings.extend(login::observe(&cfg.login, &mut client.login, &obs, a));
+            let episodes = &client.episodes;
+            findings.extend(login::observe(
+                &cfg.login,
+                &mut client.login,
+                &obs,
+                a,
+                |k| next_report(cfg, episodes.get(&k).copied(), obs.ts).is_some(),
+            ));
         }
         findings.extend(endpoint_scan::observe(
             &cfg.endpoint_scan,

@@ -127,6 +127,11 @@ impl CountingWindow {
         self.counts.len()
     }
 
+    /// Whether `key` is in the window.
+    pub fn contains(&self, key: u64) -> bool {
+        self.counts.contains_key(&key)
+    }
+
     /// Keys with their counts.
     pub fn counts(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
         self.counts.iter().map(|(k, c)| (*k, *c))

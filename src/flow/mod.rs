@@ -141,7 +141,15 @@ impl FlowKey {
     pub fn of(seg: &TcpSegment<'_>) -> (FlowKey, bool) {
         let s = (seg.src, seg.sport);
         let d = (seg.dst, seg.dport);
-        if s <= d {
+        // IPv4 (nearly every packet) ordered as integers: the same order as
+        // `IpAddr`'s, without its generic comparison.
+        let a_first = match (seg.src, seg.dst) {
+            (IpAddr::V4(x), IpAddr::V4(y)) => {
+                (u32::from(x), seg.sport) <= (u32::from(y), seg.dport)
+            }
+            _ => s <= d,
+        };
+        if a_first {
             (FlowKey { a: s, b: d }, true)
         } else {
             (FlowKey { a: d, b: s }, false)

@@ -107,23 +107,21 @@ impl Inventory {
                 self.evicted += 1;
             }
         }
-        let new = !self.endpoints.contains_key(&u.endpoint_hash);
-        let info = self
-            .endpoints
-            .entry(u.endpoint_hash)
-            .or_insert_with(|| EndpointInfo {
-                first_seen: u.ts,
-                last_seen: u.ts,
-                clients: HashSet::default(),
-                shadow_reported: false,
-                ok_seen: false,
-                endpoint: u.endpoint.to_string(),
-                requests: 0,
-                statuses: BTreeMap::new(),
-                request_types: BTreeSet::new(),
-                response_types: BTreeSet::new(),
-                principals: HashSet::default(),
-            });
+        let entry = self.endpoints.entry(u.endpoint_hash);
+        let new = matches!(entry, std::collections::hash_map::Entry::Vacant(_));
+        let info = entry.or_insert_with(|| EndpointInfo {
+            first_seen: u.ts,
+            last_seen: u.ts,
+            clients: HashSet::default(),
+            shadow_reported: false,
+            ok_seen: false,
+            endpoint: u.endpoint.to_string(),
+            requests: 0,
+            statuses: BTreeMap::new(),
+            request_types: BTreeSet::new(),
+            response_types: BTreeSet::new(),
+            principals: HashSet::default(),
+        });
         info.last_seen = info.last_seen.max(u.ts);
         info.first_seen = info.first_seen.min(u.ts);
         info.requests += 1;
