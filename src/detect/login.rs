@@ -170,7 +170,7 @@ pub fn attempt(
         .as_deref()
         .and_then(basic_username);
     let creds = credentials(&ex.request_body_prefix);
-    let configured = cfg.endpoints.contains(&obs.endpoint);
+    let configured = cfg.endpoints.iter().any(|e| *e == obs.endpoint.as_str());
     let headers = ex.response_headers.as_ref();
     // Read lazily: most exchanges are not logins, and this scans the answer.
     let issued = || {
@@ -480,7 +480,7 @@ pub fn observe(
     };
     Some(Finding {
         kind,
-        endpoint: Some(obs.endpoint.clone()),
+        endpoint: Some(obs.endpoint.to_string()),
         summary,
         evidence: json!({
             "window_s": secs,
@@ -629,7 +629,7 @@ pub fn observe_global(
     let secs = cfg.global_window / SEC;
     Some(Finding {
         kind: Kind::CredentialStuffing,
-        endpoint: Some(obs.endpoint.clone()),
+        endpoint: Some(obs.endpoint.to_string()),
         summary: format!(
             "{n} failed logins for {users} distinct usernames from {clients} clients in {secs}s, none followed by a success, none above {} (largest: {biggest})",
             cfg.min_failures - 1

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
-use crate::http::Exchange;
+use crate::http::{Exchange, Text};
 use crate::identity::{self, ClientId};
 use crate::jsonscan::Item;
 use crate::time::Nanos;
@@ -146,15 +146,15 @@ pub struct Obs<'a> {
     pub method: &'a str,
     /// Request path without query.
     pub path: &'a str,
-    pub template: String,
+    pub template: Text,
     /// Method plus template, e.g. `GET /users/{id}`.
-    pub endpoint: String,
+    pub endpoint: Text,
     pub status: Option<u16>,
 }
 
 impl<'a> Obs<'a> {
     /// With the template and endpoint the engine's global half worked out.
-    fn routed(ex: &'a Exchange, template: String, endpoint: String) -> Option<Self> {
+    fn routed(ex: &'a Exchange, template: Text, endpoint: Text) -> Option<Self> {
         let method = ex.method.as_deref()?;
         let uri = ex.uri.as_deref().unwrap_or("/");
         Some(Obs {
@@ -170,12 +170,12 @@ impl<'a> Obs<'a> {
 
     /// `template`: the path template (learned by the engine's templater, or the
     /// stateless one when none is given).
-    pub fn new(ex: &'a Exchange, template: Option<String>) -> Option<Self> {
+    pub fn new(ex: &'a Exchange, template: Option<Text>) -> Option<Self> {
         let method = ex.method.as_deref()?;
         let uri = ex.uri.as_deref().unwrap_or("/");
         let path = crate::routes::without_query(uri);
-        let template = template.unwrap_or_else(|| crate::routes::template(uri));
-        let mut endpoint = String::with_capacity(method.len() + 1 + template.len());
+        let template = template.unwrap_or_else(|| crate::routes::template(uri).into());
+        let mut endpoint = Text::with_capacity(method.len() + 1 + template.len());
         endpoint.push_str(method);
         endpoint.make_ascii_uppercase();
         endpoint.push(' ');
@@ -379,8 +379,8 @@ pub struct Routed {
     seq: u64,
     id: ClientId,
     ip: IpAddr,
-    template: String,
-    endpoint: String,
+    template: Text,
+    endpoint: Text,
     client_hash: u64,
     endpoint_hash: u64,
     path_hash: u64,
@@ -740,7 +740,7 @@ impl Engine {
     /// Returns the exchange's endpoint (method plus learned template) and client.
     pub fn observe(&mut self, ex: &Exchange, out: &mut Vec<Alert>) -> Option<(String, ClientId)> {
         let r = self.route(ex, out)?;
-        let labels = (r.endpoint.clone(), r.id);
+        let labels = (r.endpoint.to_string(), r.id);
         self.judge(r, std::borrow::Cow::Borrowed(ex), out);
         Some(labels)
     }
@@ -758,11 +758,11 @@ impl Engine {
             Some(spec) => match spec.route(method, crate::routes::path_of(uri)) {
                 crate::routes::spec::Match::Route(t) => {
                     outside_spec = Some(false);
-                    t
+                    t.into()
                 }
                 crate::routes::spec::Match::UndeclaredMethod(t) => {
                     outside_spec = Some(true);
-                    t
+                    t.into()
                 }
                 crate::routes::spec::Match::Outside => {
                     outside_spec = Some(true);

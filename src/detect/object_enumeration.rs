@@ -163,7 +163,7 @@ pub fn observe(
     } as f64;
     Some(Finding {
         kind: Kind::ObjectEnumeration,
-        endpoint: Some(obs.endpoint.clone()),
+        endpoint: Some(obs.endpoint.to_string()),
         summary: format!(
             "{n} distinct object ids on {} in {secs}s, {missed} not found or forbidden{}",
             obs.endpoint,

@@ -294,7 +294,7 @@ fn shadow_finding(
     };
     Finding {
         kind: Kind::UnusualEndpoint,
-        endpoint: Some(obs.endpoint.clone()),
+        endpoint: Some(obs.endpoint.to_string()),
         summary: format!(
             "{} answered {} but {why} (shadow route)",
             obs.endpoint,
@@ -346,7 +346,7 @@ pub fn profile(
         *n += 1;
     } else if prof.usual.len() < USUAL_CAP {
         prof.usual
-            .push((side.endpoint_hash, obs.endpoint.clone(), 1));
+            .push((side.endpoint_hash, obs.endpoint.to_string(), 1));
     }
     let page = page_size(obs.ex.uri.as_deref().unwrap_or(""));
     // A client's areas come from its endpoints, each looked at once.
@@ -412,7 +412,7 @@ pub fn profile(
     };
     Some(Finding {
         kind: Kind::UnusualEndpoint,
-        endpoint: Some(obs.endpoint.clone()),
+        endpoint: Some(obs.endpoint.to_string()),
         summary: format!(
             "established client used {} for the first time: {what}",
             obs.endpoint

@@ -453,7 +453,7 @@ impl Templater {
     /// The template of an exchange's path, learning from it. Only answers 2xx/304
     /// teach (a scanner's 404s are not routes); the first segment is never a learned
     /// parameter. `client` tells one client's objects from shared routes.
-    pub fn template(&mut self, ex: &Exchange, client: u64) -> String {
+    pub fn template(&mut self, ex: &Exchange, client: u64) -> crate::http::Text {
         let uri = ex.uri.as_deref().unwrap_or("/");
         // Redirects do not teach: frameworks answer any path with one (`/x` → `/x/`).
         let learn = matches!(ex.status, Some(200..=299 | 304));
@@ -483,7 +483,8 @@ impl Templater {
         }
         let mut shape = None;
         self.tick += 1;
-        let mut out = String::with_capacity(path.len());
+        // Inline up to 24 bytes (most templates): no allocation per exchange.
+        let mut out = crate::http::Text::with_capacity(path.len());
         for (i, seg) in segments(path).enumerate() {
             if i > 0 {
                 out.push('/');

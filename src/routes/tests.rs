@@ -53,7 +53,7 @@ impl Feed {
             content_type: (!body.is_empty()).then(|| "application/json".into()),
             ..Default::default()
         });
-        self.t.template(&ex, client)
+        self.t.template(&ex, client).to_string()
     }
 }
 
