@@ -122,6 +122,7 @@ impl InputLog {
 
     /// The next packet of `src`; `None` at its end, or where it is cut or corrupt
     /// (noted).
+    #[inline]
     pub fn next<'a>(&mut self, path: &str, src: &'a mut FileSource) -> Option<Packet<'a>> {
         match src.next_packet() {
             Ok(p) => p,

@@ -259,6 +259,7 @@ pub struct SweepClock {
 
 impl SweepClock {
     /// Moves the clock to `ts` (it never goes back); true when a sweep is due now.
+    #[inline]
     pub fn advance(&mut self, ts: Nanos) -> bool {
         self.now = self.now.max(ts);
         if self.now >= self.last_sweep.saturating_add(1_000_000_000) {
@@ -296,6 +297,7 @@ impl FlowTable {
 
     /// Capture time has reached `ts` (a packet of any kind, or the wall clock while
     /// the wire is quiet): connections idle past the timeout are finished.
+    #[inline]
     pub fn tick(&mut self, ts: Nanos, out: &mut Vec<Exchange>) {
         if self.clock.advance(ts) {
             self.expire(out);
