@@ -271,8 +271,14 @@ impl Sinks {
         }
         let ts = e.ts;
         if let Some(r) = routed {
-            self.engine
-                .judge(r, std::borrow::Cow::Owned(e), &mut self.fired);
+            // Shard threads need the exchange itself; inline judging only reads it
+            // (no move of the whole record).
+            let ex = if self.engine.is_sharded() {
+                std::borrow::Cow::Owned(e)
+            } else {
+                std::borrow::Cow::Borrowed(&e)
+            };
+            self.engine.judge(r, ex, &mut self.fired);
         }
         if let Some(path) = &self.state_file {
             let due = *self

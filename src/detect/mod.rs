@@ -735,6 +735,12 @@ impl Engine {
         )
     }
 
+    /// Whether per-client judging runs on shard threads (then [`Engine::judge`]
+    /// takes the exchange itself rather than a borrow).
+    pub fn is_sharded(&self) -> bool {
+        matches!(self.stage, Stage::Sharded(_))
+    }
+
     /// Judges one exchange; alerts are appended to `out` (with shards, alerts of
     /// earlier exchanges can arrive here; [`Engine::finish`] hands over the rest).
     /// Returns the exchange's endpoint (method plus learned template) and client.

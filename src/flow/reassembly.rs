@@ -171,7 +171,9 @@ impl Stream {
             self.stats.retransmitted_bytes += skip as u64;
             out(StreamEvent::Data(&payload[skip..], ts));
             self.next = end;
-            self.drain(out);
+            if !self.held.is_empty() {
+                self.drain(out);
+            }
             return;
         }
         self.hold(off, payload, ts);
