@@ -446,26 +446,38 @@ impl FileSource {
         if !self.fill(16)? {
             return self.end_of_input();
         }
-        let secs = self.u32_at(0, big) as u64;
-        let frac = self.u32_at(4, big) as u64;
-        let caplen = self.u32_at(8, big) as usize;
-        let orig_len = self.u32_at(12, big);
-        if caplen > MAX_RECORD {
+        let r = PcapRecord::read(&self.bytes()[self.pos..self.pos + 16], big, nanos);
+        if r.caplen > MAX_RECORD {
+            let caplen = r.caplen;
             return Err(self.corrupt(format!("record length {caplen} is beyond any snap length")));
         }
-        if !self.fill(16 + caplen)? {
+        if !self.fill(16 + r.caplen)? {
             return self.end_of_input();
         }
-        let ts = secs * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+        Ok(Some(self.take_record(r, linktype)))
+    }
+
+    /// Moves past a record whose header and data are present.
+    fn take_record(&mut self, r: PcapRecord, linktype: u32) -> Located {
         let start = self.pos + 16;
-        self.pos = start + caplen;
-        Ok(Some(Located {
-            ts,
+        self.pos = start + r.caplen;
+        Located {
+            ts: r.ts,
             linktype,
             start,
-            len: caplen,
-            orig_len,
-        }))
+            len: r.caplen,
+            orig_len: r.orig_len,
+        }
+    }
+
+    /// The packet a located record is.
+    fn packet(&self, l: Located) -> Packet<'_> {
+        Packet {
+            ts: l.ts.min(super::MAX_TIME),
+            linktype: l.linktype,
+            data: &self.bytes()[l.start..l.start + l.len],
+            orig_len: l.orig_len,
+        }
     }
 
     /// At end of input: clean if nothing is left, truncated otherwise.
@@ -676,31 +688,38 @@ impl FileSource {
         };
         let map = self.map.as_deref()?;
         let rest = map.get(self.pos..)?;
-        let header: &[u8; 16] = rest.get(..16)?.try_into().ok()?;
+        let r = PcapRecord::read(rest.get(..16)?, big_endian, nanos);
+        if r.caplen > MAX_RECORD || rest.len() < 16 + r.caplen || map.shrank() {
+            return None;
+        }
+        Some(self.take_record(r, linktype))
+    }
+}
+
+/// A classic pcap record header.
+struct PcapRecord {
+    ts: Nanos,
+    caplen: usize,
+    orig_len: u32,
+}
+
+impl PcapRecord {
+    /// Reads the 16 header bytes `h` in the file's byte order and resolution.
+    fn read(h: &[u8], big: bool, nanos: bool) -> PcapRecord {
         let field = |i: usize| {
-            let b = [header[i], header[i + 1], header[i + 2], header[i + 3]];
-            if big_endian {
+            let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+            if big {
                 u32::from_be_bytes(b)
             } else {
                 u32::from_le_bytes(b)
             }
         };
-        let caplen = field(8) as usize;
-        if caplen > MAX_RECORD || rest.len() < 16 + caplen || map.shrank() {
-            return None;
-        }
         let (secs, frac) = (u64::from(field(0)), u64::from(field(4)));
-        let ts = secs * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
-        let orig_len = field(12);
-        let start = self.pos + 16;
-        self.pos = start + caplen;
-        Some(Located {
-            ts,
-            linktype,
-            start,
-            len: caplen,
-            orig_len,
-        })
+        PcapRecord {
+            ts: secs * 1_000_000_000 + if nanos { frac } else { frac * 1000 },
+            caplen: field(8) as usize,
+            orig_len: field(12),
+        }
     }
 }
 
@@ -711,12 +730,7 @@ impl PacketSource for FileSource {
         }
         self.release_behind();
         if let Some(l) = self.next_mapped_pcap() {
-            return Ok(Some(Packet {
-                ts: l.ts.min(super::MAX_TIME),
-                linktype: l.linktype,
-                data: &self.bytes()[l.start..l.start + l.len],
-                orig_len: l.orig_len,
-            }));
+            return Ok(Some(self.packet(l)));
         }
         let before = self.pos;
         let mut located = match self.format {
@@ -736,12 +750,7 @@ impl PacketSource for FileSource {
             });
         }
         match located {
-            Ok(Some(l)) => Ok(Some(Packet {
-                ts: l.ts.min(super::MAX_TIME),
-                linktype: l.linktype,
-                data: &self.bytes()[l.start..l.start + l.len],
-                orig_len: l.orig_len,
-            })),
+            Ok(Some(l)) => Ok(Some(self.packet(l))),
             Ok(None) => {
                 self.done = true;
                 Ok(None)
@@ -793,6 +802,61 @@ mod tests {
                 Err(e) => return (out, Some(e)),
             }
         }
+    }
+
+    /// The same bytes read from a mapped file (the one-step path for whole pcap
+    /// records) and streamed (the general path) give the same packets and the same
+    /// ending.
+    #[test]
+    fn mapped_and_streamed_reads_agree() {
+        let dir = std::env::temp_dir().join(format!("apiwatch-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut truncated = pcap_le(false, &[(1, 0, b"first"), (2, 0, b"second")]);
+        truncated.truncate(truncated.len() - 3);
+        let mut absurd = pcap_le(false, &[(3, 0, b"ok")]);
+        absurd.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]);
+        let mut big = vec![0xa1, 0xb2, 0xc3, 0xd4, 0, 2, 0, 4];
+        big.extend_from_slice(&[0; 8]);
+        big.extend_from_slice(&65535u32.to_be_bytes());
+        big.extend_from_slice(&1u32.to_be_bytes());
+        for w in [7u32, 1, 2, 2] {
+            big.extend_from_slice(&w.to_be_bytes());
+        }
+        big.extend_from_slice(b"hi");
+        let cases = [
+            pcap_le(false, &[(10, 5, b"abc"), (11, 6, b""), (12, 7, b"defg")]),
+            pcap_le(true, &[(10, 5, b"x")]),
+            truncated,
+            absurd,
+            big,
+        ];
+        for (i, bytes) in cases.into_iter().enumerate() {
+            let path = dir.join(format!("{i}.pcap"));
+            std::fs::write(&path, &bytes).unwrap();
+            let mut src = FileSource::open(path.to_str().unwrap()).unwrap();
+            assert!(src.mapping().is_some(), "case {i} is not mapped");
+            let mut mapped = Vec::new();
+            let ending = loop {
+                match src.next_packet() {
+                    Ok(Some(p)) => mapped.push((p.ts, p.linktype, p.data.to_vec())),
+                    Ok(None) => break None,
+                    Err(e) => break Some(std::mem::discriminant(&e)),
+                }
+            };
+            let mut streamed = Vec::new();
+            let mut src = FileSource::from_reader("mem", Box::new(io::Cursor::new(bytes))).unwrap();
+            let streamed_ending = loop {
+                match src.next_packet() {
+                    Ok(Some(p)) => streamed.push((p.ts, p.linktype, p.data.to_vec())),
+                    Ok(None) => break None,
+                    Err(e) => break Some(std::mem::discriminant(&e)),
+                }
+            };
+            assert!(!mapped.is_empty(), "case {i}");
+            assert_eq!(mapped, streamed, "case {i}");
+            assert_eq!(ending, streamed_ending, "case {i}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

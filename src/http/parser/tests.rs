@@ -563,3 +563,48 @@ fn long_forwarding_chains_keep_their_last_hops() {
     ));
     assert!(h.headers.forwarded.unwrap().ends_with("for=203.0.113.9"));
 }
+
+/// Parsing at the newlines the end-of-head search noted gives what a fresh split
+/// gives: CRLF and bare LF lines, folded lines, more lines than are noted, and
+/// HTTP/0.9 requests.
+#[test]
+fn heads_split_at_noted_newlines_parse_as_heads_split_afresh() {
+    let many: String = (0..60).map(|i| format!("X-Pad-{i}: v{i}\r\n")).collect();
+    let heads = [
+        (
+            Role::Request,
+            "GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\n\r\n".to_string(),
+        ),
+        (
+            Role::Request,
+            "POST /l HTTP/1.0\nHost: h\nContent-Length: 3\n\n".to_string(),
+        ),
+        (
+            Role::Request,
+            "GET /x HTTP/1.1\r\nHost: a\r\n folded\r\nAccept: */*\n\r\n".to_string(),
+        ),
+        (
+            Role::Request,
+            format!("GET /m HTTP/1.1\r\n{many}Host: late\r\nX-Api-Key: k\r\n\r\n"),
+        ),
+        (Role::Request, "GET /old\r\n".to_string()),
+        (
+            Role::Response,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\n".to_string(),
+        ),
+        (
+            Role::Response,
+            format!("HTTP/1.1 302 Found\r\n{many}Location: /next\r\n\r\n"),
+        ),
+    ];
+    for (role, text) in heads {
+        let mut nl = Newlines::default();
+        let end = head_end_noting(role, text.as_bytes(), &mut nl).expect("a whole head");
+        assert_eq!(end, text.len(), "{text:?}");
+        assert!(nl.n > 0, "{text:?}");
+        let noted = parse_head_split(role, text.as_bytes(), &nl);
+        let fresh = parse_head(role, text.as_bytes());
+        assert_eq!(noted, fresh, "{text:?}");
+        assert!(fresh.is_ok(), "{text:?}");
+    }
+}
