@@ -168,9 +168,9 @@ fn key_of(e: &Exchange) -> FlowKey {
     let c = (e.client_ip, e.client_port);
     let s = (e.server_ip, e.server_port);
     if c <= s {
-        FlowKey { a: c, b: s }
+        FlowKey::new(c, s)
     } else {
-        FlowKey { a: s, b: c }
+        FlowKey::new(s, c)
     }
 }
 

@@ -111,6 +111,7 @@ impl Stream {
     }
 
     /// Feeds one segment sent in this direction.
+    #[inline]
     pub fn segment(
         &mut self,
         seq: u32,
@@ -261,6 +262,7 @@ impl Stream {
     /// gap when this ACK comes after evidence that bytes exist beyond the hole (a held
     /// segment or the FIN): on a span port an ACK can overtake the data it
     /// acknowledges, and a gap declared then would throw that data away.
+    #[inline]
     pub fn acked(&mut self, ack: u32, out: &mut impl FnMut(StreamEvent<'_>)) {
         if self.ended {
             return;
