@@ -175,11 +175,7 @@ impl<'a> Obs<'a> {
         let uri = ex.uri.as_deref().unwrap_or("/");
         let path = crate::routes::without_query(uri);
         let template = template.unwrap_or_else(|| crate::routes::template(uri).into());
-        let mut endpoint = Text::with_capacity(method.len() + 1 + template.len());
-        endpoint.push_str(method);
-        endpoint.make_ascii_uppercase();
-        endpoint.push(' ');
-        endpoint.push_str(&template);
+        let endpoint = endpoint_of(method, &template);
         Some(Obs {
             ts: ex.ts,
             ex,
@@ -189,6 +185,30 @@ impl<'a> Obs<'a> {
             endpoint,
             status: ex.status,
         })
+    }
+}
+
+/// `METHOD template`, the method uppercased: assembled on the stack when short (the
+/// `Text` is made once; pushing onto one piece by piece costs more than the bytes).
+fn endpoint_of(method: &str, template: &str) -> Text {
+    let n = method.len() + 1 + template.len();
+    let mut buf = [0u8; 64];
+    if n > buf.len() {
+        let mut s = String::with_capacity(n);
+        s.push_str(method);
+        s.make_ascii_uppercase();
+        s.push(' ');
+        s.push_str(template);
+        return s.into();
+    }
+    buf[..method.len()].copy_from_slice(method.as_bytes());
+    buf[..method.len()].make_ascii_uppercase();
+    buf[method.len()] = b' ';
+    buf[method.len() + 1..n].copy_from_slice(template.as_bytes());
+    // Both parts are UTF-8 and ASCII uppercasing keeps it so.
+    match std::str::from_utf8(&buf[..n]) {
+        Ok(s) => Text::from(s),
+        Err(_) => Text::default(),
     }
 }
 

@@ -431,6 +431,9 @@ pub struct Templater {
     hasher: foldhash::fast::FixedState,
     tick: u64,
     pub evicted: u64,
+    /// The template being built, kept between calls (a `String` grows by plain
+    /// pushes; the `Text` is made once at the end).
+    scratch: String,
 }
 
 impl Templater {
@@ -483,8 +486,8 @@ impl Templater {
         }
         let mut shape = None;
         self.tick += 1;
-        // Inline up to 24 bytes (most templates): no allocation per exchange.
-        let mut out = crate::http::Text::with_capacity(path.len());
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
         for (i, seg) in segments(path).enumerate() {
             if i > 0 {
                 out.push('/');
@@ -588,7 +591,10 @@ impl Templater {
         if out.is_empty() {
             out.push('/');
         }
-        out
+        // Inline up to 24 bytes (most templates): no allocation per exchange.
+        let template = crate::http::Text::from(out.as_str());
+        self.scratch = out;
+        template
     }
 
     /// The template a path would get now, without learning from it (used to merge
