@@ -203,9 +203,11 @@ impl ClientId {
                     Principal::Cookie => "cookie",
                 });
                 out.push(':');
-                for shift in (0..16).rev() {
-                    out.push(b"0123456789abcdef"[((h >> (shift * 4)) & 15) as usize] as char);
+                let mut hex = [0u8; 16];
+                for (i, d) in hex.iter_mut().enumerate() {
+                    *d = b"0123456789abcdef"[((h >> ((15 - i) * 4)) & 15) as usize];
                 }
+                out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
             }
         }
     }

@@ -112,21 +112,28 @@ fn digits(out: &mut String, n: u64, width: usize) {
 pub fn ip(out: &mut String, addr: IpAddr) {
     match addr {
         IpAddr::V4(v4) => {
-            // Digit by digit into room reserved once (itoa and a copy per octet cost
-            // more than the digits).
-            out.reserve(15);
+            // Digit by digit into a stack buffer, appended once (a push per character
+            // or itoa per octet cost several times the digits).
+            let mut buf = [0u8; 15];
+            let mut n = 0;
             for (i, &o) in v4.octets().iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    buf[n] = b'.';
+                    n += 1;
                 }
                 if o >= 100 {
-                    out.push(char::from(b'0' + o / 100));
+                    buf[n] = b'0' + o / 100;
+                    n += 1;
                 }
                 if o >= 10 {
-                    out.push(char::from(b'0' + (o / 10) % 10));
+                    buf[n] = b'0' + (o / 10) % 10;
+                    n += 1;
                 }
-                out.push(char::from(b'0' + o % 10));
+                buf[n] = b'0' + o % 10;
+                n += 1;
             }
+            // Digits and dots: always ASCII.
+            out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
         }
         IpAddr::V6(v6) => {
             use std::fmt::Write as _;
