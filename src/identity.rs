@@ -207,7 +207,7 @@ impl ClientId {
                 for (i, d) in hex.iter_mut().enumerate() {
                     *d = b"0123456789abcdef"[((h >> ((15 - i) * 4)) & 15) as usize];
                 }
-                out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+                out.push_str(json::ascii(&hex));
             }
         }
     }

@@ -71,33 +71,47 @@ pub const REDACTED: &str = "REDACTED";
 /// percent-decoded, split into words at separators and at `camelCase` humps.
 pub fn is_secret_name(name: &str) -> bool {
     let name = percent_decoded(name);
-    let mut joined = String::with_capacity(name.len());
-    let mut word = String::new();
+    // Lower-cased letters and digits, words joined; names past the stack buffer (no
+    // real parameter name) fall back to the heap.
+    let mut stack = [0u8; 64];
+    let mut heap = Vec::new();
+    let joined: &mut [u8] = if name.len() <= stack.len() {
+        &mut stack
+    } else {
+        heap.resize(name.len(), 0);
+        &mut heap
+    };
+    let (mut n, mut word_start) = (0, 0);
     let mut prev_lower = false;
     let mut hit = false;
-    let mut end_word = |word: &mut String| {
-        if !word.is_empty() {
-            hit |= SECRET_WORDS.contains(&word.as_str());
-            word.clear();
-        }
-    };
     for &c in name.iter() {
-        let c = c as char;
         if !c.is_ascii_alphanumeric() {
-            end_word(&mut word);
+            hit |= is_secret_word(&joined[word_start..n]);
+            word_start = n;
             prev_lower = false;
             continue;
         }
         if c.is_ascii_uppercase() && prev_lower {
-            end_word(&mut word);
+            hit |= is_secret_word(&joined[word_start..n]);
+            word_start = n;
         }
         prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        let l = c.to_ascii_lowercase();
-        word.push(l);
-        joined.push(l);
+        joined[n] = c.to_ascii_lowercase();
+        n += 1;
     }
-    end_word(&mut word);
-    hit || SECRET_PARTS.iter().any(|p| joined.contains(p)) || joined.ends_with("key")
+    hit |= is_secret_word(&joined[word_start..n]);
+    let joined = &joined[..n];
+    hit || joined.ends_with(b"key")
+        || (0..joined.len()).any(|i| {
+            SECRET_PARTS
+                .iter()
+                .any(|p| joined[i..].starts_with(p.as_bytes()))
+        })
+}
+
+/// Whether one lower-cased word of a name is a [`SECRET_WORDS`] word.
+fn is_secret_word(word: &[u8]) -> bool {
+    !word.is_empty() && SECRET_WORDS.iter().any(|w| w.as_bytes() == word)
 }
 
 /// Whether a value looks like a credential wherever it appears: a JWT, a long random
@@ -165,20 +179,24 @@ fn redact_pairs(out: &mut String, pairs: &str, sep: char) -> bool {
 /// case, answered without allocating).
 fn quick_clean(uri: &str) -> bool {
     let b = uri.as_bytes();
-    let mut seg_start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        match c {
-            b'?' | b';' | b'#' | b'@' => return false,
-            b'/' => {
-                if i - seg_start >= 20 && looks_like_secret(&uri[seg_start..i]) {
-                    return false;
-                }
-                seg_start = i + 1;
-            }
-            _ => {}
-        }
+    // Folded without stopping early, so the compiler compares many bytes at once.
+    let special = b.iter().fold(false, |acc, &c| {
+        acc | matches!(c, b'?' | b';' | b'#' | b'@')
+    });
+    if special {
+        return false;
     }
-    !(b.len() - seg_start >= 20 && looks_like_secret(&uri[seg_start..]))
+    if b.len() < 20 {
+        return true;
+    }
+    let mut seg_start = 0;
+    for i in memchr::memchr_iter(b'/', b).chain(std::iter::once(b.len())) {
+        if i - seg_start >= 20 && looks_like_secret(&uri[seg_start..i]) {
+            return false;
+        }
+        seg_start = i + 1;
+    }
+    true
 }
 
 /// A request target with every secret replaced by `REDACTED`: userinfo of an

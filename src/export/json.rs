@@ -107,6 +107,17 @@ fn digits(out: &mut String, n: u64, width: usize) {
     }
 }
 
+/// Bytes this module wrote as ASCII digits, dots and hex letters, as text without a
+/// second validation (`from_utf8` costs more than writing the digits).
+pub(crate) fn ascii(b: &[u8]) -> &str {
+    debug_assert!(b.is_ascii());
+    if !b.is_ascii() {
+        return "";
+    }
+    // SAFETY: ASCII is UTF-8 (checked just above).
+    unsafe { std::str::from_utf8_unchecked(b) }
+}
+
 /// Appends an address as its text form (IPv4 written directly; IPv6 by `Display`,
 /// which also gives the canonical compressed form).
 pub fn ip(out: &mut String, addr: IpAddr) {
@@ -132,8 +143,7 @@ pub fn ip(out: &mut String, addr: IpAddr) {
                 buf[n] = b'0' + o % 10;
                 n += 1;
             }
-            // Digits and dots: always ASCII.
-            out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+            out.push_str(ascii(&buf[..n]));
         }
         IpAddr::V6(v6) => {
             use std::fmt::Write as _;
