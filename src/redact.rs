@@ -101,12 +101,7 @@ pub fn is_secret_name(name: &str) -> bool {
     }
     hit |= is_secret_word(&joined[word_start..n]);
     let joined = &joined[..n];
-    hit || joined.ends_with(b"key")
-        || (0..joined.len()).any(|i| {
-            SECRET_PARTS
-                .iter()
-                .any(|p| joined[i..].starts_with(p.as_bytes()))
-        })
+    hit || joined.ends_with(b"key") || crate::routes::contains_any(joined, SECRET_PARTS)
 }
 
 /// Whether one lower-cased word of a name is a [`SECRET_WORDS`] word.

@@ -248,7 +248,7 @@ impl Sinks {
     }
 
     /// One exchange; `head` is its exchange-log head when a worker made it.
-    fn exchange(&mut self, e: Exchange, head: Option<&str>) -> Result<(), SensorError> {
+    fn exchange(&mut self, e: &mut Exchange, head: Option<&str>) -> Result<(), SensorError> {
         // Rotation takes effect before the first exchange that follows the signal,
         // not at the next quiet moment.
         if crate::signals::take_reopen() {
@@ -274,9 +274,9 @@ impl Sinks {
             // Shard threads need the exchange itself; inline judging only reads it
             // (no move of the whole record).
             let ex = if self.engine.is_sharded() {
-                std::borrow::Cow::Owned(e)
+                std::borrow::Cow::Owned(e.take())
             } else {
-                std::borrow::Cow::Borrowed(&e)
+                std::borrow::Cow::Borrowed(&*e)
             };
             self.engine.judge(r, ex, &mut self.fired);
         }
@@ -410,7 +410,7 @@ struct Merged<'a> {
 impl workers::Sink for Merged<'_> {
     type Error = SensorError;
 
-    fn exchange(&mut self, e: Exchange, head: Option<&str>) -> Result<(), SensorError> {
+    fn exchange(&mut self, e: &mut Exchange, head: Option<&str>) -> Result<(), SensorError> {
         let ts = e.ts;
         self.sinks.exchange(e, head)?;
         // Backfill snapshots follow the merged exchanges' packet time.
@@ -450,12 +450,21 @@ impl Run {
         }
         self.pipeline.packet(p, &mut self.buf);
         // Most packets finish no exchange.
-        if !self.buf.is_empty() {
-            for e in self.buf.drain(..) {
-                self.sinks.exchange(e, None)?;
-            }
+        if self.buf.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.sink_buffered()
+    }
+
+    /// The buffered exchanges to the sinks, lent in place (no move of each record).
+    fn sink_buffered(&mut self) -> Result<(), SensorError> {
+        let sinks = &mut self.sinks;
+        let r = self
+            .buf
+            .iter_mut()
+            .try_for_each(|e| sinks.exchange(e, None));
+        self.buf.clear();
+        r
     }
 
     fn refresh(&mut self, ts: u64) {
@@ -466,9 +475,7 @@ impl Run {
     /// End of input: open connections are finished and their exchanges judged.
     fn finish(&mut self) -> Result<PipelineStats, SensorError> {
         self.pipeline.finish(&mut self.buf);
-        for e in self.buf.drain(..) {
-            self.sinks.exchange(e, None)?;
-        }
+        self.sink_buffered()?;
         Ok(self.pipeline.stats())
     }
 }

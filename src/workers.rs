@@ -202,8 +202,10 @@ pub enum ReadFailure {
 pub trait Sink {
     type Error;
     /// One exchange, in the order a single worker would have produced it, with its
-    /// exchange-log head when the workers were asked to make them.
-    fn exchange(&mut self, e: Exchange, head: Option<&str>) -> Result<(), Self::Error>;
+    /// exchange-log head when the workers were asked to make them. Lent, not given
+    /// (a record is ~750 bytes; each move copies it): a sink that must own it takes it
+    /// with [`Exchange::take`].
+    fn exchange(&mut self, e: &mut Exchange, head: Option<&str>) -> Result<(), Self::Error>;
     /// Called between batches with the counters so far.
     fn progress(&mut self, stats: &PipelineStats);
     /// Live capture: nothing arrived for a while; `now` is the wall clock.
@@ -544,8 +546,8 @@ fn merge<S: Sink>(
                 .filter(|((num, _), _)| *num < limit || limit == END)
                 .min();
             let Some((_, i)) = next else { break };
-            let (_, _, e, head) = queues[i].pop_front().expect("a head was just seen");
-            sink.exchange(e, head.as_deref())?;
+            let (_, _, mut e, head) = queues[i].pop_front().expect("a head was just seen");
+            sink.exchange(&mut e, head.as_deref())?;
         }
         if limit == END {
             break;
@@ -688,8 +690,8 @@ pub fn live<S: Sink>(
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(msg) => {
-                for (e, head) in msg.exchanges {
-                    sink.exchange(e, head.as_deref())?;
+                for (mut e, head) in msg.exchanges {
+                    sink.exchange(&mut e, head.as_deref())?;
                 }
                 latest[msg.worker] = msg.stats;
                 if let Some(e) = msg.error {

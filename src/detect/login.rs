@@ -14,6 +14,7 @@ use serde_json::json;
 use super::window::{CountingWindow, Window, intervals_ended};
 use super::{Finding, Kind, Obs};
 use crate::jsonscan::{self, Item};
+use crate::routes::contains_any;
 use crate::time::Nanos;
 
 const SEC: Nanos = 1_000_000_000;
@@ -184,8 +185,8 @@ pub fn attempt(
         .unwrap_or_default();
     let body_login = obs.method == "POST" && (creds.password || creds.user.is_some()) && {
         let lower = obs.template.to_ascii_lowercase();
-        !NOT_LOGIN_WORDS.iter().any(|w| lower.contains(w))
-            && (learned.issued > 0 || AUTH_WORDS.iter().any(|w| lower.contains(w)))
+        !contains_any(lower.as_bytes(), NOT_LOGIN_WORDS)
+            && (learned.issued > 0 || contains_any(lower.as_bytes(), AUTH_WORDS))
     };
     if !(configured || basic_user.is_some() || body_login) {
         // A route without a login word that hands out sessions for passwords is one.
@@ -212,9 +213,7 @@ pub fn attempt(
             .and_then(|h| h.location.as_deref())
             .is_some_and(|l| {
                 let l = l.to_ascii_lowercase();
-                ["error", "fail", "login", "signin"]
-                    .iter()
-                    .any(|w| l.contains(w))
+                contains_any(l.as_bytes(), &["error", "fail", "login", "signin"])
             }),
         _ => return None,
     };

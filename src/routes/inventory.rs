@@ -251,8 +251,12 @@ fn route_first_seen(
 fn add_type(set: &mut BTreeSet<String>, t: Option<&str>) {
     let Some(t) = t else { return };
     let media = super::before(t, b';').trim();
-    // Already known: no allocation on the per-request path.
-    if set.iter().any(|k| k.eq_ignore_ascii_case(media)) || set.len() >= TYPE_CAP {
+    // Already known: no allocation on the per-request path (the exact spelling is
+    // the common case, and found without case folding).
+    if set.contains(media)
+        || set.iter().any(|k| k.eq_ignore_ascii_case(media))
+        || set.len() >= TYPE_CAP
+    {
         return;
     }
     let ok = !media.is_empty()

@@ -236,6 +236,18 @@ pub fn before(s: &str, delim: u8) -> &str {
     }
 }
 
+/// Whether any of `words` occurs in `s`: one pass over `s`, a word compared only
+/// where its first byte stands (each `str::contains` sets up a substring searcher
+/// that costs more than the search on strings this short).
+pub fn contains_any(s: &[u8], words: &[&str]) -> bool {
+    (0..s.len()).any(|i| {
+        let rest = &s[i..];
+        words
+            .iter()
+            .any(|w| w.as_bytes().first() == Some(&rest[0]) && rest.starts_with(w.as_bytes()))
+    })
+}
+
 /// A request target without its query and fragment (see [`before`]).
 pub fn without_query(uri: &str) -> &str {
     match uri.bytes().position(|b| b == b'?' || b == b'#') {

@@ -220,3 +220,24 @@ fn segments_are_what_split_gives() {
         assert_eq!(mine, std, "{p:?}");
     }
 }
+
+#[test]
+fn contains_any_agrees_with_str_contains() {
+    let words = ["login", "sign-in", "auth", "a"];
+    for s in [
+        "",
+        "a",
+        "/api/login",
+        "/v1/sign-in/x",
+        "/oauth2/token",
+        "/users/{id}",
+        "logi",
+        "sign-i",
+    ] {
+        let want = words.iter().any(|w| s.contains(w));
+        assert_eq!(contains_any(s.as_bytes(), &words), want, "{s}");
+        let want = words[..3].iter().any(|w| s.contains(w));
+        assert_eq!(contains_any(s.as_bytes(), &words[..3]), want, "{s}");
+    }
+    assert!(!contains_any(b"anything", &[]));
+}
