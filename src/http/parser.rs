@@ -1024,6 +1024,15 @@ fn head_end_noting(role: Role, data: &[u8], nl: &mut Newlines) -> Option<usize> 
 /// The version if the request line ends in ` HTTP/x.y`.
 fn request_version(line: &[u8]) -> Option<(usize, &[u8])> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // The common spelling, ` HTTP/` and three bytes without whitespace, answered
+    // without the general scan (the same answer: the last space is the one before
+    // `HTTP/`).
+    if let Some(at) = line.len().checked_sub(9) {
+        let version = &line[at + 6..];
+        if &line[at..at + 6] == b" HTTP/" && !version.iter().any(u8::is_ascii_whitespace) {
+            return Some((at, version));
+        }
+    }
     let line = trim_end(line);
     let sp = line.iter().rposition(|b| *b == b' ')?;
     let word = &line[sp + 1..];
@@ -1072,6 +1081,22 @@ fn text(b: &[u8]) -> Text {
     }
 }
 
+/// [`text`] for a start line's method or version: the common ones are constants
+/// (no scan, no copy).
+fn token(b: &[u8]) -> Text {
+    match b {
+        b"1.1" => Text::const_new("1.1"),
+        b"1.0" => Text::const_new("1.0"),
+        b"GET" => Text::const_new("GET"),
+        b"POST" => Text::const_new("POST"),
+        b"PUT" => Text::const_new("PUT"),
+        b"DELETE" => Text::const_new("DELETE"),
+        b"PATCH" => Text::const_new("PATCH"),
+        b"HEAD" => Text::const_new("HEAD"),
+        _ => text(b),
+    }
+}
+
 fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     match role {
@@ -1092,11 +1117,11 @@ fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
             let rest = &line[sp..];
             match request_version(line).filter(|(vsp, _)| *vsp >= sp) {
                 Some((vsp, version)) => Ok(StartLine::Request {
-                    method: text(method),
+                    method: token(method),
                     // Everything between the method and the version, as Zeek logs it
                     // (a target with a space in it is an attack worth seeing whole).
                     uri: text(trim(&line[sp..vsp.max(sp)])),
-                    version: text(version),
+                    version: token(version),
                 }),
                 None => {
                     // HTTP/0.9 (or a request line without its version, which servers
@@ -1118,7 +1143,7 @@ fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
                 return Err(ParseError::BadStartLine);
             }
             let vend = line.iter().position(|b| *b == b' ').unwrap_or(line.len());
-            let version = text(&line[5..vend]);
+            let version = token(&line[5..vend]);
             let rest = trim(&line[vend..]);
             let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
             let digits = &rest[..n];

@@ -608,3 +608,34 @@ fn heads_split_at_noted_newlines_parse_as_heads_split_afresh() {
         assert!(fresh.is_ok(), "{text:?}");
     }
 }
+
+#[test]
+fn request_version_fast_path_answers_as_the_general_scan() {
+    // The general scan, as it was before the fast path.
+    let general = |line: &[u8]| -> Option<(usize, Vec<u8>)> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = trim_end(line);
+        let sp = line.iter().rposition(|b| *b == b' ')?;
+        let word = &line[sp + 1..];
+        (word.len() >= 6 && word[..5].eq_ignore_ascii_case(b"HTTP/"))
+            .then(|| (sp, word[5..].to_vec()))
+    };
+    for line in [
+        &b"GET / HTTP/1.1"[..],
+        b"GET / HTTP/1.1\r",
+        b"GET /a HTTP/1.0  ",
+        b"GET / http/1.1",
+        b"GET /a HTTP/2",
+        b"GET / HTTP/1 1",
+        b"GET / HTTP/1.\t",
+        b" HTTP/1.1",
+        b"HTTP/1.1",
+        b"GET /x HTTP/1.1 HTTP/1.1",
+        b"GET /x  HTTP/1.1",
+        b"",
+        b"\r",
+    ] {
+        let got = request_version(line).map(|(sp, v)| (sp, v.to_vec()));
+        assert_eq!(got, general(line), "{:?}", String::from_utf8_lossy(line));
+    }
+}
