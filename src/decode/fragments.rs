@@ -105,7 +105,7 @@ impl Fragments {
         if end > MAX_DATAGRAM {
             return Err(());
         }
-        if !self.pending.contains_key(&key) && self.pending.len() >= MAX_PENDING_DATAGRAMS {
+        if self.pending.len() >= MAX_PENDING_DATAGRAMS && !self.pending.contains_key(&key) {
             self.evict_oldest();
         }
         // The byte budget: the oldest other datagrams go first.

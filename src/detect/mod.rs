@@ -808,7 +808,7 @@ impl Engine {
         }
         let first = *self.first_ts.get_or_insert(obs.ts);
         let learning_end = first.saturating_add(self.cfg.learning_period);
-        if !self.members.contains_key(&id) && self.members.len() >= self.cfg.max_clients {
+        if self.members.len() >= self.cfg.max_clients && !self.members.contains_key(&id) {
             self.evict();
         }
         let clients_known = self.members.len();

@@ -514,7 +514,7 @@ impl Templater {
                 continue;
             }
             let key = self.hasher.hash_one(out.as_bytes());
-            if !self.positions.contains_key(&key) && self.positions.len() >= self.cfg.max_positions
+            if self.positions.len() >= self.cfg.max_positions && !self.positions.contains_key(&key)
             {
                 self.evict();
             }

@@ -71,10 +71,16 @@ pub fn is_json(ex: &Exchange) -> bool {
         .as_ref()
         .and_then(|h| h.content_type.as_deref());
     match ct {
-        Some(ct) => ct
-            .as_bytes()
-            .windows(4)
-            .any(|w| w.eq_ignore_ascii_case(b"json")),
+        // The common spelling first; else `json` anywhere, in any case, looked for
+        // only where a `j` stands.
+        Some(ct) => {
+            ct.starts_with("application/json")
+                || memchr::memchr2_iter(b'j', b'J', ct.as_bytes()).any(|i| {
+                    ct.as_bytes()[i..]
+                        .get(..4)
+                        .is_some_and(|w| w.eq_ignore_ascii_case(b"json"))
+                })
+        }
         None => jsonscan::looks_like_json(&ex.response_body_prefix),
     }
 }
@@ -88,6 +94,30 @@ mod tests {
         let mut ex = exchange(1, 1, "GET", "/x", Some(200));
         ex.response_body_prefix = body.as_bytes().to_vec();
         ex
+    }
+
+    #[test]
+    fn json_is_known_by_its_content_type_in_any_spelling() {
+        for (ct, want) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("application/vnd.api+JSON", true),
+            ("application/problem+Json", true),
+            ("text/x-json", true),
+            ("text/html", false),
+            ("application/jso", false),
+            ("j", false),
+            ("", false),
+        ] {
+            let mut ex = with_body("{}");
+            ex.response_headers = Some(crate::http::Headers {
+                content_type: Some(ct.into()),
+                ..Default::default()
+            });
+            assert_eq!(is_json(&ex), want, "{ct}");
+        }
+        // Without a content type, by the first byte.
+        assert!(is_json(&with_body("{\"a\":1}")));
     }
 
     #[test]
