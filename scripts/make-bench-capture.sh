@@ -5,6 +5,9 @@
 # tcpdump, nginx-light, wrk.
 #
 # Usage: scripts/make-bench-capture.sh [OUT.pcap] [SECONDS]   (default bench-data/api-bench.pcap, 20)
+#   KEEPALIVE_REQUESTS=N: nginx closes a connection after N requests (default 1000).
+#   With 64, no direction of a connection passes 1 MiB, Suricata's default stream
+#   depth, so Suricata parses every exchange as apiwatch does.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/bench-data/api-bench.pcap}

@@ -91,7 +91,8 @@ netns_bridge_down() {
 
 # bench_nginx_up DIR: nginx in the server namespace on port 8080 with the benchmark's
 # JSON endpoints and 8/32/128 KiB static files (scripts/bench-traffic.lua uses them);
-# its files and pid live in DIR.
+# its files and pid live in DIR. KEEPALIVE_REQUESTS (default 1000): requests per
+# connection before nginx closes it.
 bench_nginx_up() {
     local work=$1
     mkdir -p "$work/www/static"
@@ -106,7 +107,7 @@ error_log $work/error.log;
 events { worker_connections 256; }
 http {
     access_log off;
-    keepalive_requests 1000;
+    keepalive_requests ${KEEPALIVE_REQUESTS:-1000};
     server {
         listen $AW_SRV_IP:8080;
         root $work/www;
