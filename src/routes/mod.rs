@@ -43,6 +43,13 @@ pub fn segment_class(seg: &str) -> Option<&'static str> {
     if b.is_empty() {
         return None;
     }
+    // A plain lower-case word (`api`, `users`), the most common segment, is no class:
+    // no digit (id, token), no `-` (uuid), no `@` (email), and hex only when long.
+    if b.iter().all(u8::is_ascii_lowercase)
+        && (b.len() < MIN_HEX_LEN || !b.iter().all(u8::is_ascii_hexdigit))
+    {
+        return None;
+    }
     if b.iter().all(u8::is_ascii_digit) {
         return Some("{id}");
     }

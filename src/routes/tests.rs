@@ -241,3 +241,19 @@ fn contains_any_agrees_with_str_contains() {
     }
     assert!(!contains_any(b"anything", &[]));
 }
+
+#[test]
+fn plain_lower_case_words_are_literal_unless_long_hex() {
+    for (seg, want) in [
+        ("api", None),
+        ("users", None),
+        ("a", None),
+        ("deadbeefdeadbee", None),
+        ("deadbeefdeadbeef", Some("{hex}")),
+        ("deadbeefdeadbeefcafe", Some("{hex}")),
+        ("deadbeefdeadbeefx", None),
+        ("abcdefghijklmnopqrstuvwxyz", None),
+    ] {
+        assert_eq!(segment_class(seg), want, "{seg}");
+    }
+}
