@@ -174,9 +174,14 @@ impl<'a> Obs<'a> {
     /// `template`: the path template (learned by the engine's templater, or the
     /// stateless one when none is given).
     pub fn new(ex: &'a Exchange, template: Option<Text>) -> Option<Self> {
+        let uri = ex.uri.as_deref().unwrap_or("/");
+        Self::cut(ex, template, crate::routes::without_query(uri))
+    }
+
+    /// [`Self::new`] with the target already cut at its query (`path`).
+    fn cut(ex: &'a Exchange, template: Option<Text>, path: &'a str) -> Option<Self> {
         let method = ex.method.as_deref()?;
         let uri = ex.uri.as_deref().unwrap_or("/");
-        let path = crate::routes::without_query(uri);
         let template = template.unwrap_or_else(|| crate::routes::template(uri).into());
         let endpoint = endpoint_of(method, &template);
         Some(Obs {
@@ -783,9 +788,11 @@ impl Engine {
         let id = identity::client_id(ex, ip, &self.cfg.identity);
         let client_hash = self.stable.hash_one(id);
         let uri = ex.uri.as_deref().unwrap_or("/");
+        // Cut once at the query: the templater, the spec and the observation share it.
+        let target = crate::routes::without_query(uri);
         let mut outside_spec = None;
         let template = match self.cfg.spec.as_deref() {
-            Some(spec) => match spec.route(method, crate::routes::path_of(uri)) {
+            Some(spec) => match spec.route(method, crate::routes::without_authority(target)) {
                 crate::routes::spec::Match::Route(t) => {
                     outside_spec = Some(false);
                     t.into()
@@ -796,13 +803,13 @@ impl Engine {
                 }
                 crate::routes::spec::Match::Outside => {
                     outside_spec = Some(true);
-                    self.templater.template(ex, client_hash)
+                    self.templater.template_cut(ex, target, client_hash)
                 }
             },
-            None => self.templater.template(ex, client_hash),
+            None => self.templater.template_cut(ex, target, client_hash),
         };
         self.stats.templates_evicted = self.templater.evicted;
-        let obs = Obs::new(ex, Some(template))?;
+        let obs = Obs::cut(ex, Some(template), target)?;
         self.stats.exchanges += 1;
         let seq = self.stats.exchanges;
         self.now = self.now.max(obs.ts);

@@ -266,7 +266,12 @@ pub fn without_query(uri: &str) -> &str {
 /// The path of a request target: query and fragment dropped, absolute form (proxies)
 /// reduced to its path.
 pub fn path_of(uri: &str) -> &str {
-    let path = without_query(uri);
+    without_authority(without_query(uri))
+}
+
+/// [`path_of`] for a target already cut at its query: an absolute form reduced to its
+/// path.
+pub fn without_authority(path: &str) -> &str {
     if path.starts_with('/') {
         // Origin form, the common case: no scheme to skip.
         return path;
@@ -477,12 +482,18 @@ impl Templater {
     /// parameter. `client` tells one client's objects from shared routes.
     pub fn template(&mut self, ex: &Exchange, client: u64) -> crate::http::Text {
         let uri = ex.uri.as_deref().unwrap_or("/");
+        self.template_cut(ex, without_query(uri), client)
+    }
+
+    /// [`Self::template`] with the target already cut at its query (`target`): the
+    /// caller that has cut it does not cut it again.
+    pub fn template_cut(&mut self, ex: &Exchange, target: &str, client: u64) -> crate::http::Text {
         // Redirects do not teach: frameworks answer any path with one (`/x` → `/x/`).
         let learn = matches!(ex.status, Some(200..=299 | 304));
         let get = ex.method.as_deref() == Some("GET");
         // Names are handed out by listings: a GET of an object (its last segment an
         // id) is not read for them.
-        let path = path_of(uri);
+        let path = without_authority(target);
         let listing = || {
             path.trim_end_matches('/')
                 .rsplit('/')
