@@ -255,19 +255,15 @@ impl Sinks {
             self.reopen()?;
         }
         self.written += 1;
-        self.http.exchange(&e);
-        let routed = self.engine.route(&e, &mut self.fired);
+        self.http.exchange(e);
+        let routed = self.engine.route(e, &mut self.fired);
         if let Some(r) = &routed {
             self.per_endpoint
                 .request(r.endpoint(), e.status, r.client_hash());
         }
         if let Some(l) = self.log.as_mut() {
-            l.write(
-                &e,
-                routed.as_ref().map(|r| (r.endpoint(), r.client())),
-                head,
-            )
-            .map_err(write_err)?;
+            l.write(e, routed.as_ref().map(|r| (r.endpoint(), r.client())), head)
+                .map_err(write_err)?;
         }
         let ts = e.ts;
         if let Some(r) = routed {
