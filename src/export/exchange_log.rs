@@ -241,16 +241,8 @@ mod tests {
             method: Some("GET".into()),
             uri: Some("/users/v1/42?verbose=1".into()),
             version: Some("1.1".into()),
-            request_headers: Default::default(),
-            request_body_len: 0,
-            request_body_prefix: Vec::new(),
-            response_body_prefix: Vec::new(),
-            status: None,
-            response_headers: None,
-            response_body_len: None,
-            response_ts: None,
             incomplete: true,
-            flow: Default::default(),
+            ..Exchange::vacant()
         };
         let v: serde_json::Value = serde_json::from_str(&to_json(&e)).unwrap();
         assert_eq!(v["timestamp"], "2026-11-23T10:06:12.300000Z");

@@ -67,33 +67,36 @@ impl Exchange {
         self.response_ts.map(|r| r.saturating_sub(self.ts))
     }
 
-    /// Moves the record out, leaving an empty one (nothing allocated) in its place:
-    /// for the consumer that needs to own what it was lent.
-    pub fn take(&mut self) -> Exchange {
+    /// A record with nothing in it (nothing allocated): unspecified addresses, no
+    /// request, no response.
+    pub fn vacant() -> Exchange {
         let unspecified = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
-        std::mem::replace(
-            self,
-            Exchange {
-                ts: 0,
-                client_ip: unspecified,
-                client_port: 0,
-                server_ip: unspecified,
-                server_port: 0,
-                trans_depth: 0,
-                method: None,
-                uri: None,
-                version: None,
-                request_headers: Headers::default(),
-                request_body_len: 0,
-                request_body_prefix: Vec::new(),
-                response_body_prefix: Vec::new(),
-                status: None,
-                response_headers: None,
-                response_body_len: None,
-                response_ts: None,
-                incomplete: false,
-                flow: FlowInfo::default(),
-            },
-        )
+        Exchange {
+            ts: 0,
+            client_ip: unspecified,
+            client_port: 0,
+            server_ip: unspecified,
+            server_port: 0,
+            trans_depth: 0,
+            method: None,
+            uri: None,
+            version: None,
+            request_headers: Headers::default(),
+            request_body_len: 0,
+            request_body_prefix: Vec::new(),
+            response_body_prefix: Vec::new(),
+            status: None,
+            response_headers: None,
+            response_body_len: None,
+            response_ts: None,
+            incomplete: false,
+            flow: FlowInfo::default(),
+        }
+    }
+
+    /// Moves the record out, leaving a [`Self::vacant`] one in its place: for the
+    /// consumer that needs to own what it was lent.
+    pub fn take(&mut self) -> Exchange {
+        std::mem::replace(self, Exchange::vacant())
     }
 }
