@@ -102,9 +102,7 @@ fn digits(out: &mut String, n: u64, width: usize) {
         buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    for &b in &buf[..width.min(9)] {
-        out.push(b as char);
-    }
+    out.push_str(ascii(&buf[..width.min(9)]));
 }
 
 /// Bytes this module wrote as ASCII digits, dots and hex letters, as text without a
