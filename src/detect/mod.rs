@@ -418,12 +418,44 @@ pub struct Routed {
     seen: unusual_endpoint::Seen,
     clients_known: usize,
     /// Keyed hashes of the object values in the path.
-    objects: Vec<u64>,
+    objects: Ids,
     /// One of them was used in a path by another client before: someone else's.
     others_objects: bool,
     /// The distributed-stuffing alert this exchange raised: written after the
     /// client's own alerts for it.
     global: Option<Alert>,
+}
+
+/// Keyed hashes of a path's object values: up to four (nearly every path) held
+/// inline, no allocation per exchange; more spill to the heap.
+#[derive(Debug, Clone, Default)]
+struct Ids {
+    n: usize,
+    inline: [u64; 4],
+    /// Every value, once there are more than `inline` holds.
+    spill: Vec<u64>,
+}
+
+impl Ids {
+    fn push(&mut self, v: u64) {
+        if self.spill.is_empty() && self.n < self.inline.len() {
+            self.inline[self.n] = v;
+            self.n += 1;
+            return;
+        }
+        if self.spill.is_empty() {
+            self.spill.extend_from_slice(&self.inline);
+        }
+        self.spill.push(v);
+    }
+
+    fn as_slice(&self) -> &[u64] {
+        if self.spill.is_empty() {
+            &self.inline[..self.n]
+        } else {
+            &self.spill
+        }
+    }
 }
 
 impl Routed {
@@ -545,7 +577,7 @@ impl Shard {
                 seen: r.seen,
                 clients_known: r.clients_known,
                 learning_end: r.learning_end,
-                objects: &r.objects,
+                objects: r.objects.as_slice(),
                 others_objects: r.others_objects,
             },
         ));
@@ -862,11 +894,12 @@ impl Engine {
                 &|h| names.get(&h).map(ClientId::key),
             );
         }
-        let objects: Vec<u64> = object_enumeration::ids(obs.path, &obs.template)
-            .map(|v| hash(&crate::routes::percent_decoded(v)))
-            .collect();
+        let mut objects = Ids::default();
+        for v in object_enumeration::ids(obs.path, &obs.template) {
+            objects.push(hash(&crate::routes::percent_decoded(v)));
+        }
         let mut others_objects = false;
-        for o in &objects {
+        for o in objects.as_slice() {
             if self.object_users.len() >= OBJECT_USERS_CAP {
                 self.object_users.clear();
             }
@@ -1404,6 +1437,18 @@ pub(crate) mod tests {
         cfg.identity.salt = [1, 2];
         cfg.identity.salt_configured = true;
         cfg
+    }
+
+    #[test]
+    fn object_ids_keep_every_value_in_order_inline_or_spilled() {
+        for n in 0..10u64 {
+            let mut ids = Ids::default();
+            for v in 0..n {
+                ids.push(v * 7);
+            }
+            let want: Vec<u64> = (0..n).map(|v| v * 7).collect();
+            assert_eq!(ids.as_slice(), &want[..], "{n}");
+        }
     }
 
     #[test]
