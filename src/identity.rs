@@ -205,7 +205,7 @@ impl ClientId {
                 out.push(':');
                 let mut hex = [0u8; 16];
                 for (i, d) in hex.iter_mut().enumerate() {
-                    *d = b"0123456789abcdef"[((h >> ((15 - i) * 4)) & 15) as usize];
+                    *d = json::HEX[((h >> ((15 - i) * 4)) & 15) as usize];
                 }
                 out.push_str(json::ascii(&hex));
             }

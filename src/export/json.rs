@@ -8,7 +8,8 @@ use std::net::IpAddr;
 
 use crate::time::Nanos;
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Lower-case hex digits (escapes here, principal keys in `identity`).
+pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Whether no byte of `b` needs escaping (control bytes, `"`, `\\`, DEL), checked
 /// eight bytes at a time.
@@ -105,8 +106,9 @@ fn digits(out: &mut String, n: u64, width: usize) {
     out.push_str(ascii(&buf[..width.min(9)]));
 }
 
-/// Bytes this module wrote as ASCII digits, dots and hex letters, as text without a
-/// second validation (`from_utf8` costs more than writing the digits).
+/// Digits, dots and hex letters a writer put in a stack buffer, as text without
+/// the general UTF-8 validation (`from_utf8` costs more than writing the digits);
+/// anything not ASCII gives an empty string.
 pub(crate) fn ascii(b: &[u8]) -> &str {
     debug_assert!(b.is_ascii());
     if !b.is_ascii() {
