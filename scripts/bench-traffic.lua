@@ -1,6 +1,14 @@
 -- wrk script: a realistic API mix (JSON reads, logins with JSON bodies, listings,
 -- writes, static downloads of several sizes) for the replay benchmark capture.
 local counter = 0
+-- WRK_DELAY_MS=N: each connection waits N ms before its next request, so the load
+-- stays below what tcpdump can write without drops on a small machine.
+local pace = tonumber(os.getenv("WRK_DELAY_MS") or "0") or 0
+if pace > 0 then
+  delay = function()
+    return pace
+  end
+end
 local login = '{"username":"user%d","password":"not-the-password-%d"}'
 local order = '{"item":"sku-%d","qty":%d,"note":"deliver to the back door"}'
 

@@ -8,6 +8,8 @@
 #   KEEPALIVE_REQUESTS=N: nginx closes a connection after N requests (default 1000).
 #   With 64, no direction of a connection passes 1 MiB, Suricata's default stream
 #   depth, so Suricata parses every exchange as apiwatch does.
+#   WRK_DELAY_MS=N: paces each connection (see bench-traffic.lua); tcpdump reports
+#   its drops at the end, and a fair comparison wants none.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/bench-data/api-bench.pcap}

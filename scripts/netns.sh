@@ -30,17 +30,24 @@ netns_down() {
     ip netns del "$AW_SRV" 2>/dev/null || true
 }
 
-# capture_start FILE [SNAPLEN]: tcpdump on the client side of the veth.
+# capture_start FILE [SNAPLEN]: tcpdump on the client side of the veth, with a
+# 256 MiB kernel buffer so that a fast load loses no packets to the capture.
 capture_start() {
-    ip netns exec "$AW_CLI" tcpdump -i aw-c --immediate-mode -s "${2:-0}" -U -w "$1" 'tcp' 2>/dev/null &
+    AW_TCPDUMP_LOG=$(mktemp)
+    ip netns exec "$AW_CLI" tcpdump -i aw-c --immediate-mode -B 262144 -s "${2:-0}" -U \
+        -w "$1" 'tcp' 2>"$AW_TCPDUMP_LOG" &
     AW_TCPDUMP=$!
     sleep 1
 }
 
+# capture_stop: ends tcpdump and says how many packets the kernel dropped (a capture
+# with drops has gaps that a peer such as Suricata parses differently).
 capture_stop() {
     sleep 0.5
     kill -INT "$AW_TCPDUMP"
     wait "$AW_TCPDUMP" || true
+    grep -h 'dropped by kernel' "$AW_TCPDUMP_LOG" >&2 || true
+    rm -f "$AW_TCPDUMP_LOG"
 }
 
 # wait_port PORT: until the server namespace accepts connections (bounded: 10 s).

@@ -692,8 +692,41 @@ impl FileSource {
         if r.caplen > MAX_RECORD || rest.len() < 16 + r.caplen || map.shrank() {
             return None;
         }
+        prefetch_ahead(map, self.pos, self.pos + 16 + r.caplen);
         Some(self.take_record(r, linktype))
     }
+}
+
+/// How far ahead of the reader, in bytes, a mapped capture is asked into the cache.
+const PREFETCH_AHEAD: usize = 4096;
+/// One prefetch per this many bytes: the CPU's own prefetchers fill in the lines
+/// between (one per cache line measured no faster and costs four times the
+/// instructions).
+const PREFETCH_STRIDE: usize = 512;
+
+/// Asks the CPU to start loading the mapped bytes a page ahead of the record just
+/// read (`from..to`). Reading a mapped capture is a chain of dependent loads, each
+/// record's length giving the next one's place, and every new page of the file
+/// misses the cache and the TLB; without this the first touch of each record
+/// header stalls for a memory round trip. On a 2.7 GB capture this took 8 % off the
+/// wall time of a whole run (docs/performance.md).
+#[inline]
+fn prefetch_ahead(bytes: &[u8], from: usize, to: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let end = (to + PREFETCH_AHEAD).min(bytes.len());
+        // Multiples of the stride in [from, to) + AHEAD: each is asked for once.
+        let mut at = (from + PREFETCH_AHEAD).next_multiple_of(PREFETCH_STRIDE);
+        while at < end {
+            // SAFETY: `at < bytes.len()`, so the pointer stays inside the slice; a
+            // prefetch is a hint that reads nothing into the program and never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().add(at).cast()) };
+            at += PREFETCH_STRIDE;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (bytes, from, to);
 }
 
 /// A classic pcap record header.
@@ -750,7 +783,12 @@ impl PacketSource for FileSource {
             });
         }
         match located {
-            Ok(Some(l)) => Ok(Some(self.packet(l))),
+            Ok(Some(l)) => {
+                if let Some(map) = &self.map {
+                    prefetch_ahead(map, before, self.pos);
+                }
+                Ok(Some(self.packet(l)))
+            }
             Ok(None) => {
                 self.done = true;
                 Ok(None)
