@@ -1,20 +1,44 @@
 //! Any bytes as a capture file (pcap, pcapng, gzip): never a panic, and the reader
 //! always stops (every packet lies inside the input, each call makes progress).
+//! The same bytes written to a file are also read through the mapped path (one-step
+//! pcap records with prefetch hints), which must give the same packets.
 #![no_main]
 use apiwatch::capture::{FileSource, PacketSource};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(mut src) = FileSource::from_reader("fuzz", Box::new(std::io::Cursor::new(data.to_vec()))) else {
-        return;
-    };
-    let mut n = 0usize;
-    while let Ok(Some(p)) = src.next_packet() {
-        assert!(p.data.len() <= apiwatch::capture::file::MAX_RECORD);
-        n += 1;
-        // Without gzip every packet needs at least a 16-byte record header.
-        if !data.starts_with(&[0x1f, 0x8b]) {
-            assert!(n <= data.len() / 12 + 1, "more packets than the input can hold");
+/// Every packet (time, link type, bytes), and whether reading ended in an error.
+fn read_all(mut src: FileSource, data: &[u8]) -> (Vec<(u64, u32, Vec<u8>)>, bool) {
+    let mut out = Vec::new();
+    loop {
+        match src.next_packet() {
+            Ok(Some(p)) => {
+                assert!(p.data.len() <= apiwatch::capture::file::MAX_RECORD);
+                out.push((p.ts, p.linktype, p.data.to_vec()));
+                // Without gzip every packet needs at least a 16-byte record header.
+                if !data.starts_with(&[0x1f, 0x8b]) {
+                    assert!(out.len() <= data.len() / 12 + 1, "more packets than the input can hold");
+                }
+            }
+            Ok(None) => return (out, false),
+            Err(_) => return (out, true),
         }
     }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(src) = FileSource::from_reader("fuzz", Box::new(std::io::Cursor::new(data.to_vec()))) else {
+        return;
+    };
+    let streamed = read_all(src, data);
+    if data.starts_with(&[0x1f, 0x8b]) {
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("apiwatch-fuzz-{}.pcap", std::process::id()));
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let mapped = FileSource::open(path.to_str().unwrap_or_default()).map(|s| read_all(s, data));
+    let _ = std::fs::remove_file(&path);
+    let mapped = mapped.expect("the streamed reader accepted these bytes");
+    assert_eq!(mapped, streamed, "mapped and streamed reads differ");
 });
