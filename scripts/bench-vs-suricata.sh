@@ -11,6 +11,8 @@
 #            stops reassembling a direction after 1 MiB, so on long keep-alive
 #            connections it parses only the first responses; apiwatch reads them all.
 #   APIWATCH=path (default target/release/apiwatch)
+#   KEEP_CACHE=1 reads the capture as the page cache holds it instead of dropping it
+#            from the cache and reading it back from disk before every run
 # Needs GNU time (/usr/bin/time, Debian package `time`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,9 +27,17 @@ trap 'rm -rf "$work"' EXIT
 measure() { # NAME COMMAND... -> one line
     local name=$1
     shift
-    # Page cache: every run reads a warm file. (Small VMs were seen to drop part of a
-    # multi-gigabyte capture from the cache between runs; reading it again here keeps
-    # the disk out of both tools' times.)
+    # Page cache: every run reads a warm file, in the same state. The capture is
+    # dropped from the cache and read back from disk first: how the kernel holds a
+    # cached file depends on how it got there (Linux 6.16 and later keep a file read
+    # from disk in 2 MiB folios, which a mapping then maps with one fault each; a
+    # file still cached from the tcpdump that wrote it is held in 4 KiB pages), and
+    # that changes a mapped reader's time by a third (docs/performance.md). Small VMs
+    # were also seen to drop part of a multi-gigabyte capture between runs.
+    # KEEP_CACHE=1 skips the drop and only reads the file (the cache as it is).
+    if [ -z "${KEEP_CACHE:-}" ]; then
+        dd if="$cap" iflag=nocache count=0 status=none
+    fi
     cat "$cap" >/dev/null
     /usr/bin/time -f "$name wall_s %e user_s %U sys_s %S max_rss_kb %M" -o "$work/time" "$@" \
         >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }
