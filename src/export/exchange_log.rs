@@ -154,11 +154,16 @@ fn write_tail(out: &mut String, e: &Exchange, labels: Option<(&str, ClientId)>) 
     out.push_str("\"}");
 }
 
+/// Records are written to the file in batches of about this many bytes.
+const BATCH: usize = 256 * 1024;
+
 /// A JSON-lines file of exchanges.
 pub struct ExchangeLog {
-    out: io::BufWriter<Box<dyn Write + Send>>,
-    /// The line being written (reused: no allocation per record).
-    line: String,
+    out: Box<dyn Write + Send>,
+    /// Whole records not yet written to `out`. Each record is formatted straight
+    /// into it (no per-record line copied into a `BufWriter`); it is written once it
+    /// holds [`BATCH`] bytes, so `out` only ever sees whole lines.
+    pending: String,
     pub written: u64,
     pub format: ExchangeFormat,
     /// Named on EVE records (`pcap_filename` / `in_iface`).
@@ -172,8 +177,8 @@ impl ExchangeLog {
         input: Option<crate::export::eve::Input>,
     ) -> Self {
         ExchangeLog {
-            out: io::BufWriter::with_capacity(256 * 1024, w),
-            line: String::with_capacity(1024),
+            out: w,
+            pending: String::with_capacity(BATCH + 4096),
             written: 0,
             format,
             input,
@@ -188,8 +193,7 @@ impl ExchangeLog {
         labels: Option<(&str, ClientId)>,
         head: Option<&str>,
     ) -> io::Result<()> {
-        let line = &mut self.line;
-        line.clear();
+        let line = &mut self.pending;
         match (self.format, head) {
             (ExchangeFormat::Eve, _) => {
                 line.push_str(&crate::export::eve::http_record(e, self.input.as_ref()))
@@ -205,13 +209,32 @@ impl ExchangeLog {
             }
         }
         line.push('\n');
-        self.out.write_all(line.as_bytes())?;
         self.written += 1;
+        if self.pending.len() >= BATCH {
+            self.write_pending()?;
+        }
         Ok(())
     }
 
+    /// Hands the pending records to the file. They are dropped on an error too (the
+    /// caller stops on it), so a failing disk cannot make them pile up.
+    fn write_pending(&mut self) -> io::Result<()> {
+        let r = self.out.write_all(self.pending.as_bytes());
+        self.pending.clear();
+        r
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
+        self.write_pending()?;
         self.out.flush()
+    }
+}
+
+impl Drop for ExchangeLog {
+    /// What is pending still reaches the file, as a `BufWriter` would do; an error
+    /// here has nowhere to go (a failing `flush` was already reported).
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
 
