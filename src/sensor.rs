@@ -256,7 +256,11 @@ impl Sinks {
         }
         self.written += 1;
         self.http.exchange(e);
+        // Each stage here is heavy work per exchange: a mapped capture read on this
+        // thread streams in meanwhile (`capture::readahead`).
+        crate::capture::readahead::during_work();
         let routed = self.engine.route(e, &mut self.fired);
+        crate::capture::readahead::during_work();
         if let Some(r) = &routed {
             self.per_endpoint
                 .request(r.endpoint(), e.status, r.client_hash());
@@ -266,6 +270,7 @@ impl Sinks {
                 .map_err(write_err)?;
         }
         let ts = e.ts;
+        crate::capture::readahead::during_work();
         if let Some(r) = routed {
             // Shard threads need the exchange itself; inline judging only reads it
             // (no move of the whole record).

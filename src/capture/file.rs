@@ -155,8 +155,6 @@ pub struct FileSource {
     released: usize,
     /// Mapped bytes from here on are still needed by other threads (see `release_below`).
     release_limit: usize,
-    /// Mapped bytes before this offset were already asked for (see `prefetch_ahead`).
-    prefetched: usize,
     pos: usize,
     end: usize,
     /// File offset of `buf[0]` (of the decompressed stream for .gz).
@@ -210,6 +208,7 @@ impl FileSource {
         }
         #[cfg(unix)]
         let _ = map.mmap().advise(memmap2::Advice::Sequential);
+        super::readahead::start(&map);
         let end = map.len();
         let mut src = FileSource {
             path: path.to_string(),
@@ -217,7 +216,6 @@ impl FileSource {
             buf: Vec::new(),
             map: Some(std::sync::Arc::new(map)),
             released: 0,
-            prefetched: 0,
             release_limit: usize::MAX,
             pos: 0,
             end,
@@ -294,7 +292,6 @@ impl FileSource {
             buf: vec![0; READ_CHUNK],
             map: None,
             released: 0,
-            prefetched: 0,
             release_limit: usize::MAX,
             pos: 0,
             end: 0,
@@ -309,7 +306,9 @@ impl FileSource {
         };
         src.fill(4)?;
         if src.end == 0 {
-            return Err(CaptureError::Empty { path: src.path });
+            return Err(CaptureError::Empty {
+                path: std::mem::take(&mut src.path),
+            });
         }
         if src.buf[..src.end].starts_with(&[0x1f, 0x8b]) {
             // Re-wrap: the bytes already read go first, then the rest of the stream.
@@ -322,7 +321,9 @@ impl FileSource {
             src.eof = false;
             src.fill(4)?;
             if src.end == 0 {
-                return Err(CaptureError::Empty { path: src.path });
+                return Err(CaptureError::Empty {
+                    path: std::mem::take(&mut src.path),
+                });
             }
         }
         src.read_file_header()?;
@@ -696,53 +697,9 @@ impl FileSource {
         if r.caplen > MAX_RECORD || rest.len() < 16 + r.caplen || map.shrank() {
             return None;
         }
-        prefetch_ahead(map, &mut self.prefetched, self.pos + 16 + r.caplen);
+        super::readahead::after_record(map, self.pos + 16 + r.caplen);
         Some(self.take_record(r, linktype))
     }
-}
-
-/// How far ahead of the reader, in bytes, a mapped capture is asked for.
-const PREFETCH_AHEAD: usize = 8192;
-
-/// Asks the CPU to start loading the mapped capture `PREFETCH_AHEAD` bytes ahead of
-/// the reader, `to` being the end of the record just read: every cache line from
-/// `*prefetched` on to there, a block of four lines per step, into the L2 cache
-/// (`prefetcht2`). `*prefetched` moves on to where the hints stopped.
-///
-/// Reading a mapped capture means bringing every byte of it from memory through one
-/// core, and each record's length gives the next one's place: a reader that only
-/// touches what it needs waits one memory round trip per record, and the hardware
-/// prefetchers stop at every 4 KiB page. Asked for by address well ahead, the file
-/// streams in while the reader works on the packets before, and the page walks are
-/// done before it gets there. Measured on a 2.8 GB capture (docs/performance.md):
-/// 6 % off a whole run's wall time against hints that followed the chain of record
-/// lengths one record ahead. Into L1 (`prefetcht0`) the same stream evicts the
-/// flows' and clients' state and gains nothing; a non-temporal hint is evicted
-/// before it is read and costs a fifth more.
-#[inline]
-fn prefetch_ahead(bytes: &[u8], prefetched: &mut usize, to: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let want = to.saturating_add(PREFETCH_AHEAD).min(bytes.len());
-        let mut at = *prefetched;
-        while at < want {
-            for line in 0..4 {
-                // SAFETY: the pointer is only formed (`wrapping_add`, no access) and
-                // handed to a prefetch, a hint that reads nothing into the program
-                // and never faults; the last block may reach up to 255 bytes past
-                // the mapping.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T2 }>(
-                        bytes.as_ptr().wrapping_add(at + 64 * line).cast(),
-                    )
-                };
-            }
-            at += 256;
-        }
-        *prefetched = at;
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (bytes, prefetched, to);
 }
 
 /// A classic pcap record header.
@@ -768,6 +725,14 @@ impl PcapRecord {
             ts: secs * 1_000_000_000 + if nanos { frac } else { frac * 1000 },
             caplen: field(8) as usize,
             orig_len: field(12),
+        }
+    }
+}
+
+impl Drop for FileSource {
+    fn drop(&mut self) {
+        if let Some(m) = &self.map {
+            super::readahead::stop(m);
         }
     }
 }

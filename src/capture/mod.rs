@@ -13,6 +13,7 @@ pub mod live;
 pub mod mapped;
 #[cfg(feature = "libpcap")]
 pub mod pcap_live;
+pub mod readahead;
 
 use std::io;
 

@@ -357,6 +357,8 @@ impl Connection {
     }
 
     fn request_head(&mut self, head: Box<Head>, ts: Nanos, out: &mut Vec<Exchange>) {
+        // A head's bookkeeping is heavy work: the capture streams in meanwhile.
+        crate::capture::readahead::during_work();
         self.stats.requests += 1;
         if let Some(w) = head.warning {
             self.stats.error(w);
@@ -384,6 +386,8 @@ impl Connection {
     }
 
     fn response_head(&mut self, head: Box<Head>, ts: Nanos, out: &mut Vec<Exchange>) {
+        // A head's bookkeeping is heavy work: the capture streams in meanwhile.
+        crate::capture::readahead::during_work();
         let StartLine::Response { status, .. } = head.start else {
             return;
         };
