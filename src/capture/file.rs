@@ -818,6 +818,37 @@ mod tests {
         }
     }
 
+    /// The mapped reader drives the read-ahead on its thread: reading moves the
+    /// hints on, and dropping the source ends them.
+    #[test]
+    fn a_mapped_source_drives_the_read_ahead_until_dropped() {
+        let path = std::env::temp_dir().join(format!("apiwatch-ra-{}.pcap", std::process::id()));
+        let body = vec![0u8; 1500];
+        let records: Vec<(u32, u32, &[u8])> = (0..20).map(|i| (i, 0, &body[..])).collect();
+        std::fs::write(&path, pcap_le(false, &records)).unwrap();
+        let mut src = FileSource::open(path.to_str().unwrap()).unwrap();
+        assert_eq!(super::super::readahead::frontier(), 0);
+        assert!(src.next_packet().unwrap().is_some());
+        let first = super::super::readahead::frontier();
+        assert!(
+            first >= 24 + 16 + 1500,
+            "the hints run ahead of the reader: {first}"
+        );
+        super::super::readahead::during_work();
+        assert!(
+            super::super::readahead::frontier() > first,
+            "work moves them on"
+        );
+        while src.next_packet().unwrap().is_some() {}
+        drop(src);
+        assert_eq!(
+            super::super::readahead::frontier(),
+            0,
+            "a dropped source ends them"
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+
     /// The same bytes read from a mapped file (the one-step path for whole pcap
     /// records) and streamed (the general path) give the same packets and the same
     /// ending.

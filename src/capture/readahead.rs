@@ -91,6 +91,12 @@ pub fn during_work() {
     STREAM.set(s);
 }
 
+/// How far the hints have gone into the file read on this thread (0: none read).
+#[cfg(test)]
+pub(crate) fn frontier() -> usize {
+    STREAM.get().frontier
+}
+
 /// Asks for the lines of the mapping at `base` from offset `from` on until `to` is
 /// covered, a block at a time; returns where the hints stopped (`to` rounded up to
 /// a block, or `from` when it was already there).
@@ -148,6 +154,9 @@ mod tests {
         // Near the end, nothing past the file is aimed at beyond the last block.
         after_record(&file, file.len());
         assert!(STREAM.get().limit == file.len());
+        assert!(STREAM.get().frontier < file.len() + BLOCK);
+        during_work();
+        assert!(STREAM.get().frontier < file.len() + BLOCK);
         // Another file, or none: nothing is asked for on its behalf.
         let other = vec![0u8; 10];
         after_record(&other, 5);

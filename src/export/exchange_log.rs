@@ -193,22 +193,22 @@ impl ExchangeLog {
         labels: Option<(&str, ClientId)>,
         head: Option<&str>,
     ) -> io::Result<()> {
-        let line = &mut self.pending;
+        let out = &mut self.pending;
         match (self.format, head) {
             (ExchangeFormat::Eve, _) => {
-                line.push_str(&crate::export::eve::http_record(e, self.input.as_ref()))
+                out.push_str(&crate::export::eve::http_record(e, self.input.as_ref()))
             }
-            (ExchangeFormat::Zeek, _) => line.push_str(&crate::export::zeek::record(e)),
+            (ExchangeFormat::Zeek, _) => out.push_str(&crate::export::zeek::record(e)),
             (ExchangeFormat::Apiwatch, Some(h)) => {
-                line.push_str(h);
-                write_tail(line, e, labels);
+                out.push_str(h);
+                write_tail(out, e, labels);
             }
             (ExchangeFormat::Apiwatch, None) => {
-                write_head(line, e);
-                write_tail(line, e, labels);
+                write_head(out, e);
+                write_tail(out, e, labels);
             }
         }
-        line.push('\n');
+        out.push('\n');
         self.written += 1;
         if self.pending.len() >= BATCH {
             self.write_pending()?;
