@@ -283,6 +283,7 @@ fn deliver(
             http.gap(from_client, n)
         }
         StreamEvent::End => http.end(from_client, ts, out),
+        StreamEvent::Reopen => http.reopen(from_client),
     }
 }
 
@@ -440,6 +441,11 @@ impl FlowTable {
         let mut gaps = (0u64, 0u64);
         let [s0, s1] = streams;
         let (tx, rx) = if sender == 0 { (s0, s1) } else { (s1, s0) };
+        if seg.flags & tcp_flags::ACK != 0 && rx.holds_after_fin() {
+            // An ACK that undoes the peer's FIN reopens its stream before this
+            // segment's own data (a response) is read.
+            rx.acked(seg.ack, &mut |ev| deliver(http, &mut gaps, !c, ev, ts, out));
+        }
         tx.segment(seg.seq, seg.flags, seg.payload, ts, &mut |ev| {
             deliver(http, &mut gaps, c, ev, ts, out)
         });
@@ -641,6 +647,7 @@ impl FlowTable {
                 st.retransmitted_bytes += s.stats.retransmitted_bytes;
                 st.out_of_order_segments += s.stats.out_of_order_segments;
                 st.buffer_overflows += s.stats.buffer_overflows;
+                st.fins_disregarded += s.stats.fins_disregarded;
             }
             f.http.flush(out);
             stamp(out, first_new, f.info);
@@ -670,6 +677,7 @@ impl FlowTable {
                 st.retransmitted_bytes += x.retransmitted_bytes;
                 st.out_of_order_segments += x.out_of_order_segments;
                 st.buffer_overflows += x.buffer_overflows;
+                st.fins_disregarded += x.fins_disregarded;
             }
             if f.last_seen < cutoff {
                 idle.push(*k);

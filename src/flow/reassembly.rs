@@ -14,6 +14,10 @@
 //!   beyond it (it was received but we never saw it), when the hold buffer is full,
 //!   or when the stream ends.
 //! - FIN ends the stream once every byte before it was delivered; RST ends it at once.
+//!   A FIN the peer never took is undone: data sent from the FIN's position on is
+//!   held, and when the peer acknowledges more than the FIN's one sequence number the
+//!   stream reopens and delivers it (a FIN spoofed before a request, with a bad
+//!   checksum or a TTL that dies before the server, cannot hide the request).
 
 use std::collections::BTreeMap;
 
@@ -38,6 +42,9 @@ pub enum StreamEvent<'a> {
     Gap(u64),
     /// The stream is over (FIN reached, RST, or the flow ended).
     End,
+    /// The FIN that ended the stream was not real (the peer acknowledged data sent
+    /// after it): the stream goes on.
+    Reopen,
 }
 
 /// Counters a stream updates; summed by the flow table.
@@ -48,6 +55,8 @@ pub struct StreamStats {
     pub retransmitted_bytes: u64,
     pub out_of_order_segments: u64,
     pub buffer_overflows: u64,
+    /// FINs undone because the peer acknowledged data sent after them.
+    pub fins_disregarded: u64,
 }
 
 impl StreamStats {
@@ -56,6 +65,7 @@ impl StreamStats {
         self.gap_bytes += o.gap_bytes;
         self.retransmitted_bytes += o.retransmitted_bytes;
         self.out_of_order_segments += o.out_of_order_segments;
+        self.fins_disregarded += o.fins_disregarded;
         self.buffer_overflows += o.buffer_overflows;
     }
 }
@@ -80,6 +90,9 @@ pub struct Stream {
     /// Highest offset the peer acknowledged (beyond `next` while a hole is open).
     acked_to: u64,
     ended: bool,
+    /// The stream ended at its FIN (not a RST or the flow's end): data after it is
+    /// held until the peer shows whether it took the FIN.
+    ended_at_fin: bool,
     /// True when the stream was picked up without seeing its SYN.
     pub midstream: bool,
     pub stats: StreamStats,
@@ -94,6 +107,12 @@ impl Stream {
     /// Whether the stream has ended.
     pub fn ended(&self) -> bool {
         self.ended
+    }
+
+    /// Whether the stream ended at a FIN and holds data sent after it (the FIN may
+    /// be undone by the peer's next ACK).
+    pub fn holds_after_fin(&self) -> bool {
+        self.ended_at_fin && !self.held.is_empty()
     }
 
     /// Bytes held out of order.
@@ -121,6 +140,9 @@ impl Stream {
         out: &mut impl FnMut(StreamEvent<'_>),
     ) {
         if self.ended {
+            if self.ended_at_fin && !payload.is_empty() {
+                self.after_fin(seq, payload, ts);
+            }
             return;
         }
         let syn = flags & tcp_flags::SYN != 0;
@@ -265,6 +287,9 @@ impl Stream {
     #[inline]
     pub fn acked(&mut self, ack: u32, out: &mut impl FnMut(StreamEvent<'_>)) {
         if self.ended {
+            if self.ended_at_fin && !self.held.is_empty() {
+                self.reopen_if_acked(ack, out);
+            }
             return;
         }
         let Some(acked) = self.offset_of(ack) else {
@@ -300,21 +325,62 @@ impl Stream {
     fn check_fin(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
         if self.fin_at.is_some_and(|f| self.next >= f) {
             self.ended = true;
+            self.ended_at_fin = true;
             self.held.clear();
             self.held_bytes = 0;
             out(StreamEvent::End);
         }
     }
 
+    /// Data sent after the FIN that ended the stream: a real sender sends none, so
+    /// it is held (within the usual bounds) until the peer's ACKs tell whether the
+    /// FIN was taken.
+    fn after_fin(&mut self, seq: u32, payload: &[u8], ts: Nanos) {
+        let Some(off) = self.offset_of(seq) else {
+            return;
+        };
+        if off < self.next
+            || self.held_bytes + payload.len() > MAX_BUFFERED_BYTES
+            || self.held.len() >= MAX_BUFFERED_SEGMENTS
+        {
+            return;
+        }
+        self.hold(off, payload, ts);
+    }
+
+    /// The peer acknowledged past the FIN's one sequence number: it never took the
+    /// FIN, it took the data after it. The stream reopens and delivers that data.
+    fn reopen_if_acked(&mut self, ack: u32, out: &mut impl FnMut(StreamEvent<'_>)) {
+        let (Some(fin), Some(acked)) = (self.fin_at, self.offset_of(ack)) else {
+            return;
+        };
+        if acked <= fin + 1 || acked - fin > MAX_ACK_JUMP {
+            return;
+        }
+        self.ended = false;
+        self.ended_at_fin = false;
+        self.fin_at = None;
+        self.stats.fins_disregarded += 1;
+        out(StreamEvent::Reopen);
+        self.acked_to = self.acked_to.max(acked);
+        self.skip_acked_holes(out);
+    }
+
     /// Ends the stream now: held data after holes is delivered with gaps, then End.
     pub fn finish(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
         if self.ended {
+            // Data held after a FIN nobody disputed is dropped with the stream.
+            self.ended_at_fin = false;
+            self.held.clear();
+            self.held_bytes = 0;
             return;
         }
         while !self.held.is_empty() {
             self.skip_to_held(out);
         }
         self.ended = true;
+        self.ended_at_fin = false;
+        self.held.clear();
         self.held_bytes = 0;
         out(StreamEvent::End);
     }
@@ -333,6 +399,7 @@ mod tests {
         D(Vec<u8>),
         G(u64),
         E,
+        R,
     }
 
     fn collect(events: &mut Vec<Ev>) -> impl FnMut(StreamEvent<'_>) + '_ {
@@ -341,6 +408,7 @@ mod tests {
                 StreamEvent::Data(d, _) => Ev::D(d.to_vec()),
                 StreamEvent::Gap(n) => Ev::G(n),
                 StreamEvent::End => Ev::E,
+                StreamEvent::Reopen => Ev::R,
             })
         }
     }

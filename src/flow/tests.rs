@@ -293,3 +293,60 @@ fn held_data_of_all_connections_stays_inside_the_buffer_budget() {
             .all(|e| e.method.as_deref() == Some("GET") || e.incomplete)
     );
 }
+
+#[test]
+fn a_spoofed_fin_before_the_request_does_not_hide_it() {
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    let mut c = Conversation::new((ip(1), 40000), (ip(2), 80), 1, 1);
+    c.handshake();
+    // A FIN at the request's own sequence number that the server never took (a bad
+    // checksum, a TTL that dies on the way): the server acknowledges the request.
+    let mut fin = c.segs[2].clone();
+    fin.flags = tcp_flags::FIN | tcp_flags::ACK;
+    c.segs.push(fin);
+    c.send(
+        true,
+        b"POST /api/login HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}",
+        1460,
+    )
+    .send(
+        false,
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n",
+        1460,
+    )
+    .close();
+    feed_all(&mut t, &c.segs, SEC, &mut out);
+    t.flush_all(&mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].uri.as_deref(), Some("/api/login"));
+    assert_eq!(out[0].status, Some(401));
+    assert_eq!(out[0].request_body_len, 2);
+    assert_eq!(t.stats.streams.fins_disregarded, 1);
+}
+
+#[test]
+fn a_real_fin_still_ends_the_stream_and_data_after_it_is_not_read() {
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    let mut c = Conversation::new((ip(1), 40001), (ip(2), 80), 1, 1);
+    c.handshake()
+        .send(true, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", 1460);
+    let mut fin = c.segs[c.segs.len() - 1].clone();
+    fin.flags = tcp_flags::FIN | tcp_flags::ACK;
+    fin.seq = c.client_seq;
+    fin.payload.clear();
+    c.segs.push(fin);
+    c.client_seq += 1;
+    // Bytes injected after the FIN that the server never acknowledges.
+    let mut late = c.segs[c.segs.len() - 1].clone();
+    late.flags = tcp_flags::ACK | 0x08;
+    late.payload = b"GET /injected HTTP/1.1\r\n\r\n".to_vec();
+    c.segs.push(late);
+    c.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 1460);
+    feed_all(&mut t, &c.segs, SEC, &mut out);
+    t.flush_all(&mut out);
+    let uris: Vec<_> = out.iter().map(|e| e.uri.clone().unwrap()).collect();
+    assert_eq!(uris, ["/a"]);
+    assert_eq!(t.stats.streams.fins_disregarded, 0);
+}

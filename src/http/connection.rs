@@ -334,6 +334,17 @@ impl Connection {
         self.emit_ready(out);
     }
 
+    /// A direction [`Self::end`] closed goes on (its FIN was not real). Requests or
+    /// responses read on from where the close found them; a close that cut a message
+    /// leaves the direction closed.
+    pub fn reopen(&mut self, from_client: bool) {
+        if from_client {
+            self.requests.reopen();
+        } else {
+            self.responses.reopen();
+        }
+    }
+
     /// The connection is over: everything still pending is emitted.
     pub fn flush(&mut self, out: &mut Vec<Exchange>) {
         while let Some(tx) = self.txs.pop_front() {

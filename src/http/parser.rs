@@ -287,6 +287,8 @@ pub struct MessageReader {
     pub resync_skipped: u64,
     /// The oversized head being read, in [`State::OversizedHead`].
     over: Option<Box<Oversized>>,
+    /// Where [`Self::reopen`] resumes after a close that fell between messages.
+    reopen_at: Option<State>,
 }
 
 impl MessageReader {
@@ -298,6 +300,20 @@ impl MessageReader {
             seen_message: false,
             resync_skipped: 0,
             over: None,
+            reopen_at: None,
+        }
+    }
+
+    /// The close [`Self::finish`] saw was not real (the peer took data sent after
+    /// it): reading resumes where it was, if the close fell between messages.
+    /// Whether it did.
+    pub fn reopen(&mut self) -> bool {
+        match self.reopen_at.take() {
+            Some(st) if matches!(self.state, State::Ignoring) => {
+                self.state = st;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -400,6 +416,12 @@ impl MessageReader {
     pub fn finish(&mut self) -> Finish {
         let st = self.state;
         self.state = State::Ignoring;
+        self.reopen_at = match st {
+            State::AwaitingHead if self.buf.is_empty() => Some(State::AwaitingHead),
+            State::Complete => Some(State::AwaitingHead),
+            State::Resync { .. } => Some(st),
+            _ => None,
+        };
         match st {
             State::ReadingUntilClose | State::Complete => Finish::Complete,
             State::AwaitingHead if !self.buf.is_empty() => {
@@ -1328,10 +1350,21 @@ fn apply_field(h: &mut Headers, cl_values: &mut ContentLengths, name: &[u8], val
         4 if is(b"host") => h.host = Some(text(value)),
         10 if is(b"user-agent") => h.user_agent = Some(text(value)),
         12 if is(b"content-type") => h.content_type = Some(text(value)),
-        14 if is(b"content-length") => match parse_content_length(value) {
-            Some(n) => cl_values.push(n),
-            None => h.content_length_invalid = true,
-        },
+        // RFC 9110 §8.6: a list of identical values (`20, 20`, what a proxy that
+        // merged two fields sends) is that one value; differing ones are invalid.
+        14 if is(b"content-length") => {
+            // Empty list members are nothing (RFC 9110 §5.6.1); a field with no
+            // value at all is invalid.
+            let mut any = false;
+            for v in value.split(|b| *b == b',').filter(|v| !trim(v).is_empty()) {
+                any = true;
+                match parse_content_length(v) {
+                    Some(n) => cl_values.push(n),
+                    None => h.content_length_invalid = true,
+                }
+            }
+            h.content_length_invalid |= !any;
+        }
         17 if is(b"transfer-encoding") => {
             h.transfer_encoding = true;
             // Chunked only counts as the final coding.

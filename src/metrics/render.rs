@@ -175,6 +175,13 @@ pub fn render(
     );
     one(
         &mut s,
+        "apiwatch_tcp_fins_disregarded_total",
+        "counter",
+        "FINs undone because the peer acknowledged data sent after them (spoofed or lost FINs).",
+        f.streams.fins_disregarded,
+    );
+    one(
+        &mut s,
         "apiwatch_tcp_midstream_pickups_total",
         "counter",
         "TCP connections picked up without their handshake.",

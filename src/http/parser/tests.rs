@@ -124,6 +124,18 @@ fn content_length_rules() {
         assert_eq!(h.headers.content_length, None, "{bad}");
         assert!(h.headers.content_length_invalid, "{bad}");
     }
+    // A list of equal values is that value (servers that merge fields accept it);
+    // a list that differs, or has an empty member, is invalid.
+    let h = req("POST / HTTP/1.1\r\nContent-Length: 20, 20\r\n\r\n");
+    assert_eq!((h.headers.content_length, h.warning), (Some(20), None));
+    let h = req("POST / HTTP/1.1\r\nContent-Length: 20,20,20\r\nContent-Length: 20\r\n\r\n");
+    assert_eq!((h.headers.content_length, h.warning), (Some(20), None));
+    let h = req("POST / HTTP/1.1\r\nContent-Length: 20, ,20,\r\n\r\n");
+    assert_eq!((h.headers.content_length, h.warning), (Some(20), None));
+    for bad in ["20, 21", "20, x", ","] {
+        let h = req(&format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n"));
+        assert_eq!(h.warning, Some(ParseError::BadContentLength), "{bad}");
+    }
     let h = req("POST / HTTP/1.1\r\nContent-Length: 007\r\n\r\n");
     assert_eq!(h.headers.content_length, Some(7));
     let h = req("POST / HTTP/1.1\r\nContent-Length: 9223372036854775807\r\n\r\n");
