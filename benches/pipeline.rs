@@ -246,6 +246,7 @@ fn api_exchanges() -> Vec<apiwatch::http::Exchange> {
                 } else {
                     Vec::new()
                 },
+                body_credentials: None,
                 response_body_prefix: Vec::new(),
                 status: Some(if login { 401 } else { 200 }),
                 response_headers: None,

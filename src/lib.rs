@@ -5,6 +5,7 @@
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod decode;
 pub mod detect;
 pub mod durable;

@@ -60,6 +60,7 @@ fn exchanges(mut data: &[u8]) -> Vec<Exchange> {
             request_headers,
             request_body_len: body.len() as u64,
             request_body_prefix: body,
+            body_credentials: None,
             response_body_prefix: Vec::new(),
             status: (status >= 100).then_some(status),
             response_headers: None,

@@ -23,6 +23,7 @@ fn exchange(uri: &str, status: u16) -> Exchange {
         request_headers: Default::default(),
         request_body_len: 0,
         request_body_prefix: Vec::new(),
+        body_credentials: None,
         response_body_prefix: Vec::new(),
         status: Some(status),
         response_headers: None,

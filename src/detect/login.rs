@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::window::{CountingWindow, Window, intervals_ended};
 use super::{Finding, Kind, Obs};
+use crate::credentials;
 use crate::jsonscan::{self, Item};
 use crate::routes::contains_any;
 use crate::time::Nanos;
@@ -105,19 +106,6 @@ const AUTH_WORDS: &[&str] = &[
 const NOT_LOGIN_WORDS: &[&str] = &[
     "register", "signup", "sign-up", "sign_up", "join", "password", "reset", "forgot", "change",
 ];
-/// Body fields that name the account, most specific first.
-const USER_FIELDS: &[&str] = &[
-    "username",
-    "email",
-    "user",
-    "login",
-    "user_name",
-    "username_or_email",
-    "userName",
-    "account",
-    "identifier",
-    "name",
-];
 /// JSON keys of a response that hand out a credential: a successful login.
 const TOKEN_KEYS: &[&str] = &[
     "token",
@@ -170,7 +158,19 @@ pub fn attempt(
         .authorization
         .as_deref()
         .and_then(basic_username);
-    let creds = credentials(&ex.request_body_prefix);
+    // What the whole body said, read as it streamed by; exchanges made without the
+    // HTTP reader (tests, replays of records) are read from their prefix.
+    let prefix_creds;
+    let creds = match &ex.body_credentials {
+        Some(c) => c,
+        None => {
+            prefix_creds = credentials::scan(
+                &ex.request_body_prefix,
+                ex.request_headers.content_type.as_deref(),
+            );
+            &prefix_creds
+        }
+    };
     let configured = cfg.endpoints.iter().any(|e| *e == obs.endpoint.as_str());
     let headers = ex.response_headers.as_ref();
     // Read lazily: most exchanges are not logins, and this scans the answer.
@@ -225,7 +225,7 @@ pub fn attempt(
             }
         });
     }
-    let name = basic_user.or(creds.user);
+    let name = basic_user.or_else(|| creds.user.as_deref().map(<[u8]>::to_vec));
     let user = name.as_deref().map(&hash);
     Some((Attempt { user, failed }, name))
 }
@@ -252,107 +252,6 @@ fn hands_out_token(body: &[u8]) -> bool {
         !found
     });
     found
-}
-
-/// What a request body says about credentials.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Credentials {
-    user: Option<Vec<u8>>,
-    password: bool,
-}
-
-fn is_password_key(k: &[u8]) -> bool {
-    // Per JSON key of every request body: compared in place, no lowercased copy.
-    ["password", "passwd", "pass", "pwd", "secret"]
-        .iter()
-        .any(|w| k.eq_ignore_ascii_case(w.as_bytes()))
-        || k.windows(8).any(|w| w.eq_ignore_ascii_case(b"password"))
-}
-
-fn user_rank(k: &[u8]) -> Option<usize> {
-    USER_FIELDS
-        .iter()
-        .position(|f| k.eq_ignore_ascii_case(f.as_bytes()))
-}
-
-/// The account name and whether a password is there, in a JSON body at any depth
-/// (`{"user":{"email":...,"password":...}}`, GraphQL `variables`), a GraphQL query's
-/// inline arguments, or a urlencoded form. The bounded body prefix is enough:
-/// credentials come first in every login form seen.
-fn credentials(body: &[u8]) -> Credentials {
-    let mut c = Credentials::default();
-    if body.is_empty() {
-        // Most requests (every GET): nothing to read.
-        return c;
-    }
-    if jsonscan::looks_like_json(body) {
-        let mut best: Option<(usize, &[u8])> = None;
-        jsonscan::scan(body, |_, key, item| {
-            let Some(k) = key else { return true };
-            if is_password_key(k) {
-                c.password = true;
-            } else if let Item::Str(v) = item {
-                if let Some(rank) = user_rank(k)
-                    && !v.is_empty()
-                    && best.is_none_or(|(b, _)| rank < b)
-                {
-                    best = Some((rank, v));
-                } else if k == b"query" {
-                    let (u, p) = graphql_inline(v);
-                    c.password |= p;
-                    if let Some(u) = u
-                        && best.is_none()
-                    {
-                        best = Some((USER_FIELDS.len(), u));
-                    }
-                }
-            }
-            true
-        });
-        c.user = best.map(|(_, v)| v.to_vec());
-        return c;
-    }
-    let Ok(text) =
-        std::str::from_utf8(body).or_else(|e| std::str::from_utf8(&body[..e.valid_up_to()]))
-    else {
-        return c;
-    };
-    let mut best: Option<(usize, &str)> = None;
-    for pair in text.trim_start().split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if is_password_key(k.as_bytes()) {
-            c.password = true;
-        } else if let Some(rank) = user_rank(k.as_bytes())
-            && !v.is_empty()
-            && best.is_none_or(|(b, _)| rank < b)
-        {
-            best = Some((rank, v));
-        }
-    }
-    c.user = best.map(|(_, v)| v.as_bytes().to_vec());
-    c
-}
-
-/// A GraphQL query's inline login arguments: `login(email: \"a@b\", password: ...)`.
-fn graphql_inline(q: &[u8]) -> (Option<&[u8]>, bool) {
-    let lower = q.to_ascii_lowercase();
-    let password = memchr::memmem::find(&lower, b"password").is_some();
-    for f in USER_FIELDS.iter().take(4) {
-        let Some(i) = memchr::memmem::find(&lower, format!("{f}:").as_bytes()) else {
-            continue;
-        };
-        let rest = &q[i + f.len() + 1..];
-        let rest = rest.trim_ascii_start();
-        let rest = rest
-            .strip_prefix(b"\\\"")
-            .or_else(|| rest.strip_prefix(b"\""));
-        if let Some(rest) = rest
-            && let Some(end) = memchr::memchr2(b'\\', b'"', rest)
-        {
-            return (Some(&rest[..end]), password);
-        }
-    }
-    (None, password)
 }
 
 fn has_marker(body: &[u8], markers: &[String]) -> bool {
@@ -818,41 +717,35 @@ mod tests {
 
     #[test]
     fn usernames_from_nested_json_graphql_and_decoys() {
-        let creds = |b: &str| credentials(b.as_bytes());
+        let creds = |b: &str| {
+            let c = credentials::scan(b.as_bytes(), None);
+            (c.user.map(|u| u.to_vec()), c.password)
+        };
         assert_eq!(
             creds(r#"{"user":{"email":"a@b.c","password":"x"}}"#),
-            Credentials {
-                user: Some(b"a@b.c".to_vec()),
-                password: true
-            }
+            (Some(b"a@b.c".to_vec()), true)
         );
         assert_eq!(
-            creds(r#"{"a":"username","username":"v1","password":"p"}"#).user,
+            creds(r#"{"a":"username","username":"v1","password":"p"}"#).0,
             Some(b"v1".to_vec())
         );
         assert_eq!(
-            creds(r#"{"type":"m.login.password","identifier":{"type":"m.id.user","user":"alice"},"password":"p"}"#).user,
+            creds(r#"{"type":"m.login.password","identifier":{"type":"m.id.user","user":"alice"},"password":"p"}"#).0,
             Some(b"alice".to_vec())
         );
         assert_eq!(
-            creds(r#"{"query":"mutation L($e:String!,$p:String!){login(email:$e,password:$p){token}}","variables":{"e":"x","email":"eve@x.io","password":"p"}}"#).user,
+            creds(r#"{"query":"mutation L($e:String!,$p:String!){login(email:$e,password:$p){token}}","variables":{"e":"x","email":"eve@x.io","password":"p"}}"#).0,
             Some(b"eve@x.io".to_vec())
         );
         assert_eq!(
             creds(
                 r#"{"query":"mutation { login(username: \"mallory\", password: \"p\") { token } }"}"#
             ),
-            Credentials {
-                user: Some(b"mallory".to_vec()),
-                password: true
-            }
+            (Some(b"mallory".to_vec()), true)
         );
         assert_eq!(
             creds("csrfmiddlewaretoken=abc&username=bob&password=x&next=%2F"),
-            Credentials {
-                user: Some(b"bob".to_vec()),
-                password: true
-            }
+            (Some(b"bob".to_vec()), true)
         );
     }
 

@@ -1231,6 +1231,7 @@ pub(crate) mod tests {
             request_headers: Default::default(),
             request_body_len: 0,
             request_body_prefix: Vec::new(),
+            body_credentials: None,
             response_body_prefix: Vec::new(),
             status,
             response_headers: None,

@@ -56,6 +56,8 @@ struct Transaction {
     request_done: bool,
     body_len: u64,
     body_prefix: Vec<u8>,
+    /// The request body's credentials, read as the body streams by.
+    credentials: Option<Box<crate::credentials::Scanner>>,
     response_body_prefix: Vec<u8>,
     response: Option<Box<Head>>,
     response_ts: Option<Nanos>,
@@ -77,6 +79,7 @@ impl Transaction {
             request_done: false,
             body_len: 0,
             body_prefix: Vec::new(),
+            credentials: None,
             response_body_prefix: Vec::new(),
             response: None,
             response_ts: None,
@@ -199,6 +202,13 @@ impl Connection {
                         tx.body_len += b.len() as u64;
                         let room = limit.saturating_sub(tx.body_prefix.len());
                         tx.body_prefix.extend_from_slice(&b[..room.min(b.len())]);
+                        let ct = tx
+                            .request
+                            .as_ref()
+                            .and_then(|h| h.headers.content_type.as_deref());
+                        tx.credentials
+                            .get_or_insert_with(|| Box::new(crate::credentials::Scanner::new(ct)))
+                            .feed(b);
                     }
                 }
                 Step::End => {
@@ -540,6 +550,7 @@ impl Connection {
             request_headers,
             request_body_len: tx.body_len,
             request_body_prefix: tx.body_prefix,
+            body_credentials: tx.credentials.map(|s| s.finish()),
             response_body_prefix: tx.response_body_prefix,
             status,
             response_headers,

@@ -35,6 +35,9 @@ pub struct Exchange {
     pub request_body_len: u64,
     /// A bounded prefix of the request body (never written out).
     pub request_body_prefix: Vec<u8>,
+    /// What the whole request body said about credentials (read as it streamed by;
+    /// `None` without a body). Never written out.
+    pub body_credentials: Option<crate::credentials::Credentials>,
     /// A bounded prefix of the response body (never written out).
     pub response_body_prefix: Vec<u8>,
     pub status: Option<u16>,
@@ -84,6 +87,7 @@ impl Exchange {
             request_headers: Headers::default(),
             request_body_len: 0,
             request_body_prefix: Vec::new(),
+            body_credentials: None,
             response_body_prefix: Vec::new(),
             status: None,
             response_headers: None,
