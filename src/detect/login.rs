@@ -518,7 +518,7 @@ pub fn observe_global(
         || users < cfg.global_min_users
         || clients < cfg.global_min_clients
     {
-        return None;
+        return one_account(cfg, g, obs, &quiet, name);
     }
     // Ties broken by name, not by the (per-run keyed) hash: same capture, same alert.
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name(a.0).cmp(&name(b.0))));
@@ -541,6 +541,69 @@ pub fn observe_global(
             "baseline_failures_per_window": (g.rate.mean * 100.0).round() / 100.0,
             "threshold_failures": (cfg.global_min_failures as f64).max(learned).round() as u64,
             "threshold_distinct_usernames": cfg.global_min_users,
+            "threshold_clients": cfg.global_min_clients,
+        }),
+        severity: 1,
+        clients: Some(top_names),
+    })
+}
+
+/// Distributed brute force: one account failing from many clients, each below the
+/// per-client threshold (an IPv6 /64 whose addresses rotate, a botnet, a proxy
+/// pool). At least `min_failures` unexcused failures for one username in the global
+/// window from at least `global_min_clients` clients.
+fn one_account(
+    cfg: &Config,
+    g: &Global,
+    obs: &Obs<'_>,
+    quiet: &dyn Fn(&u64) -> bool,
+    name: &dyn Fn(u64) -> Option<String>,
+) -> Option<Finding> {
+    let mut pairs: Vec<(u64, u64)> = g
+        .failures
+        .iter()
+        .filter(|(_, c, u)| *u != NO_USER && quiet(c))
+        .map(|(_, c, u)| (*u, *c))
+        .collect();
+    if pairs.len() < cfg.min_failures {
+        return None;
+    }
+    pairs.sort_unstable();
+    // The account with the most failures that passes both thresholds.
+    let mut best: Option<(usize, &[(u64, u64)])> = None;
+    for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+        let clients = 1 + run.windows(2).filter(|w| w[0].1 != w[1].1).count();
+        if run.len() >= cfg.min_failures
+            && clients >= cfg.global_min_clients
+            && best.is_none_or(|(n, _)| run.len() > n)
+        {
+            best = Some((run.len(), run));
+        }
+    }
+    let (n, run) = best?;
+    let mut top: Vec<(u64, u32)> = Vec::new();
+    for c in run.chunk_by(|a, b| a.1 == b.1) {
+        top.push((c[0].1, c.len() as u32));
+    }
+    let clients = top.len();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name(a.0).cmp(&name(b.0))));
+    let biggest = top[0].1;
+    let top_names: Vec<String> = top.iter().take(10).filter_map(|(c, _)| name(*c)).collect();
+    let secs = cfg.global_window / SEC;
+    Some(Finding {
+        kind: Kind::BruteForce,
+        endpoint: Some(obs.endpoint.to_string()),
+        summary: format!(
+            "{n} failed logins for one username from {clients} clients in {secs}s, none followed by a success, none above {} (largest: {biggest})",
+            cfg.min_failures - 1
+        ),
+        evidence: json!({
+            "window_s": secs,
+            "failures": n,
+            "distinct_usernames": 1,
+            "clients": clients,
+            "largest_client_failures": biggest,
+            "threshold_failures": cfg.min_failures,
             "threshold_clients": cfg.global_min_clients,
         }),
         severity: 1,
@@ -679,6 +742,40 @@ mod tests {
             let o = login(SEC + i * SEC, &format!("employee{i}"), status);
             let a = att(&cfg, &o.obs(), h).unwrap();
             assert!(observe(&cfg, &mut st, &o.obs(), a, |_| true).is_none());
+        }
+    }
+
+    #[test]
+    fn one_account_failing_from_many_clients_is_a_global_brute_force() {
+        let cfg = Config::default();
+        let name = |c: u64| Some(format!("ip:2001:db8::{c:x}"));
+        // 20 addresses (one IPv6 /64 rotating), one attempt each, one account.
+        let mut g = Global::new(&cfg);
+        let mut fired = None;
+        for i in 0..20u64 {
+            let o = login(SEC + i * SEC, "alice", 401);
+            let a = att(&cfg, &o.obs(), h).unwrap();
+            fired = fired.or(observe_global(&cfg, &mut g, &o.obs(), i, a, &name));
+        }
+        let f = fired.expect("distributed brute force");
+        assert_eq!(f.kind, Kind::BruteForce);
+        assert_eq!(f.evidence["distinct_usernames"], 1);
+        assert!(f.evidence["clients"].as_u64() >= Some(4));
+        // People who mistype their own password once each, and a shared account
+        // that three colleagues mistype: nothing.
+        let mut g = Global::new(&cfg);
+        for i in 0..40u64 {
+            let user = if i % 4 == 0 {
+                "team".to_string()
+            } else {
+                format!("p{i}")
+            };
+            let o = login(SEC + i * SEC, &user, 401);
+            let a = att(&cfg, &o.obs(), h).unwrap();
+            assert!(observe_global(&cfg, &mut g, &o.obs(), i % 3, a, &name).is_none());
+            let ok = login(SEC + i * SEC + 1, &user, 200);
+            let a = att(&cfg, &ok.obs(), h).unwrap();
+            assert!(observe_global(&cfg, &mut g, &ok.obs(), i % 3, a, &name).is_none());
         }
     }
 

@@ -154,17 +154,24 @@ pub struct Obs<'a> {
 
 impl<'a> Obs<'a> {
     /// With the template and endpoint the engine's global half worked out.
-    /// `path_len`: the length of the path the global half cut from the target.
-    fn routed(ex: &'a Exchange, template: Text, endpoint: Text, path_len: usize) -> Option<Self> {
+    /// `path`: the path the global half worked out, either a prefix of the target
+    /// (its length) or, when normalising changed it, the normalised path.
+    fn routed(
+        ex: &'a Exchange,
+        template: Text,
+        endpoint: Text,
+        path: Result<&'a str, usize>,
+    ) -> Option<Self> {
         let method = ex.method.as_deref()?;
         let uri = ex.uri.as_deref().unwrap_or("/");
         Some(Obs {
             ts: ex.ts,
             ex,
             method,
-            path: uri
-                .get(..path_len)
-                .unwrap_or_else(|| crate::routes::without_query(uri)),
+            path: path.unwrap_or_else(|len| {
+                uri.get(..len)
+                    .unwrap_or_else(|| crate::routes::without_query(uri))
+            }),
             template,
             endpoint,
             status: ex.status,
@@ -411,8 +418,10 @@ pub struct Routed {
     client_hash: u64,
     endpoint_hash: u64,
     path_hash: u64,
-    /// The request path's length (a prefix of the target).
+    /// The request path's length (a prefix of the target)...
     path_len: usize,
+    /// ...or the path as servers route it, when that differs from the target's.
+    normalized: Option<Box<str>>,
     learning_end: Nanos,
     attempt: Option<login::Attempt>,
     seen: unusual_endpoint::Seen,
@@ -502,7 +511,8 @@ impl Shard {
     /// Runs the client's detectors on one exchange; its alerts go to `out`.
     fn judge(&mut self, r: Routed, ex: &Exchange, out: &mut Vec<Alert>) {
         let (seq, id, ip) = (r.seq, r.id, r.ip);
-        let Some(obs) = Obs::routed(ex, r.template, r.endpoint, r.path_len) else {
+        let path = r.normalized.as_deref().ok_or(r.path_len);
+        let Some(obs) = Obs::routed(ex, r.template, r.endpoint, path) else {
             return;
         };
         self.now = self.now.max(obs.ts);
@@ -822,6 +832,9 @@ impl Engine {
         let uri = ex.uri.as_deref().unwrap_or("/");
         // Cut once at the query: the templater, the spec and the observation share it.
         let target = crate::routes::without_query(uri);
+        // Routed as servers route it: `/api/%6cogin` is `/api/login`.
+        let normalized = crate::routes::normalized(crate::routes::without_authority(target));
+        let target: &str = &normalized;
         let mut outside_spec = None;
         let template = match self.cfg.spec.as_deref() {
             Some(spec) => match spec.route(method, crate::routes::without_authority(target)) {
@@ -981,6 +994,8 @@ impl Engine {
             endpoint_hash,
             path_hash,
             path_len: obs.path.len(),
+            // A prefix of the target is passed by its length.
+            normalized: (!std::ptr::eq(obs.path.as_ptr(), uri.as_ptr())).then(|| obs.path.into()),
             learning_end,
             attempt,
             seen,

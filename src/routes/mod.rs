@@ -282,6 +282,77 @@ pub fn without_authority(path: &str) -> &str {
     }
 }
 
+/// A request path as servers route it (RFC 3986 §6.2.2, and what Go, Flask, Spring
+/// and Tomcat do before matching a route): percent-escapes of unreserved characters
+/// decoded (`/api/%6cogin` is `/api/login`), matrix parameters dropped
+/// (`/api;v=1/login`, Tomcat's `..;/`), empty segments from doubled slashes dropped,
+/// and dot segments resolved (`/api/x/../login`), never above the root. Other escapes
+/// stay as they are (`%2F` is data, not a separator). Borrowed when nothing changes,
+/// which a byte scan tells.
+pub fn normalized(path: &str) -> std::borrow::Cow<'_, str> {
+    let b = path.as_bytes();
+    let plain = b.first() != Some(&b'/')
+        || !b.iter().enumerate().any(|(i, &c)| match c {
+            b'%' | b';' => true,
+            b'/' => matches!(b.get(i + 1), Some(b'/' | b'.')),
+            _ => false,
+        });
+    if plain {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let trailing = path.len() > 1 && path.ends_with('/');
+    let mut segs: Vec<String> = Vec::new();
+    for seg in segments(&path[1..]) {
+        let seg = unreserved_decoded(crate::redact::without_matrix(seg));
+        match seg.as_str() {
+            "" | "." => {}
+            ".." => {
+                segs.pop();
+            }
+            _ => segs.push(seg),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for seg in &segs {
+        out.push('/');
+        out.push_str(seg);
+    }
+    if out.is_empty() || trailing {
+        out.push('/');
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `seg` with the escapes of unreserved characters (letters, digits, `-._~`) decoded.
+fn unreserved_decoded(seg: &str) -> String {
+    let b = seg.as_bytes();
+    let mut out = String::with_capacity(seg.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                b.get(i + 1).and_then(|c| (*c as char).to_digit(16)),
+                b.get(i + 2).and_then(|c| (*c as char).to_digit(16)),
+            )
+        {
+            let c = (hi * 16 + lo) as u8;
+            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                out.push(c as char);
+                i += 3;
+                continue;
+            }
+        }
+        // Whole characters up to the next escape.
+        let next = b[i + 1..]
+            .iter()
+            .position(|c| *c == b'%')
+            .map_or(b.len(), |j| i + 1 + j);
+        out.push_str(&seg[i..next]);
+        i = next;
+    }
+    out
+}
+
 /// The stateless template of a request target: identifier-like segments replaced by
 /// their class, long or numbered slugs by `{name}`.
 pub fn template(uri: &str) -> String {

@@ -257,3 +257,37 @@ fn plain_lower_case_words_are_literal_unless_long_hex() {
         assert_eq!(segment_class(seg), want, "{seg}");
     }
 }
+
+#[test]
+fn paths_are_normalised_as_servers_route_them() {
+    for (path, want) in [
+        ("/api/login", "/api/login"),
+        ("/api/%6cogin", "/api/login"),
+        ("/api/%6Cogin", "/api/login"),
+        ("/%61pi/./login", "/api/login"),
+        ("//api//login", "/api/login"),
+        ("/api/x/../login", "/api/login"),
+        ("/api/x/%2e%2e/login", "/api/login"),
+        ("/api;v=1/login;jsessionid=x", "/api/login"),
+        ("/admin/..;/secret", "/secret"),
+        ("/../../etc", "/etc"),
+        ("/a/b/", "/a/b/"),
+        ("/a//", "/a/"),
+        ("/", "/"),
+        ("//", "/"),
+        ("/..", "/"),
+        // Escapes of reserved and non-ASCII bytes are data.
+        ("/files/a%2Fb", "/files/a%2Fb"),
+        ("/users/%40alice%3Ax", "/users/%40alice%3Ax"),
+        ("/caf%C3%A9/é%", "/caf%C3%A9/é%"),
+        ("/bad/%zz%4", "/bad/%zz%4"),
+        ("*", "*"),
+        ("", ""),
+    ] {
+        assert_eq!(normalized(path), want, "{path}");
+    }
+    assert!(matches!(
+        normalized("/api/users/17"),
+        std::borrow::Cow::Borrowed(_)
+    ));
+}
