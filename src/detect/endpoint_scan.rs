@@ -48,7 +48,14 @@ impl State {
     }
 }
 
-pub fn observe(cfg: &Config, st: &mut State, obs: &Obs<'_>, path_hash: u64) -> Option<Finding> {
+/// `known`: the request's endpoint has answered 2xx to someone (a route that exists).
+pub fn observe(
+    cfg: &Config,
+    st: &mut State,
+    obs: &Obs<'_>,
+    path_hash: u64,
+    known: bool,
+) -> Option<Finding> {
     // A forbidden object is enumeration's business (a BOLA walk); a missing one may
     // be a wordlist's guess, and counts here too.
     let object = matches!(obs.status, Some(401 | 403))
@@ -59,7 +66,14 @@ pub fn observe(cfg: &Config, st: &mut State, obs: &Obs<'_>, path_hash: u64) -> O
             .next()
             .is_some_and(|s| s.starts_with('{'))
         && obs.template.matches('/').count() >= 2;
-    let missed = matches!(obs.status, Some(404 | 403 | 405 | 410)) && !object;
+    // Servers that authenticate before they route answer every probe of a client
+    // without credentials alike (401 or 403, existing path or not): such a refusal
+    // of a path that never answered anyone is a miss. The spread of paths tells it
+    // from a brute force (one login route), its novelty from a burst.
+    let h = &obs.ex.request_headers;
+    let anonymous = h.authorization.is_none() && h.api_key.is_none() && !h.has_cookie;
+    let refused_unknown = matches!(obs.status, Some(401 | 403)) && anonymous && !known;
+    let missed = (matches!(obs.status, Some(404 | 403 | 405 | 410)) && !object) || refused_unknown;
     st.requests.push(obs.ts, ());
     if !missed {
         st.misses.expire(obs.ts);
@@ -117,7 +131,7 @@ mod tests {
         {
             let path = format!("/{word}{i}");
             let o = obs_at(SEC + i as u64 * SEC / 10, "GET", &path, Some(404));
-            found = found.or(observe(&cfg, &mut st, &o.obs(), i as u64));
+            found = found.or(observe(&cfg, &mut st, &o.obs(), i as u64, false));
         }
         assert_eq!(found.map(|f| f.kind), Some(Kind::EndpointScan));
 
@@ -125,7 +139,31 @@ mod tests {
         for i in 0..200u64 {
             let status = if i % 8 == 0 { 404 } else { 200 };
             let o = obs_at(SEC + i * SEC / 4, "GET", "/x", Some(status));
-            assert!(observe(&cfg, &mut st, &o.obs(), i).is_none());
+            assert!(observe(&cfg, &mut st, &o.obs(), i, true).is_none());
         }
+    }
+
+    #[test]
+    fn a_wordlist_refused_401_before_routing_is_a_scan_unless_it_carries_credentials() {
+        let cfg = Config::default();
+        let words = [
+            "admin", "backup", "config", ".env", "debug", "internal", "old",
+        ];
+        let scan = |auth: Option<&str>, known: bool| {
+            let mut st = State::new(&cfg);
+            let mut found = None;
+            for i in 0..40u64 {
+                let path = format!("/{}{i}", words[i as usize % words.len()]);
+                let mut o = obs_at(SEC + i * SEC / 10, "GET", &path, Some(401));
+                o.ex.request_headers.authorization = auth.map(Into::into);
+                found = found.or(observe(&cfg, &mut st, &o.obs(), i, known));
+            }
+            found.map(|f| f.kind)
+        };
+        assert_eq!(scan(None, false), Some(Kind::EndpointScan));
+        // A client with credentials refused everywhere is a login matter; routes
+        // that exist are the enumeration detector's.
+        assert_eq!(scan(Some("Basic YTpi"), false), None);
+        assert_eq!(scan(None, true), None);
     }
 }

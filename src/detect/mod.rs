@@ -356,6 +356,33 @@ struct Episode {
     last_hit: Nanos,
     last_report: Nanos,
     reports: u32,
+    /// The kinds of evidence reported in this episode (see [`escalation`]; 0:
+    /// free): evidence of a new kind is reported within the cooldown, up to this
+    /// many kinds an episode.
+    kinds: [u64; 4],
+}
+
+/// What makes an `unusual_endpoint` finding evidence of a new kind within its
+/// episode: its rule, and for a sensitive route the area (`/admin/users`), for a
+/// shadow route the route. Weak evidence first (a documentation page) must not use
+/// up the episode's report so that the admin probe minutes later goes unreported.
+/// `None`: the finding only ever counts once a cooldown.
+fn escalation(cfg: &DetectConfig, f: &Finding) -> Option<u64> {
+    if f.kind != Kind::UnusualEndpoint {
+        return None;
+    }
+    use std::hash::BuildHasher;
+    let rule = f.evidence["rule"].as_str()?;
+    let endpoint = f.endpoint.as_deref().unwrap_or("");
+    let template = endpoint.split_once(' ').map_or(endpoint, |(_, t)| t);
+    let what = match rule {
+        "sensitive_route" => {
+            unusual_endpoint::sensitive_area(&cfg.unusual_endpoint, template).unwrap_or(template)
+        }
+        "shadow_route" => endpoint,
+        _ => "",
+    };
+    Some(Prehashed::default().hash_one((rule, what)) | 1)
 }
 
 struct Client {
@@ -563,6 +590,7 @@ impl Shard {
             &mut client.scan,
             &obs,
             r.path_hash,
+            r.seen.known,
         ));
         let enum_reportable = next_report(
             cfg,
@@ -611,7 +639,13 @@ impl Shard {
 
         for f in findings {
             let ep = client.episodes.get(&f.kind).copied();
-            let Some(report) = next_report(cfg, ep, obs.ts) else {
+            let kind_of = escalation(cfg, &f);
+            // Within the cooldown, evidence of a new kind is still reported.
+            let escalated = || {
+                let (e, k) = (ep?, kind_of?);
+                (!e.kinds.contains(&k) && e.kinds.contains(&0)).then_some(e.reports + 1)
+            };
+            let Some(report) = next_report(cfg, ep, obs.ts).or_else(escalated) else {
                 if let Some(e) = client.episodes.get_mut(&f.kind) {
                     e.last_hit = obs.ts;
                 }
@@ -622,6 +656,7 @@ impl Shard {
                 last_hit: obs.ts,
                 last_report: obs.ts,
                 reports: 0,
+                kinds: [0; 4],
             });
             if report == 1 {
                 *e = Episode {
@@ -629,11 +664,18 @@ impl Shard {
                     last_hit: obs.ts,
                     last_report: obs.ts,
                     reports: 1,
+                    kinds: [0; 4],
                 };
             } else {
                 e.last_hit = obs.ts;
                 e.last_report = obs.ts;
                 e.reports = report;
+            }
+            if let Some(k) = kind_of
+                && !e.kinds.contains(&k)
+                && let Some(free) = e.kinds.iter_mut().find(|k| **k == 0)
+            {
+                *free = k;
             }
             let start = e.start;
             out.push(make_alert(
@@ -965,6 +1007,7 @@ impl Engine {
                     last_hit: obs.ts,
                     last_report: obs.ts,
                     reports: 0,
+                    kinds: [0; 4],
                 });
                 if report == 1 {
                     e.start = obs.ts;
@@ -1453,6 +1496,105 @@ pub(crate) mod tests {
         cfg.identity.salt = [1, 2];
         cfg.identity.salt_configured = true;
         cfg
+    }
+
+    /// An established client reads the human documentation (HTML under `/docs/`),
+    /// then probes the admin area (redirected to its login) and writes to someone
+    /// else's object, all within one cooldown: the documentation raises nothing, the
+    /// probe and the write are each reported.
+    #[test]
+    fn weak_evidence_does_not_use_up_the_episode_that_strong_evidence_needs() {
+        let mut engine = Engine::new(fixed(1000));
+        let mut out = Vec::new();
+        let html = |mut e: Exchange| {
+            e.response_headers = Some(crate::http::Headers {
+                content_type: Some("text/html; charset=utf-8".into()),
+                ..Default::default()
+            });
+            e
+        };
+        // Learning: ten clients use the API; client 1 is established.
+        for t in 0..300u64 {
+            let c = 1 + (t % 10) as u8;
+            engine.observe(
+                &exchange(
+                    t * SEC,
+                    c,
+                    "GET",
+                    &format!("/api/items/{}", t % 7),
+                    Some(200),
+                ),
+                &mut out,
+            );
+            if t % 10 == 0 {
+                let note = format!("/api/notes/{}", 4242 + t % 20);
+                engine.observe(&exchange(t * SEC + 1, 2, "GET", &note, Some(200)), &mut out);
+            }
+        }
+        assert!(out.is_empty(), "{out:?}");
+        let kinds = |out: &[Alert]| -> Vec<String> {
+            out.iter()
+                .map(|a| {
+                    format!(
+                        "{} {}",
+                        a.finding.evidence["rule"],
+                        a.finding.endpoint.clone().unwrap_or_default()
+                    )
+                })
+                .collect()
+        };
+        for (i, page) in ["/docs/intro", "/docs/guide/", "/swagger-ui/index.html"]
+            .iter()
+            .enumerate()
+        {
+            engine.observe(
+                &html(exchange((400 + i as u64) * SEC, 1, "GET", page, Some(200))),
+                &mut out,
+            );
+        }
+        assert!(
+            out.is_empty(),
+            "human documentation is not sensitive: {:?}",
+            kinds(&out)
+        );
+        // The machine description is.
+        engine.observe(
+            &exchange(410 * SEC, 1, "GET", "/v3/api-docs", Some(200)),
+            &mut out,
+        );
+        assert_eq!(kinds(&out).len(), 1, "{:?}", kinds(&out));
+        // Minutes later, within the cooldown: the admin area, refused by a redirect
+        // to its login, is a new kind of evidence.
+        let mut probe = exchange(500 * SEC, 1, "GET", "/admin/users/", Some(302));
+        probe.response_headers = Some(crate::http::Headers {
+            location: Some("/admin/login/?next=/admin/users/".into()),
+            ..Default::default()
+        });
+        engine.observe(&probe, &mut out);
+        // Someone else's note, changed.
+        engine.observe(
+            &exchange(560 * SEC, 1, "DELETE", "/api/notes/4242", Some(204)),
+            &mut out,
+        );
+        let k = kinds(&out);
+        assert_eq!(k.len(), 3, "{k:?}");
+        assert!(
+            k[1].contains("sensitive_route") && k[1].contains("/admin"),
+            "{k:?}"
+        );
+        assert!(k[2].contains("foreign_object_write"), "{k:?}");
+        assert_eq!(out.iter().map(|a| a.report).collect::<Vec<_>>(), [1, 2, 3]);
+        // The same kind again within the cooldown is not reported again.
+        engine.observe(&probe_at(600 * SEC, "/admin/users/export"), &mut out);
+        engine.observe(
+            &exchange(610 * SEC, 1, "PUT", "/api/notes/4250", Some(200)),
+            &mut out,
+        );
+        assert_eq!(out.len(), 3, "{:?}", kinds(&out));
+    }
+
+    fn probe_at(ts: Nanos, path: &str) -> Exchange {
+        exchange(ts, 1, "GET", path, Some(403))
     }
 
     #[test]

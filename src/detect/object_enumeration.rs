@@ -75,6 +75,59 @@ pub fn ids<'a>(path: &'a str, template: &'a str) -> impl Iterator<Item = &'a str
         .map(|(p, _)| crate::redact::without_matrix(p))
 }
 
+/// An object id outside the path: a query parameter, or a key of a JSON lookup body
+/// (`?userId=42`, `?id=9f86d081...`, `{"accountId": 7}`), as (name, value). Names
+/// that end in `id`/`ids` (any case, any separator) carry any id class; other names
+/// only UUIDs. Names that mean a credential never count.
+pub fn param_id(ex: &crate::http::Exchange) -> Option<(Vec<u8>, Vec<u8>)> {
+    let uri = ex.uri.as_deref().unwrap_or("");
+    if let Some(q) = uri.split_once('?').map(|(_, q)| before(q, b'#')) {
+        for pair in q.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = crate::routes::percent_decoded(k);
+            let v = crate::routes::percent_decoded(v);
+            if is_id_param(&k, &v) {
+                return Some((k.into_owned(), v.into_owned()));
+            }
+        }
+    }
+    let body = &ex.request_body_prefix;
+    if !crate::jsonscan::looks_like_json(body) {
+        return None;
+    }
+    let mut found = None;
+    crate::jsonscan::scan(body, |_, key, item| {
+        if let (Some(k), crate::jsonscan::Item::Str(v) | crate::jsonscan::Item::Num(v)) =
+            (key, item)
+            && is_id_param(k, v)
+        {
+            found = Some((k.to_vec(), v.to_vec()));
+        }
+        found.is_none()
+    });
+    found
+}
+
+fn before(s: &str, delim: u8) -> &str {
+    crate::routes::before(s, delim)
+}
+
+fn is_id_param(name: &[u8], value: &[u8]) -> bool {
+    let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value)) else {
+        return false;
+    };
+    if name.is_empty() || name.len() > 64 || crate::redact::is_secret_name(name) {
+        return false;
+    }
+    let lower = name.to_ascii_lowercase();
+    let id_name = lower.ends_with("id") || lower.ends_with("ids");
+    match crate::routes::segment_class(value) {
+        Some("{uuid}") => true,
+        Some("{id}" | "{hex}" | "{token}") => id_name,
+        _ => false,
+    }
+}
+
 /// `evidence`: whether a finding would be reported now (the engine says no while an
 /// episode is in cooldown); without it the finding is returned bare, cheaply.
 pub fn observe(
@@ -92,7 +145,18 @@ pub fn observe(
     {
         return None;
     }
-    let value = ids(obs.path, &obs.template).last()?;
+    let from_params;
+    let (value, endpoint_hash) = match ids(obs.path, &obs.template).last() {
+        Some(v) => (v.as_bytes(), endpoint_hash),
+        None => {
+            // Per route and parameter name.
+            from_params = param_id(obs.ex)?;
+            (
+                &from_params.1[..],
+                endpoint_hash.rotate_left(17) ^ hash(&from_params.0),
+            )
+        }
+    };
     if st.endpoints.len() >= cfg.max_endpoints && !st.endpoints.contains_key(&endpoint_hash) {
         return None;
     }
@@ -110,9 +174,12 @@ pub fn observe(
         e.interval_start = obs.ts;
     }
     // Small numeric ids stay readable for the sequence check; others are hashed.
-    let key = match value.parse::<u64>() {
-        Ok(n) if n < 1 << 48 => n,
-        _ => hash(value.as_bytes()) | 1 << 63,
+    let key = match std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(n) if n < 1 << 48 => n,
+        _ => hash(value) | 1 << 63,
     };
     w.push(obs.ts, key);
     m.expire(obs.ts);
@@ -233,6 +300,52 @@ mod tests {
                 SEC + i * SEC,
                 "GET",
                 &format!("/api/users/{}", 1000 + i % 7),
+                Some(200),
+            );
+            assert!(observe(&cfg, &mut st, &o.obs(), 1, h, true).is_none());
+        }
+    }
+
+    #[test]
+    fn ids_in_query_parameters_and_lookup_bodies_are_walked_too() {
+        let cfg = Config::default();
+        let mut st = State::default();
+        let mut found = None;
+        for i in 0..30u64 {
+            let status = if i % 3 == 0 { 200 } else { 403 };
+            let o = obs_at(
+                SEC + i * SEC / 5,
+                "GET",
+                &format!("/api/files?sort=asc&fileId={:032x}", i * 7919),
+                Some(status),
+            );
+            found = found.or(observe(&cfg, &mut st, &o.obs(), 1, h, true));
+        }
+        assert_eq!(found.map(|f| f.kind), Some(Kind::ObjectEnumeration));
+
+        let mut o = obs_at(SEC, "POST", "/api/lookup", Some(200));
+        o.ex.request_body_prefix = br#"{"filter":{"accountId":1234}}"#.to_vec();
+        assert_eq!(
+            param_id(&o.ex),
+            Some((b"accountId".to_vec(), b"1234".to_vec()))
+        );
+        // Paging, sorting and credentials are not objects.
+        for uri in [
+            "/api/items?page=7",
+            "/api/items?limit=50&offset=100",
+            "/api/items?session_id=12345",
+            "/api/items?api_key=0123456789abcdef0123456789abcdef",
+        ] {
+            let o = obs_at(SEC, "GET", uri, Some(200));
+            assert_eq!(param_id(&o.ex), None, "{uri}");
+        }
+        // A client paging through a listing is not walking objects.
+        let mut st = State::default();
+        for i in 0..100u64 {
+            let o = obs_at(
+                SEC + i * SEC / 5,
+                "GET",
+                &format!("/api/items?page={i}"),
                 Some(200),
             );
             assert!(observe(&cfg, &mut st, &o.obs(), 1, h, true).is_none());

@@ -200,6 +200,35 @@ pub fn sensitive_area<'t>(cfg: &Config, template: &'t str) -> Option<&'t str> {
     found.then_some(template)
 }
 
+/// Sensitive words that name documentation: sensitive when it is the machine
+/// description of an API (an OpenAPI or Swagger document, `/v3/api-docs`), not when
+/// it is a page for people to read.
+const DOC_WORDS: &[&str] = &["docs", "swagger", "openapi", "redoc", "graphiql"];
+
+/// A page for people: the answer is HTML and the route is not sensitive beyond
+/// documentation words (`/docs/intro`, `/about`). The machine description of an API
+/// (JSON, YAML) stays sensitive, and an HTML admin console too. Such a page is no
+/// sensitive route and no shadow API route.
+pub fn human_page(cfg: &Config, template: &str, response_type: Option<&str>) -> bool {
+    let html = response_type.is_some_and(|t| {
+        let t = t.trim_start().as_bytes();
+        t.len() >= 9 && t[..9].eq_ignore_ascii_case(b"text/html")
+    });
+    if !html {
+        return false;
+    }
+    let others = Config {
+        sensitive_words: cfg
+            .sensitive_words
+            .iter()
+            .filter(|w| !DOC_WORDS.contains(&w.as_str()))
+            .cloned()
+            .collect(),
+        ..Config::default()
+    };
+    !sensitive_by_name(&others, template)
+}
+
 /// Sensitive by name, or a state change on an object.
 pub fn sensitive(cfg: &Config, method: &str, template: &str) -> bool {
     sensitive_by_name(cfg, template) || mutates_object(method, template)
@@ -240,6 +269,8 @@ pub struct Seen {
     pub others: usize,
     /// A shadow endpoint answered for the first time (reported once per endpoint).
     pub shadow: Option<Finding>,
+    /// The endpoint has answered 2xx to someone: a route that exists.
+    pub known: bool,
 }
 
 /// Records the request in the inventory. `outside_spec`: the user's spec does not
@@ -271,14 +302,20 @@ pub fn inventory(
                 && rec.route_first_seen >= learning_end
                 && late <= cfg.max_late_discoveries
                 && !is_static_asset(&obs.template)
+                && !human_page(cfg, &obs.template, u.response_type)
         }
     };
+    let known = info.ok_seen;
     let shadow = (shadow && !info.shadow_reported)
         .then(|| shadow_finding(obs, info, outside_spec, learning_end));
     if late_found {
         inv.late_discoveries += 1;
     }
-    Seen { others, shadow }
+    Seen {
+        others,
+        shadow,
+        known,
+    }
 }
 
 fn shadow_finding(
@@ -351,7 +388,12 @@ pub fn profile(
     }
     let page = page_size(obs.ex.uri.as_deref().unwrap_or(""));
     // A client's areas come from its endpoints, each looked at once.
-    let area = if new_endpoint {
+    let response_type = obs
+        .ex
+        .response_headers
+        .as_ref()
+        .and_then(|h| h.content_type.as_deref());
+    let area = if new_endpoint && !human_page(cfg, &obs.template, response_type) {
         sensitive_area(cfg, &obs.template).map(|a| {
             use std::hash::BuildHasher;
             super::Prehashed::default().hash_one(a)
