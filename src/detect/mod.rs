@@ -359,7 +359,7 @@ struct Episode {
     /// The kinds of evidence reported in this episode (see [`escalation`]; 0:
     /// free): evidence of a new kind is reported within the cooldown, up to this
     /// many kinds an episode.
-    kinds: [u64; 4],
+    kinds: [u64; 3],
 }
 
 /// What makes an `unusual_endpoint` finding evidence of a new kind within its
@@ -656,7 +656,7 @@ impl Shard {
                 last_hit: obs.ts,
                 last_report: obs.ts,
                 reports: 0,
-                kinds: [0; 4],
+                kinds: [0; 3],
             });
             if report == 1 {
                 *e = Episode {
@@ -664,7 +664,7 @@ impl Shard {
                     last_hit: obs.ts,
                     last_report: obs.ts,
                     reports: 1,
-                    kinds: [0; 4],
+                    kinds: [0; 3],
                 };
             } else {
                 e.last_hit = obs.ts;
@@ -1007,7 +1007,7 @@ impl Engine {
                     last_hit: obs.ts,
                     last_report: obs.ts,
                     reports: 0,
-                    kinds: [0; 4],
+                    kinds: [0; 3],
                 });
                 if report == 1 {
                     e.start = obs.ts;
