@@ -233,6 +233,12 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A shadow route outside the user's spec (`unusual_endpoint`, once per client
+    /// and route).
+    pub fn outside_spec(&self) -> bool {
+        self.kind == Kind::UnusualEndpoint && self.evidence["outside_spec"] == true
+    }
+
     /// A finding without its evidence: what the engine needs while an episode is in
     /// cooldown (that it goes on), built without formatting anything.
     pub fn bare(kind: Kind, severity: u8) -> Self {
@@ -601,11 +607,17 @@ impl Shard {
 
         for f in findings {
             let ep = client.episodes.get(&f.kind).copied();
-            let Some(report) = next_report(cfg, ep, obs.ts) else {
-                if let Some(e) = client.episodes.get_mut(&f.kind) {
-                    e.last_hit = obs.ts;
+            let report = match (next_report(cfg, ep, obs.ts), ep) {
+                (Some(r), _) => r,
+                // A route outside the spec is told to each client once (its profile
+                // keeps which): an episode going on does not hold it back.
+                (None, Some(e)) if f.outside_spec() => e.reports + 1,
+                (None, _) => {
+                    if let Some(e) = client.episodes.get_mut(&f.kind) {
+                        e.last_hit = obs.ts;
+                    }
+                    continue;
                 }
-                continue;
             };
             let e = client.episodes.entry(f.kind).or_insert(Episode {
                 start: obs.ts,
@@ -1482,6 +1494,61 @@ pub(crate) mod tests {
         let exchanges = mixed_with_attacks();
         let (inline, _) = alerts_of(Engine::new(fixed(24)), &exchanges);
         let (sharded, _) = alerts_of(Engine::sharded(fixed(24), 3), &exchanges);
+        assert_eq!(sharded, inline);
+    }
+
+    #[test]
+    fn outside_a_spec_each_client_is_told_once_from_the_first_packet_sharded_or_not() {
+        let spec = crate::routes::spec::Spec::parse(
+            "openapi: 3.0.0\npaths:\n  /api/items:\n    get: {}\n  /api/items/{id}.json:\n    get: {}\n",
+        )
+        .unwrap();
+        let mut cfg = fixed(100_000);
+        cfg.spec = Some(std::sync::Arc::new(spec));
+        // Learning lasts its default: all of this is during it.
+        let exchanges: Vec<Exchange> = (0..40u64)
+            .flat_map(|t| {
+                [1u8, 2].map(|c| {
+                    let uri = match t % 4 {
+                        0 => "/api/items".to_string(),
+                        1 => format!("/api/items/{t}.json"),
+                        // `{id}.json` is not `{id}`: outside the spec.
+                        2 => format!("/api/items/{t}"),
+                        _ => "/api/hidden".to_string(),
+                    };
+                    exchange(t * SEC + u64::from(c), c, "GET", &uri, Some(200))
+                })
+            })
+            .collect();
+        let shadow = |engine: Engine| {
+            let (lines, _) = alerts_of(engine, &exchanges);
+            let got: Vec<String> = lines
+                .iter()
+                .filter(|l| l.contains("shadow_route"))
+                .map(|l| {
+                    let ep = l.split("endpoint: Some(\"").nth(1).unwrap_or_default();
+                    let ip = l.split("Some(\"ip:").nth(1).unwrap_or_default();
+                    format!(
+                        "{} {}",
+                        ip.split('"').next().unwrap_or_default(),
+                        ep.split('"').next().unwrap_or_default()
+                    )
+                })
+                .collect();
+            (lines, got)
+        };
+        let (inline, got) = shadow(Engine::new(cfg.clone()));
+        assert_eq!(
+            got,
+            [
+                "10.0.0.1 GET /api/items/{id}",
+                "10.0.0.2 GET /api/items/{id}",
+                "10.0.0.1 GET /api/hidden",
+                "10.0.0.2 GET /api/hidden",
+            ],
+            "{inline:#?}"
+        );
+        let (sharded, _) = shadow(Engine::sharded(cfg, 2));
         assert_eq!(sharded, inline);
     }
 

@@ -68,6 +68,9 @@ pub(crate) struct ClientSnap {
     profile_first_seen: Nanos,
     profile_requests: u64,
     endpoints: Vec<u64>,
+    /// Endpoints outside the spec it was reported for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    shadows: Vec<u64>,
     /// Where its routes are in [`ClientSnaps::routes`] (start, count) until sorted.
     #[serde(skip)]
     routes_at: (u32, u32),
@@ -110,6 +113,11 @@ impl Shard {
                     profile_first_seen: c.profile.first_seen,
                     profile_requests: c.profile.requests,
                     endpoints: Vec::new(),
+                    shadows: {
+                        let mut v: Vec<u64> = c.profile.shadows.iter().copied().collect();
+                        v.sort_unstable();
+                        v
+                    },
                     routes_at: (start, routes.len() as u32 - start),
                 }
             })
@@ -124,6 +132,7 @@ impl Shard {
         client.profile.first_seen = c.profile_first_seen;
         client.profile.requests = c.profile_requests;
         client.profile.endpoints = c.endpoints.into_iter().collect();
+        client.profile.shadows = c.shadows.into_iter().collect();
         self.clients.insert(c.id, client);
     }
 }
