@@ -313,6 +313,8 @@ pub struct DetectConfig {
     pub state_file: Option<std::path::PathBuf>,
     /// Packet time between snapshots of the state file.
     pub snapshot_interval: Nanos,
+    /// Largest state file read (`memory.limit`).
+    pub state_max_bytes: u64,
     pub burst: burst::Config,
     pub login: login::Config,
     pub endpoint_scan: endpoint_scan::Config,
@@ -338,6 +340,7 @@ impl Default for DetectConfig {
             },
             state_file: None,
             snapshot_interval: 300 * SEC,
+            state_max_bytes: crate::config::DEFAULT_MEMORY_LIMIT,
             burst: Default::default(),
             login: Default::default(),
             endpoint_scan: Default::default(),
@@ -519,7 +522,7 @@ impl Shard {
             .clients
             .entry(id)
             .or_insert_with(|| Client::new(cfg, id, obs.ts));
-        client.last_seen = client.last_seen.max(obs.ts);
+        client.last_seen = state::not_after(client.last_seen, obs.ts).max(obs.ts);
         if client.recent.len() == 5 {
             client.recent.pop_front();
         }
@@ -861,14 +864,24 @@ impl Engine {
             self.epoch = self.now / EPOCH;
             self.next_epoch(out);
         }
-        let first = *self.first_ts.get_or_insert(obs.ts);
+        let mut first = *self.first_ts.get_or_insert(obs.ts);
+        if state::in_future(first, obs.ts) {
+            // A corrupt state file: learning would never end.
+            tracing::warn!(
+                first_ts = first,
+                packet_ts = obs.ts,
+                "The state file's learning clock starts after this packet; learning starts now"
+            );
+            first = obs.ts;
+            self.first_ts = Some(first);
+        }
         let learning_end = first.saturating_add(self.cfg.learning_period);
         if self.members.len() >= self.cfg.max_clients && !self.members.contains_key(&id) {
             self.evict();
         }
         let clients_known = self.members.len();
         let last_seen = self.members.entry(id).or_insert(obs.ts);
-        *last_seen = (*last_seen).max(obs.ts);
+        *last_seen = state::not_after(*last_seen, obs.ts).max(obs.ts);
         let cfg = &self.cfg;
         let endpoint_hash = self.stable.hash_one(obs.endpoint.as_bytes());
         let path_hash = self.stable.hash_one(obs.path.as_bytes());

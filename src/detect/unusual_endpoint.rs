@@ -313,7 +313,7 @@ pub fn inventory(
         }
     }
     if late_found {
-        inv.late_discoveries += 1;
+        inv.late_discoveries = inv.late_discoveries.saturating_add(1);
     }
     seen
 }
@@ -374,7 +374,8 @@ pub fn profile(
     if prof.first_seen == 0 {
         prof.first_seen = obs.ts;
     }
-    prof.requests += 1;
+    prof.first_seen = super::state::not_after(prof.first_seen, obs.ts);
+    prof.requests = prof.requests.saturating_add(1);
     let new_endpoint =
         prof.endpoints.len() < cfg.max_profile && prof.endpoints.insert(side.endpoint_hash);
     if let Some((_, _, n)) = prof
@@ -382,7 +383,7 @@ pub fn profile(
         .iter_mut()
         .find(|(h, _, _)| *h == side.endpoint_hash)
     {
-        *n += 1;
+        *n = n.saturating_add(1);
     } else if prof.usual.len() < USUAL_CAP {
         prof.usual
             .push((side.endpoint_hash, obs.endpoint.to_string(), 1));

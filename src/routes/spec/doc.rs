@@ -21,6 +21,11 @@ pub const MAX_DEPTH: usize = 64;
 /// Nodes allowed beyond one per byte: what YAML aliases may add (shared anchors in a
 /// hand-written spec repeat a few kilobytes, not a million nodes).
 const EXTRA_NODES: u64 = 1 << 20;
+/// Nodes a YAML spec may have, counted before parsing: the YAML parser keeps every
+/// event of the document, about 136 bytes each (16 MiB of `- 1` lines took 544 MB),
+/// so this bounds reading YAML to some 140 MB. A YAML spec has a node every ten bytes
+/// or so: this is a 10 MB spec; a larger one can be given as JSON, read streaming.
+pub const MAX_YAML_NODES: u64 = 1 << 20;
 
 /// How the spec is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +72,12 @@ const METHODS: [&str; 8] = [
 /// Reads the document; the error is one line saying what is wrong.
 pub fn read(text: &str, format: Format) -> Result<Doc, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    check_nesting(text.as_bytes())?;
+    let nodes = check_nesting(text.as_bytes())?;
+    if format == Format::Yaml && nodes > MAX_YAML_NODES {
+        return Err(format!(
+            "YAML with more than {MAX_YAML_NODES} nodes (give a spec this large as JSON)"
+        ));
+    }
     let budget = Budget(Cell::new(text.len() as u64 + EXTRA_NODES));
     let seed = DocSeed(&budget);
     match format {
@@ -407,10 +417,12 @@ impl Item<'_> {
 /// counted outside quoted scalars and comments, where a YAML parser would open one;
 /// block nesting by the column its deepest node starts at. It errs towards counting
 /// (a bracket inside a multi-line plain scalar counts), never towards missing one.
-fn check_nesting(text: &[u8]) -> Result<(), String> {
+/// Returns how many nodes start in it (scalars and collections, as the scan sees them).
+fn check_nesting(text: &[u8]) -> Result<u64, String> {
     /// Deepest block nesting, by column: two columns a level.
     const MAX_COLUMN: usize = 2 * MAX_DEPTH + 64;
     let mut depth = 0usize;
+    let mut nodes = 0u64;
     let mut line = 1usize;
     let mut i = 0;
     let n = text.len();
@@ -467,12 +479,14 @@ fn check_nesting(text: &[u8]) -> Result<(), String> {
                 continue;
             }
             b'"' | b'\'' if node => {
+                nodes += 1;
                 i = skip_quoted(text, i, &mut line, &mut line_start);
                 node = false;
                 after_quoted = true;
                 continue;
             }
             b'[' | b'{' if node || depth > 0 => {
+                nodes += 1;
                 depth += 1;
                 if depth > MAX_DEPTH {
                     return Err(nesting(line));
@@ -516,8 +530,11 @@ fn check_nesting(text: &[u8]) -> Result<(), String> {
             }
             b' ' | b'\t' | b'\r' => {}
             _ => {
-                if node && depth == 0 {
-                    block_col = i - line_start;
+                if node {
+                    nodes += 1;
+                    if depth == 0 {
+                        block_col = i - line_start;
+                    }
                 }
                 node = false;
             }
@@ -527,7 +544,7 @@ fn check_nesting(text: &[u8]) -> Result<(), String> {
         }
         i += 1;
     }
-    Ok(())
+    Ok(nodes)
 }
 
 /// The position after the quoted scalar opening at `i` (the end of the text when it

@@ -144,6 +144,22 @@ fn an_alias_bomb_is_refused_having_built_nothing() {
     assert_eq!(yaml(shared).unwrap().paths.unwrap().len(), 2);
 }
 
+#[test]
+fn a_yaml_spec_with_more_nodes_than_its_parser_should_hold_is_refused_before_parsing() {
+    let many = format!(
+        "openapi: 3.0.0\npaths: {{}}\nx:\n{}",
+        "- 1\n".repeat(1 << 20)
+    );
+    let e = yaml(&many).unwrap_err();
+    assert!(e.contains("more than 1048576 nodes"), "{e}");
+    // JSON is read streaming: the same count is fine.
+    let json = format!(
+        "{{\"openapi\":\"3.0.0\",\"paths\":{{}},\"x\":[{}1]}}",
+        "1,".repeat(1 << 20)
+    );
+    assert!(read(&json, Format::Json).is_ok());
+}
+
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
 }
