@@ -137,6 +137,7 @@ impl Config {
             (part(SHARE_HALF_OPEN) / crate::flow::HALF_OPEN_BYTES / workers).max(1024) as usize;
         self.flow.fragment_bytes = (part(SHARE_FRAGMENTS) / workers).max(1 << 20) as usize;
         self.flow.buffer_bytes = (part(SHARE_BUFFERS) / workers).max(4 << 20) as usize;
+        self.detect.state_max_bytes = self.memory.limit;
         if !self.memory.max_clients_set {
             self.detect.max_clients =
                 (part(SHARE_CLIENTS) / crate::detect::CLIENT_BYTES).max(1024) as usize;

@@ -588,7 +588,7 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
     }
     if let Some(path) = &state_file {
         crate::durable::remove_leftovers(path);
-        match state::load(path) {
+        match state::load(path, opts.detect.state_max_bytes) {
             state::Loaded::Missing => {}
             state::Loaded::Snapshot(s) => engine.restore(s),
             state::Loaded::Discarded { why, moved_to } => {

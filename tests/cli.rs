@@ -330,6 +330,42 @@ fn an_openapi_spec_pins_routes_and_the_inventory_is_written_as_openapi() {
     assert_one_clear_line(&o, 2, &["--openapi", "/nonexistent/spec.json"]);
 }
 
+#[test]
+fn a_hostile_spec_is_refused_in_one_line() {
+    let cap = common::repo("captures/api-login.pcap");
+    let refused = |spec: &PathBuf, needles: &[&str]| {
+        let t = std::time::Instant::now();
+        let o = run(&[
+            "-r",
+            cap.to_str().unwrap(),
+            "--openapi",
+            spec.to_str().unwrap(),
+        ]);
+        assert_one_clear_line(&o, 2, needles);
+        // Measured, not asserted (it took 32-37 s before the nesting bound).
+        eprintln!("{}: refused in {:?}", spec.display(), t.elapsed());
+    };
+    let deep = tmp("deep-spec.yaml", "[".repeat(100_000).as_bytes());
+    refused(&deep, &["--openapi", "nested deeper than 64 levels"]);
+    let deep = tmp("deep-spec", "{\"a\":".repeat(100_000).as_bytes());
+    refused(&deep, &["--openapi", "nested deeper than 64 levels"]);
+    // Larger than a spec may be: refused by its length, before reading it.
+    let big = std::env::temp_dir().join(format!("apiwatch-cli-big-{}.json", std::process::id()));
+    fs::File::create(&big)
+        .unwrap()
+        .set_len(spec_max() + 1)
+        .unwrap();
+    refused(
+        &big,
+        &["--openapi", "MB is more than a spec may be (16 MiB)"],
+    );
+    fs::remove_file(&big).unwrap();
+}
+
+fn spec_max() -> u64 {
+    apiwatch::routes::spec::MAX_BYTES
+}
+
 /// A configuration in `dir` that keeps state in `dir/state.json`, plus `extra`
 /// `[detect]` lines: (state file, config file).
 fn state_config(dir: &std::path::Path, extra: &str) -> (PathBuf, PathBuf) {

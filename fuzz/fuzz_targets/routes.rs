@@ -1,12 +1,13 @@
 //! Route inference and the parsers it leans on: any bytes as a JSON body prefix
 //! (the tolerant scanner must end and never panic), any request target and response
 //! through the templater (bounded, and a learned route never splits again), and any
-//! text as an OpenAPI spec.
+//! text as an OpenAPI spec in either format, its lines routed through it.
 #![no_main]
 use std::net::{IpAddr, Ipv4Addr};
 
 use apiwatch::http::Exchange;
-use apiwatch::routes::{LearnConfig, Templater, spec::Spec};
+use apiwatch::routes::spec::{Format, Match, Spec};
+use apiwatch::routes::{LearnConfig, Templater};
 use libfuzzer_sys::fuzz_target;
 
 fn exchange(uri: &str, status: u16) -> Exchange {
@@ -42,7 +43,15 @@ fuzz_target!(|data: &[u8]| {
     });
     assert!(items <= data.len() + 1);
     let text = String::from_utf8_lossy(data);
-    let _ = Spec::parse(&text);
+    for format in [Format::Json, Format::Yaml] {
+        if let Ok(spec) = Spec::parse_as(&text, format) {
+            for line in text.lines().take(64) {
+                if let Match::Route(r) | Match::UndeclaredMethod(r) = spec.route("GET", line) {
+                    assert!(r.starts_with('/'));
+                }
+            }
+        }
+    }
     let mut t = Templater::new(LearnConfig {
         max_positions: 64,
         ..LearnConfig::default()

@@ -108,7 +108,8 @@ pub fn observe(
     evidence: bool,
 ) -> Option<Finding> {
     let ts = obs.ts;
-    if st.interval_start == 0 {
+    // After `ts` by more than a slack: a corrupt state file, not a clock.
+    if st.interval_start == 0 || super::state::in_future(st.interval_start, ts) {
         st.interval_start = ts;
     }
     // Close finished windows into the baseline (idle windows count as zero, a few).

@@ -240,6 +240,12 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A shadow route outside the user's spec (`unusual_endpoint`, once per client
+    /// and route).
+    pub fn outside_spec(&self) -> bool {
+        self.kind == Kind::UnusualEndpoint && self.evidence["outside_spec"] == true
+    }
+
     /// A finding without its evidence: what the engine needs while an episode is in
     /// cooldown (that it goes on), built without formatting anything.
     pub fn bare(kind: Kind, severity: u8) -> Self {
@@ -314,6 +320,8 @@ pub struct DetectConfig {
     pub state_file: Option<std::path::PathBuf>,
     /// Packet time between snapshots of the state file.
     pub snapshot_interval: Nanos,
+    /// Largest state file read (`memory.limit`).
+    pub state_max_bytes: u64,
     pub burst: burst::Config,
     pub login: login::Config,
     pub endpoint_scan: endpoint_scan::Config,
@@ -339,6 +347,7 @@ impl Default for DetectConfig {
             },
             state_file: None,
             snapshot_interval: 300 * SEC,
+            state_max_bytes: crate::config::DEFAULT_MEMORY_LIMIT,
             burst: Default::default(),
             login: Default::default(),
             endpoint_scan: Default::default(),
@@ -550,7 +559,7 @@ impl Shard {
             .clients
             .entry(id)
             .or_insert_with(|| Client::new(cfg, id, obs.ts));
-        client.last_seen = client.last_seen.max(obs.ts);
+        client.last_seen = state::not_after(client.last_seen, obs.ts).max(obs.ts);
         if client.recent.len() == 5 {
             client.recent.pop_front();
         }
@@ -640,9 +649,15 @@ impl Shard {
         for f in findings {
             let ep = client.episodes.get(&f.kind).copied();
             let kind_of = escalation(cfg, &f);
-            // Within the cooldown, evidence of a new kind is still reported.
+            // Within the cooldown, evidence of a new kind is still reported; a route
+            // outside the spec is told to each client once (its profile keeps
+            // which): an episode going on does not hold it back.
             let escalated = || {
-                let (e, k) = (ep?, kind_of?);
+                let e = ep?;
+                if f.outside_spec() {
+                    return Some(e.reports + 1);
+                }
+                let k = kind_of?;
                 (!e.kinds.contains(&k) && e.kinds.contains(&0)).then_some(e.reports + 1)
             };
             let Some(report) = next_report(cfg, ep, obs.ts).or_else(escalated) else {
@@ -904,14 +919,24 @@ impl Engine {
             self.epoch = self.now / EPOCH;
             self.next_epoch(out);
         }
-        let first = *self.first_ts.get_or_insert(obs.ts);
+        let mut first = *self.first_ts.get_or_insert(obs.ts);
+        if state::in_future(first, obs.ts) {
+            // A corrupt state file: learning would never end.
+            tracing::warn!(
+                first_ts = first,
+                packet_ts = obs.ts,
+                "The state file's learning clock starts after this packet; learning starts now"
+            );
+            first = obs.ts;
+            self.first_ts = Some(first);
+        }
         let learning_end = first.saturating_add(self.cfg.learning_period);
         if self.members.len() >= self.cfg.max_clients && !self.members.contains_key(&id) {
             self.evict();
         }
         let clients_known = self.members.len();
         let last_seen = self.members.entry(id).or_insert(obs.ts);
-        *last_seen = (*last_seen).max(obs.ts);
+        *last_seen = state::not_after(*last_seen, obs.ts).max(obs.ts);
         let cfg = &self.cfg;
         let endpoint_hash = self.stable.hash_one(obs.endpoint.as_bytes());
         let path_hash = self.stable.hash_one(obs.path.as_bytes());
@@ -1640,6 +1665,61 @@ pub(crate) mod tests {
         let exchanges = mixed_with_attacks();
         let (inline, _) = alerts_of(Engine::new(fixed(24)), &exchanges);
         let (sharded, _) = alerts_of(Engine::sharded(fixed(24), 3), &exchanges);
+        assert_eq!(sharded, inline);
+    }
+
+    #[test]
+    fn outside_a_spec_each_client_is_told_once_from_the_first_packet_sharded_or_not() {
+        let spec = crate::routes::spec::Spec::parse(
+            "openapi: 3.0.0\npaths:\n  /api/items:\n    get: {}\n  /api/items/{id}.json:\n    get: {}\n",
+        )
+        .unwrap();
+        let mut cfg = fixed(100_000);
+        cfg.spec = Some(std::sync::Arc::new(spec));
+        // Learning lasts its default: all of this is during it.
+        let exchanges: Vec<Exchange> = (0..40u64)
+            .flat_map(|t| {
+                [1u8, 2].map(|c| {
+                    let uri = match t % 4 {
+                        0 => "/api/items".to_string(),
+                        1 => format!("/api/items/{t}.json"),
+                        // `{id}.json` is not `{id}`: outside the spec.
+                        2 => format!("/api/items/{t}"),
+                        _ => "/api/hidden".to_string(),
+                    };
+                    exchange(t * SEC + u64::from(c), c, "GET", &uri, Some(200))
+                })
+            })
+            .collect();
+        let shadow = |engine: Engine| {
+            let (lines, _) = alerts_of(engine, &exchanges);
+            let got: Vec<String> = lines
+                .iter()
+                .filter(|l| l.contains("shadow_route"))
+                .map(|l| {
+                    let ep = l.split("endpoint: Some(\"").nth(1).unwrap_or_default();
+                    let ip = l.split("Some(\"ip:").nth(1).unwrap_or_default();
+                    format!(
+                        "{} {}",
+                        ip.split('"').next().unwrap_or_default(),
+                        ep.split('"').next().unwrap_or_default()
+                    )
+                })
+                .collect();
+            (lines, got)
+        };
+        let (inline, got) = shadow(Engine::new(cfg.clone()));
+        assert_eq!(
+            got,
+            [
+                "10.0.0.1 GET /api/items/{id}",
+                "10.0.0.2 GET /api/items/{id}",
+                "10.0.0.1 GET /api/hidden",
+                "10.0.0.2 GET /api/hidden",
+            ],
+            "{inline:#?}"
+        );
+        let (sharded, _) = shadow(Engine::sharded(cfg, 2));
         assert_eq!(sharded, inline);
     }
 

@@ -9,9 +9,10 @@
 //!   (`foreign_object_write`: PUT/PATCH/DELETE on a route with an object parameter,
 //!   a route it never used before);
 //!
-//! and any client that gets a 2xx from a shadow route: one first seen after learning
-//! in an inventory that had settled, or one outside the user's OpenAPI spec
-//! (`shadow_route`). A new object on a known route is never unusual: routes are
+//! and any client that gets a 2xx from a shadow route (`shadow_route`): one first
+//! seen after learning in an inventory that had settled (once per endpoint), or one
+//! outside the user's OpenAPI spec: the spec is knowledge, so that one needs no
+//! learning and is reported from the first packet, once per client and endpoint. A new object on a known route is never unusual: routes are
 //! learned (`crate::routes`), so `/books/v1/{name}` is one endpoint for every book.
 
 use std::collections::HashSet;
@@ -19,7 +20,7 @@ use std::collections::HashSet;
 use serde_json::json;
 
 use super::{Finding, Kind, Obs};
-use crate::routes::inventory::{EndpointInfo, Inventory, Recorded, Use};
+use crate::routes::inventory::{Inventory, Recorded, Use};
 use crate::time::Nanos;
 
 /// Thresholds (config `[detect.unusual_endpoint]`).
@@ -118,6 +119,10 @@ const TOUCHED_CAP: usize = 4096;
 const AREAS_CAP: usize = 256;
 /// Routes named in a client's evidence as its usual ones.
 const USUAL_CAP: usize = 8;
+/// Shadow endpoints (outside the spec) reported per client. One answering past it is
+/// not reported again: a client finding hundreds is scanning, which
+/// `endpoint_scan` says.
+pub const SHADOW_CAP: usize = 256;
 
 /// One client's own routes and objects.
 #[derive(Debug, Clone, Default)]
@@ -136,6 +141,8 @@ pub struct Profile {
     /// segment after it), hashed: an editor whose work is in the admin UI is not
     /// unusual on another page of the same area.
     areas: HashSet<u64, super::Prehashed>,
+    /// Endpoints outside the spec it was reported for (hashes, up to [`SHADOW_CAP`]).
+    pub(crate) shadows: HashSet<u64, super::Prehashed>,
 }
 
 impl Profile {
@@ -271,6 +278,15 @@ pub struct Seen {
     pub shadow: Option<Finding>,
     /// The endpoint has answered 2xx to someone: a route that exists.
     pub known: bool,
+    /// The endpoint is outside the spec and answered 2xx: reported once per client.
+    pub outside_spec: Option<OutsideSpec>,
+}
+
+/// What the inventory knows of an endpoint outside the spec that answered 2xx.
+#[derive(Debug, Clone, Copy)]
+pub struct OutsideSpec {
+    pub first_seen: Nanos,
+    pub clients_using: usize,
 }
 
 /// Records the request in the inventory. `outside_spec`: the user's spec does not
@@ -293,42 +309,59 @@ pub fn inventory(
     if first_ok && learning && obs.ts >= late_start {
         late_found = true;
     }
-    let shadow = match outside_spec {
-        // The spec is the user's word: any 2xx outside it, learning or not.
-        Some(outside) => outside && first_ok && !is_static_asset(&obs.template),
+    let mut seen = Seen {
+        others,
+        known: info.ok_seen,
+        ..Seen::default()
+    };
+    match outside_spec {
+        // The spec is the user's word: any 2xx outside it, learning or not, for each
+        // client (the client's shard knows whether it was told already).
+        Some(outside) => {
+            if outside && matches!(obs.status, Some(200..=299)) && !is_static_asset(&obs.template) {
+                seen.outside_spec = Some(OutsideSpec {
+                    first_seen: info.first_seen,
+                    clients_using: info.clients.len(),
+                });
+            }
+        }
         None => {
-            !learning
+            let shadow = !learning
                 && first_ok
                 && rec.route_first_seen >= learning_end
                 && late <= cfg.max_late_discoveries
                 && !is_static_asset(&obs.template)
                 && !human_page(cfg, &obs.template, u.response_type)
+                && !info.shadow_reported;
+            if shadow {
+                info.shadow_reported = true;
+                seen.shadow = Some(shadow_finding(
+                    obs,
+                    None,
+                    info.first_seen,
+                    info.clients.len(),
+                    learning_end,
+                ));
+            }
         }
-    };
-    let known = info.ok_seen;
-    let shadow = (shadow && !info.shadow_reported)
-        .then(|| shadow_finding(obs, info, outside_spec, learning_end));
+    }
     if late_found {
-        inv.late_discoveries += 1;
+        inv.late_discoveries = inv.late_discoveries.saturating_add(1);
     }
-    Seen {
-        others,
-        shadow,
-        known,
-    }
+    seen
 }
 
 fn shadow_finding(
     obs: &Obs<'_>,
-    info: &mut EndpointInfo,
     outside_spec: Option<bool>,
+    first_seen: Nanos,
+    clients_using: usize,
     learning_end: Nanos,
 ) -> Finding {
-    info.shadow_reported = true;
     let why = if outside_spec.is_some() {
-        "is not in the OpenAPI spec".to_string()
+        "is not in the OpenAPI spec"
     } else {
-        "was never seen during learning".to_string()
+        "was never seen during learning"
     };
     Finding {
         kind: Kind::UnusualEndpoint,
@@ -342,8 +375,9 @@ fn shadow_finding(
             "rule": "shadow_route",
             "shadow": true,
             "outside_spec": outside_spec.unwrap_or(false),
-            "first_seen_after_learning_s": info.first_seen.saturating_sub(learning_end) / 1_000_000_000,
-            "clients_using": info.clients.len(),
+            "during_learning": obs.ts < learning_end,
+            "first_seen_after_learning_s": first_seen.saturating_sub(learning_end) / 1_000_000_000,
+            "clients_using": clients_using,
         }),
         severity: 3,
         clients: None,
@@ -373,7 +407,8 @@ pub fn profile(
     if prof.first_seen == 0 {
         prof.first_seen = obs.ts;
     }
-    prof.requests += 1;
+    prof.first_seen = super::state::not_after(prof.first_seen, obs.ts);
+    prof.requests = prof.requests.saturating_add(1);
     let new_endpoint =
         prof.endpoints.len() < cfg.max_profile && prof.endpoints.insert(side.endpoint_hash);
     if let Some((_, _, n)) = prof
@@ -381,7 +416,7 @@ pub fn profile(
         .iter_mut()
         .find(|(h, _, _)| *h == side.endpoint_hash)
     {
-        *n += 1;
+        *n = n.saturating_add(1);
     } else if prof.usual.len() < USUAL_CAP {
         prof.usual
             .push((side.endpoint_hash, obs.endpoint.to_string(), 1));
@@ -418,6 +453,19 @@ pub fn profile(
         for o in side.objects {
             prof.touch(*o);
         }
+    }
+    if let Some(o) = side.seen.outside_spec
+        && prof.shadows.len() < SHADOW_CAP
+        && prof.shadows.insert(side.endpoint_hash)
+    {
+        let first_seen = o.first_seen;
+        return Some(shadow_finding(
+            obs,
+            Some(true),
+            first_seen,
+            o.clients_using,
+            side.learning_end,
+        ));
     }
     if learning {
         return None;

@@ -161,6 +161,17 @@ pub struct Ewma {
 }
 
 impl Ewma {
+    /// Forgets an average that is not a number (or a negative one: counts are not):
+    /// a corrupt state file. Returns whether it did.
+    pub fn sanitize(&mut self) -> bool {
+        let ok =
+            self.mean.is_finite() && self.var.is_finite() && self.mean >= 0.0 && self.var >= 0.0;
+        if !ok {
+            *self = Ewma::default();
+        }
+        !ok
+    }
+
     pub fn update(&mut self, x: f64, alpha: f64) {
         if self.samples == 0 {
             self.mean = x;
@@ -170,7 +181,7 @@ impl Ewma {
             self.mean += alpha * d;
             self.var = (1.0 - alpha) * (self.var + alpha * d * d);
         }
-        self.samples += 1;
+        self.samples = self.samples.saturating_add(1);
     }
 
     pub fn std(&self) -> f64 {

@@ -16,34 +16,131 @@ use crate::time::Nanos;
 /// endpoint is common anyway.
 pub const CLIENT_CAP: usize = 256;
 /// Distinct status codes and content types kept per endpoint.
-const STATUS_CAP: usize = 32;
-const TYPE_CAP: usize = 8;
+pub const STATUS_CAP: usize = 32;
+pub const TYPE_CAP: usize = 8;
+/// Longest endpoint label (method plus route) read back from a state file: longer is
+/// a corrupt file (a request head is bounded far below it), read as [`TOO_LONG`].
+pub const MAX_LABEL: usize = 64 << 10;
+/// Longest content type read back (longer ones are dropped: types are short words).
+pub const MAX_TYPE: usize = 256;
+/// What a label over [`MAX_LABEL`] reads as: the entry is dropped on restore.
+pub const TOO_LONG: &str = "\u{0}too long";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndpointInfo {
     pub first_seen: Nanos,
     pub last_seen: Nanos,
-    /// Distinct clients (hashes), capped.
-    #[serde(serialize_with = "sorted")]
+    /// Distinct clients (hashes), capped (read back one past the cap at most, so a
+    /// corrupt file says so without costing its length in memory).
+    #[serde(serialize_with = "sorted", deserialize_with = "capped_set")]
     pub clients: HashSet<u64, Prehashed>,
     pub shadow_reported: bool,
     /// The endpoint has answered 2xx at least once.
     #[serde(default)]
     pub ok_seen: bool,
     /// Method plus route, as labelled when first seen.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "label")]
     pub endpoint: String,
     #[serde(default)]
     pub requests: u64,
     #[serde(default)]
     pub statuses: BTreeMap<u16, u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "types")]
     pub request_types: BTreeSet<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "types")]
     pub response_types: BTreeSet<String>,
     /// Distinct authenticated principals (keyed hashes of their credentials), capped.
-    #[serde(default, serialize_with = "sorted")]
+    #[serde(default, serialize_with = "sorted", deserialize_with = "capped_set")]
     pub principals: HashSet<u64, Prehashed>,
+}
+
+/// Reads a label, as [`TOO_LONG`] beyond [`MAX_LABEL`] bytes (without a copy).
+fn label<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(if v.len() > MAX_LABEL {
+                TOO_LONG.to_string()
+            } else {
+                v.to_string()
+            })
+        }
+    }
+    d.deserialize_str(V)
+}
+
+/// Reads a set of hashes, keeping [`CLIENT_CAP`] + 1 at most (the rest are read and
+/// dropped): one past the cap says the file held more.
+fn capped_set<'de, D: serde::Deserializer<'de>>(d: D) -> Result<HashSet<u64, Prehashed>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = HashSet<u64, Prehashed>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of hashes")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut set = HashSet::default();
+            while let Some(h) = seq.next_element::<u64>()? {
+                if set.len() <= CLIENT_CAP {
+                    set.insert(h);
+                }
+            }
+            Ok(set)
+        }
+    }
+    d.deserialize_seq(V)
+}
+
+/// Reads content types, keeping [`TYPE_CAP`] + 1 at most and none over [`MAX_TYPE`]
+/// bytes (a dropped one reads as [`TOO_LONG`], once).
+fn types<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeSet<String>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = BTreeSet<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of content types")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut set = BTreeSet::new();
+            while let Some(t) = seq.next_element_seed(Bounded)? {
+                if set.len() <= TYPE_CAP {
+                    set.insert(t.unwrap_or_else(|| TOO_LONG.to_string()));
+                }
+            }
+            Ok(set)
+        }
+    }
+    /// One string, `None` beyond [`MAX_TYPE`] bytes.
+    struct Bounded;
+    impl<'de> serde::de::DeserializeSeed<'de> for Bounded {
+        type Value = Option<String>;
+        fn deserialize<D: serde::Deserializer<'de>>(
+            self,
+            d: D,
+        ) -> Result<Option<String>, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    impl serde::de::Visitor<'_> for Bounded {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a content type")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<String>, E> {
+            Ok((v.len() <= MAX_TYPE).then(|| v.to_string()))
+        }
+    }
+    d.deserialize_seq(V)
 }
 
 /// A set written in sorted order, so snapshots of equal state are equal bytes.
@@ -122,9 +219,9 @@ impl Inventory {
             response_types: BTreeSet::new(),
             principals: HashSet::default(),
         });
-        info.last_seen = info.last_seen.max(u.ts);
+        info.last_seen = crate::detect::state::not_after(info.last_seen, u.ts).max(u.ts);
         info.first_seen = info.first_seen.min(u.ts);
-        info.requests += 1;
+        info.requests = info.requests.saturating_add(1);
         let others = info.clients.len() - usize::from(info.clients.contains(&u.client_hash));
         if info.clients.len() < CLIENT_CAP {
             info.clients.insert(u.client_hash);
@@ -138,7 +235,8 @@ impl Inventory {
             && !u.slash_redirect
             && (info.statuses.len() < STATUS_CAP || info.statuses.contains_key(&s))
         {
-            *info.statuses.entry(s).or_default() += 1;
+            let n = info.statuses.entry(s).or_default();
+            *n = n.saturating_add(1);
         }
         add_type(&mut info.request_types, u.request_type);
         if matches!(u.status, Some(200..=299)) {

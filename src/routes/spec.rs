@@ -3,78 +3,101 @@
 //! method match a path of the spec gets that path as its route; anything else is a
 //! shadow route, which the unusual-endpoint detector reports when it answers 2xx.
 
+use std::io::Read;
 use std::path::Path;
 
-use serde_json::Value;
+mod doc;
+mod trie;
+
+pub use doc::{Format, MAX_BYTES, MAX_DEPTH};
 
 /// Paths read from one spec (a spec is the user's file; this only bounds a mistake).
 const MAX_PATHS: usize = 20_000;
-
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+/// Segments of one spec path (the prefix tree is walked recursively; real APIs have
+/// a dozen at most).
+const MAX_SEGMENTS: usize = 64;
 
 #[derive(Debug, Clone)]
-struct SpecPath {
-    /// Segments after the leading `/`; `None` is a parameter.
-    segments: Vec<Option<String>>,
+struct Route {
     template: String,
-    methods: Vec<String>,
+    methods: Vec<&'static str>,
 }
 
 /// The routes of a spec.
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
-    paths: Vec<SpecPath>,
+    routes: Vec<Route>,
+    trie: std::sync::Arc<trie::Trie>,
 }
 
 /// How a request fits the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Match {
+pub enum Match<'s> {
     /// The spec's route for it.
-    Route(String),
+    Route(&'s str),
     /// The path is in the spec, the method is not.
-    UndeclaredMethod(String),
+    UndeclaredMethod(&'s str),
     /// Nothing in the spec: a shadow route.
     Outside,
 }
 
 impl Spec {
-    /// Reads a spec file; the error names what is wrong with it.
+    /// Reads a spec file of at most [`MAX_BYTES`], as JSON or YAML by its extension
+    /// (or its first byte); the error is one line naming what is wrong with it.
     pub fn load(path: &Path) -> Result<Spec, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
-        Spec::parse(&text)
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+        let too_big = |n: u64| {
+            format!(
+                "{:.1} MB is more than a spec may be ({} MiB)",
+                n as f64 / 1e6,
+                MAX_BYTES >> 20
+            )
+        };
+        if let Ok(m) = file.metadata()
+            && m.is_file()
+            && m.len() > MAX_BYTES
+        {
+            return Err(too_big(m.len()));
+        }
+        // Read through a bound too: a pipe or a device has no length to check.
+        let mut bytes = Vec::new();
+        file.take(MAX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read: {e}"))?;
+        if bytes.len() as u64 > MAX_BYTES {
+            return Err(too_big(bytes.len() as u64));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
+        Spec::parse_as(&text, Format::of(Some(path), &text))
     }
 
+    /// Reads a spec, as JSON if it opens with `{`, else as YAML.
     pub fn parse(text: &str) -> Result<Spec, String> {
-        let doc: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(_) => {
-                serde_norway::from_str(text).map_err(|e| format!("neither JSON nor YAML: {e}"))?
-            }
-        };
+        Spec::parse_as(text, Format::of(None, text))
+    }
+
+    pub fn parse_as(text: &str, format: Format) -> Result<Spec, String> {
+        let doc = doc::read(text, format)?;
         let version = doc
-            .get("openapi")
-            .or_else(|| doc.get("swagger"))
-            .and_then(Value::as_str)
+            .version
             .ok_or("no `openapi` (or `swagger`) version field: not an OpenAPI document")?;
         if !(version.starts_with("3.") || version.starts_with("2.")) {
             return Err(format!(
-                "OpenAPI version {version} is not supported (2.0, 3.0, 3.1)"
+                "OpenAPI version {} is not supported (2.0, 3.0, 3.1)",
+                version.chars().take(40).collect::<String>()
             ));
         }
-        let base = base_path(&doc);
-        let paths = doc
-            .get("paths")
-            .and_then(Value::as_object)
-            .ok_or("no `paths` object")?;
+        let base = base_path(doc.server_url.as_deref().or(doc.base_path.as_deref()));
+        let paths = doc.paths.ok_or("no `paths` object")?;
         if paths.len() > MAX_PATHS {
             return Err(format!("{} paths (at most {MAX_PATHS})", paths.len()));
         }
-        let mut out = Vec::new();
-        for (p, item) in paths {
+        let mut spec = Spec::default();
+        let mut trie = trie::Trie::default();
+        for (p, methods) in paths {
+            let shown = || p.chars().take(80).collect::<String>();
             if !p.starts_with('/') {
-                return Err(format!("path `{p}` does not start with /"));
+                return Err(format!("path `{}` does not start with /", shown()));
             }
             let full = format!("{}{}", base, p);
             let full = if full.len() > 1 {
@@ -82,72 +105,53 @@ impl Spec {
             } else {
                 full
             };
-            let segments = full
-                .split('/')
-                .skip(1)
-                .map(|s| {
-                    (!(s.starts_with('{') && s.ends_with('}') && s.len() > 2))
-                        .then(|| s.to_string())
-                })
-                .collect();
-            let methods = METHODS
-                .iter()
-                .filter(|m| item.get(**m).is_some())
-                .map(|m| m.to_ascii_uppercase())
-                .collect();
-            out.push(SpecPath {
-                segments,
+            let segs: Vec<trie::Seg> = full.split('/').skip(1).map(trie::Seg::parse).collect();
+            if segs.len() > MAX_SEGMENTS {
+                return Err(format!(
+                    "path `{}` has more than {MAX_SEGMENTS} segments",
+                    shown()
+                ));
+            }
+            trie.insert(segs, spec.routes.len());
+            spec.routes.push(Route {
                 template: full,
                 methods,
             });
         }
-        Ok(Spec { paths: out })
+        spec.trie = std::sync::Arc::new(trie);
+        Ok(spec)
     }
 
     pub fn len(&self) -> usize {
-        self.paths.len()
+        self.routes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.paths.is_empty()
+        self.routes.is_empty()
     }
 
     /// The spec's route for `method` on `path` (no query). With several matches the
-    /// one with the most literal segments wins (`/users/me` before `/users/{id}`).
-    pub fn route(&self, method: &str, path: &str) -> Match {
+    /// one with the most literal segments wins (`/users/me` before `/users/{id}`),
+    /// then the most partly literal (`/files/{name}.json` before `/files/{name}`),
+    /// then one that declares the method. Costs the path's segments, not the spec's.
+    pub fn route(&self, method: &str, path: &str) -> Match<'_> {
         let trimmed = if path.len() > 1 {
             path.trim_end_matches('/')
         } else {
             path
         };
-        let segs: Vec<&str> = trimmed.split('/').skip(1).collect();
-        let mut best: Option<(usize, &SpecPath)> = None;
-        for p in &self.paths {
-            if p.segments.len() != segs.len() {
-                continue;
-            }
-            let mut literal = 0;
-            let fits = p.segments.iter().zip(&segs).all(|(s, v)| match s {
-                Some(lit) => {
-                    literal += 1;
-                    lit == v
-                }
-                None => !v.is_empty(),
-            });
-            if !fits {
-                continue;
-            }
-            let declared = p.methods.iter().any(|m| m.eq_ignore_ascii_case(method));
-            let score = 2 * literal + usize::from(declared);
-            if best.is_none_or(|(b, _)| score > b) {
-                best = Some((score, p));
-            }
-        }
-        match best {
-            Some((_, p)) if p.methods.iter().any(|m| m.eq_ignore_ascii_case(method)) => {
-                Match::Route(p.template.clone())
-            }
-            Some((_, p)) => Match::UndeclaredMethod(p.template.clone()),
+        let Some(rest) = trimmed.strip_prefix('/') else {
+            return Match::Outside;
+        };
+        let declared = |r: usize| {
+            self.routes[r]
+                .methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(method))
+        };
+        match self.trie.best(rest, declared) {
+            Some(r) if declared(r) => Match::Route(&self.routes[r].template),
+            Some(r) => Match::UndeclaredMethod(&self.routes[r].template),
             None => Match::Outside,
         }
     }
@@ -155,14 +159,8 @@ impl Spec {
 
 /// The path part of the first server URL (3.x) or `basePath` (2.0), without a
 /// trailing slash.
-fn base_path(doc: &Value) -> String {
-    let url = doc
-        .get("servers")
-        .and_then(|s| s.get(0))
-        .and_then(|s| s.get("url"))
-        .and_then(Value::as_str)
-        .or_else(|| doc.get("basePath").and_then(Value::as_str))
-        .unwrap_or("");
+fn base_path(url: Option<&str>) -> String {
+    let url = url.unwrap_or("");
     let path = match url.find("://") {
         Some(i) => url[i + 3..].find('/').map_or("", |j| &url[i + 3 + j..]),
         None => url,
@@ -198,19 +196,19 @@ paths:
         assert_eq!(s.len(), 3);
         assert_eq!(
             s.route("GET", "/api/users/alice"),
-            Match::Route("/api/users/{username}".into())
+            Match::Route("/api/users/{username}")
         );
         assert_eq!(
             s.route("GET", "/api/users/me"),
-            Match::Route("/api/users/me".into())
+            Match::Route("/api/users/me")
         );
         assert_eq!(
             s.route("PUT", "/api/books/dune/reviews/7/"),
-            Match::Route("/api/books/{title}/reviews/{id}".into())
+            Match::Route("/api/books/{title}/reviews/{id}")
         );
         assert_eq!(
             s.route("POST", "/api/users/alice"),
-            Match::UndeclaredMethod("/api/users/{username}".into())
+            Match::UndeclaredMethod("/api/users/{username}")
         );
         assert_eq!(s.route("GET", "/api/admin/export"), Match::Outside);
         assert_eq!(s.route("GET", "/users/alice"), Match::Outside);
@@ -233,7 +231,7 @@ paths:
         let swagger = r#"{"swagger":"2.0","basePath":"/v2","paths":{"/pet/{petId}":{"get":{}}}}"#;
         assert_eq!(
             Spec::parse(swagger).unwrap().route("GET", "/v2/pet/12"),
-            Match::Route("/v2/pet/{petId}".into())
+            Match::Route("/v2/pet/{petId}")
         );
     }
 }

@@ -11,6 +11,8 @@ struct World {
     inv: Inventory,
     /// Whether another client used the objects of the next calls before.
     others_objects: bool,
+    /// With a spec: whether the next calls are outside it.
+    outside_spec: Option<bool>,
 }
 
 impl World {
@@ -19,6 +21,7 @@ impl World {
             cfg: Config::default(),
             inv: Inventory::default(),
             others_objects: true,
+            outside_spec: None,
         }
     }
 
@@ -54,7 +57,7 @@ impl World {
                 response_type: None,
                 slash_redirect: false,
             },
-            None,
+            self.outside_spec,
             (END / 2, END),
         );
         profile(
@@ -190,6 +193,69 @@ fn shadow_endpoint_is_reported_once() {
         w.call(&mut prof, 1, 501, "GET", "/nothing-here", 404, &[])
             .is_none()
     );
+}
+
+#[test]
+fn outside_the_spec_every_client_is_told_once_from_the_first_packet() {
+    let mut w = World::new();
+    w.outside_spec = Some(true);
+    let (mut a, mut b) = (Profile::default(), Profile::default());
+    // During learning: a spec needs none.
+    let f = w
+        .call(&mut a, 1, 5, "GET", "/api/v2/hidden", 200, &[])
+        .expect("shadow during learning");
+    assert_eq!(f.evidence["rule"], "shadow_route");
+    assert_eq!(f.evidence["outside_spec"], true);
+    assert_eq!(f.evidence["during_learning"], true);
+    assert!(
+        w.call(&mut a, 1, 6, "GET", "/api/v2/hidden", 200, &[])
+            .is_none()
+    );
+    // Another client on the same route is told too, once.
+    assert!(
+        w.call(&mut b, 2, 7, "GET", "/api/v2/hidden", 200, &[])
+            .is_some()
+    );
+    assert!(
+        w.call(&mut b, 2, 500, "GET", "/api/v2/hidden", 200, &[])
+            .is_none()
+    );
+    // Not an answer, or a static file: nothing.
+    assert!(
+        w.call(&mut a, 1, 8, "GET", "/api/v2/other", 404, &[])
+            .is_none()
+    );
+    assert!(w.call(&mut a, 1, 8, "GET", "/app.js", 200, &[]).is_none());
+    // The 404 was no report: the route's first 2xx for this client is.
+    assert!(
+        w.call(&mut a, 1, 9, "GET", "/api/v2/other", 200, &[])
+            .is_some()
+    );
+    // Inside the spec: nothing, learning or not.
+    w.outside_spec = Some(false);
+    assert!(
+        w.call(&mut a, 1, 10, "GET", "/api/v2/in", 200, &[])
+            .is_none()
+    );
+    assert!(
+        w.call(&mut a, 1, 500, "GET", "/api/v2/in2", 200, &[])
+            .is_none()
+    );
+}
+
+#[test]
+fn a_client_is_told_of_at_most_the_cap_of_shadow_routes() {
+    let mut w = World::new();
+    w.outside_spec = Some(true);
+    let mut a = Profile::default();
+    let told = (0..SHADOW_CAP + 10)
+        .filter(|i| {
+            // Distinct lengths: distinct endpoint hashes here.
+            let path = format!("/api/hidden/{}", "x".repeat(i + 1));
+            w.call(&mut a, 1, 5, "GET", &path, 200, &[]).is_some()
+        })
+        .count();
+    assert_eq!(told, SHADOW_CAP);
 }
 
 #[test]
