@@ -7,6 +7,7 @@
 //! prefix, base units, `_total` on counters, help on every metric). No label ever
 //! carries a client address, username, key or raw path.
 
+mod auth;
 mod backfill;
 mod counters;
 mod process;

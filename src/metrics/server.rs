@@ -7,14 +7,13 @@
 //! kept-alive connection may idle for [`KEEPALIVE_IDLE`]; past `max_connections`
 //! the oldest connection that is not being answered is closed to make room, so
 //! idle sockets and slow-drip clients cannot lock a scraper out. Basic-auth
-//! verification (bcrypt) runs on the blocking pool, one at a time as in
-//! exporter-toolkit, with verified credentials cached; unknown users cost the same
-//! as known ones. Responses are gzip-compressed when asked, and in OpenMetrics 1.0
+//! verification (bcrypt) is [`super::auth`]: verified credentials answer from a
+//! cache, the rest queue (bounded; refused with `503` past it) for one bcrypt at a
+//! time, and a request that goes away takes its check with it. Responses are gzip-compressed when asked, and in OpenMetrics 1.0
 //! when the scraper prefers it (Prometheus does by default).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::hash::Hasher as _;
 use std::io::{self, Write as _};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -29,6 +28,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::Exposition;
+use super::auth::{Auth, Verdict};
 use super::webconfig::{WebConfig, WebSource};
 
 /// A connection must deliver its first request head (after any TLS handshake)
@@ -36,8 +36,9 @@ use super::webconfig::{WebConfig, WebSource};
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(10);
 /// A kept-alive connection may wait this long for its next request.
 pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(120);
-/// Verified (user, password) outcomes kept, as exporter-toolkit's cache does.
-const AUTH_CACHE: usize = 100;
+/// `Retry-After` of a `503` for a full password-check queue, in seconds: about
+/// the longest a queued check waits ([`super::auth::QUEUE_WAIT`]).
+const RETRY_AFTER: &str = "1";
 
 /// Where and how the endpoint listens.
 #[derive(Clone)]
@@ -84,14 +85,26 @@ impl WebOptions {
     }
 }
 
+/// Connections the kernel holds for `accept` (capped by `net.core.somaxconn`), as
+/// Go listens: std's 128 overflowed under a connection flood, and a dropped SYN
+/// costs the scraper a 1 s retransmission.
+const BACKLOG: libc::c_int = 4096;
+
 fn bind(addr: &str) -> io::Result<TcpListener> {
+    use std::os::fd::AsRawFd;
     // `:PORT` is every address, IPv6 and IPv4 alike (a dual-stack socket, as Go's
     // `:PORT` in exporter-toolkit); IPv4 only where the host has no IPv6.
-    match addr.strip_prefix(':') {
+    let l = match addr.strip_prefix(':') {
         Some(port) => TcpListener::bind(format!("[::]:{port}"))
             .or_else(|_| TcpListener::bind(format!("0.0.0.0:{port}"))),
         None => TcpListener::bind(addr),
+    }?;
+    // SAFETY: `l` is a listening socket we own; listening again only resizes its
+    // accept queue.
+    if unsafe { libc::listen(l.as_raw_fd(), BACKLOG) } != 0 {
+        tracing::debug!("metrics listener backlog: {}", io::Error::last_os_error());
     }
+    Ok(l)
 }
 
 /// The listening sockets systemd passed (`LISTEN_PID`/`LISTEN_FDS`, from fd 3).
@@ -388,18 +401,29 @@ async fn answer(req: &Request<Incoming>, ctx: &Ctx, cfg: &WebConfig) -> Response
     {
         return plain(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n");
     }
-    if !cfg.users.is_empty()
-        && !ctx
+    if !cfg.users.is_empty() {
+        let authorization = req.headers().get(header::AUTHORIZATION);
+        match ctx
             .auth
-            .admits(cfg, req.headers().get(header::AUTHORIZATION))
+            .verdict(&cfg.users, authorization.map(HeaderValue::as_bytes))
             .await
-    {
-        let mut r = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"apiwatch\""),
-        );
-        return r;
+        {
+            Verdict::Admit => {}
+            Verdict::Deny => {
+                let mut r = plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"apiwatch\""),
+                );
+                return r;
+            }
+            Verdict::Busy => {
+                let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n");
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
+                return r;
+            }
+        }
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
@@ -416,7 +440,10 @@ async fn answer(req: &Request<Incoming>, ctx: &Ctx, cfg: &WebConfig) -> Response
                 .unwrap_or("")
         };
         let om = prefers_openmetrics(header_text(header::ACCEPT));
-        let text = ctx.exposition.get();
+        let mut text = ctx.exposition.get();
+        if !cfg.users.is_empty() {
+            ctx.auth.metrics(&mut text);
+        }
         let (body, ctype) = if om {
             (super::render::openmetrics(&text), OPENMETRICS)
         } else {
@@ -506,78 +533,6 @@ pub fn prefers_openmetrics(accept: &str) -> bool {
 pub fn accepts_gzip(accept_encoding: &str) -> bool {
     media_ranges(accept_encoding)
         .any(|(c, q)| (c.eq_ignore_ascii_case("gzip") || c == "*") && q > 0.0)
-}
-
-/// Basic authentication with exporter-toolkit's guarantees: a user name that is
-/// not configured is checked against a configured user's hash (the same bcrypt
-/// cost, so its answer takes as long), one bcrypt at a time, and outcomes cached by
-/// a keyed hash of (user, hash, password) so a scrape costs one bcrypt per
-/// credential change, not per request.
-struct Auth {
-    key: (u64, u64),
-    cache: Mutex<HashMap<u64, bool>>,
-    one_at_a_time: Arc<Mutex<()>>,
-}
-
-impl Default for Auth {
-    fn default() -> Self {
-        let [k0, k1] = crate::identity::IdentityConfig::random_salt();
-        Auth {
-            key: (k0, k1),
-            cache: Mutex::new(HashMap::new()),
-            one_at_a_time: Arc::new(Mutex::new(())),
-        }
-    }
-}
-
-impl Auth {
-    async fn admits(&self, cfg: &WebConfig, authorization: Option<&HeaderValue>) -> bool {
-        let Some(creds) = authorization
-            .and_then(|a| a.to_str().ok())
-            .and_then(|a| a.trim().split_once(' '))
-            .filter(|(s, _)| s.eq_ignore_ascii_case("basic"))
-            .and_then(|(_, b)| crate::detect::login::base64_decode(b.trim()))
-        else {
-            return false;
-        };
-        let Some(colon) = creds.iter().position(|b| *b == b':') else {
-            return false;
-        };
-        let (user, pass) = (&creds[..colon], creds[colon + 1..].to_vec());
-        let known = cfg.users.iter().find(|(u, _)| u.as_bytes() == user);
-        let Some((_, hash)) = known.or(cfg.users.first()) else {
-            return false;
-        };
-        let mut h = siphasher::sip::SipHasher13::new_with_keys(self.key.0, self.key.1);
-        for part in [user, hash.as_bytes(), &pass] {
-            h.write_usize(part.len());
-            h.write(part);
-        }
-        let key = h.finish();
-        let cached = self.cache.lock().ok().and_then(|c| c.get(&key).copied());
-        let ok = match cached {
-            Some(ok) => ok,
-            None => {
-                let (hash, lock) = (hash.clone(), self.one_at_a_time.clone());
-                let ok = tokio::task::spawn_blocking(move || {
-                    let _one = lock.lock();
-                    bcrypt::verify(&pass, &hash).unwrap_or(false)
-                })
-                .await
-                .unwrap_or(false);
-                if let Ok(mut c) = self.cache.lock() {
-                    if c.len() >= AUTH_CACHE
-                        && let Some(k) = c.keys().next().copied()
-                    {
-                        c.remove(&k);
-                    }
-                    c.insert(key, ok);
-                }
-                ok
-            }
-        };
-        ok && known.is_some()
-    }
 }
 
 #[cfg(test)]
