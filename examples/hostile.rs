@@ -7,7 +7,10 @@
 //! `conns` (N connections, one request each, no response), `syn` (N SYN-only
 //! flows), `clients` (N client addresses, one exchange each), `paths` (N distinct
 //! paths, one exchange each), `pipelined` (one connection, N requests, no response),
-//! `padded-70k` / `padded-900k` (N failed JSON logins, each with one padding header).
+//! `padded-70k` / `padded-900k` (N failed JSON logins, each with one padding header),
+//! `long-paths` (N GETs of distinct 16 KB single-segment paths, answered 200),
+//! `misses` (N requests from 1,000 clients on kept-alive connections, each a
+//! distinct path answered 404, all within 50 s of packet time).
 
 use std::io::{BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr};
@@ -18,6 +21,8 @@ use apiwatch::synth::{Conversation, Seg, frame};
 struct Out {
     w: BufWriter<std::fs::File>,
     ts: u64,
+    /// Microseconds between two frames.
+    step: u64,
 }
 
 impl Out {
@@ -30,12 +35,13 @@ impl Out {
         Ok(Out {
             w,
             ts: 1_780_000_000_000_000,
+            step: 10,
         })
     }
 
     /// One frame, 10 µs after the previous one.
     fn seg(&mut self, s: &Seg) -> std::io::Result<()> {
-        self.ts += 10;
+        self.ts += self.step;
         let f = frame(s);
         self.w
             .write_all(&((self.ts / 1_000_000) as u32).to_le_bytes())?;
@@ -69,7 +75,7 @@ fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [kind, n, path] = &args[..] else {
         eprintln!(
-            "usage: hostile conns|syn|clients|paths|pipelined|padded-70k|padded-900k N OUT.pcap"
+            "usage: hostile conns|syn|clients|paths|pipelined|padded-70k|padded-900k|long-paths|misses N OUT.pcap"
         );
         std::process::exit(2);
     };
@@ -152,6 +158,43 @@ fn main() -> std::io::Result<()> {
                     )
                     .close();
                 out.all(&c)?;
+            }
+        }
+        "long-paths" => {
+            for i in 0..n {
+                let path = format!("{i:016x}").repeat(1024);
+                let req = format!("GET /{path} HTTP/1.1\r\nHost: api\r\n\r\n");
+                let mut c = Conversation::new(client(i % 50), SERVER, i as u32, 7);
+                // One segment for the whole request.
+                c.handshake()
+                    .send(true, req.as_bytes(), 65_000)
+                    .send(false, ok, 1460)
+                    .close();
+                out.all(&c)?;
+            }
+        }
+        "misses" => {
+            const CLIENTS: u64 = 1000;
+            // Two frames an exchange, all of them within 50 s.
+            out.step = (50_000_000 / (2 * n.max(1))).max(1);
+            let mut convs: Vec<Conversation> = (0..CLIENTS)
+                .map(|c| {
+                    let ip = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 | c as u32));
+                    let mut conv = Conversation::new((ip, 41_000), SERVER, 1, 7);
+                    conv.handshake();
+                    conv
+                })
+                .collect();
+            for c in &convs {
+                out.all(c)?;
+            }
+            let miss = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+            for i in 0..n {
+                let c = &mut convs[(i % CLIENTS) as usize];
+                c.segs.clear();
+                let req = format!("GET /probe/{:x}/{i} HTTP/1.1\r\nHost: api\r\n\r\n", i % 977);
+                c.send(true, req.as_bytes(), 1460).send(false, miss, 1460);
+                out.all(c)?;
             }
         }
         other => {

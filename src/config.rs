@@ -138,6 +138,9 @@ impl Config {
         self.flow.fragment_bytes = (part(SHARE_FRAGMENTS) / workers).max(1 << 20) as usize;
         self.flow.buffer_bytes = (part(SHARE_BUFFERS) / workers).max(4 << 20) as usize;
         self.detect.state_max_bytes = self.memory.limit;
+        // Counted in bytes whatever `max_clients` says: detector windows grow with a
+        // client's traffic, not with the number of clients.
+        self.detect.client_bytes = part(SHARE_CLIENTS);
         if !self.memory.max_clients_set {
             self.detect.max_clients =
                 (part(SHARE_CLIENTS) / crate::detect::CLIENT_BYTES).max(1024) as usize;

@@ -58,6 +58,13 @@ pub struct State {
     pub peak: u64,
 }
 
+impl State {
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.buckets.capacity() * std::mem::size_of::<(u64, u32)>()
+    }
+}
+
 /// Before anything is learned, a burst is this many times the floor (50 req/s for
 /// 10 s with the defaults): well above a steady integration, still a flood.
 const UNLEARNED_FACTOR: u64 = 5;

@@ -49,6 +49,13 @@ impl State {
 }
 
 /// `known`: the request's endpoint has answered 2xx to someone (a route that exists).
+impl State {
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.requests.heap_bytes() + self.misses.heap_bytes()
+    }
+}
+
 pub fn observe(
     cfg: &Config,
     st: &mut State,

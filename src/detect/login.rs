@@ -319,6 +319,13 @@ impl State {
     }
 }
 
+impl State {
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.failures.heap_bytes() + self.successes.heap_bytes() + self.padded.heap_bytes()
+    }
+}
+
 fn distinct_users(w: &CountingWindow) -> usize {
     w.distinct() - usize::from(w.contains(NO_USER))
 }

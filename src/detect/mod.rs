@@ -322,6 +322,10 @@ pub struct DetectConfig {
     pub snapshot_interval: Nanos,
     /// Largest state file read (`memory.limit`).
     pub state_max_bytes: u64,
+    /// Bytes the clients with their detector windows may hold (the clients' share
+    /// of `memory.limit`; 0: no bound beyond `max_clients`). Past it the least
+    /// recently seen clients are evicted.
+    pub client_bytes: u64,
     pub burst: burst::Config,
     pub login: login::Config,
     pub endpoint_scan: endpoint_scan::Config,
@@ -348,6 +352,7 @@ impl Default for DetectConfig {
             state_file: None,
             snapshot_interval: 300 * SEC,
             state_max_bytes: crate::config::DEFAULT_MEMORY_LIMIT,
+            client_bytes: 0,
             burst: Default::default(),
             login: Default::default(),
             endpoint_scan: Default::default(),
@@ -404,7 +409,15 @@ struct Client {
     profile: unusual_endpoint::Profile,
     recent: std::collections::VecDeque<Sample>,
     episodes: HashMap<Kind, Episode, Prehashed>,
+    /// What the client held when last measured (counted in its shard's total).
+    bytes: usize,
+    /// Exchanges judged: the client is measured every [`MEASURE_EVERY`].
+    judged: u32,
 }
+
+/// A client's memory is measured on its first exchange and every this many after
+/// (between two measurements it grows by at most this many requests' windows).
+const MEASURE_EVERY: u32 = 16;
 
 impl Client {
     fn new(cfg: &DetectConfig, id: ClientId, now: Nanos) -> Self {
@@ -418,7 +431,22 @@ impl Client {
             profile: Default::default(),
             recent: Default::default(),
             episodes: HashMap::default(),
+            bytes: 0,
+            judged: 0,
         }
+    }
+
+    /// Bytes the client holds: its table slot, its key, every detector's windows.
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<(ClientId, Client)>()
+            + self.key.capacity()
+            + self.burst.heap_bytes()
+            + self.login.heap_bytes()
+            + self.scan.heap_bytes()
+            + self.enumeration.heap_bytes()
+            + self.profile.heap_bytes()
+            + self.recent.capacity() * std::mem::size_of::<Sample>()
+            + self.episodes.capacity() * (std::mem::size_of::<(Kind, Episode)>() + 1)
     }
 }
 
@@ -430,7 +458,14 @@ pub struct DetectStats {
     pub clients_evicted: u64,
     pub endpoints_evicted: u64,
     pub templates_evicted: u64,
+    /// What the clients and their detector windows held at the last epoch.
+    pub client_bytes: u64,
+    /// Epochs that found the clients past their share of the budget.
+    pub clients_over_budget: u64,
 }
+
+/// Exchanges between two checks of the clients' memory within one epoch.
+const BUDGET_CHECK: u64 = 1 << 16;
 
 /// Packet time between two merges of what the client shards contributed to the
 /// population baseline. Every engine, sharded or not, merges on the same epochs, so
@@ -530,6 +565,8 @@ pub(crate) struct Shard {
     /// (exchange number, requests in a finished interval), for the next epoch.
     contributions: Vec<(u64, f64)>,
     now: Nanos,
+    /// What its clients held when last measured.
+    bytes: usize,
 }
 
 impl Shard {
@@ -541,7 +578,22 @@ impl Shard {
             population: Default::default(),
             contributions: Vec::new(),
             now: 0,
+            bytes: 0,
         }
+    }
+
+    /// Forgets a client (evicted by the engine).
+    fn forget(&mut self, id: &ClientId) {
+        if let Some(c) = self.clients.remove(id) {
+            self.bytes = self.bytes.saturating_sub(c.bytes);
+        }
+    }
+
+    /// Measures a client again (see [`MEASURE_EVERY`]).
+    fn measure(bytes: &mut usize, client: &mut Client) {
+        let b = client.heap_bytes();
+        *bytes = bytes.saturating_sub(client.bytes) + b;
+        client.bytes = b;
     }
 
     /// Runs the client's detectors on one exchange; its alerts go to `out`.
@@ -706,6 +758,10 @@ impl Shard {
         client
             .episodes
             .retain(|_, e| obs.ts < e.last_hit.saturating_add(cfg.episode_gap));
+        if client.judged % MEASURE_EVERY == 0 {
+            Self::measure(&mut self.bytes, client);
+        }
+        client.judged = client.judged.wrapping_add(1);
     }
 
     /// Client episodes going on at `now`, by kind.
@@ -911,9 +967,22 @@ impl Engine {
             None => self.templater.template_cut(ex, target, client_hash),
         };
         self.stats.templates_evicted = self.templater.evicted;
+        let template = crate::routes::capped(template);
         let obs = Obs::cut(ex, Some(template), target)?;
         self.stats.exchanges += 1;
         let seq = self.stats.exchanges;
+        if seq % BUDGET_CHECK == 0 {
+            // A flood inside one second of packet time is held to the budget too.
+            let bytes = match &mut self.stage {
+                Stage::Inline(shard) => shard.bytes,
+                Stage::Sharded(pool) => {
+                    let got = pool.barrier(self.now, false, out);
+                    self.contributions.extend(got.contributions);
+                    got.bytes
+                }
+            };
+            self.hold_to_budget(bytes);
+        }
         self.now = self.now.max(obs.ts);
         if self.now / EPOCH > self.epoch {
             self.epoch = self.now / EPOCH;
@@ -1098,17 +1167,21 @@ impl Engine {
         }
     }
 
-    /// Applies the population contributions of the epoch that ended.
+    /// Applies the population contributions of the epoch that ended, and holds the
+    /// clients to their share of the memory budget.
     fn next_epoch(&mut self, out: &mut Vec<Alert>) {
-        match &mut self.stage {
+        let bytes = match &mut self.stage {
             Stage::Inline(shard) => {
                 self.contributions.append(&mut shard.contributions);
+                shard.bytes
             }
             Stage::Sharded(pool) => {
                 let got = pool.barrier(self.now, false, out);
                 self.contributions.extend(got.contributions);
+                got.bytes
             }
-        }
+        };
+        self.hold_to_budget(bytes);
         // Exchange order, whichever shard judged them.
         self.contributions.sort_by_key(|(seq, _)| *seq);
         for (_, x) in self.contributions.drain(..) {
@@ -1153,14 +1226,31 @@ impl Engine {
             .or_default() += 1;
     }
 
+    /// Clients past their share of the memory budget (`bytes`: what they hold, as
+    /// the shards measured it at an epoch, the same with any number of shards):
+    /// the least recently seen go until an eighth of the share is free again.
+    fn hold_to_budget(&mut self, bytes: usize) {
+        self.stats.client_bytes = bytes as u64;
+        let budget = self.cfg.client_bytes;
+        if budget == 0 || (bytes as u64) <= budget || self.members.is_empty() {
+            return;
+        }
+        let each = (bytes / self.members.len()).max(1) as u64;
+        let n = (bytes as u64 - budget / 8 * 7).div_ceil(each) as usize;
+        self.evict_n(n.min(self.members.len()));
+        self.stats.client_bytes = (bytes as u64).saturating_sub(n as u64 * each);
+        self.stats.clients_over_budget += 1;
+    }
+
     fn evict(&mut self) {
-        let n = crate::lru::batch(self.cfg.max_clients);
+        self.evict_n(crate::lru::batch(self.cfg.max_clients));
+    }
+
+    fn evict_n(&mut self, n: usize) {
         for k in crate::lru::oldest(&self.members, n, |t| *t) {
             self.members.remove(&k);
             match &mut self.stage {
-                Stage::Inline(shard) => {
-                    shard.clients.remove(&k);
-                }
+                Stage::Inline(shard) => shard.forget(&k),
                 Stage::Sharded(pool) => pool.evict(self.stable.hash_one(k), k),
             }
             self.stats.clients_evicted += 1;

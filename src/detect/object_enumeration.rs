@@ -66,6 +66,19 @@ pub struct State {
     endpoints: HashMap<u64, PerEndpoint, crate::detect::Prehashed>,
 }
 
+impl State {
+    /// Heap bytes held: the table and each route's windows.
+    pub fn heap_bytes(&self) -> usize {
+        let w = |w: &Option<CountingWindow>| w.as_ref().map_or(0, CountingWindow::heap_bytes);
+        self.endpoints.capacity() * (std::mem::size_of::<(u64, PerEndpoint)>() + 1)
+            + self
+                .endpoints
+                .values()
+                .map(|e| w(&e.ids) + w(&e.misses) + w(&e.absent))
+                .sum::<usize>()
+    }
+}
+
 /// The identifier values in `path` where the template has a placeholder (`{id}`,
 /// `{uuid}`, `{name}`...).
 pub fn ids<'a>(path: &'a str, template: &'a str) -> impl Iterator<Item = &'a str> + 'a {

@@ -45,6 +45,8 @@ struct Reply {
     contributions: Vec<(u64, f64)>,
     episodes: HashMap<Kind, usize>,
     clients: ClientSnaps,
+    /// What the shard's clients hold.
+    bytes: usize,
 }
 
 /// What a barrier gathered besides the alerts.
@@ -52,6 +54,8 @@ struct Reply {
 pub(super) struct Gathered {
     pub contributions: Vec<(u64, f64)>,
     pub clients: ClientSnaps,
+    /// What the clients of every shard hold.
+    pub bytes: usize,
 }
 
 pub(super) struct Pool {
@@ -170,6 +174,7 @@ impl Pool {
             alerts.extend(r.alerts.into_iter().map(|(seq, a)| (seq, 0, a)));
             got.contributions.extend(r.contributions);
             got.clients.append(r.clients);
+            got.bytes += r.bytes;
             for (k, n) in r.episodes {
                 *self.episodes.entry(k).or_default() += n;
             }
@@ -207,9 +212,7 @@ fn run(mut shard: Shard, rx: Receiver<ToShard>, reply: mpsc::Sender<Reply>) {
                                 shard.judge(*r, &ex, &mut raised);
                                 alerts.extend(raised.drain(..).map(|a| (seq, a)));
                             }
-                            Item::Evict(id) => {
-                                shard.clients.remove(&id);
-                            }
+                            Item::Evict(id) => shard.forget(&id),
                             Item::Restore(c) => shard.restore_client(*c),
                         }
                     }
@@ -229,6 +232,7 @@ fn run(mut shard: Shard, rx: Receiver<ToShard>, reply: mpsc::Sender<Reply>) {
                     alerts: std::mem::take(&mut alerts),
                     contributions: std::mem::take(&mut shard.contributions),
                     episodes: shard.episodes(shard.now),
+                    bytes: shard.bytes,
                     clients: if want_clients {
                         shard.client_snaps()
                     } else {

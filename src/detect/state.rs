@@ -157,7 +157,10 @@ impl Shard {
         client.profile.requests = c.profile_requests;
         client.profile.endpoints = c.endpoints.into_iter().collect();
         client.profile.shadows = c.shadows.into_iter().collect();
-        self.clients.insert(c.id, client);
+        Self::measure(&mut self.bytes, &mut client);
+        if let Some(old) = self.clients.insert(c.id, client) {
+            self.bytes = self.bytes.saturating_sub(old.bytes);
+        }
     }
 }
 

@@ -146,6 +146,21 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// Heap bytes held: its sets and its usual routes.
+    pub fn heap_bytes(&self) -> usize {
+        (self.endpoints.capacity()
+            + self.touched.capacity()
+            + self.areas.capacity()
+            + self.shadows.capacity())
+            * 9
+            + self.usual.capacity() * std::mem::size_of::<(u64, String, u32)>()
+            + self
+                .usual
+                .iter()
+                .map(|(_, e, _)| e.capacity())
+                .sum::<usize>()
+    }
+
     /// Remembers an object value (keyed hash) as this client's.
     pub fn touch(&mut self, h: u64) {
         if self.touched.len() >= TOUCHED_CAP {

@@ -50,6 +50,11 @@ impl<T> Window<T> {
         self.items.len()
     }
 
+    /// Heap bytes held (what the memory budget counts).
+    pub fn heap_bytes(&self) -> usize {
+        self.items.capacity() * std::mem::size_of::<(Nanos, T)>()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
@@ -116,6 +121,11 @@ impl CountingWindow {
     /// Events in the window.
     pub fn len(&self) -> usize {
         self.events.len()
+    }
+
+    /// Heap bytes held: the events, and the counts' table (a control byte an entry).
+    pub fn heap_bytes(&self) -> usize {
+        self.events.heap_bytes() + self.counts.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -316,6 +316,18 @@ pub fn render(
     );
     header(
         &mut s,
+        "apiwatch_memory_bytes",
+        "gauge",
+        "Memory held by a table: clients with their detector windows as measured at the last epoch; connections as their count times the measured peak per connection.",
+    );
+    for (table, n) in [
+        ("clients", detect.client_bytes),
+        ("flows", p.active_flows as u64 * crate::flow::FLOW_BYTES),
+    ] {
+        let _ = writeln!(s, "apiwatch_memory_bytes{{table=\"{table}\"}} {n}");
+    }
+    header(
+        &mut s,
         "apiwatch_evictions_total",
         "counter",
         "Entries evicted from a full table, by table.",

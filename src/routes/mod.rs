@@ -353,6 +353,29 @@ fn unreserved_decoded(seg: &str) -> String {
     out
 }
 
+/// Longest route kept whole: every table that stores routes (the inventory, client
+/// profiles, samples, metric labels, the state file) stores at most this much of one.
+pub const MAX_ROUTE_LEN: usize = 512;
+/// What a longer route keeps of its start, before the `{long}` marker.
+const LONG_ROUTE_KEEP: usize = 256;
+
+/// `template` cut to its first [`LONG_ROUTE_KEEP`] bytes (at a character boundary)
+/// and marked `{long}` when it is longer than [`MAX_ROUTE_LEN`]: a flood of distinct
+/// 16 KB paths costs the tables a few hundred bytes a route, not 16 KB.
+pub fn capped(template: crate::http::Text) -> crate::http::Text {
+    if template.len() <= MAX_ROUTE_LEN {
+        return template;
+    }
+    let mut end = LONG_ROUTE_KEEP;
+    while !template.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut s = String::with_capacity(end + 6);
+    s.push_str(&template[..end]);
+    s.push_str("{long}");
+    s.into()
+}
+
 /// The stateless template of a request target: identifier-like segments replaced by
 /// their class, long or numbered slugs by `{name}`.
 pub fn template(uri: &str) -> String {

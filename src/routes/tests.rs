@@ -291,3 +291,13 @@ fn paths_are_normalised_as_servers_route_them() {
         std::borrow::Cow::Borrowed(_)
     ));
 }
+
+#[test]
+fn long_routes_are_cut_and_marked() {
+    let short: crate::http::Text = "/api/users/{id}".into();
+    assert_eq!(capped(short.clone()), short);
+    let long = format!("/{}", "é".repeat(8000));
+    let c = capped(long.as_str().into());
+    assert!(c.len() <= LONG_ROUTE_KEEP + 6, "{}", c.len());
+    assert!(c.ends_with("{long}") && long.starts_with(c.trim_end_matches("{long}")));
+}
