@@ -162,7 +162,7 @@ fn main() -> std::io::Result<()> {
         }
         "long-paths" => {
             for i in 0..n {
-                let path = format!("{i:016x}").repeat(1024);
+                let path = format!("page-{i:010}-").repeat(1024);
                 let req = format!("GET /{path} HTTP/1.1\r\nHost: api\r\n\r\n");
                 let mut c = Conversation::new(client(i % 50), SERVER, i as u32, 7);
                 // One segment for the whole request.

@@ -141,6 +141,12 @@ impl Config {
         // Counted in bytes whatever `max_clients` says: detector windows grow with a
         // client's traffic, not with the number of clients.
         self.detect.client_bytes = part(SHARE_CLIENTS);
+        self.detect.object_users = ((self.memory.limit / 64 / 32) as usize)
+            .clamp(1 << 14, crate::detect::OBJECT_USERS_CAP);
+        // The inventory lives in the route tables' tenth, about 2 KiB an endpoint
+        // with its route (at most 512 bytes), sets and counts.
+        self.detect.unusual_endpoint.max_endpoints =
+            ((self.memory.limit / 10 / 2048) as usize).clamp(1024, 50_000);
         if !self.memory.max_clients_set {
             self.detect.max_clients =
                 (part(SHARE_CLIENTS) / crate::detect::CLIENT_BYTES).max(1024) as usize;

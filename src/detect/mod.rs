@@ -326,6 +326,9 @@ pub struct DetectConfig {
     /// of `memory.limit`; 0: no bound beyond `max_clients`). Past it the least
     /// recently seen clients are evicted.
     pub client_bytes: u64,
+    /// Object values remembered with the client that first used them (see
+    /// [`OBJECT_USERS_CAP`]).
+    pub object_users: usize,
     pub burst: burst::Config,
     pub login: login::Config,
     pub endpoint_scan: endpoint_scan::Config,
@@ -353,6 +356,7 @@ impl Default for DetectConfig {
             snapshot_interval: 300 * SEC,
             state_max_bytes: crate::config::DEFAULT_MEMORY_LIMIT,
             client_bytes: 0,
+            object_users: OBJECT_USERS_CAP,
             burst: Default::default(),
             login: Default::default(),
             endpoint_scan: Default::default(),
@@ -472,9 +476,10 @@ const BUDGET_CHECK: u64 = 1 << 16;
 /// the alerts do not depend on the number of shards.
 const EPOCH: Nanos = SEC;
 
-/// Object values remembered with their first user (cleared when full: 16 bytes
-/// each, so 8 MiB at most).
-const OBJECT_USERS_CAP: usize = 1 << 19;
+/// Object values remembered with their first user (cleared when full: about 32
+/// bytes each in the table): a sixty-fourth of `memory.limit`, within the share of
+/// the route tables, and never more than this.
+pub const OBJECT_USERS_CAP: usize = 1 << 19;
 
 /// What the global stage worked out for one exchange: its labels, and everything
 /// its client's shard needs besides the client's own state.
@@ -905,7 +910,7 @@ impl Engine {
 
     /// The inventory as an OpenAPI 3.1 document (`--endpoints`). Endpoints recorded
     /// before their route was learned merge into it.
-    pub fn openapi(&self) -> serde_json::Value {
+    pub fn openapi(&self) -> crate::routes::inventory::Document {
         let pinned = self.cfg.spec.is_some();
         self.inventory.to_openapi(
             |p| {
@@ -1049,7 +1054,7 @@ impl Engine {
         }
         let mut others_objects = false;
         for o in objects.as_slice() {
-            if self.object_users.len() >= OBJECT_USERS_CAP {
+            if self.object_users.len() >= self.cfg.object_users {
                 self.object_users.clear();
             }
             let first = *self.object_users.entry(*o).or_insert(client_hash);
@@ -1240,6 +1245,7 @@ impl Engine {
         self.evict_n(n.min(self.members.len()));
         self.stats.client_bytes = (bytes as u64).saturating_sub(n as u64 * each);
         self.stats.clients_over_budget += 1;
+        release_freed_memory();
     }
 
     fn evict(&mut self) {
@@ -1255,6 +1261,18 @@ impl Engine {
             }
             self.stats.clients_evicted += 1;
         }
+    }
+}
+
+/// Hands what evicted clients freed back to the system: glibc's allocator keeps
+/// freed memory in its arenas otherwise, and the process would stay at its
+/// high-water mark after every flood. Runs only when clients were evicted for the
+/// budget (at most once a second of packet time).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

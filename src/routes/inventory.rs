@@ -262,7 +262,7 @@ impl Inventory {
     /// The inventory as an OpenAPI 3.1 document. `route` maps each recorded endpoint
     /// to its route as known now (endpoints recorded before their route was learned
     /// merge into it).
-    pub fn to_openapi(&self, route: impl Fn(&str) -> String, generated: Nanos) -> Value {
+    pub fn to_openapi(&self, route: impl Fn(&str) -> String, generated: Nanos) -> Document {
         // path → method → merged info
         let mut paths: BTreeMap<String, BTreeMap<String, Merged>> = BTreeMap::new();
         for info in self.endpoints.values() {
@@ -290,27 +290,71 @@ impl Inventory {
                 .or_default();
             m.add(info);
         }
-        let mut out = Map::new();
-        for (path, methods) in &paths {
-            let (openapi_path, params) = path_parameters(path);
-            let mut item = Map::new();
-            if !params.is_empty() {
-                item.insert("parameters".into(), Value::Array(params));
-            }
-            for (method, m) in methods {
-                item.insert(method.clone(), m.operation(method, path));
-            }
-            out.insert(openapi_path, Value::Object(item));
-        }
-        json!({
-            "openapi": "3.1.0",
-            "info": {
+        Document { paths, generated }
+    }
+}
+
+/// The inventory as an OpenAPI 3.1 document, serialized one path at a time: the
+/// document of tens of thousands of routes is never built whole in memory (as a
+/// `serde_json::Value` it costs about ten times its text).
+pub struct Document {
+    paths: BTreeMap<String, BTreeMap<String, Merged>>,
+    generated: Nanos,
+}
+
+impl Serialize for Document {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut doc = s.serialize_map(Some(3))?;
+        doc.serialize_entry("openapi", "3.1.0")?;
+        doc.serialize_entry(
+            "info",
+            &json!({
                 "title": "API inventory learned by apiwatch",
-                "version": crate::time::iso_utc_z(generated),
+                "version": crate::time::iso_utc_z(self.generated),
                 "description": "Routes, methods, status codes and content types observed on the wire. x-apiwatch holds first and last seen (packet time), request counts and how many distinct clients and principals used each operation.",
-            },
-            "paths": out,
-        })
+            }),
+        )?;
+        doc.serialize_entry("paths", &Paths(&self.paths))?;
+        doc.end()
+    }
+}
+
+struct Paths<'a>(&'a BTreeMap<String, BTreeMap<String, Merged>>);
+
+impl Serialize for Paths<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        // Two paths can name their parameters alike (`/a/{id}` from two routes):
+        // one entry each, as a JSON object keeps them.
+        let mut items: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+        let mut order: Vec<(String, &str, &BTreeMap<String, Merged>)> = Vec::new();
+        for (path, methods) in self.0 {
+            let (openapi_path, params) = path_parameters(path);
+            if !params.is_empty() {
+                items
+                    .entry(openapi_path.clone())
+                    .or_default()
+                    .insert("parameters".into(), Value::Array(params));
+            }
+            order.push((openapi_path, path, methods));
+        }
+        order.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut map = s.serialize_map(None)?;
+        let mut i = 0;
+        while i < order.len() {
+            let key = order[i].0.clone();
+            let mut item = items.remove(&key).unwrap_or_default();
+            while i < order.len() && order[i].0 == key {
+                let (_, path, methods) = &order[i];
+                for (method, m) in *methods {
+                    item.insert(method.clone(), m.operation(method, path));
+                }
+                i += 1;
+            }
+            map.serialize_entry(&key, &item)?;
+        }
+        map.end()
     }
 }
 
@@ -487,7 +531,7 @@ fn path_parameters(path: &str) -> (String, Vec<Value>) {
 
 /// Writes `doc` to `path` atomically (a temporary file beside it, then a rename), so
 /// a reader never sees half a document.
-pub fn write_atomic(path: &std::path::Path, doc: &Value) -> std::io::Result<()> {
+pub fn write_atomic(path: &std::path::Path, doc: &impl Serialize) -> std::io::Result<()> {
     crate::durable::write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, doc)?;
         w.write_all(b"\n")
@@ -521,7 +565,7 @@ mod tests {
         inv.record(use_at(3, "GET /books/v1/{name}", 3, 404), 100);
         inv.record(use_at(4, "GET /a/{id}/b/{id}", 3, 200), 100);
         inv.record(use_at(5, "GET /wp-admin.php", 9, 404), 100);
-        let doc = inv.to_openapi(
+        let doc = serde_json::to_value(inv.to_openapi(
             |p| {
                 if p.starts_with("/books/v1/") {
                     "/books/v1/{name}".into()
@@ -530,7 +574,8 @@ mod tests {
                 }
             },
             0,
-        );
+        ))
+        .unwrap();
         let op = &doc["paths"]["/books/v1/{name}"]["get"];
         assert_eq!(op["x-apiwatch"]["requests"], 3);
         assert_eq!(op["x-apiwatch"]["clients"], 3);
