@@ -452,21 +452,35 @@ struct Form {
     key: Vec<u8>,
     value: Vec<u8>,
     in_value: bool,
+    /// The value being read belongs to no user field: skipped to the next `&`.
+    skip: bool,
     pct: Percent,
 }
 
 impl Form {
     fn feed(&mut self, b: &[u8], found: &mut Found) {
-        for &c in b {
+        let mut i = 0;
+        while i < b.len() {
+            if self.skip {
+                // A field's content (a 3 KB note, a page body): to the next pair
+                // in one step.
+                match memchr::memchr(b'&', &b[i..]) {
+                    Some(j) => i += j,
+                    None => return,
+                }
+            }
+            let c = b[i];
             match c {
                 b'&' => self.end_pair(found),
                 b'=' if !self.in_value => {
                     self.pct.flush(&mut self.key, MAX_KEY);
                     self.in_value = true;
+                    self.skip = user_rank(self.key.trim_ascii()).is_none();
                 }
                 _ if self.in_value => self.pct.push(c, &mut self.value, MAX_VALUE),
                 _ => self.pct.push(c, &mut self.key, MAX_KEY),
             }
+            i += 1;
         }
     }
 
@@ -483,6 +497,7 @@ impl Form {
         self.key.clear();
         self.value.clear();
         self.in_value = false;
+        self.skip = false;
     }
 }
 

@@ -163,6 +163,8 @@ pub fn attempt(
     let prefix_creds;
     let creds = match &ex.body_credentials {
         Some(c) => c,
+        // Most requests (every GET): no body, nothing to read.
+        None if ex.request_body_prefix.is_empty() => &NO_CREDENTIALS,
         None => {
             prefix_creds = credentials::scan(
                 &ex.request_body_prefix,
@@ -294,6 +296,12 @@ pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+/// What a request without a body says about credentials.
+static NO_CREDENTIALS: credentials::Credentials = credentials::Credentials {
+    user: None,
+    password: false,
+};
 
 /// Key for a failure whose username could not be read.
 const NO_USER: u64 = u64::MAX;

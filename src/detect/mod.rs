@@ -385,7 +385,7 @@ struct Episode {
 /// shadow route the route. Weak evidence first (a documentation page) must not use
 /// up the episode's report so that the admin probe minutes later goes unreported.
 /// `None`: the finding only ever counts once a cooldown.
-fn escalation(cfg: &DetectConfig, f: &Finding) -> Option<u64> {
+fn escalation(f: &Finding) -> Option<u64> {
     if f.kind != Kind::UnusualEndpoint {
         return None;
     }
@@ -394,9 +394,12 @@ fn escalation(cfg: &DetectConfig, f: &Finding) -> Option<u64> {
     let endpoint = f.endpoint.as_deref().unwrap_or("");
     let template = endpoint.split_once(' ').map_or(endpoint, |(_, t)| t);
     let what = match rule {
-        "sensitive_route" => {
-            unusual_endpoint::sensitive_area(&cfg.unusual_endpoint, template).unwrap_or(template)
-        }
+        // The area: the route's first three segments (`/admin/users`,
+        // `/api/admin/keys`), cheaper than finding its sensitive word again.
+        "sensitive_route" => template
+            .match_indices('/')
+            .nth(3)
+            .map_or(template, |(i, _)| &template[..i]),
         "shadow_route" => endpoint,
         _ => "",
     };
@@ -705,7 +708,7 @@ impl Shard {
 
         for f in findings {
             let ep = client.episodes.get(&f.kind).copied();
-            let kind_of = escalation(cfg, &f);
+            let kind_of = escalation(&f);
             // Within the cooldown, evidence of a new kind is still reported; a route
             // outside the spec is told to each client once (its profile keeps
             // which): an episode going on does not hold it back.

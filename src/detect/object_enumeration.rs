@@ -104,8 +104,14 @@ pub fn param_id(ex: &crate::http::Exchange) -> Option<(Vec<u8>, Vec<u8>)> {
             }
         }
     }
+    // A lookup body is a small POST (`{"accountId": 7}`), not a document.
     let body = &ex.request_body_prefix;
-    if !crate::jsonscan::looks_like_json(body) {
+    if ex.method.as_deref() != Some("POST")
+        || ex.request_body_len > 512
+        // A login's body is no lookup.
+        || ex.body_credentials.as_ref().is_some_and(|c| c.password || c.user.is_some())
+        || !crate::jsonscan::looks_like_json(body)
+    {
         return None;
     }
     let mut found = None;
@@ -129,16 +135,19 @@ fn is_id_param(name: &[u8], value: &[u8]) -> bool {
     let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value)) else {
         return false;
     };
-    if name.is_empty() || name.len() > 64 || crate::redact::is_secret_name(name) {
+    if name.is_empty() || name.len() > 64 {
         return false;
     }
-    let lower = name.to_ascii_lowercase();
-    let id_name = lower.ends_with("id") || lower.ends_with("ids");
-    match crate::routes::segment_class(value) {
+    // The cheap tests first: most parameters are no id at all.
+    let n = name.as_bytes();
+    let ends = |s: &[u8]| n.len() >= s.len() && n[n.len() - s.len()..].eq_ignore_ascii_case(s);
+    let id_name = ends(b"id") || ends(b"ids");
+    let id_like = match crate::routes::segment_class(value) {
         Some("{uuid}") => true,
         Some("{id}" | "{hex}" | "{token}") => id_name,
         _ => false,
-    }
+    };
+    id_like && !crate::redact::is_secret_name(name)
 }
 
 /// `evidence`: whether a finding would be reported now (the engine says no while an

@@ -182,14 +182,20 @@ fn is_static_asset(template: &str) -> bool {
 
 /// Whether a route's words make it sensitive (placeholders are not words).
 pub fn sensitive_by_name(cfg: &Config, template: &str) -> bool {
+    sensitive_by_words(cfg, template, |_| true)
+}
+
+/// Whether a word of the route is one of the configured sensitive words that `is`
+/// accepts.
+fn sensitive_by_words(cfg: &Config, template: &str, is: impl Fn(&str) -> bool) -> bool {
     let lower = template.to_ascii_lowercase();
     lower
         .split(['/', '.', '-', '_'])
         .filter(|seg| !seg.starts_with('{'))
         .any(|seg| {
-            cfg.sensitive_words
-                .iter()
-                .any(|w| seg == w || (w.len() >= 5 && seg.starts_with(w.as_str())))
+            cfg.sensitive_words.iter().any(|w| {
+                (seg == w || (w.len() >= 5 && seg.starts_with(w.as_str()))) && is(w.as_str())
+            })
         })
 }
 
@@ -236,19 +242,7 @@ pub fn human_page(cfg: &Config, template: &str, response_type: Option<&str>) -> 
         let t = t.trim_start().as_bytes();
         t.len() >= 9 && t[..9].eq_ignore_ascii_case(b"text/html")
     });
-    if !html {
-        return false;
-    }
-    let others = Config {
-        sensitive_words: cfg
-            .sensitive_words
-            .iter()
-            .filter(|w| !DOC_WORDS.contains(&w.as_str()))
-            .cloned()
-            .collect(),
-        ..Config::default()
-    };
-    !sensitive_by_name(&others, template)
+    html && !sensitive_by_words(cfg, template, |w| !DOC_WORDS.contains(&w))
 }
 
 /// Sensitive by name, or a state change on an object.
@@ -443,11 +437,13 @@ pub fn profile(
         .response_headers
         .as_ref()
         .and_then(|h| h.content_type.as_deref());
-    let area = if new_endpoint && !human_page(cfg, &obs.template, response_type) {
-        sensitive_area(cfg, &obs.template).map(|a| {
-            use std::hash::BuildHasher;
-            super::Prehashed::default().hash_one(a)
-        })
+    let area = if new_endpoint {
+        sensitive_area(cfg, &obs.template)
+            .filter(|_| !human_page(cfg, &obs.template, response_type))
+            .map(|a| {
+                use std::hash::BuildHasher;
+                super::Prehashed::default().hash_one(a)
+            })
     } else {
         None
     };

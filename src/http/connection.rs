@@ -57,7 +57,7 @@ struct Transaction {
     body_len: u64,
     body_prefix: Vec<u8>,
     /// The request body's credentials, read as the body streams by.
-    credentials: Option<Box<crate::credentials::Scanner>>,
+    credentials: Option<crate::credentials::Scanner>,
     response_body_prefix: Vec<u8>,
     response: Option<Box<Head>>,
     response_ts: Option<Nanos>,
@@ -207,7 +207,7 @@ impl Connection {
                             .as_ref()
                             .and_then(|h| h.headers.content_type.as_deref());
                         tx.credentials
-                            .get_or_insert_with(|| Box::new(crate::credentials::Scanner::new(ct)))
+                            .get_or_insert_with(|| crate::credentials::Scanner::new(ct))
                             .feed(b);
                     }
                 }
