@@ -8,8 +8,11 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::thread::sleep;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{JoinHandle, sleep};
 use std::time::{Duration, Instant};
 
 use common::parse_lines;
@@ -26,24 +29,45 @@ fn sh(args: &[&str]) -> bool {
 struct Netns {
     cli: String,
     srv: String,
+    veth: String,
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
         sh(&["ip", "netns", "del", &self.cli]);
         sh(&["ip", "netns", "del", &self.srv]);
+        // Still in the root namespace when building the pair failed half-way.
+        sh(&["ip", "link", "del", &self.veth]);
     }
 }
 
+/// A random name part for this test process, so that no other run on the machine
+/// (another worktree, a container with its own pid numbering) and nothing a killed
+/// run left behind has the same namespace and interface names. A part of the pid was
+/// used before: it repeats, and containers start their pids at 1.
+fn token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN
+        .get_or_init(|| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            format!("{:08x}", h.finish() as u32)
+        })
+        .clone()
+}
+
 /// Two namespaces joined by a veth pair: client 10.78.<n>.1 on `vc`, server
-/// 10.78.<n>.2 on `vs`. Removed when dropped.
+/// 10.78.<n>.2 on `vs`. Removed when dropped. Names carry [`token`] and `n` (one
+/// per test): interface names stay under 16 bytes.
 fn netns_pair(n: u8) -> (Netns, String, String) {
-    let id = std::process::id() % 10_000 * 10 + u32::from(n);
+    let id = format!("{}{n}", token());
+    let (vc, vs) = (format!("awc{id}"), format!("aws{id}"));
     let ns = Netns {
         cli: format!("awt-c{id}"),
         srv: format!("awt-s{id}"),
+        veth: vc.clone(),
     };
-    let (vc, vs) = (format!("awc{id}"), format!("aws{id}"));
     let ok = sh(&["ip", "netns", "add", &ns.cli])
         && sh(&["ip", "netns", "add", &ns.srv])
         && sh(&[
@@ -77,6 +101,115 @@ fn netns_pair(n: u8) -> (Netns, String, String) {
     (ns, vc, vs)
 }
 
+/// How long a wait for something observable may take before the test fails: far
+/// more than it takes on a loaded machine, and only spent when something is wrong.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Polls `ready` every 20 ms until it holds; fails with `what` after [`DEADLINE`].
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} (waited {DEADLINE:?})");
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// Complete lines in `path` (0 while it does not exist).
+fn lines_in(path: &Path) -> usize {
+    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+}
+
+/// A running `apiwatch -i` (inside `ip netns exec`, which execs it: same pid). Its
+/// stderr is read as it comes, so the test can wait for the log line that says the
+/// capture is open. Killed if the test fails while it runs.
+struct Sensor {
+    child: Child,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Sensor {
+    /// Starts `cmd` with info logging and stderr piped.
+    fn start(mut cmd: Command) -> Sensor {
+        let mut child = cmd
+            .env("APIWATCH_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let sink = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Sensor {
+            child,
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until apiwatch says it is capturing: logged once every socket is bound
+    /// to the interface, has its filter and has joined the fanout group, and
+    /// privileges are dropped. Counting bound sockets in /proc/<pid>/net/packet (as
+    /// before) passed while the last socket had not joined the fanout group yet (a
+    /// socket outside the group sees every packet and the group rehashes flows when
+    /// it joins: doubled or split connections), with `-i any` as soon as the sockets
+    /// existed, and before `ip netns exec` had even entered the namespace it read the
+    /// root namespace's sockets; the 200 ms sleep after it only made that unlikely.
+    fn wait_capturing(&mut self) {
+        let deadline = Instant::now() + DEADLINE;
+        while !self.stderr().contains("msg=Capturing") {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "apiwatch exited ({status}) before capturing: {}",
+                    self.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "apiwatch did not start capturing: {}",
+                self.stderr()
+            );
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGINT, then its exit status and all it wrote on stderr.
+    fn stop(mut self) -> (ExitStatus, String) {
+        unsafe { libc::kill(self.pid() as i32, libc::SIGINT) };
+        let status = self.child.wait().unwrap();
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        (status, self.stderr())
+    }
+}
+
+impl Drop for Sensor {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Whether this machine can run the live tests (root, iproute2, curl).
 fn can_run() -> bool {
     let root = unsafe { libc::geteuid() } == 0;
@@ -97,49 +230,54 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "hello\n").unwrap();
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &ns.srv, "python3", "-m", "http.server"])
-        .args(["8000", "--bind", "10.78.0.2", "--directory"])
-        .arg(&www)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // A response still arriving when the signal comes: 1 KiB every 50 ms of a
-    // declared 100 MB.
+    let _server = Reaped(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.srv, "python3", "-m", "http.server"])
+            .args(["8000", "--bind", "10.78.0.2", "--directory"])
+            .arg(&www)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // A response still arriving when the signal comes: 1 KiB every 50 ms (for a
+    // minute) of a declared 100 MB.
     let slow = "import socket, time\n\
         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
         s.bind(('10.78.0.2', 8001)); s.listen()\n\
         c, _ = s.accept(); c.recv(65536)\n\
         c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 100000000\\r\\n\\r\\n')\n\
-        for _ in range(600):\n    c.sendall(b'x' * 1024); time.sleep(0.05)\n";
-    let mut slow_server = Command::new("ip")
-        .args(["netns", "exec", &ns.srv, "python3", "-c", slow])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        for _ in range(1200):\n    c.sendall(b'x' * 1024); time.sleep(0.05)\n";
+    let slow_server = Reaped(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.srv, "python3", "-c", slow])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let exchanges = dir.join("exchanges.jsonl");
-    let aw = Command::new("ip")
-        .args(["netns", "exec", &ns.cli])
+    // Metrics on the client's address, reached over the namespace's loopback (not the
+    // captured veth).
+    assert!(sh(&["ip", "-n", &ns.cli, "link", "set", "lo", "up"]));
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns.cli])
         .arg(env!("CARGO_BIN_EXE_apiwatch"))
         .args([
             "-i",
             &vc,
             "--workers",
             "2",
+            "--web.listen-address",
+            "10.78.0.1:9100",
             "--alerts",
             "/dev/null",
             "--exchanges",
         ])
-        .arg(&exchanges)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_capturing(aw.id(), 2);
+        .arg(&exchanges);
+    let mut aw = Sensor::start(cmd);
+    aw.wait_capturing();
     // Wait (bounded) for the server, then make a few requests.
-    let deadline = Instant::now() + Duration::from_secs(10);
     let curl = |path: &str| {
         let url = format!("http://10.78.0.2:8000{path}");
         sh(&[
@@ -154,48 +292,47 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
             &url,
         ])
     };
-    while !curl("/") {
-        assert!(Instant::now() < deadline, "server did not start");
-        sleep(Duration::from_millis(100));
-    }
+    wait_until("server did not start", || curl("/"));
     for path in ["/", "/missing", "/also-missing"] {
         curl(path);
     }
-    // The signal comes once the slow response is well under way (bounded waits, not
-    // a guess at how long start-up takes on a loaded machine).
-    wait_listening(slow_server.id(), 8001);
+    // apiwatch stops reading at the signal: what the kernel put in the rings and no
+    // worker read yet is not seen. So the signal waits until it has been read: these
+    // exchanges in the file...
+    wait_until("the first exchanges did not reach the file", || {
+        let seen = exchanges_in(&exchanges);
+        seen.iter().any(|e| e["uri"] == "/also-missing")
+            && seen.iter().filter(|e| e["uri"] == "/").count() >= 2
+    });
+    // ...then the slow response well under way (its body arriving at the client) and
+    // read by apiwatch: the bytes it counts pass what crossed the veth before the
+    // download by 6 KiB, which only the download's packets (its request first, on
+    // the same socket) can make up.
+    wait_listening(slow_server.0.id(), "10.78.0.2", 8001);
+    let before = veth_bytes(&ns.cli, &vc);
     let body = dir.join("slow.body");
-    let mut download = Command::new("ip")
-        .args(["netns", "exec", &ns.cli, "curl", "-s", "-o"])
-        .arg(&body)
-        .args(["--max-time", "30", "http://10.78.0.2:8001/slow"])
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::metadata(&body).map_or(0, |m| m.len()) < 8 * 1024 {
-        assert!(Instant::now() < deadline, "the slow response never started");
-        sleep(Duration::from_millis(50));
-    }
+    let _download = Reaped(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.cli, "curl", "-s", "-o"])
+            .arg(&body)
+            .args(["--max-time", "60", "http://10.78.0.2:8001/slow"])
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the slow response never started", || {
+        std::fs::metadata(&body).map_or(0, |m| m.len()) >= 8 * 1024
+    });
+    wait_until("apiwatch did not read the slow response", || {
+        captured_bytes(&ns.cli, "10.78.0.1:9100").is_some_and(|b| b >= before + 6 * 1024)
+    });
     let signalled = Instant::now();
-    unsafe { libc::kill(aw.id() as i32, libc::SIGINT) };
-    let out = aw.wait_with_output().unwrap();
+    let (status, stderr) = aw.stop();
     let stop_time = signalled.elapsed();
-    let _ = download.kill();
-    let _ = download.wait();
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = slow_server.kill();
-    let _ = slow_server.wait();
     assert!(
         stop_time < Duration::from_secs(3),
         "took {stop_time:?} to stop"
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(status.code(), Some(0), "{stderr}");
     let got = parse_lines(&std::fs::read(&exchanges).unwrap());
     let seen: Vec<(String, u64)> = got
         .iter()
@@ -222,8 +359,7 @@ fn live_capture_on_a_veth_reports_exchanges_and_stops_cleanly_on_sigint() {
     let body = big["response_body_len"].as_u64().unwrap_or(0);
     assert!(
         body > 0 && body < 1 << 20,
-        "partial body expected: {big}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        "partial body expected: {big}\n{stderr}"
     );
 }
 
@@ -235,26 +371,37 @@ struct Observed {
     stderr: String,
 }
 
+/// The exchanges of the API scenario: 20 benign requests, then 15 failed logins.
+const SCENARIO: usize = 35;
+
 /// Runs the JSON API in the server namespace, `apiwatch -i` (with `args`) on the
-/// client's veth, benign traffic then a brute-force loop from the client; SIGINT.
-fn api_scenario(n: u8, args: &[&str]) -> Observed {
-    api_scenario_with(n, args, &|_, _| {})
+/// client's veth, benign traffic then a brute-force loop from the client; SIGINT once
+/// `expect` exchanges are in the exchange log.
+fn api_scenario(n: u8, args: &[&str], expect: usize) -> Observed {
+    api_scenario_with(n, args, expect, &|_, _| {})
 }
 
 /// As [`api_scenario`]; `between(pid, exchanges_path)` runs after the benign traffic
 /// and before the brute force.
-fn api_scenario_with(n: u8, args: &[&str], between: &dyn Fn(u32, &std::path::Path)) -> Observed {
+fn api_scenario_with(
+    n: u8,
+    args: &[&str],
+    expect: usize,
+    between: &dyn Fn(u32, &Path),
+) -> Observed {
     let (ns, vc, _vs) = netns_pair(n);
     let srv_ip = format!("10.78.{n}.2");
     let server_script = common::repo("scripts/api_server.py");
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &ns.srv, "python3"])
-        .arg(&server_script)
-        .args([srv_ip.as_str(), "8000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _server = Reaped(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.srv, "python3"])
+            .arg(&server_script)
+            .args([srv_ip.as_str(), "8000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let dir = common::fresh_dir(&format!("apiwatch-live-api-{n}"));
     // A log directory the --user test's unprivileged user can create files in.
     use std::os::unix::fs::PermissionsExt;
@@ -272,33 +419,22 @@ fn api_scenario_with(n: u8, args: &[&str], between: &dyn Fn(u32, &std::path::Pat
         })
     };
     let health = vec![format!("http://{srv_ip}:8000/health")];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !curl(&[], &health) {
-        assert!(Instant::now() < deadline, "API server did not start");
-        sleep(Duration::from_millis(100));
-    }
-    let aw = Command::new("ip")
-        .args(["netns", "exec", &ns.cli])
+    wait_until("API server did not start", || curl(&[], &health));
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns.cli])
         .arg(env!("CARGO_BIN_EXE_apiwatch"))
         .args(["-i", &vc, "--alerts"])
         .arg(&alerts)
         .arg("--exchanges")
         .arg(&exchanges)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let workers = args
-        .iter()
-        .position(|a| *a == "--workers")
-        .map_or(1, |i| args[i + 1].parse().unwrap());
-    wait_sockets(aw.id(), workers, args.contains(&"any"));
+        .args(args);
+    let mut aw = Sensor::start(cmd);
+    aw.wait_capturing();
     let items: Vec<String> = (0..20)
         .map(|i| format!("http://{srv_ip}:8000/api/items?page={i}"))
         .collect();
     assert!(curl(&[], &items));
-    between(aw.id(), &exchanges);
+    between(aw.pid(), &exchanges);
     let login: Vec<String> = (0..15)
         .map(|_| format!("http://{srv_ip}:8000/api/login"))
         .collect();
@@ -311,13 +447,16 @@ fn api_scenario_with(n: u8, args: &[&str], between: &dyn Fn(u32, &std::path::Pat
         ],
         &login,
     );
-    sleep(Duration::from_millis(500));
-    unsafe { libc::kill(aw.id() as i32, libc::SIGINT) };
-    let out = aw.wait_with_output().unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // apiwatch stops reading at the signal, and what its workers had not read from
+    // the rings by then is never seen: the signal waits for the exchanges to be in
+    // the file (written within a second), not a fixed 500 ms. (With nothing to
+    // expect, as behind a filter that drops it all, there is nothing to wait for.)
+    wait_until(
+        &format!("{expect} exchanges did not reach {}", exchanges.display()),
+        || lines_in(&exchanges) >= expect,
+    );
+    let (status, stderr) = aw.stop();
+    assert_eq!(status.code(), Some(0), "{stderr}");
     Observed {
         exchanges: parse_lines(&std::fs::read(&exchanges).unwrap()),
         exchanges_path: exchanges.clone(),
@@ -363,13 +502,17 @@ fn one_and_three_workers_see_the_same_exchanges_and_catch_the_brute_force() {
     if !can_run() {
         return;
     }
-    let one = api_scenario(1, &["--workers", "1", "tcp", "port", "8000"]);
+    let one = api_scenario(1, &["--workers", "1", "tcp", "port", "8000"], SCENARIO);
     // Three capture workers and three detection shards.
     let config =
         std::env::temp_dir().join(format!("apiwatch-live-shards-{}.toml", std::process::id()));
     std::fs::write(&config, "[detect]\nshards = 3\n").unwrap();
     let c = config.to_str().unwrap();
-    let three = api_scenario(2, &["--workers", "3", "-c", c, "tcp", "port", "8000"]);
+    let three = api_scenario(
+        2,
+        &["--workers", "3", "-c", c, "tcp", "port", "8000"],
+        SCENARIO,
+    );
     let _ = std::fs::remove_file(&config);
     assert_complete(&one, "10.78.1.1");
     assert_complete(&three, "10.78.2.1");
@@ -390,7 +533,7 @@ fn a_filter_that_excludes_the_traffic_sees_nothing() {
     if !can_run() {
         return;
     }
-    let o = api_scenario(3, &["--workers", "2", "tcp", "port", "9999"]);
+    let o = api_scenario(3, &["--workers", "2", "tcp", "port", "9999"], 0);
     assert!(o.exchanges.is_empty(), "{:?}", o.exchanges);
     assert!(o.stderr.contains("packets     0 "), "{}", o.stderr);
 }
@@ -439,6 +582,7 @@ fn the_libpcap_backend_with_two_workers_sees_every_exchange() {
             "port",
             "8000",
         ],
+        SCENARIO,
     );
     assert_complete(&o, "10.78.4.1");
 }
@@ -451,24 +595,28 @@ fn sighup_reopens_the_outputs_and_user_drops_root() {
     // Outputs are opened as root, then apiwatch runs as nobody; after the benign
     // traffic the exchange log is rotated away and SIGHUP makes a new one.
     let rotated = std::cell::RefCell::new(None);
-    let o = api_scenario_with(5, &["--user", "nobody", "--workers", "2"], &|pid, path| {
-        // Rotate once the benign traffic is in the file (flushed within a second on
-        // a quiet wire), so the test does not depend on how loaded the machine is.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let lines = || std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
-        while lines() < 20 {
-            assert!(
-                Instant::now() < deadline,
-                "the benign traffic never reached the file"
-            );
-            sleep(Duration::from_millis(50));
-        }
-        let old = path.with_extension("1");
-        std::fs::rename(path, &old).unwrap();
-        unsafe { libc::kill(pid as i32, libc::SIGHUP) };
-        sleep(Duration::from_millis(200));
-        *rotated.borrow_mut() = Some(old);
-    });
+    let o = api_scenario_with(
+        5,
+        &["--user", "nobody", "--workers", "2"],
+        15,
+        &|pid, path| {
+            // Rotate once the benign traffic is in the file (flushed within a second
+            // on a quiet wire), so the test does not depend on how loaded the machine
+            // is.
+            wait_until("the benign traffic never reached the file", || {
+                lines_in(path) >= 20
+            });
+            let old = path.with_extension("1");
+            std::fs::rename(path, &old).unwrap();
+            unsafe { libc::kill(pid as i32, libc::SIGHUP) };
+            // The brute force starts once apiwatch has acted on the signal: the new
+            // file exists (made at its next quiet moment or exchange), rather than
+            // 200 ms later, when a loaded machine may not have run the handler yet
+            // and the logins would go to the rotated file.
+            wait_until("SIGHUP did not reopen the exchange log", || path.exists());
+            *rotated.borrow_mut() = Some(old);
+        },
+    );
     let old = rotated.into_inner().unwrap();
     let before = parse_lines(&std::fs::read(&old).unwrap());
     assert!(
@@ -502,59 +650,73 @@ fn sighup_reopens_the_outputs_and_user_drops_root() {
     }));
 }
 
-/// Waits (bounded) until apiwatch `pid` holds `sockets` packet sockets in its
-/// namespace, then a moment for them to be bound, instead of guessing how long
-/// start-up takes on a loaded machine.
-fn wait_capturing(pid: u32, sockets: usize) {
-    wait_sockets(pid, sockets, false);
-}
-
-/// As [`wait_capturing`]; `any`: the sockets capture every interface (`-i any`), so
-/// they are never bound to one.
-fn wait_sockets(pid: u32, sockets: usize, any: bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    // Sockets bound to an interface and running (`Iface` set, `R` = 1): a socket
-    // that only exists does not capture yet, and under load the gap lost the
-    // scenario's first requests.
-    let held = || {
-        std::fs::read_to_string(format!("/proc/{pid}/net/packet")).map_or(0, |t| {
-            t.lines()
-                .skip(1)
-                .filter(|l| {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    f.len() > 5 && (any || f[4] != "0") && f[5] == "1"
-                })
-                .count()
-        })
-    };
-    while held() < sockets {
-        assert!(
-            Instant::now() < deadline,
-            "apiwatch did not open its sockets"
-        );
-        sleep(Duration::from_millis(20));
-    }
-    sleep(Duration::from_millis(200));
-}
-
-/// Waits (bounded) until process `pid` listens on TCP `port` in its namespace.
-fn wait_listening(pid: u32, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let local = format!(":{port:04X} ");
-    let listening = || {
+/// Waits (bounded) until process `pid` listens on TCP `ip`:`port`. The address is
+/// matched too: until `ip netns exec` has entered the namespace, /proc/<pid>/net is
+/// the root namespace's, where something else may listen on that port.
+fn wait_listening(pid: u32, ip: &str, port: u16) {
+    let ip: std::net::Ipv4Addr = ip.parse().unwrap();
+    // /proc/net/tcp prints the address as the host-order value of its network-order
+    // bytes.
+    let local = format!("{:08X}:{port:04X}", u32::from_ne_bytes(ip.octets()));
+    wait_until("the server did not start listening", || {
         std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).is_ok_and(|t| {
             t.lines().skip(1).any(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
-                f.len() > 3 && format!("{} ", f[1]).ends_with(&local) && f[3] == "0A"
+                f.len() > 3 && f[1] == local && f[3] == "0A"
             })
         })
-    };
-    while !listening() {
-        assert!(
-            Instant::now() < deadline,
-            "the server did not start listening"
-        );
-        sleep(Duration::from_millis(20));
+    });
+}
+
+/// Bytes that crossed `veth` (in namespace `ns`) both ways, Ethernet headers
+/// included, as the kernel counts them.
+fn veth_bytes(ns: &str, veth: &str) -> u64 {
+    let stats = format!("/sys/class/net/{veth}/statistics");
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "cat"])
+        .arg(format!("{stats}/rx_bytes"))
+        .arg(format!("{stats}/tx_bytes"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// apiwatch_capture_bytes_total as served at `addr` in namespace `ns` (refreshed
+/// about once a second); `None` while it cannot be read.
+fn captured_bytes(ns: &str, addr: &str) -> Option<u64> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "curl", "-s", "--max-time", "5"])
+        .arg(format!("http://{addr}/metrics"))
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8(out.stdout).ok()?.lines().find_map(|l| {
+        l.strip_prefix("apiwatch_capture_bytes_total ")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// The complete exchange lines in `path` so far (a line being written is left out).
+fn exchanges_in(path: &Path) -> Vec<serde_json::Value> {
+    let mut b = std::fs::read(path).unwrap_or_default();
+    b.truncate(b.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1));
+    parse_lines(&b)
+}
+
+/// A child process killed when the test ends, failed or not.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -596,11 +758,8 @@ fn capture_errors_are_one_line_with_the_fix_and_the_right_exit_code() {
         );
         assert_eq!(err.lines().count(), 1, "{err}");
     }
-    // A veth is down until someone brings it up.
-    let (a, b) = (
-        format!("awd{}", std::process::id() % 100_000),
-        format!("awe{}", std::process::id() % 100_000),
-    );
+    // A veth is down until someone brings it up (named as in `netns_pair`).
+    let (a, b) = (format!("awd{}", token()), format!("awe{}", token()));
     assert!(sh(&[
         "ip", "link", "add", &a, "type", "veth", "peer", "name", &b
     ]));
@@ -635,54 +794,47 @@ fn quiet_wire_time_still_passes_idle_connections_are_finished_while_running() {
         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
         s.bind(('10.78.6.2', 8000)); s.listen()\n\
         c, _ = s.accept(); c.recv(65536); time.sleep(30)\n";
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &ns.srv, "python3", "-c", mute])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let server = Reaped(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.srv, "python3", "-c", mute])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let dir = common::fresh_dir("apiwatch-live-idle");
     let (config, exchanges) = (dir.join("apiwatch.toml"), dir.join("exchanges.jsonl"));
     std::fs::write(&config, "[flow]\nidle_timeout = \"1s\"\n").unwrap();
-    let aw = Command::new("ip")
-        .args(["netns", "exec", &ns.cli])
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns.cli])
         .arg(env!("CARGO_BIN_EXE_apiwatch"))
         .args(["-i", &vc, "--workers", "2", "--alerts", "/dev/null", "-c"])
         .arg(&config)
         .arg("--exchanges")
-        .arg(&exchanges)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_listening(server.id(), 8000);
-    wait_capturing(aw.id(), 2);
-    let mut client = Command::new("ip")
-        .args(["netns", "exec", &ns.cli, "curl", "-s", "--max-time", "20"])
-        .arg("http://10.78.6.2:8000/never-answered")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // No packet moves after the request; within a few seconds the idle timeout (1 s)
-    // must finish the connection and the exchange reach the file, apiwatch running.
-    let deadline = Instant::now() + Duration::from_secs(8);
-    let mut seen = Vec::new();
-    while Instant::now() < deadline && seen.is_empty() {
-        sleep(Duration::from_millis(250));
-        seen = parse_lines(&std::fs::read(&exchanges).unwrap_or_default());
-    }
-    unsafe { libc::kill(aw.id() as i32, libc::SIGINT) };
-    let out = aw.wait_with_output().unwrap();
-    let _ = client.kill();
-    let _ = client.wait();
-    let _ = server.kill();
-    let _ = server.wait();
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(seen.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+        .arg(&exchanges);
+    let mut aw = Sensor::start(cmd);
+    wait_listening(server.0.id(), "10.78.6.2", 8000);
+    aw.wait_capturing();
+    let _client = Reaped(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.cli, "curl", "-s", "--max-time", "60"])
+            .arg("http://10.78.6.2:8000/never-answered")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // No packet moves after the request; the idle timeout (1 s) must finish the
+    // connection and the exchange reach the file while apiwatch runs.
+    wait_until("the idle connection was not finished while running", || {
+        !exchanges_in(&exchanges).is_empty()
+    });
+    let seen = exchanges_in(&exchanges);
+    let (status, stderr) = aw.stop();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(seen.len(), 1, "{stderr}");
     assert_eq!(seen[0]["uri"], "/never-answered");
     assert!(seen[0]["status"].is_null(), "{}", seen[0]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("1 timed out"), "{stderr}");
 }
 
@@ -692,7 +844,11 @@ fn any_interface_in_cooked_mode_sees_the_same_traffic() {
         return;
     }
     // A later -i wins: capture on every interface of the client namespace.
-    let o = api_scenario(7, &["-i", "any", "--workers", "2", "tcp", "port", "8000"]);
+    let o = api_scenario(
+        7,
+        &["-i", "any", "--workers", "2", "tcp", "port", "8000"],
+        SCENARIO,
+    );
     assert_complete(&o, "10.78.7.1");
 }
 
@@ -707,8 +863,8 @@ fn user_that_cannot_write_the_log_directory_is_warned_at_start() {
     let dir = common::fresh_dir("apiwatch-live-ro");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let aw = Command::new("ip")
-        .args(["netns", "exec", &ns.cli])
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns.cli])
         .arg(env!("CARGO_BIN_EXE_apiwatch"))
         .args([
             "-i",
@@ -719,16 +875,11 @@ fn user_that_cannot_write_the_log_directory_is_warned_at_start() {
             "/dev/null",
             "--exchanges",
         ])
-        .arg(dir.join("exchanges.jsonl"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_capturing(aw.id(), 1);
-    unsafe { libc::kill(aw.id() as i32, libc::SIGINT) };
-    let out = aw.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+        .arg(dir.join("exchanges.jsonl"));
+    let mut aw = Sensor::start(cmd);
+    aw.wait_capturing();
+    let (status, stderr) = aw.stop();
+    assert_eq!(status.code(), Some(0), "{stderr}");
     let warning = format!("nobody cannot create files in {}", dir.display());
     assert_eq!(stderr.matches(&warning).count(), 1, "{stderr}");
     assert!(stderr.contains("give nobody that directory"), "{stderr}");

@@ -766,7 +766,7 @@ impl Shard {
         client
             .episodes
             .retain(|_, e| obs.ts < e.last_hit.saturating_add(cfg.episode_gap));
-        if client.judged % MEASURE_EVERY == 0 {
+        if client.judged.is_multiple_of(MEASURE_EVERY) {
             Self::measure(&mut self.bytes, client);
         }
         client.judged = client.judged.wrapping_add(1);
@@ -979,7 +979,7 @@ impl Engine {
         let obs = Obs::cut(ex, Some(template), target)?;
         self.stats.exchanges += 1;
         let seq = self.stats.exchanges;
-        if seq % BUDGET_CHECK == 0 {
+        if seq.is_multiple_of(BUDGET_CHECK) {
             // A flood inside one second of packet time is held to the budget too.
             let bytes = match &mut self.stage {
                 Stage::Inline(shard) => shard.bytes,
