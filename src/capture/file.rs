@@ -253,7 +253,8 @@ impl FileSource {
     /// Drops the mapped pages already read from this process's resident set, so a
     /// multi-gigabyte replay stays small (the kernel's page cache keeps them).
     fn release_behind(&mut self) {
-        const STEP: usize = 16 * 1024 * 1024;
+        // 4 MiB: what a replay holds of the file stays a small part of a 128 MB budget.
+        const STEP: usize = 4 * 1024 * 1024;
         let Some(map) = &self.map else {
             return;
         };

@@ -94,9 +94,18 @@ pub fn ids<'a>(path: &'a str, template: &'a str) -> impl Iterator<Item = &'a str
 /// only UUIDs. Names that mean a credential never count.
 pub fn param_id(ex: &crate::http::Exchange) -> Option<(Vec<u8>, Vec<u8>)> {
     let uri = ex.uri.as_deref().unwrap_or("");
-    if let Some(q) = uri.split_once('?').map(|(_, q)| before(q, b'#')) {
+    if let Some(at) = memchr::memchr(b'?', uri.as_bytes()) {
+        let q = before(&uri[at + 1..], b'#');
         for pair in q.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            // Most parameters are no id: told by their raw bytes, nothing decoded.
+            let kb = k.as_bytes();
+            let id_name = kb.len() >= 2 && kb[kb.len() - 2..].eq_ignore_ascii_case(b"id")
+                || kb.len() >= 3 && kb[kb.len() - 3..].eq_ignore_ascii_case(b"ids")
+                || kb.contains(&b'%');
+            if !id_name && v.len() < 36 {
+                continue;
+            }
             let k = crate::routes::percent_decoded(k);
             let v = crate::routes::percent_decoded(v);
             if is_id_param(&k, &v) {
@@ -132,16 +141,16 @@ fn before(s: &str, delim: u8) -> &str {
 }
 
 fn is_id_param(name: &[u8], value: &[u8]) -> bool {
+    // The cheap tests first: most parameters are no id at all.
+    let n = name;
+    let ends = |s: &[u8]| n.len() >= s.len() && n[n.len() - s.len()..].eq_ignore_ascii_case(s);
+    let id_name = ends(b"id") || ends(b"ids");
+    if (!id_name && value.len() != 36) || n.len() > 64 {
+        return false;
+    }
     let (Ok(name), Ok(value)) = (std::str::from_utf8(name), std::str::from_utf8(value)) else {
         return false;
     };
-    if name.is_empty() || name.len() > 64 {
-        return false;
-    }
-    // The cheap tests first: most parameters are no id at all.
-    let n = name.as_bytes();
-    let ends = |s: &[u8]| n.len() >= s.len() && n[n.len() - s.len()..].eq_ignore_ascii_case(s);
-    let id_name = ends(b"id") || ends(b"ids");
     let id_like = match crate::routes::segment_class(value) {
         Some("{uuid}") => true,
         Some("{id}" | "{hex}" | "{token}") => id_name,

@@ -291,10 +291,12 @@ pub fn without_authority(path: &str) -> &str {
 /// which a byte scan tells.
 pub fn normalized(path: &str) -> std::borrow::Cow<'_, str> {
     let b = path.as_bytes();
-    // Nearly every path is plain: found by memchr, a handful of slashes looked at.
+    // Nearly every path is plain: one memchr for the rare bytes, one pass over
+    // pairs for a doubled slash.
     let plain = b.first() != Some(&b'/')
-        || (memchr::memchr2(b'%', b';', b).is_none()
-            && !memchr::memchr_iter(b'/', b).any(|i| matches!(b.get(i + 1), Some(b'/' | b'.'))));
+        || (memchr::memchr3(b'%', b';', b'.', b).is_none_or(|_| {
+            !memchr::memchr3_iter(b'%', b';', b'.', b).any(|i| b[i] != b'.' || b[i - 1] == b'/')
+        }) && !b.windows(2).any(|w| w == b"//"));
     if plain {
         return std::borrow::Cow::Borrowed(path);
     }
