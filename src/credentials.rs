@@ -159,9 +159,18 @@ impl Scanner {
             };
             b = &b[first..];
             self.format = if matches!(b[0], b'{' | b'[') {
-                Format::Json(Box::default())
+                Format::Json(Box::new(Json {
+                    // Room for a key and most values at once: no growing step by step.
+                    cur: Vec::with_capacity(MAX_KEY),
+                    key: Vec::with_capacity(MAX_KEY),
+                    ..Json::default()
+                }))
             } else {
-                Format::Form(Box::default())
+                Format::Form(Box::new(Form {
+                    key: Vec::with_capacity(MAX_KEY),
+                    value: Vec::with_capacity(MAX_KEY),
+                    ..Form::default()
+                }))
             };
         }
         match &mut self.format {

@@ -1350,6 +1350,13 @@ fn apply_field(h: &mut Headers, cl_values: &mut ContentLengths, name: &[u8], val
         4 if is(b"host") => h.host = Some(text(value)),
         10 if is(b"user-agent") => h.user_agent = Some(text(value)),
         12 if is(b"content-type") => h.content_type = Some(text(value)),
+        // The common case: one value.
+        14 if is(b"content-length") && !value.contains(&b',') => {
+            match parse_content_length(value) {
+                Some(n) => cl_values.push(n),
+                None => h.content_length_invalid = true,
+            }
+        }
         // RFC 9110 §8.6: a list of identical values (`20, 20`, what a proxy that
         // merged two fields sends) is that one value; differing ones are invalid.
         14 if is(b"content-length") => {
@@ -1426,6 +1433,7 @@ fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Content-Length: ASCII digits only (leading zeros allowed), at most `i64::MAX`.
+#[inline]
 fn parse_content_length(v: &[u8]) -> Option<u64> {
     let v = trim(v);
     if v.is_empty() || !v.iter().all(|b| b.is_ascii_digit()) {
