@@ -291,12 +291,16 @@ pub fn without_authority(path: &str) -> &str {
 /// which a byte scan tells.
 pub fn normalized(path: &str) -> std::borrow::Cow<'_, str> {
     let b = path.as_bytes();
-    // Nearly every path is plain: one memchr for the rare bytes, one pass over
-    // pairs for a doubled slash.
-    let plain = b.first() != Some(&b'/')
-        || (memchr::memchr3(b'%', b';', b'.', b).is_none_or(|_| {
-            !memchr::memchr3_iter(b'%', b';', b'.', b).any(|i| b[i] != b'.' || b[i - 1] == b'/')
-        }) && !b.windows(2).any(|w| w == b"//"));
+    // Nearly every path is plain: one tight pass tells (paths are short, a
+    // searcher's set-up would cost more than the bytes).
+    let plain = b.first() != Some(&b'/') || {
+        let mut prev = 0u8;
+        !b.iter().any(|&c| {
+            let odd = c == b'%' || c == b';' || (prev == b'/' && (c == b'/' || c == b'.'));
+            prev = c;
+            odd
+        })
+    };
     if plain {
         return std::borrow::Cow::Borrowed(path);
     }
