@@ -244,7 +244,7 @@ pub fn client_id(ex: &Exchange, ip: IpAddr, cfg: &IdentityConfig) -> ClientId {
             .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| (Principal::Bearer, t.trim().as_bytes().to_vec())),
         KeyMode::Basic => auth
-            .and_then(crate::detect::login::basic_username)
+            .and_then(crate::credentials::basic_username)
             .map(|u| (Principal::Basic, u)),
         KeyMode::Cookie(name) => h
             .cookie
@@ -398,7 +398,7 @@ mod tests {
     }
 
     fn ex(peer: &str, xff: Option<&str>, fwd: Option<&str>) -> Exchange {
-        let mut e = crate::detect::tests::exchange(0, 1, "GET", "/", Some(200));
+        let mut e = crate::http::testing::exchange(0, 1, "GET", "/", Some(200));
         e.client_ip = peer.parse().unwrap();
         e.request_headers.x_forwarded_for = xff.map(String::from);
         e.request_headers.forwarded = fwd.map(String::from);

@@ -27,6 +27,10 @@ pub fn batch(capacity: usize) -> usize {
     (capacity / 16).max(1)
 }
 
+/// Hasher for tables keyed by values that are already hashes: fixed, so iteration
+/// order is the same on every run.
+pub type Prehashed = foldhash::fast::FixedState;
+
 #[cfg(test)]
 mod tests {
     use super::*;

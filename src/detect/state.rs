@@ -30,21 +30,7 @@ use std::hash::BuildHasher;
 /// Bumped whenever the layout or the meaning of a field changes.
 pub const VERSION: u32 = 1;
 
-/// How far after the present packet a time in the state may be: the clocks of two
-/// runs (or a replay and the live run before it) may disagree a little; more is a
-/// corrupt file, whose learning clock or windows would never move.
-pub const FUTURE_SLACK: Nanos = 3600 * 1_000_000_000;
-
-/// Whether `t`, read from a state file, is after the present packet `now` by more
-/// than [`FUTURE_SLACK`].
-pub fn in_future(t: Nanos, now: Nanos) -> bool {
-    t > now.saturating_add(FUTURE_SLACK)
-}
-
-/// `t`, or `now` when `t` is [`in_future`].
-pub fn not_after(t: Nanos, now: Nanos) -> Nanos {
-    if in_future(t, now) { now } else { t }
-}
+pub use crate::time::{FUTURE_SLACK, in_future, not_after};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Snapshot {

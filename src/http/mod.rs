@@ -104,3 +104,44 @@ impl Exchange {
         std::mem::replace(self, Exchange::vacant())
     }
 }
+
+/// Exchanges made by hand for the unit tests of every layer above HTTP.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::Exchange;
+    use crate::time::Nanos;
+
+    /// A GET-or-whatever exchange from client `10.0.0.{client}` to `10.9.9.9:80`.
+    pub fn exchange(
+        ts: Nanos,
+        client: u8,
+        method: &str,
+        uri: &str,
+        status: Option<u16>,
+    ) -> Exchange {
+        Exchange {
+            ts,
+            client_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, client)),
+            client_port: 40000,
+            server_ip: IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)),
+            server_port: 80,
+            trans_depth: 1,
+            method: Some(method.into()),
+            uri: Some(uri.into()),
+            version: Some("1.1".into()),
+            request_headers: Default::default(),
+            request_body_len: 0,
+            request_body_prefix: Vec::new(),
+            body_credentials: None,
+            response_body_prefix: Vec::new(),
+            status,
+            response_headers: None,
+            response_body_len: Some(0),
+            response_ts: Some(ts + 1_000_000),
+            incomplete: false,
+            flow: Default::default(),
+        }
+    }
+}

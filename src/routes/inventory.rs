@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::detect::Prehashed;
+use crate::lru::Prehashed;
 use crate::time::Nanos;
 
 /// Distinct clients (and principals) remembered per endpoint: past the cap the
@@ -219,7 +219,7 @@ impl Inventory {
             response_types: BTreeSet::new(),
             principals: HashSet::default(),
         });
-        info.last_seen = crate::detect::state::not_after(info.last_seen, u.ts).max(u.ts);
+        info.last_seen = crate::time::not_after(info.last_seen, u.ts).max(u.ts);
         info.first_seen = info.first_seen.min(u.ts);
         info.requests = info.requests.saturating_add(1);
         let others = info.clients.len() - usize::from(info.clients.contains(&u.client_hash));

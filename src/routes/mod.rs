@@ -455,7 +455,7 @@ struct Value {
 
 #[derive(Debug, Default, Clone)]
 struct Position {
-    values: HashMap<u64, Value, crate::detect::Prehashed>,
+    values: HashMap<u64, Value, crate::lru::Prehashed>,
     clients: Vec<u64>,
     hits: u64,
     param: bool,
@@ -547,9 +547,9 @@ impl Position {
 #[derive(Debug, Clone, Default)]
 pub struct Templater {
     cfg: LearnConfig,
-    positions: HashMap<u64, Position, crate::detect::Prehashed>,
+    positions: HashMap<u64, Position, crate::lru::Prehashed>,
     /// Hashes of values seen elsewhere (login names, strings in JSON answers).
-    known: std::collections::HashSet<u64, crate::detect::Prehashed>,
+    known: std::collections::HashSet<u64, crate::lru::Prehashed>,
     hasher: foldhash::fast::FixedState,
     tick: u64,
     pub evicted: u64,

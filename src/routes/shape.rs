@@ -88,7 +88,7 @@ pub fn is_json(ex: &Exchange) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::tests::exchange;
+    use crate::http::testing::exchange;
 
     fn with_body(body: &str) -> Exchange {
         let mut ex = exchange(1, 1, "GET", "/x", Some(200));

@@ -1,5 +1,5 @@
 use super::*;
-use crate::detect::tests::exchange;
+use crate::http::testing::exchange;
 
 #[test]
 fn identifier_segments_become_classes() {
