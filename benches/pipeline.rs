@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use apiwatch::capture::file::FileSource;
 use apiwatch::capture::{Packet, PacketSource};
 use apiwatch::flow::FlowConfig;
-use apiwatch::flow::reassembly::Stream;
+use apiwatch::flow::reassembly::{Stream, StreamEvent};
 use apiwatch::http::Connection;
 use apiwatch::http::connection::Endpoints;
 use apiwatch::http::parser::{Framing, MessageReader, Role, Step};
@@ -127,9 +127,9 @@ fn reassembly(c: &mut Criterion) {
         b.iter(|| {
             let mut s = Stream::default();
             let mut bytes = 0usize;
-            s.segment(0, 0x02, b"", 0, &mut |_| {});
+            s.segment(0, 0x02, b"", 0, &mut |_: StreamEvent<'_>| {});
             for i in 0..n {
-                s.segment(1 + i * 1448, 0x18, &payload, 0, &mut |ev| {
+                s.segment(1 + i * 1448, 0x18, &payload, 0, &mut |ev: StreamEvent<'_>| {
                     if let apiwatch::flow::reassembly::StreamEvent::Data(d, _) = ev {
                         bytes += d.len();
                     }
@@ -142,10 +142,10 @@ fn reassembly(c: &mut Criterion) {
         b.iter(|| {
             let mut s = Stream::default();
             let mut bytes = 0usize;
-            s.segment(0, 0x02, b"", 0, &mut |_| {});
+            s.segment(0, 0x02, b"", 0, &mut |_: StreamEvent<'_>| {});
             for i in (0..n).step_by(2) {
                 for j in [i + 1, i] {
-                    s.segment(1 + j * 1448, 0x18, &payload, 0, &mut |ev| {
+                    s.segment(1 + j * 1448, 0x18, &payload, 0, &mut |ev: StreamEvent<'_>| {
                         if let apiwatch::flow::reassembly::StreamEvent::Data(d, _) = ev {
                             bytes += d.len();
                         }

@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(s.held_bytes() <= MAX_BUFFERED_BYTES + payload.len());
     }
-    s.finish(&mut |ev| {
+    s.finish(&mut |ev: StreamEvent<'_>| {
         if let StreamEvent::Data(d, _) = ev {
             delivered += d.len() as u64;
         }

@@ -47,6 +47,20 @@ pub enum StreamEvent<'a> {
     Reopen,
 }
 
+/// Where a stream's events go. Any closure taking a [`StreamEvent`] is one; the flow
+/// table passes a type whose handler is always inlined, so the per-segment path
+/// makes no call for in-order data.
+pub trait Events {
+    fn event(&mut self, ev: StreamEvent<'_>);
+}
+
+impl<F: FnMut(StreamEvent<'_>)> Events for F {
+    #[inline(always)]
+    fn event(&mut self, ev: StreamEvent<'_>) {
+        self(ev)
+    }
+}
+
 /// Counters a stream updates; summed by the flow table.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct StreamStats {
@@ -129,15 +143,17 @@ impl Stream {
         (off >= 0).then_some(off as u64)
     }
 
-    /// Feeds one segment sent in this direction.
-    #[inline]
+    /// Feeds one segment sent in this direction. Inlined into the flow table's
+    /// per-segment path (measured: a call here costs 11 M instructions on the bench
+    /// capture); the rare after-FIN and reopen paths stay out of line.
+    #[inline(always)]
     pub fn segment(
         &mut self,
         seq: u32,
         flags: u8,
         payload: &[u8],
         ts: Nanos,
-        out: &mut impl FnMut(StreamEvent<'_>),
+        out: &mut impl Events,
     ) {
         if self.ended {
             if self.ended_at_fin && !payload.is_empty() {
@@ -177,13 +193,8 @@ impl Stream {
         self.check_fin(out);
     }
 
-    fn data_at(
-        &mut self,
-        off: u64,
-        payload: &[u8],
-        ts: Nanos,
-        out: &mut impl FnMut(StreamEvent<'_>),
-    ) {
+    #[inline(always)]
+    fn data_at(&mut self, off: u64, payload: &[u8], ts: Nanos, out: &mut impl Events) {
         let end = off + payload.len() as u64;
         if end <= self.next {
             self.stats.retransmitted_bytes += payload.len() as u64;
@@ -192,7 +203,7 @@ impl Stream {
         if off <= self.next {
             let skip = (self.next - off) as usize;
             self.stats.retransmitted_bytes += skip as u64;
-            out(StreamEvent::Data(&payload[skip..], ts));
+            out.event(StreamEvent::Data(&payload[skip..], ts));
             self.next = end;
             if !self.held.is_empty() {
                 self.drain(out);
@@ -232,7 +243,7 @@ impl Stream {
     }
 
     /// Delivers held segments that have become contiguous.
-    fn drain(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+    fn drain(&mut self, out: &mut impl Events) {
         while let Some(entry) = self.held.first_entry() {
             let off = *entry.key();
             if off > self.next {
@@ -247,14 +258,14 @@ impl Stream {
             }
             let skip = (self.next - off) as usize;
             self.stats.retransmitted_bytes += skip as u64;
-            out(StreamEvent::Data(&h.data[skip..], h.ts));
+            out.event(StreamEvent::Data(&h.data[skip..], h.ts));
             self.next = end;
         }
     }
 
     /// Memory pressure: every hole before held data is declared a gap, so nothing
     /// stays held. Returns whether anything was held.
-    pub fn give_up_holes(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) -> bool {
+    pub fn give_up_holes(&mut self, out: &mut impl Events) -> bool {
         let held = !self.held.is_empty();
         while !self.held.is_empty() {
             self.skip_to_held(out);
@@ -263,7 +274,7 @@ impl Stream {
     }
 
     /// Declares the hole before the first held segment a gap and moves past it.
-    fn skip_to_held(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+    fn skip_to_held(&mut self, out: &mut impl Events) {
         if let Some((&off, _)) = self.held.first_key_value() {
             if off > self.next {
                 self.gap(off - self.next, out);
@@ -272,10 +283,10 @@ impl Stream {
         }
     }
 
-    fn gap(&mut self, len: u64, out: &mut impl FnMut(StreamEvent<'_>)) {
+    fn gap(&mut self, len: u64, out: &mut impl Events) {
         self.stats.gaps += 1;
         self.stats.gap_bytes += len;
-        out(StreamEvent::Gap(len));
+        out.event(StreamEvent::Gap(len));
         self.next += len;
     }
 
@@ -285,7 +296,7 @@ impl Stream {
     /// segment or the FIN): on a span port an ACK can overtake the data it
     /// acknowledges, and a gap declared then would throw that data away.
     #[inline]
-    pub fn acked(&mut self, ack: u32, out: &mut impl FnMut(StreamEvent<'_>)) {
+    pub fn acked(&mut self, ack: u32, out: &mut impl Events) {
         if self.ended {
             if self.ended_at_fin && !self.held.is_empty() {
                 self.reopen_if_acked(ack, out);
@@ -303,7 +314,7 @@ impl Stream {
     }
 
     /// Declares gaps for holes that lie below the acknowledged point.
-    fn skip_acked_holes(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+    fn skip_acked_holes(&mut self, out: &mut impl Events) {
         loop {
             match self.held.first_key_value() {
                 Some((&off, _)) if off > self.next && off <= self.acked_to => {
@@ -322,19 +333,22 @@ impl Stream {
         self.check_fin(out);
     }
 
-    fn check_fin(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+    #[inline]
+    fn check_fin(&mut self, out: &mut impl Events) {
         if self.fin_at.is_some_and(|f| self.next >= f) {
             self.ended = true;
             self.ended_at_fin = true;
             self.held.clear();
             self.held_bytes = 0;
-            out(StreamEvent::End);
+            out.event(StreamEvent::End);
         }
     }
 
     /// Data sent after the FIN that ended the stream: a real sender sends none, so
     /// it is held (within the usual bounds) until the peer's ACKs tell whether the
     /// FIN was taken.
+    #[cold]
+    #[inline(never)]
     fn after_fin(&mut self, seq: u32, payload: &[u8], ts: Nanos) {
         let Some(off) = self.offset_of(seq) else {
             return;
@@ -350,7 +364,9 @@ impl Stream {
 
     /// The peer acknowledged past the FIN's one sequence number: it never took the
     /// FIN, it took the data after it. The stream reopens and delivers that data.
-    fn reopen_if_acked(&mut self, ack: u32, out: &mut impl FnMut(StreamEvent<'_>)) {
+    #[cold]
+    #[inline(never)]
+    fn reopen_if_acked(&mut self, ack: u32, out: &mut impl Events) {
         let (Some(fin), Some(acked)) = (self.fin_at, self.offset_of(ack)) else {
             return;
         };
@@ -361,13 +377,13 @@ impl Stream {
         self.ended_at_fin = false;
         self.fin_at = None;
         self.stats.fins_disregarded += 1;
-        out(StreamEvent::Reopen);
+        out.event(StreamEvent::Reopen);
         self.acked_to = self.acked_to.max(acked);
         self.skip_acked_holes(out);
     }
 
     /// Ends the stream now: held data after holes is delivered with gaps, then End.
-    pub fn finish(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+    pub fn finish(&mut self, out: &mut impl Events) {
         if self.ended {
             // Data held after a FIN nobody disputed is dropped with the stream.
             self.ended_at_fin = false;
@@ -382,7 +398,7 @@ impl Stream {
         self.ended_at_fin = false;
         self.held.clear();
         self.held_bytes = 0;
-        out(StreamEvent::End);
+        out.event(StreamEvent::End);
     }
 }
 
