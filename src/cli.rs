@@ -117,7 +117,7 @@ pub const OPTIONS: &[Opt] = &[
         Some("PATH"),
         File,
         OUTPUT,
-        "the learned API inventory as OpenAPI 3.1 JSON (refreshed on the state snapshot interval of packet time, and at exit)",
+        "the learned API inventory as OpenAPI 3.1 JSON, one document per server when PATH is a directory (refreshed on the state snapshot interval of packet time, and at exit)",
     ),
     opt(
         None,

@@ -310,9 +310,9 @@ impl Sinks {
             if ts >= due {
                 self.next_endpoints = Some(ts.saturating_add(self.snapshot_interval));
                 if let Some(path) = self.endpoints_file.clone() {
-                    let doc = self.engine.openapi();
+                    let docs = self.engine.inventory_documents(path.is_dir());
                     self.saver.submit(move || {
-                        if let Err(err) = crate::routes::inventory::write_atomic(&path, &doc) {
+                        if let Err(err) = docs.write(&path) {
                             tracing::warn!(file = %path.display(), %err, "Cannot write the endpoint inventory");
                         }
                     });
@@ -322,17 +322,21 @@ impl Sinks {
         self.write_alerts()
     }
 
-    /// Writes the learned inventory (`--endpoints`) as OpenAPI 3.1.
+    /// Writes the learned inventory (`--endpoints`) as OpenAPI 3.1: one document, or
+    /// one per server when the path is a directory.
     fn write_endpoints(&self) -> Result<(), String> {
         let Some(path) = &self.endpoints_file else {
             return Ok(());
         };
-        crate::routes::inventory::write_atomic(path, &self.engine.openapi()).map_err(|e| {
-            format!(
-                "{}: cannot write the endpoint inventory: {e}",
-                path.display()
-            )
-        })
+        self.engine
+            .inventory_documents(path.is_dir())
+            .write(path)
+            .map_err(|e| {
+                format!(
+                    "{}: cannot write the endpoint inventory: {e}",
+                    path.display()
+                )
+            })
     }
 
     /// Writes and counts the alerts the engine handed over.

@@ -693,3 +693,94 @@ fn logs_are_logfmt_or_json_lines() {
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(v["level"], "INFO");
 }
+
+/// Two APIs on one span port: `--endpoints DIR` writes one OpenAPI document per
+/// server, each naming its server and holding only its own routes; `--endpoints
+/// FILE` writes one document naming both servers, each path naming its own.
+#[test]
+fn the_inventory_is_one_openapi_document_per_server() {
+    use apiwatch::synth::{Conversation, segs_to_pcap};
+    let mut segs = Vec::new();
+    let servers: [(&str, [u8; 4], &[&str]); 2] = [
+        ("users", [10, 77, 0, 2], &["/api/users", "/api/health"]),
+        ("orders", [10, 81, 0, 2], &["/v2/orders", "/api/health"]),
+    ];
+    let mut port = 40000;
+    for (_, addr, paths) in servers {
+        for path in paths {
+            for _ in 0..3 {
+                port += 1;
+                let mut c = Conversation::new(
+                    ([10, 9, 0, 1].into(), port),
+                    (addr.into(), 8080),
+                    1000,
+                    5000,
+                );
+                c.handshake();
+                c.send(
+                    true,
+                    format!("GET {path} HTTP/1.1\r\nHost: api\r\n\r\n").as_bytes(),
+                    1400,
+                );
+                c.send(
+                    false,
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                    1400,
+                );
+                c.close();
+                segs.extend(c.segs.iter().cloned());
+            }
+        }
+    }
+    let cap = tmp(
+        "two-servers.pcap",
+        &segs_to_pcap(&segs, 1_700_000_000_000_000_000, 1_000_000),
+    );
+    let dir = common::fresh_dir("apiwatch-cli-per-server");
+    let file = dir.join("all.json");
+    for out in [&dir, &file] {
+        let o = common::bin()
+            .arg("-r")
+            .arg(&cap)
+            .arg("--endpoints")
+            .arg(out)
+            .args(["--alerts", "/dev/null", "-q"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let read = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"))).unwrap()
+    };
+    let users = read(dir.join("10.77.0.2_8080.openapi.json"));
+    let orders = read(dir.join("10.81.0.2_8080.openapi.json"));
+    assert_eq!(users["servers"][0]["url"], "http://10.77.0.2:8080");
+    assert_eq!(orders["servers"][0]["url"], "http://10.81.0.2:8080");
+    let paths = |d: &serde_json::Value| -> Vec<String> {
+        d["paths"].as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(paths(&users), ["/api/health", "/api/users"]);
+    assert_eq!(paths(&orders), ["/api/health", "/v2/orders"]);
+    // Each server's own requests.
+    assert_eq!(
+        users["paths"]["/api/health"]["get"]["x-apiwatch"]["requests"],
+        3
+    );
+    let all = read(file);
+    assert_eq!(all["servers"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        all["paths"]["/api/health"]["get"]["x-apiwatch"]["requests"],
+        6
+    );
+    assert_eq!(
+        all["paths"]["/api/health"]["servers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        all["paths"]["/v2/orders"]["servers"],
+        serde_json::json!([{"url": "http://10.81.0.2:8080"}])
+    );
+}

@@ -51,7 +51,11 @@ fn captures() -> Vec<PathBuf> {
     }
     let mut v = Vec::new();
     walk(&repo("captures"), &mut v);
-    walk(&repo("../shared/pcaps"), &mut v);
+    if repo("../shared/pcaps").is_dir() {
+        walk(&repo("../shared/pcaps"), &mut v);
+    } else {
+        common::partial("../shared/pcaps is not beside this checkout: only captures/ is compared");
+    }
     v.sort();
     v
 }
@@ -115,7 +119,7 @@ fn apiwatch_count(capture: &Path, expr: &str) -> Option<u64> {
 #[test]
 fn filters_pass_the_same_packets_as_tcpdump() {
     if Command::new("tcpdump").arg("--version").output().is_err() {
-        eprintln!("skipped: tcpdump is not installed (CI installs it)");
+        common::skip("tcpdump is not installed (apt install tcpdump)");
         return;
     }
     let caps = captures();

@@ -214,7 +214,7 @@ impl Drop for Sensor {
 fn can_run() -> bool {
     let root = unsafe { libc::geteuid() } == 0;
     if !root || !sh(&["ip", "-V"]) || !sh(&["curl", "--version"]) {
-        eprintln!("skipped: needs root, iproute2 and curl (CI has them)");
+        common::skip("needs root, iproute2 and curl");
         return false;
     }
     true

@@ -484,7 +484,7 @@ fn serves_on_the_socket_systemd_passes() {
     .into_iter()
     .find(|p| std::path::Path::new(p).exists());
     let Some(tool) = tool else {
-        eprintln!("systemd-socket-activate is not installed; skipped");
+        common::skip("systemd-socket-activate is not installed (apt install systemd)");
         return;
     };
     let port = free_port();

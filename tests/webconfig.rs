@@ -3,6 +3,8 @@
 //! reason, and the client-certificate policies behave as its tests say when a real
 //! TLS client (curl) connects.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -207,7 +209,7 @@ fn curl(addr: SocketAddr, args: &[&str]) -> String {
 #[test]
 fn client_certificate_policies_hold_against_a_real_tls_client() {
     if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("curl is not installed; skipped (CI installs it)");
+        common::skip("curl is not installed (apt install curl)");
         return;
     }
     let one = [

@@ -76,7 +76,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn one_and_four_workers_give_identical_output_on_every_capture() {
     let caps = captures();
     if !repo("../shared/pcaps").exists() {
-        eprintln!("../shared/pcaps is not in this checkout: only captures/ is compared");
+        common::partial("../shared/pcaps is not beside this checkout: only captures/ is compared");
     }
     assert!(caps.len() >= 4, "no captures found");
     let mut differ = Vec::new();

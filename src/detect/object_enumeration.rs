@@ -8,6 +8,8 @@ use serde_json::json;
 
 use super::window::{CountingWindow, Ewma};
 use super::{Finding, Kind, Obs};
+use crate::http::Exchange;
+use crate::jsonscan::Item;
 use crate::time::Nanos;
 
 const SEC: Nanos = 1_000_000_000;
@@ -295,6 +297,69 @@ fn sequence(w: &CountingWindow) -> (f64, usize) {
         0.0
     };
     (ratio, nums.len())
+}
+
+/// Calls `f` with the ids a creation handed out: the last segments of its
+/// `Location`, and id-like values (`id`, `*_id`, `slug`, `name`, `key`) of its JSON
+/// answer, two levels deep at most.
+pub(super) fn created_ids(ex: &Exchange, mut f: impl FnMut(&[u8])) {
+    if let Some(loc) = ex
+        .response_headers
+        .as_ref()
+        .and_then(|h| h.location.as_deref())
+    {
+        for seg in crate::routes::path_of(loc)
+            .rsplit('/')
+            .filter(|s| !s.is_empty())
+            .take(2)
+        {
+            f(&crate::routes::percent_decoded(seg));
+        }
+    }
+    if !crate::jsonscan::looks_like_json(&ex.response_body_prefix) {
+        return;
+    }
+    crate::jsonscan::scan(&ex.response_body_prefix, |depth, key, item| {
+        if let (Some(k), Item::Str(v) | Item::Num(v)) = (key, item) {
+            // Compared without a lowercased copy (this runs per key of every answer
+            // to a write).
+            let ends = |suffix: &[u8]| {
+                k.len() >= suffix.len() && k[k.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+            };
+            let idish = ends(b"_id")
+                || ends(b"id") && k.len() <= 8
+                || [&b"slug"[..], b"name", b"key", b"uuid", b"username"]
+                    .iter()
+                    .any(|w| k.eq_ignore_ascii_case(w));
+            if idish && depth <= 2 && !v.is_empty() && v.len() <= 128 {
+                f(v);
+            }
+        }
+        depth <= 3
+    });
+}
+
+/// Calls `f` with the object ids an answer hands out as JSON keys (`{"rooms":
+/// {"!abc:server": ...}}`): what a sync or a membership listing says is the
+/// client's.
+pub(super) fn handed_keys(ex: &Exchange, mut f: impl FnMut(&[u8])) {
+    if !crate::jsonscan::looks_like_json(&ex.response_body_prefix) {
+        return;
+    }
+    crate::jsonscan::scan(&ex.response_body_prefix, |_, key, _| {
+        // A strong name has a sigil, a separator or an escape: keys without one
+        // (nearly all) are not read further.
+        if let Some(k) = key
+            && k.len() >= 3
+            && k.iter()
+                .any(|c| matches!(c, b'!' | b'$' | b':' | b'@' | b'%' | b'-' | b'_'))
+            && let Ok(k) = std::str::from_utf8(k)
+            && crate::routes::is_strong_name(k)
+        {
+            f(k.as_bytes());
+        }
+        true
+    });
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
+use super::shard::Shard;
 use super::state::{ClientSnap, ClientSnaps};
-use super::{Alert, Kind, Routed, Shard, burst::Population};
+use super::{Alert, Kind, Routed, burst::Population};
 use crate::http::Exchange;
 use crate::identity::ClientId;
 use crate::time::Nanos;

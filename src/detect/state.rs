@@ -20,8 +20,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::Engine;
+use super::engine::Stage;
+use super::shard::{Client, Shard};
 use super::window::Ewma;
-use super::{Client, Engine, Shard, Stage};
 use crate::identity::ClientId;
 use crate::routes::inventory::EndpointInfo;
 use crate::time::Nanos;

@@ -1,3 +1,4 @@
+use super::engine::Ids;
 use super::*;
 
 /// An exchange owned by a test, from which an [`Obs`] borrows.

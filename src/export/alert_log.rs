@@ -43,10 +43,6 @@ pub fn to_json(a: &Alert, input: Option<&Input>) -> String {
     let f = &a.finding;
     let kind = f.kind;
     let global = a.client_ip.is_none();
-    let target = match &f.endpoint {
-        Some(e) => format!(" against {e}"),
-        None => String::new(),
-    };
     let [tactic_id, tactic, technique_id, technique] = kind.mitre();
     let client_ips: Option<Vec<String>> = f.clients.as_ref().map(|keys| {
         keys.iter()
@@ -124,7 +120,9 @@ pub fn to_json(a: &Alert, input: Option<&Input>) -> String {
             "gid": 1,
             "signature_id": kind.signature_id(),
             "rev": 1,
-            "signature": format!("APIWATCH {}{target}", kind.describe()),
+            // One text per signature id, as Suricata keeps it: the endpoint and
+            // the numbers are in the context.
+            "signature": kind.signature(),
             "category": kind.category(),
             "severity": f.severity,
             "metadata": {

@@ -5,6 +5,7 @@
 //! `--endpoints` output writes it as an OpenAPI 3.1 document.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -23,6 +24,12 @@ pub const TYPE_CAP: usize = 8;
 pub const MAX_LABEL: usize = 64 << 10;
 /// Longest content type read back (longer ones are dropped: types are short words).
 pub const MAX_TYPE: usize = 256;
+/// Servers (address and port) remembered per endpoint, with their request counts:
+/// the same route on more servers than this is a load-balanced pool, not one more API.
+pub const SERVER_CAP: usize = 8;
+/// Server documents written for `--endpoints DIR`: the servers with the most
+/// requests (a scan of a whole network must not write a file per address).
+pub const MAX_SERVER_DOCUMENTS: usize = 256;
 /// What a label over [`MAX_LABEL`] reads as: the entry is dropped on restore.
 pub const TOO_LONG: &str = "\u{0}too long";
 
@@ -52,6 +59,60 @@ pub struct EndpointInfo {
     /// Distinct authenticated principals (keyed hashes of their credentials), capped.
     #[serde(default, serialize_with = "sorted", deserialize_with = "capped_set")]
     pub principals: HashSet<u64, Prehashed>,
+    /// The servers that answered it and how many requests each (capped at
+    /// [`SERVER_CAP`]; empty in a state file written before servers were kept).
+    #[serde(default, deserialize_with = "capped_servers")]
+    pub servers: Vec<ServerUse>,
+}
+
+/// A server (the address and port requests went to) and its requests for one
+/// endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerUse {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub requests: u64,
+}
+
+/// The base URL of a server as OpenAPI's `servers` names it.
+pub fn server_url((addr, port): (IpAddr, u16)) -> String {
+    match crate::identity::normalise(addr) {
+        IpAddr::V4(a) => format!("http://{a}:{port}"),
+        IpAddr::V6(a) => format!("http://[{a}]:{port}"),
+    }
+}
+
+/// A file name for a server's document: `10.0.0.2_8080.openapi.json`
+/// (`fd00--1_8080` for IPv6: no colons in file names).
+pub fn server_file_name((addr, port): (IpAddr, u16)) -> String {
+    let a = crate::identity::normalise(addr)
+        .to_string()
+        .replace(':', "-");
+    format!("{a}_{port}.openapi.json")
+}
+
+/// Reads the servers of an endpoint, keeping [`SERVER_CAP`] at most.
+fn capped_servers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ServerUse>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<ServerUse>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of servers")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut v = Vec::new();
+            while let Some(s) = seq.next_element::<ServerUse>()? {
+                if v.len() < SERVER_CAP {
+                    v.push(s);
+                }
+            }
+            Ok(v)
+        }
+    }
+    d.deserialize_seq(V)
 }
 
 /// Reads a label, as [`TOO_LONG`] beyond [`MAX_LABEL`] bytes (without a copy).
@@ -162,6 +223,8 @@ pub struct Use<'a> {
     pub status: Option<u16>,
     pub request_type: Option<&'a str>,
     pub response_type: Option<&'a str>,
+    /// The server: the address and port the request went to.
+    pub server: (IpAddr, u16),
     /// The answer was the redirect a framework gives any path (`/x` → `/x/`): it says
     /// nothing about the route existing.
     pub slash_redirect: bool,
@@ -218,6 +281,7 @@ impl Inventory {
             request_types: BTreeSet::new(),
             response_types: BTreeSet::new(),
             principals: HashSet::default(),
+            servers: Vec::new(),
         });
         info.last_seen = crate::time::not_after(info.last_seen, u.ts).max(u.ts);
         info.first_seen = info.first_seen.min(u.ts);
@@ -237,6 +301,16 @@ impl Inventory {
         {
             let n = info.statuses.entry(s).or_default();
             *n = n.saturating_add(1);
+        }
+        let servers = &mut info.servers;
+        match servers.iter().position(|s| (s.addr, s.port) == u.server) {
+            Some(i) => servers[i].requests = servers[i].requests.saturating_add(1),
+            None if servers.len() < SERVER_CAP => servers.push(ServerUse {
+                addr: u.server.0,
+                port: u.server.1,
+                requests: 1,
+            }),
+            None => {}
         }
         add_type(&mut info.request_types, u.request_type);
         if matches!(u.status, Some(200..=299)) {
@@ -262,10 +336,27 @@ impl Inventory {
     /// The inventory as an OpenAPI 3.1 document. `route` maps each recorded endpoint
     /// to its route as known now (endpoints recorded before their route was learned
     /// merge into it).
-    pub fn to_openapi(&self, route: impl Fn(&str) -> String, generated: Nanos) -> Document {
+    ///
+    /// `server`: only the endpoints that server answered, with its own request counts
+    /// (the other numbers are the endpoint's across servers); `None`: every endpoint,
+    /// the document naming every server (the most used first, at most
+    /// [`MAX_SERVER_DOCUMENTS`]) and each path the servers that answered it.
+    pub fn to_openapi(
+        &self,
+        route: impl Fn(&str) -> String,
+        generated: Nanos,
+        server: Option<(IpAddr, u16)>,
+    ) -> Document {
         // path → method → merged info
         let mut paths: BTreeMap<String, BTreeMap<String, Merged>> = BTreeMap::new();
         for info in self.endpoints.values() {
+            let requests = match server {
+                Some(want) => match info.servers.iter().find(|s| (s.addr, s.port) == want) {
+                    Some(s) => Some(s.requests),
+                    None => continue,
+                },
+                None => None,
+            };
             let Some((method, path)) = info.endpoint.split_once(' ') else {
                 continue;
             };
@@ -288,9 +379,33 @@ impl Inventory {
                 .or_default()
                 .entry(method.to_ascii_lowercase())
                 .or_default();
-            m.add(info);
+            m.add(info, requests);
         }
-        Document { paths, generated }
+        let servers = match server {
+            Some(s) => vec![s],
+            None => self.servers(),
+        };
+        Document {
+            paths,
+            generated,
+            servers,
+            per_path_servers: server.is_none(),
+        }
+    }
+
+    /// Every server seen, the most requested first (at most
+    /// [`MAX_SERVER_DOCUMENTS`]).
+    pub fn servers(&self) -> Vec<(IpAddr, u16)> {
+        let mut total: HashMap<(IpAddr, u16), u64> = HashMap::new();
+        for info in self.endpoints.values() {
+            for s in &info.servers {
+                *total.entry((s.addr, s.port)).or_default() += s.requests;
+            }
+        }
+        let mut v: Vec<((IpAddr, u16), u64)> = total.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(MAX_SERVER_DOCUMENTS);
+        v.into_iter().map(|(s, _)| s).collect()
     }
 }
 
@@ -300,12 +415,16 @@ impl Inventory {
 pub struct Document {
     paths: BTreeMap<String, BTreeMap<String, Merged>>,
     generated: Nanos,
+    /// The document's `servers`.
+    servers: Vec<(IpAddr, u16)>,
+    /// Each path item names its servers (a document of several servers).
+    per_path_servers: bool,
 }
 
 impl Serialize for Document {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut doc = s.serialize_map(Some(3))?;
+        let mut doc = s.serialize_map(None)?;
         doc.serialize_entry("openapi", "3.1.0")?;
         doc.serialize_entry(
             "info",
@@ -315,12 +434,22 @@ impl Serialize for Document {
                 "description": "Routes, methods, status codes and content types observed on the wire. x-apiwatch holds first and last seen (packet time), request counts and how many distinct clients and principals used each operation.",
             }),
         )?;
-        doc.serialize_entry("paths", &Paths(&self.paths))?;
+        if !self.servers.is_empty() {
+            let servers: Vec<Value> = self
+                .servers
+                .iter()
+                .map(|s| json!({ "url": server_url(*s) }))
+                .collect();
+            doc.serialize_entry("servers", &servers)?;
+        }
+        let per_path = self.per_path_servers && self.servers.len() > 1;
+        doc.serialize_entry("paths", &Paths(&self.paths, per_path))?;
         doc.end()
     }
 }
 
-struct Paths<'a>(&'a BTreeMap<String, BTreeMap<String, Merged>>);
+/// The paths; with `.1`, each path item names the servers that answered it.
+struct Paths<'a>(&'a BTreeMap<String, BTreeMap<String, Merged>>, bool);
 
 impl Serialize for Paths<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -345,12 +474,21 @@ impl Serialize for Paths<'_> {
         while i < order.len() {
             let key = order[i].0.clone();
             let mut item = items.remove(&key).unwrap_or_default();
+            let mut servers = BTreeSet::new();
             while i < order.len() && order[i].0 == key {
                 let (_, path, methods) = &order[i];
                 for (method, m) in *methods {
                     item.insert(method.clone(), m.operation(method, path));
+                    servers.extend(m.servers.iter().copied());
                 }
                 i += 1;
+            }
+            if self.1 && !servers.is_empty() {
+                let urls: Vec<Value> = servers
+                    .into_iter()
+                    .map(|s| json!({ "url": server_url(s) }))
+                    .collect();
+                item.insert("servers".into(), Value::Array(urls));
             }
             map.serialize_entry(&key, &item)?;
         }
@@ -420,13 +558,18 @@ struct Merged {
     statuses: BTreeMap<u16, u64>,
     request_types: BTreeSet<String>,
     response_types: BTreeSet<String>,
+    servers: BTreeSet<(IpAddr, u16)>,
 }
 
 impl Merged {
-    fn add(&mut self, i: &EndpointInfo) {
+    /// Adds an endpoint; `requests`: its requests to one server, when the document
+    /// is that server's.
+    fn add(&mut self, i: &EndpointInfo, requests: Option<u64>) {
         self.first = Some(self.first.map_or(i.first_seen, |f| f.min(i.first_seen)));
         self.last = self.last.max(i.last_seen);
-        self.requests += i.requests;
+        self.requests += requests.unwrap_or(i.requests);
+        self.servers
+            .extend(i.servers.iter().map(|s| (s.addr, s.port)));
         self.clients.extend(&i.clients);
         self.principals.extend(&i.principals);
         for (s, n) in &i.statuses {
@@ -529,6 +672,29 @@ fn path_parameters(path: &str) -> (String, Vec<Value>) {
     (out, params)
 }
 
+/// What `--endpoints` writes: one document (a file), or one per server (a
+/// directory: `ADDR_PORT.openapi.json` each).
+pub enum Documents {
+    One(Document),
+    PerServer(Vec<((IpAddr, u16), Document)>),
+}
+
+impl Documents {
+    /// Writes the document(s) to `path` (a file, or the directory for one per
+    /// server), each atomically.
+    pub fn write(&self, path: &std::path::Path) -> std::io::Result<()> {
+        match self {
+            Documents::One(doc) => write_atomic(path, doc),
+            Documents::PerServer(docs) => {
+                for (server, doc) in docs {
+                    write_atomic(&path.join(server_file_name(*server)), doc)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Writes `doc` to `path` atomically (a temporary file beside it, then a rename), so
 /// a reader never sees half a document.
 pub fn write_atomic(path: &std::path::Path, doc: &impl Serialize) -> std::io::Result<()> {
@@ -554,6 +720,7 @@ mod tests {
             request_type: None,
             response_type: Some("application/json; charset=utf-8"),
             slash_redirect: false,
+            server: ([10, 0, 0, 2].into(), 8080),
         }
     }
 
@@ -574,6 +741,7 @@ mod tests {
                 }
             },
             0,
+            None,
         ))
         .unwrap();
         let op = &doc["paths"]["/books/v1/{name}"]["get"];

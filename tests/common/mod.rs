@@ -15,6 +15,32 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     d
 }
 
+/// A test that cannot run here (a peer tool, root or `../shared` is missing) says
+/// so where the user sees it: on the terminal, past the test harness's capture of
+/// `eprintln!`, as `SKIPPED <test>: <why>`. With `APIWATCH_TESTS_REQUIRE_ALL=1`
+/// (`.ci/run` sets it, having installed every peer) a skip is a failure instead.
+/// The caller returns after it.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    // The harness names each test's thread after the test.
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    if std::env::var_os("APIWATCH_TESTS_REQUIRE_ALL").is_some_and(|v| v == "1") {
+        panic!("{test} cannot run: {why} (APIWATCH_TESTS_REQUIRE_ALL=1)");
+    }
+    // Straight to the file descriptor: the harness only captures the print macros.
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+}
+
+/// A test that runs on less than it could (`../shared`'s corpus is not beside this
+/// checkout) says so the same way, as `PARTIAL <test>: <why>`; never a failure.
+pub fn partial(why: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr().lock(), "PARTIAL {test}: {why}");
+}
+
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_apiwatch"))
 }
