@@ -794,7 +794,12 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
     } = run;
     sinks.finish()?;
     sinks.flush_outputs()?;
-    let interrupted = crate::signals::stopped_by();
+    // A live capture always ends on a signal: only a replay can be cut short.
+    let interrupted = opts
+        .interface
+        .is_none()
+        .then(crate::signals::stopped_by)
+        .flatten();
     if let Some((mut out, mut b)) = publish.backfill {
         if let Some(last) = stats.capture.last_ts {
             b.push(last, sinks.render(&stats));

@@ -359,3 +359,50 @@ fn plain_http_to_the_tls_port_is_answered_with_a_400() {
     );
     assert_eq!(answer, apiwatch::metrics::HTTP_TO_HTTPS);
 }
+
+/// The shipped logrotate snippet rotates what the shipped unit writes, reopening
+/// through SIGHUP (`systemctl reload`), and logrotate accepts it (where installed:
+/// checked with the paths and user moved to ones this machine has).
+#[test]
+fn the_logrotate_snippet_rotates_what_the_unit_writes() {
+    let unit = std::fs::read_to_string(repo("packaging/apiwatch.service")).unwrap();
+    let snippet = std::fs::read_to_string(repo("packaging/apiwatch.logrotate")).unwrap();
+    for out in [
+        "/var/log/apiwatch/exchanges.jsonl",
+        "/var/log/apiwatch/alerts.jsonl",
+    ] {
+        assert!(unit.contains(out), "{out}");
+    }
+    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+    assert!(snippet.contains("/var/log/apiwatch/*.jsonl {"));
+    assert!(snippet.contains("systemctl reload apiwatch.service"));
+    assert!(!snippet.lines().any(|l| l.trim() == "copytruncate"));
+    if std::process::Command::new("logrotate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped the logrotate -d check: logrotate is not installed");
+        return;
+    }
+    let dir = fresh_dir("apiwatch-process-logrotate");
+    let conf = dir.join("apiwatch");
+    std::fs::write(
+        &conf,
+        snippet
+            .replace("/var/log/apiwatch", dir.to_str().unwrap())
+            .replace("su apiwatch apiwatch", "su root root"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("alerts.jsonl"), "{}\n").unwrap();
+    let o = std::process::Command::new("logrotate")
+        .arg("-d")
+        .arg("-s")
+        .arg(dir.join("state"))
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{said}");
+    assert!(!said.contains("error"), "{said}");
+}
