@@ -408,6 +408,8 @@ struct Run {
     publish: Publish,
     since_check: u32,
     progress: Option<std::sync::Arc<crate::progress::Counters>>,
+    /// Where the file being read is (progress), and the input bytes before it.
+    input: Option<(crate::capture::file::Position, u64)>,
 }
 
 /// The sinks and metrics as the merge of a sharded replay feeds them.
@@ -467,6 +469,7 @@ impl Run {
         self.since_check += 1;
         if self.since_check >= 1024 {
             self.since_check = 0;
+            self.show_progress(p);
             self.refresh(p.ts);
         }
         self.pipeline.packet(p, &mut self.buf);
@@ -489,19 +492,18 @@ impl Run {
     }
 
     fn refresh(&mut self, ts: u64) {
-        self.show_progress(None);
         let (sinks, pipeline) = (&self.sinks, &self.pipeline);
         self.publish.refresh(ts, || sinks.render(&pipeline.stats()));
     }
 
-    /// Copies the counters (and how far into the input the reader is) for the
-    /// progress reporter.
-    fn show_progress(&self, input: Option<u64>) {
+    /// Copies the counters, and how far into the input the reader is at packet
+    /// `at`, for the progress reporter.
+    fn show_progress(&self, at: &Packet<'_>) {
         if let Some(c) = &self.progress {
             let (s, p) = (&self.sinks, &self.pipeline.front.stats);
             c.set(p.packets, p.bytes, s.written, s.alerts_written);
-            if let Some(at) = input {
-                c.input.store(at, Relaxed);
+            if let Some((pos, done)) = &self.input {
+                c.input.store(done + pos.after(at), Relaxed);
             }
         }
     }
@@ -698,6 +700,7 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         publish,
         since_check: 0,
         progress: progress.as_ref().map(|p| p.counters.clone()),
+        input: None,
     };
     let mut errors = Vec::new();
     // SIGINT/SIGTERM stop a replay as they stop a capture: what was read is
@@ -767,21 +770,18 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
             else {
                 continue;
             };
+            if run.progress.is_some() {
+                run.input = Some((src.position_source(), input_done));
+            }
             while let Some(p) = log.next(path, &mut src) {
-                let mut paced = false;
                 if let Some(wait) = pacer.as_mut().and_then(|pc| pc.wait(p.ts)) {
+                    run.show_progress(&p);
                     crate::time::pause(wait);
-                    paced = true;
                 }
                 if crate::signals::stopping() {
                     break 'files;
                 }
                 run.packet(&p)?;
-                // Right after the periodic refresh (every 1,024 packets), and after
-                // each wait of a paced replay.
-                if (run.since_check == 0 || paced) && run.progress.is_some() {
-                    run.show_progress(Some(input_done + src.position()));
-                }
             }
             input_done += src.position();
         }

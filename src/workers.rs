@@ -425,15 +425,18 @@ fn read(
         if map.is_some() {
             src.release_below(0);
         }
+        let position = src.position_source();
         while let Some(p) = log.next(path, &mut src) {
-            let mut paced = false;
             if let Some(wait) = pacer.as_mut().and_then(|pc| pc.wait(p.ts)) {
                 // Hand out what is ready before waiting, so metrics stay current.
                 if r.pending > 0 && !r.flush(0) {
                     break 'files;
                 }
+                if let Some(c) = progress {
+                    c.input
+                        .store(input_done + position.after(&p), Ordering::Relaxed);
+                }
                 crate::time::pause(wait);
-                paced = true;
             }
             if crate::signals::stopping() {
                 break 'files;
@@ -451,9 +454,6 @@ fn read(
                     let below = r.finished_below(file);
                     src.release_below(below);
                 }
-            } else if paced && let Some(c) = progress {
-                c.input
-                    .store(input_done + src.position(), Ordering::Relaxed);
             }
         }
         input_done += src.position();

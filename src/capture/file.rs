@@ -392,6 +392,15 @@ impl FileSource {
         }
     }
 
+    /// How to tell from a packet of this source how far into the file the reader
+    /// is, without borrowing the source (progress, at most a few times a second).
+    pub fn position_source(&self) -> Position {
+        match &self.map {
+            Some(m) => Position::Mapped(m.as_ptr() as usize),
+            None => Position::Counted(self.raw_read.clone()),
+        }
+    }
+
     /// The path this source reads, as given.
     pub fn path(&self) -> &str {
         &self.path
@@ -789,6 +798,27 @@ impl FileSource {
         }
         super::readahead::after_record(map, self.pos + 16 + r.caplen);
         Some(self.take_record(r, linktype))
+    }
+}
+
+/// How far into its file a packet of a [`FileSource`] is (its end, in bytes of the
+/// file as stored; for a streamed source, what was taken from the stream so far).
+#[derive(Debug, Clone)]
+pub enum Position {
+    /// The mapping's first byte's address: a packet's bytes lie inside it.
+    Mapped(usize),
+    Counted(std::sync::Arc<std::sync::atomic::AtomicU64>),
+}
+
+impl Position {
+    /// The position at the end of packet `p` (read from this source).
+    pub fn after(&self, p: &Packet<'_>) -> u64 {
+        match self {
+            Position::Mapped(base) => {
+                (p.data.as_ptr() as usize).wrapping_sub(*base) as u64 + p.data.len() as u64
+            }
+            Position::Counted(n) => n.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 }
 
