@@ -32,7 +32,7 @@ for n in $counts; do
     wait "$aw" || true
     t1=$(date +%s.%N)
     requests=$(awk '/requests in/{print $1}' "$work/wrk.out")
-    read -r bytes <<<"$(awk '/^  packets/{gsub(/\(/,"",$3); print $3}' "$work/aw.err")"
+    read -r bytes <<<"$(awk '/msg="Summary: packets"/{for (i = 1; i <= NF; i++) if (sub(/^wire_bytes=/, "", $i)) print $i}' "$work/aw.err")"
     read -r _ cu cs <"$work/aw.cpu"
     awk -v n="$n" -v r="$requests" -v s="$secs" -v b="$bytes" -v stop="$(echo "$t1 - $t0" | bc)" -v cpu="$(echo "$cu + $cs" | bc)" '
         /^  packets/ {p=$2; d=$(NF-4)}

@@ -1,9 +1,13 @@
 //! The command line's options in one table, from which `--help`, the man page
 //! (`--generate-man`) and the shell completions (`--completions SHELL`) are all
-//! generated: none of them can drift from what the parser takes. The parser itself
-//! lives in `main.rs`; a unit test checks every option here is one it handles.
+//! generated, and beside it the parser ([`parse`]) that takes them: none of them can
+//! drift from what the parser takes (a test checks every option here is one it
+//! handles).
 
 use std::fmt::Write as _;
+
+use crate::config::parse_duration;
+use crate::sensor::{Backend, SensorOptions};
 
 /// How a shell completes an option's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +137,7 @@ pub const OPTIONS: &[Opt] = &[
         None,
         Nothing,
         OUTPUT,
-        "no summary on stderr",
+        "no progress and no summary on stderr",
     ),
     opt(
         None,
@@ -269,7 +273,7 @@ pub const OPTIONS: &[Opt] = &[
         Some("FORMAT"),
         Choice(&["logfmt", "json"]),
         LOG,
-        "log format on stderr (default logfmt; colour only on a terminal)",
+        "format of every line on stderr (logs, progress, summary, errors): logfmt (default) or json, with the same keys; never coloured",
     ),
     opt(
         None,
@@ -424,7 +428,7 @@ pub fn man_page() -> String {
     );
     let _ = writeln!(
         s,
-        ".SH SIGNALS\nSIGINT and SIGTERM finish what was read, write alerts, summary and state, and exit 0. SIGHUP reopens the output files (log rotation)."
+        ".SH SIGNALS\nSIGINT and SIGTERM finish what was read, write alerts, summary (which says the run was interrupted) and state, and exit 0. SIGHUP reopens the output files (log rotation)."
     );
     let _ = writeln!(
         s,
@@ -586,6 +590,308 @@ pub fn features() -> &'static str {
 /// The git revision the binary was built from (`unknown` outside a checkout).
 pub fn revision() -> &'static str {
     env!("APIWATCH_GIT_REVISION")
+}
+
+/// What the command line asks for.
+pub enum Command {
+    /// Replay or capture with these settings.
+    Run(Box<Args>),
+    /// Print this on standard output and exit 0 (`--help`, `--version`, ...).
+    Print(String),
+}
+
+/// A parsed command line, before the configuration file is read.
+pub struct Args {
+    pub sensor: SensorOptions,
+    pub log_level: Option<tracing::Level>,
+    pub log_format: crate::logging::LogFormat,
+    pub ring_mib: Option<usize>,
+    pub block_timeout_ms: Option<u32>,
+    pub quiet: bool,
+    pub config: Option<String>,
+    pub test_config: bool,
+    pub learning_period: Option<u64>,
+    pub memory_limit: Option<u64>,
+    pub web_config: Option<String>,
+    pub openapi: Option<std::sync::Arc<crate::routes::spec::Spec>>,
+}
+
+fn string_value(p: &mut lexopt::Parser) -> Result<String, String> {
+    use lexopt::ValueExt;
+    p.value()
+        .map_err(|e| e.to_string())?
+        .string()
+        .map_err(|e| e.to_string())
+}
+
+/// `--log.format`'s value as the command line gives it, looked up before parsing so
+/// that even an error in the rest of the line is written in the chosen format.
+pub fn log_format_hint(args: &[std::ffi::OsString]) -> crate::logging::LogFormat {
+    let mut it = args.iter().filter_map(|a| a.to_str());
+    while let Some(a) = it.next() {
+        let v = match a.strip_prefix("--log.format") {
+            Some("") => it.next(),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        };
+        if let Some(f) = v.and_then(|v| v.parse().ok()) {
+            return f;
+        }
+    }
+    crate::logging::LogFormat::default()
+}
+
+/// Parses the command line (without the program name) against [`OPTIONS`].
+/// `Err` is a usage error (exit 2), one line.
+pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut sensor = SensorOptions {
+        // As DESIGN.md's CLI says: one worker per available core unless told.
+        workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(256)),
+        ..Default::default()
+    };
+    let mut a = Args {
+        sensor: SensorOptions::default(),
+        log_level: None,
+        log_format: crate::logging::LogFormat::default(),
+        ring_mib: None,
+        block_timeout_ms: None,
+        quiet: false,
+        config: None,
+        test_config: false,
+        learning_period: None,
+        memory_limit: None,
+        web_config: None,
+        openapi: None,
+    };
+    // Options that only apply to one kind of run, as the user spelled them.
+    let mut live_only = Vec::new();
+    let mut web_only = Vec::new();
+    let mut positional = Vec::new();
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('r') | Long("read") => sensor.files.push(string_value(&mut p)?),
+            Short('i') | Long("interface") => sensor.interface = Some(string_value(&mut p)?),
+            Long("exchanges") => sensor.exchanges = Some(string_value(&mut p)?),
+            Long("exchanges-format") => sensor.exchanges_format = string_value(&mut p)?.parse()?,
+            Long("alerts") => sensor.alerts = Some(string_value(&mut p)?),
+            Long("endpoints") => sensor.endpoints = Some(string_value(&mut p)?.into()),
+            Long("openapi") => {
+                let v = string_value(&mut p)?;
+                let spec = crate::routes::spec::Spec::load(std::path::Path::new(&v))
+                    .map_err(|e| format!("--openapi {v}: {e}"))?;
+                a.openapi = Some(std::sync::Arc::new(spec));
+            }
+            Long("workers") => {
+                let v = string_value(&mut p)?;
+                match v.parse::<usize>() {
+                    Ok(n) if (1..=256).contains(&n) => sensor.workers = n,
+                    _ => return Err(format!("--workers: '{v}' is not a number from 1 to 256")),
+                }
+            }
+            Long("learning-period") => {
+                let v = string_value(&mut p)?;
+                let max = crate::config::max_duration("detect.learning_period");
+                match parse_duration(&v) {
+                    Some(d) if (1..=max).contains(&d) => a.learning_period = Some(d),
+                    _ => {
+                        return Err(format!(
+                            "--learning-period: '{v}' is not a duration from 1ms to {}h (e.g. 90s, 5m, 1h)",
+                            max / 3_600_000_000_000
+                        ));
+                    }
+                }
+            }
+            Long("memory-limit") => {
+                let v = string_value(&mut p)?;
+                a.memory_limit = Some(
+                    crate::config::memory_limit(&v).map_err(|e| format!("--memory-limit: {e}"))?,
+                );
+            }
+            Long("ring-size") => {
+                let v = string_value(&mut p)?;
+                match v.parse::<usize>() {
+                    Ok(n) if (1..=4096).contains(&n) => a.ring_mib = Some(n),
+                    _ => {
+                        return Err(format!(
+                            "--ring-size: '{v}' is not a size in MiB from 1 to 4096"
+                        ));
+                    }
+                }
+                live_only.push("--ring-size");
+            }
+            Long("block-timeout") => {
+                let v = string_value(&mut p)?;
+                a.block_timeout_ms =
+                    Some(crate::config::parse_block_timeout(&v).ok_or_else(|| {
+                        format!("--block-timeout: '{v}' is not a duration from 1ms to 10s")
+                    })?);
+                live_only.push("--block-timeout");
+            }
+            Long("user") => {
+                sensor.user = Some(string_value(&mut p)?);
+                live_only.push("--user");
+            }
+            Long("capture-backend") => {
+                let v = string_value(&mut p)?;
+                sensor.backend = match v.as_str() {
+                    "af-packet" | "afpacket" => Backend::AfPacket,
+                    "libpcap" | "pcap" => Backend::Libpcap,
+                    _ => {
+                        return Err(format!(
+                            "--capture-backend: '{v}' is not af-packet or libpcap"
+                        ));
+                    }
+                };
+                live_only.push("--capture-backend");
+            }
+            Short('c') | Long("config") => a.config = Some(string_value(&mut p)?),
+            Short('T') | Long("test-config") => a.test_config = true,
+            Long("web.listen-address") => sensor.web.listen.push(string_value(&mut p)?),
+            Long("web.systemd-socket") => sensor.web.systemd_socket = true,
+            Long("web.max-connections") => {
+                let v = string_value(&mut p)?;
+                sensor.web.max_connections = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=65_536).contains(n))
+                    .ok_or_else(|| {
+                        format!("--web.max-connections: '{v}' is not a number from 1 to 65536")
+                    })?;
+                web_only.push("--web.max-connections");
+            }
+            Long("web.telemetry-path") => {
+                let v = string_value(&mut p)?;
+                if !v.starts_with('/') {
+                    return Err(format!("--web.telemetry-path: '{v}' must start with '/'"));
+                }
+                sensor.web.path = v;
+                web_only.push("--web.telemetry-path");
+            }
+            Long("web.linger") => {
+                let v = string_value(&mut p)?;
+                let d = parse_duration(&v)
+                    .ok_or_else(|| format!("--web.linger: '{v}' is not a duration (e.g. 30s)"))?;
+                sensor.web_linger = Some(std::time::Duration::from_nanos(d));
+                web_only.push("--web.linger");
+            }
+            Long("web.config.file") => {
+                a.web_config = Some(string_value(&mut p)?);
+                web_only.push("--web.config.file");
+            }
+            Long("openmetrics-out") => sensor.openmetrics_out = Some(string_value(&mut p)?),
+            Long("replay-speed") => {
+                let v = string_value(&mut p)?;
+                match v.parse::<f64>() {
+                    Ok(x) if (0.001..=1e6).contains(&x) => sensor.replay_speed = Some(x),
+                    _ => {
+                        return Err(format!(
+                            "--replay-speed: '{v}' is not a number from 0.001 to 1000000"
+                        ));
+                    }
+                }
+            }
+            Short('q') | Long("quiet") => a.quiet = true,
+            Short('h') | Long("help") => return Ok(Command::Print(usage())),
+            Long("log.level") => {
+                a.log_level = Some(crate::logging::parse_level(&string_value(&mut p)?)?)
+            }
+            Long("log.format") => a.log_format = string_value(&mut p)?.parse()?,
+            Long("build-info") => return Ok(Command::Print(build_info())),
+            Long("generate-man") => return Ok(Command::Print(man_page())),
+            Long("completions") => {
+                let shell = string_value(&mut p)?;
+                let script = completion(&shell)
+                    .ok_or_else(|| format!("--completions: '{shell}' is not bash, zsh or fish"))?;
+                return Ok(Command::Print(script));
+            }
+            Short('V') | Long("version") => {
+                return Ok(Command::Print(format!(
+                    "apiwatch {}\n",
+                    env!("CARGO_PKG_VERSION")
+                )));
+            }
+            Value(v) => positional.push(v.string().map_err(|e| e.to_string())?),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    // Trailing words are a filter expression, always: every input file has its own
+    // `-r` (a file named `80` in the working directory must not turn `tcp port 80`
+    // into an input).
+    let filter = positional;
+    if !filter.is_empty() {
+        let f = crate::capture::bpf::Filter::new(&filter.join(" ")).map_err(|e| {
+            match filter.iter().find(|w| std::path::Path::new(w).is_file()) {
+                Some(file) => format!("{e} ('{file}' is a file: give each input its own -r)"),
+                None => e.to_string(),
+            }
+        })?;
+        sensor.filter = Some(f);
+    }
+    if sensor.files.is_empty() && sensor.interface.is_none() && !a.test_config {
+        return Err(
+            "nothing to do: give a capture with -r FILE or an interface with -i IFACE".into(),
+        );
+    }
+    if !sensor.files.is_empty() && sensor.interface.is_some() {
+        return Err("-r and -i exclude each other: replay files or capture live".into());
+    }
+    applies_to_this_run(&sensor, a.test_config, &live_only, &web_only)?;
+    sensor.progress = !a.quiet;
+    a.sensor = sensor;
+    Ok(Command::Run(Box::new(a)))
+}
+
+/// An option that cannot apply to the run asked for is a usage error, never silently
+/// ignored: someone who gives `--ring-size` to a replay, or `--web.linger` without a
+/// metrics listener, expects it to do something, and a warning among the log lines
+/// is easy to miss, while exit 2 is cheap to fix before the run. (Configuration file
+/// keys are not checked this way: one file serves replays and live runs alike.)
+fn applies_to_this_run(
+    sensor: &SensorOptions,
+    test_config: bool,
+    live_only: &[&str],
+    web_only: &[&str],
+) -> Result<(), String> {
+    if test_config {
+        // `-T` checks what it is given (a web configuration file, say) without a run.
+        return Ok(());
+    }
+    let live = sensor.interface.is_some();
+    if live {
+        if sensor.openmetrics_out.is_some() {
+            // Snapshots are kept until the end: fine for a replay, unbounded for a sensor.
+            return Err(
+                "--openmetrics-out is for replays (-r); scrape /metrics when capturing live".into(),
+            );
+        }
+        if sensor.replay_speed.is_some() {
+            return Err(
+                "--replay-speed applies to replays (-r); live capture runs in real time".into(),
+            );
+        }
+        if sensor.web_linger.is_some() {
+            return Err(
+                "--web.linger applies to replays (-r); live capture serves metrics until it stops"
+                    .into(),
+            );
+        }
+    } else if let Some(o) = live_only.first() {
+        return Err(if *o == "--user" {
+            "--user applies to live capture (-i); a replay runs as whoever starts it".into()
+        } else {
+            format!("{o} applies to live capture (-i), not to a replay (-r)")
+        });
+    }
+    if !sensor.web.enabled()
+        && let Some(o) = web_only.first()
+    {
+        return Err(format!(
+            "{o} needs a metrics listener (--web.listen-address or --web.systemd-socket)"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -346,248 +346,298 @@ impl Config {
         Config::parse(path, &text)
     }
 
-    /// Parses configuration text; `path` names it in errors.
+    /// Parses configuration text; `path` names it in errors. Each TOML section is
+    /// applied onto the defaults by its own function below.
     pub fn parse(path: &str, text: &str) -> Result<Config, String> {
         let raw: Raw = basic_toml::from_str(text).map_err(|e| format!("{path}: {e}"))?;
         let a = Apply { path };
         let mut c = Config::default();
         if let Some(r) = raw.capture {
-            if let Some(n) = r.ring_size_mib {
-                if n > 4096 {
-                    return Err(a.err("capture.ring_size_mib", format!("{n} is not 0-4096")));
-                }
-                c.capture.ring_mib = n;
-            }
-            if let Some(t) = r.block_timeout {
-                c.capture.block_timeout_ms = parse_block_timeout(&t).ok_or_else(|| {
-                    a.err("capture.block_timeout", format!("'{t}' is not 1ms-10s"))
-                })?;
-            }
-            if let Some(p) = r.promiscuous {
-                c.capture.promiscuous = p;
-            }
+            capture(&a, r, &mut c.capture)?;
         }
-        if let Some(m) = raw.memory
-            && let Some(l) = m.limit
-        {
-            c.memory.limit = memory_limit(&l).map_err(|e| a.err("memory.limit", e))?;
+        if let Some(m) = raw.memory {
+            memory(&a, m, &mut c.memory)?;
         }
         if let Some(f) = raw.flow {
             c.memory.max_flows_set = f.max_flows.is_some();
-            a.positive("flow.max_flows", f.max_flows, &mut c.flow.max_flows)?;
-            a.dur(
-                "flow.idle_timeout",
-                f.idle_timeout,
-                &mut c.flow.idle_timeout,
-            )?;
-            if let Some(n) = f.body_prefix {
-                if n > 1 << 20 {
-                    return Err(a.err("flow.body_prefix", format!("{n} is more than 1 MiB")));
-                }
-                c.flow.body_prefix = n;
-            }
+            flow(&a, f, &mut c.flow)?;
         }
         if let Some(d) = raw.detect {
-            let t = &mut c.detect;
-            a.dur(
-                "detect.learning_period",
-                d.learning_period,
-                &mut t.learning_period,
-            )?;
-            a.dur("detect.cooldown", d.cooldown, &mut t.cooldown)?;
-            a.dur("detect.episode_gap", d.episode_gap, &mut t.episode_gap)?;
             c.memory.max_clients_set = d.max_clients.is_some();
-            a.positive("detect.max_clients", d.max_clients, &mut t.max_clients)?;
-            if let Some(n) = d.shards {
-                if n > 256 {
-                    return Err(a.err("detect.shards", format!("{n} is more than 256")));
-                }
-                t.shards = n;
-            }
-            t.state_file = d.state_file.filter(|p| !p.is_empty()).map(Into::into);
-            if let Some(k) = d.client_key {
-                t.identity.mode = k.parse().map_err(|e| a.err("detect.client_key", e))?;
-            }
-            if let Some(p) = d.ipv6_prefix {
-                if p == 0 || p > 128 {
-                    return Err(a.err("detect.ipv6_prefix", format!("{p} must be 1-128")));
-                }
-                t.identity.ipv6_prefix = p;
-            }
-            if let Some(salt) = d.salt.filter(|s| !s.is_empty()) {
-                t.identity.salt = crate::identity::IdentityConfig::salt_from(&salt);
-                t.identity.salt_configured = true;
-            }
-            a.dur(
-                "detect.snapshot_interval",
-                d.snapshot_interval,
-                &mut t.snapshot_interval,
-            )?;
-            if let Some(list) = d.trusted_proxies {
-                t.trusted_proxies = list
-                    .iter()
-                    .map(|s| {
-                        s.parse::<Cidr>()
-                            .map_err(|e| a.err("detect.trusted_proxies", e))
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
-            if let Some(b) = d.burst {
-                a.dur("detect.burst.window", b.window, &mut t.burst.window)?;
-                if t.burst.window < 1_000_000_000 {
-                    return Err(a.err("detect.burst.window", "must be at least 1s"));
-                }
-                a.positive("detect.burst.floor", b.floor, &mut t.burst.floor)?;
-                a.positive("detect.burst.sigmas", b.sigmas, &mut t.burst.sigmas)?;
-                a.positive("detect.burst.factor", b.factor, &mut t.burst.factor)?;
-                a.positive(
-                    "detect.burst.min_history",
-                    b.min_history,
-                    &mut t.burst.min_history,
-                )?;
-            }
-            if let Some(l) = d.login {
-                if let Some(e) = l.endpoints {
-                    t.login.endpoints = e.into_iter().map(|s| normalise_endpoint(&s)).collect();
-                }
-                if let Some(m) = l.failure_markers {
-                    t.login.failure_markers = m;
-                }
-                a.dur("detect.login.window", l.window, &mut t.login.window)?;
-                a.positive(
-                    "detect.login.min_failures",
-                    l.min_failures,
-                    &mut t.login.min_failures,
-                )?;
-                a.ratio(
-                    "detect.login.stuffing_user_ratio",
-                    l.stuffing_user_ratio,
-                    &mut t.login.stuffing_user_ratio,
-                )?;
-                a.positive(
-                    "detect.login.stuffing_min_users",
-                    l.stuffing_min_users,
-                    &mut t.login.stuffing_min_users,
-                )?;
-                a.positive(
-                    "detect.login.brute_max_users",
-                    l.brute_max_users,
-                    &mut t.login.brute_max_users,
-                )?;
-                a.dur(
-                    "detect.login.global_window",
-                    l.global_window,
-                    &mut t.login.global_window,
-                )?;
-                a.positive(
-                    "detect.login.global_min_failures",
-                    l.global_min_failures,
-                    &mut t.login.global_min_failures,
-                )?;
-                a.positive(
-                    "detect.login.global_min_users",
-                    l.global_min_users,
-                    &mut t.login.global_min_users,
-                )?;
-                a.positive(
-                    "detect.login.global_min_clients",
-                    l.global_min_clients,
-                    &mut t.login.global_min_clients,
-                )?;
-                a.positive(
-                    "detect.login.global_factor",
-                    l.global_factor,
-                    &mut t.login.global_factor,
-                )?;
-            }
-            if let Some(s) = d.endpoint_scan {
-                a.dur(
-                    "detect.endpoint_scan.window",
-                    s.window,
-                    &mut t.endpoint_scan.window,
-                )?;
-                a.positive(
-                    "detect.endpoint_scan.min_distinct_misses",
-                    s.min_distinct_misses,
-                    &mut t.endpoint_scan.min_distinct_misses,
-                )?;
-                a.ratio(
-                    "detect.endpoint_scan.min_miss_ratio",
-                    s.min_miss_ratio,
-                    &mut t.endpoint_scan.min_miss_ratio,
-                )?;
-            }
-            if let Some(e) = d.object_enumeration {
-                a.dur(
-                    "detect.object_enumeration.window",
-                    e.window,
-                    &mut t.object_enumeration.window,
-                )?;
-                a.positive(
-                    "detect.object_enumeration.min_distinct",
-                    e.min_distinct,
-                    &mut t.object_enumeration.min_distinct,
-                )?;
-                a.positive(
-                    "detect.object_enumeration.factor",
-                    e.factor,
-                    &mut t.object_enumeration.factor,
-                )?;
-                a.positive(
-                    "detect.object_enumeration.min_distinct_with_misses",
-                    e.min_distinct_with_misses,
-                    &mut t.object_enumeration.min_distinct_with_misses,
-                )?;
-                a.ratio(
-                    "detect.object_enumeration.min_miss_share",
-                    e.min_miss_share,
-                    &mut t.object_enumeration.min_miss_share,
-                )?;
-            }
-            if let Some(tp) = d.templates {
-                a.positive(
-                    "detect.templates.param_limit",
-                    tp.param_limit,
-                    &mut t.templates.param_limit,
-                )?;
-                a.ratio(
-                    "detect.templates.min_rare_share",
-                    tp.min_rare_share,
-                    &mut t.templates.min_rare_share,
-                )?;
-                a.positive(
-                    "detect.templates.max_positions",
-                    tp.max_positions,
-                    &mut t.templates.max_positions,
-                )?;
-            }
-            if let Some(u) = d.unusual_endpoint {
-                a.positive(
-                    "detect.unusual_endpoint.min_profile_requests",
-                    u.min_profile_requests,
-                    &mut t.unusual_endpoint.min_profile_requests,
-                )?;
-                a.ratio(
-                    "detect.unusual_endpoint.rare_share",
-                    u.rare_share,
-                    &mut t.unusual_endpoint.rare_share,
-                )?;
-                a.positive(
-                    "detect.unusual_endpoint.min_population",
-                    u.min_population,
-                    &mut t.unusual_endpoint.min_population,
-                )?;
-                if let Some(n) = u.max_late_discoveries {
-                    t.unusual_endpoint.max_late_discoveries = n;
-                }
-                if let Some(w) = u.sensitive_words {
-                    t.unusual_endpoint.sensitive_words =
-                        w.into_iter().map(|s| s.to_ascii_lowercase()).collect();
-                }
-            }
+            detect(&a, d, &mut c.detect)?;
         }
         Ok(c)
     }
+}
+
+/// `[capture]`.
+fn capture(a: &Apply<'_>, r: RawCapture, c: &mut RingOptions) -> Result<(), String> {
+    if let Some(n) = r.ring_size_mib {
+        if n > 4096 {
+            return Err(a.err("capture.ring_size_mib", format!("{n} is not 0-4096")));
+        }
+        c.ring_mib = n;
+    }
+    if let Some(t) = r.block_timeout {
+        c.block_timeout_ms = parse_block_timeout(&t)
+            .ok_or_else(|| a.err("capture.block_timeout", format!("'{t}' is not 1ms-10s")))?;
+    }
+    if let Some(p) = r.promiscuous {
+        c.promiscuous = p;
+    }
+    Ok(())
+}
+
+/// `[memory]`.
+fn memory(a: &Apply<'_>, m: RawMemory, c: &mut MemoryConfig) -> Result<(), String> {
+    if let Some(l) = m.limit {
+        c.limit = memory_limit(&l).map_err(|e| a.err("memory.limit", e))?;
+    }
+    Ok(())
+}
+
+/// `[flow]`.
+fn flow(a: &Apply<'_>, f: RawFlow, c: &mut FlowConfig) -> Result<(), String> {
+    a.positive("flow.max_flows", f.max_flows, &mut c.max_flows)?;
+    a.dur("flow.idle_timeout", f.idle_timeout, &mut c.idle_timeout)?;
+    if let Some(n) = f.body_prefix {
+        if n > 1 << 20 {
+            return Err(a.err("flow.body_prefix", format!("{n} is more than 1 MiB")));
+        }
+        c.body_prefix = n;
+    }
+    Ok(())
+}
+
+/// `[detect]` and its detector subsections.
+fn detect(a: &Apply<'_>, d: RawDetect, t: &mut DetectConfig) -> Result<(), String> {
+    a.dur(
+        "detect.learning_period",
+        d.learning_period,
+        &mut t.learning_period,
+    )?;
+    a.dur("detect.cooldown", d.cooldown, &mut t.cooldown)?;
+    a.dur("detect.episode_gap", d.episode_gap, &mut t.episode_gap)?;
+    a.positive("detect.max_clients", d.max_clients, &mut t.max_clients)?;
+    if let Some(n) = d.shards {
+        if n > 256 {
+            return Err(a.err("detect.shards", format!("{n} is more than 256")));
+        }
+        t.shards = n;
+    }
+    t.state_file = d.state_file.filter(|p| !p.is_empty()).map(Into::into);
+    if let Some(k) = d.client_key {
+        t.identity.mode = k.parse().map_err(|e| a.err("detect.client_key", e))?;
+    }
+    if let Some(p) = d.ipv6_prefix {
+        if p == 0 || p > 128 {
+            return Err(a.err("detect.ipv6_prefix", format!("{p} must be 1-128")));
+        }
+        t.identity.ipv6_prefix = p;
+    }
+    if let Some(salt) = d.salt.filter(|s| !s.is_empty()) {
+        t.identity.salt = crate::identity::IdentityConfig::salt_from(&salt);
+        t.identity.salt_configured = true;
+    }
+    a.dur(
+        "detect.snapshot_interval",
+        d.snapshot_interval,
+        &mut t.snapshot_interval,
+    )?;
+    if let Some(list) = d.trusted_proxies {
+        t.trusted_proxies = list
+            .iter()
+            .map(|s| {
+                s.parse::<Cidr>()
+                    .map_err(|e| a.err("detect.trusted_proxies", e))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(b) = d.burst {
+        detect_burst(a, b, t)?;
+    }
+    if let Some(l) = d.login {
+        detect_login(a, l, t)?;
+    }
+    if let Some(s) = d.endpoint_scan {
+        detect_endpoint_scan(a, s, t)?;
+    }
+    if let Some(e) = d.object_enumeration {
+        detect_object_enumeration(a, e, t)?;
+    }
+    if let Some(tp) = d.templates {
+        detect_templates(a, tp, t)?;
+    }
+    if let Some(u) = d.unusual_endpoint {
+        detect_unusual_endpoint(a, u, t)?;
+    }
+    Ok(())
+}
+
+/// `[detect.burst]`.
+fn detect_burst(a: &Apply<'_>, b: RawBurst, t: &mut DetectConfig) -> Result<(), String> {
+    a.dur("detect.burst.window", b.window, &mut t.burst.window)?;
+    if t.burst.window < 1_000_000_000 {
+        return Err(a.err("detect.burst.window", "must be at least 1s"));
+    }
+    a.positive("detect.burst.floor", b.floor, &mut t.burst.floor)?;
+    a.positive("detect.burst.sigmas", b.sigmas, &mut t.burst.sigmas)?;
+    a.positive("detect.burst.factor", b.factor, &mut t.burst.factor)?;
+    a.positive(
+        "detect.burst.min_history",
+        b.min_history,
+        &mut t.burst.min_history,
+    )
+}
+
+/// `[detect.login]`.
+fn detect_login(a: &Apply<'_>, l: RawLogin, t: &mut DetectConfig) -> Result<(), String> {
+    let c = &mut t.login;
+    if let Some(e) = l.endpoints {
+        c.endpoints = e.into_iter().map(|s| normalise_endpoint(&s)).collect();
+    }
+    if let Some(m) = l.failure_markers {
+        c.failure_markers = m;
+    }
+    a.dur("detect.login.window", l.window, &mut c.window)?;
+    a.positive(
+        "detect.login.min_failures",
+        l.min_failures,
+        &mut c.min_failures,
+    )?;
+    a.ratio(
+        "detect.login.stuffing_user_ratio",
+        l.stuffing_user_ratio,
+        &mut c.stuffing_user_ratio,
+    )?;
+    a.positive(
+        "detect.login.stuffing_min_users",
+        l.stuffing_min_users,
+        &mut c.stuffing_min_users,
+    )?;
+    a.positive(
+        "detect.login.brute_max_users",
+        l.brute_max_users,
+        &mut c.brute_max_users,
+    )?;
+    a.dur(
+        "detect.login.global_window",
+        l.global_window,
+        &mut c.global_window,
+    )?;
+    a.positive(
+        "detect.login.global_min_failures",
+        l.global_min_failures,
+        &mut c.global_min_failures,
+    )?;
+    a.positive(
+        "detect.login.global_min_users",
+        l.global_min_users,
+        &mut c.global_min_users,
+    )?;
+    a.positive(
+        "detect.login.global_min_clients",
+        l.global_min_clients,
+        &mut c.global_min_clients,
+    )?;
+    a.positive(
+        "detect.login.global_factor",
+        l.global_factor,
+        &mut c.global_factor,
+    )
+}
+
+/// `[detect.endpoint_scan]`.
+fn detect_endpoint_scan(a: &Apply<'_>, s: RawScan, t: &mut DetectConfig) -> Result<(), String> {
+    let c = &mut t.endpoint_scan;
+    a.dur("detect.endpoint_scan.window", s.window, &mut c.window)?;
+    a.positive(
+        "detect.endpoint_scan.min_distinct_misses",
+        s.min_distinct_misses,
+        &mut c.min_distinct_misses,
+    )?;
+    a.ratio(
+        "detect.endpoint_scan.min_miss_ratio",
+        s.min_miss_ratio,
+        &mut c.min_miss_ratio,
+    )
+}
+
+/// `[detect.object_enumeration]`.
+fn detect_object_enumeration(
+    a: &Apply<'_>,
+    e: RawEnum,
+    t: &mut DetectConfig,
+) -> Result<(), String> {
+    let c = &mut t.object_enumeration;
+    a.dur("detect.object_enumeration.window", e.window, &mut c.window)?;
+    a.positive(
+        "detect.object_enumeration.min_distinct",
+        e.min_distinct,
+        &mut c.min_distinct,
+    )?;
+    a.positive("detect.object_enumeration.factor", e.factor, &mut c.factor)?;
+    a.positive(
+        "detect.object_enumeration.min_distinct_with_misses",
+        e.min_distinct_with_misses,
+        &mut c.min_distinct_with_misses,
+    )?;
+    a.ratio(
+        "detect.object_enumeration.min_miss_share",
+        e.min_miss_share,
+        &mut c.min_miss_share,
+    )
+}
+
+/// `[detect.templates]`.
+fn detect_templates(a: &Apply<'_>, tp: RawTemplates, t: &mut DetectConfig) -> Result<(), String> {
+    let c = &mut t.templates;
+    a.positive(
+        "detect.templates.param_limit",
+        tp.param_limit,
+        &mut c.param_limit,
+    )?;
+    a.ratio(
+        "detect.templates.min_rare_share",
+        tp.min_rare_share,
+        &mut c.min_rare_share,
+    )?;
+    a.positive(
+        "detect.templates.max_positions",
+        tp.max_positions,
+        &mut c.max_positions,
+    )
+}
+
+/// `[detect.unusual_endpoint]`.
+fn detect_unusual_endpoint(
+    a: &Apply<'_>,
+    u: RawUnusual,
+    t: &mut DetectConfig,
+) -> Result<(), String> {
+    let c = &mut t.unusual_endpoint;
+    a.positive(
+        "detect.unusual_endpoint.min_profile_requests",
+        u.min_profile_requests,
+        &mut c.min_profile_requests,
+    )?;
+    a.ratio(
+        "detect.unusual_endpoint.rare_share",
+        u.rare_share,
+        &mut c.rare_share,
+    )?;
+    a.positive(
+        "detect.unusual_endpoint.min_population",
+        u.min_population,
+        &mut c.min_population,
+    )?;
+    if let Some(n) = u.max_late_discoveries {
+        c.max_late_discoveries = n;
+    }
+    if let Some(w) = u.sensitive_words {
+        c.sensitive_words = w.into_iter().map(|s| s.to_ascii_lowercase()).collect();
+    }
+    Ok(())
 }
 
 /// `post /Login` → `POST /Login` (methods compare upper-case, paths as written).

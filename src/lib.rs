@@ -19,6 +19,7 @@ pub mod lru;
 pub mod metrics;
 pub mod pipeline;
 pub mod privileges;
+pub mod progress;
 pub mod redact;
 pub mod routes;
 pub mod sensor;

@@ -4,6 +4,7 @@
 //! and the metrics endpoint, until the input ends or a signal asks it to stop.
 
 use std::io::{self, Write};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use crate::capture::Packet;
@@ -59,6 +60,8 @@ pub struct SensorOptions {
     /// `--endpoints`: the learned inventory as OpenAPI 3.1, refreshed on the
     /// snapshot interval and at the end.
     pub endpoints: Option<std::path::PathBuf>,
+    /// Show a replay's progress on stderr (not with `-q`).
+    pub progress: bool,
 }
 
 /// Why a replay failed. `Usage` errors exit 2, `Runtime` errors exit 1.
@@ -80,7 +83,11 @@ pub struct SensorReport {
     pub stats: PipelineStats,
     pub engine: Engine,
     pub exchanges: u64,
+    /// Wall time from the start of reading until the last alert and exchange were
+    /// written: what the rate is measured over (`--web.linger` is not in it).
     pub elapsed: Duration,
+    /// The signal that ended the run before its input did (`SIGINT`, `SIGTERM`).
+    pub interrupted: Option<&'static str>,
     /// Non-fatal problems (a truncated last record).
     pub warnings: Vec<String>,
     /// Fatal problems with one input (not a capture, corrupt): later files still ran.
@@ -169,6 +176,7 @@ struct Sinks {
     engine: Engine,
     fired: Vec<Alert>,
     written: u64,
+    alerts_written: u64,
     state_file: Option<std::path::PathBuf>,
     snapshot_interval: u64,
     next_snapshot: Option<u64>,
@@ -345,6 +353,7 @@ impl Sinks {
             return Ok(());
         }
         for a in self.fired.drain(..) {
+            self.alerts_written += 1;
             self.engine.count(&a);
             self.alerts.write(&a).map_err(alert_err)?;
         }
@@ -402,12 +411,16 @@ struct Run {
     sinks: Sinks,
     publish: Publish,
     since_check: u32,
+    progress: Option<std::sync::Arc<crate::progress::Counters>>,
+    /// Where the file being read is (progress), and the input bytes before it.
+    input: Option<(crate::capture::file::Position, u64)>,
 }
 
 /// The sinks and metrics as the merge of a sharded replay feeds them.
 struct Merged<'a> {
     sinks: &'a mut Sinks,
     publish: &'a mut Publish,
+    progress: Option<&'a crate::progress::Counters>,
     /// The counters the workers last reported.
     stats: PipelineStats,
 }
@@ -427,6 +440,15 @@ impl workers::Sink for Merged<'_> {
     }
 
     fn progress(&mut self, stats: &PipelineStats) {
+        if let Some(c) = self.progress {
+            let s = &*self.sinks;
+            c.set(
+                stats.capture.packets,
+                stats.capture.bytes,
+                s.written,
+                s.alerts_written,
+            );
+        }
         self.stats.clone_from(stats);
         let sinks = &*self.sinks;
         self.publish.serve(|| sinks.render(stats));
@@ -451,6 +473,7 @@ impl Run {
         self.since_check += 1;
         if self.since_check >= 1024 {
             self.since_check = 0;
+            self.show_progress(p);
             self.refresh(p.ts);
         }
         self.pipeline.packet(p, &mut self.buf);
@@ -475,6 +498,18 @@ impl Run {
     fn refresh(&mut self, ts: u64) {
         let (sinks, pipeline) = (&self.sinks, &self.pipeline);
         self.publish.refresh(ts, || sinks.render(&pipeline.stats()));
+    }
+
+    /// Copies the counters, and how far into the input the reader is at packet
+    /// `at`, for the progress reporter.
+    fn show_progress(&self, at: &Packet<'_>) {
+        if let Some(c) = &self.progress {
+            let (s, p) = (&self.sinks, &self.pipeline.front.stats);
+            c.set(p.packets, p.bytes, s.written, s.alerts_written);
+            if let Some((pos, done)) = &self.input {
+                c.input.store(done + pos.after(at), Relaxed);
+            }
+        }
     }
 
     /// End of input: open connections are finished and their exchanges judged.
@@ -636,6 +671,7 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         engine,
         fired: Vec::new(),
         written: 0,
+        alerts_written: 0,
         state_file,
         snapshot_interval: opts.detect.snapshot_interval,
         next_snapshot: None,
@@ -655,12 +691,20 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
     };
     let mut pipeline = Pipeline::new(opts.flow.clone());
     pipeline.front.filter = opts.filter.clone();
+    let progress = (opts.progress && opts.interface.is_none()).then(|| {
+        crate::progress::Progress::start(
+            crate::progress::Mode::for_stderr(),
+            crate::progress::input_size(&opts.files),
+        )
+    });
     let mut run = Run {
         pipeline,
         buf: Vec::new(),
         sinks,
         publish,
         since_check: 0,
+        progress: progress.as_ref().map(|p| p.counters.clone()),
+        input: None,
     };
     let mut errors = Vec::new();
     // SIGINT/SIGTERM stop a replay as they stop a capture: what was read is
@@ -686,6 +730,7 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         let mut merged = Merged {
             sinks: &mut run.sinks,
             publish: &mut run.publish,
+            progress: None,
             stats: PipelineStats::default(),
         };
         let heads = merged.sinks.wants_heads();
@@ -700,10 +745,12 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
             speed: opts.replay_speed,
             filter: opts.filter.clone(),
             log_heads: run.sinks.wants_heads(),
+            progress: run.progress.clone(),
         };
         let mut merged = Merged {
             sinks: &mut run.sinks,
             publish: &mut run.publish,
+            progress: run.progress.as_deref(),
             stats: PipelineStats::default(),
         };
         match workers::replay(&shard, &mut merged)? {
@@ -718,6 +765,8 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
     } else {
         let mut log = InputLog::default();
         let mut pacer = opts.replay_speed.map(Pacer::new);
+        // Input bytes of the files before this one (progress).
+        let mut input_done = 0;
         'files: for path in &opts.files {
             let Some(mut src) = log
                 .open(path)
@@ -725,8 +774,12 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
             else {
                 continue;
             };
+            if run.progress.is_some() {
+                run.input = Some((src.position_source(), input_done));
+            }
             while let Some(p) = log.next(path, &mut src) {
                 if let Some(wait) = pacer.as_mut().and_then(|pc| pc.wait(p.ts)) {
+                    run.show_progress(&p);
                     crate::time::pause(wait);
                 }
                 if crate::signals::stopping() {
@@ -734,6 +787,7 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
                 }
                 run.packet(&p)?;
             }
+            input_done += src.position();
         }
         warnings.extend(log.warnings);
         errors.extend(log.errors);
@@ -744,6 +798,12 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
     } = run;
     sinks.finish()?;
     sinks.flush_outputs()?;
+    // A live capture always ends on a signal: only a replay can be cut short.
+    let interrupted = opts
+        .interface
+        .is_none()
+        .then(crate::signals::stopped_by)
+        .flatten();
     if let Some((mut out, mut b)) = publish.backfill {
         if let Some(last) = stats.capture.last_ts {
             b.push(last, sinks.render(&stats));
@@ -751,6 +811,10 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         out.write_all(b.to_openmetrics().as_bytes())
             .and_then(|_| out.flush())
             .map_err(|e| SensorError::Runtime(format!("cannot write OpenMetrics: {e}")))?;
+    }
+    let elapsed = started.elapsed();
+    if let Some(p) = progress {
+        p.finish();
     }
     if let Some(exp) = &publish.exposition {
         exp.set(sinks.render(&stats));
@@ -778,7 +842,8 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         stats,
         engine: sinks.engine,
         exchanges: sinks.written,
-        elapsed: started.elapsed(),
+        elapsed,
+        interrupted,
         warnings,
         errors,
     })

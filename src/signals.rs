@@ -2,14 +2,15 @@
 //! SIGHUP reopens the output files (after log rotation). The handlers only set
 //! atomics; the loops that own the work look at them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-static STOP: AtomicBool = AtomicBool::new(false);
+/// 0 while running; the signal that asked for a stop, or -1 for [`request_stop`].
+static STOP: AtomicI32 = AtomicI32::new(0);
 static REOPEN: AtomicBool = AtomicBool::new(false);
 
 #[cfg(unix)]
-extern "C" fn on_stop(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
+extern "C" fn on_stop(sig: libc::c_int) {
+    STOP.store(sig, Ordering::SeqCst);
 }
 
 #[cfg(unix)]
@@ -30,12 +31,24 @@ pub fn install() {
 
 /// Whether a stop was requested.
 pub fn stopping() -> bool {
-    STOP.load(Ordering::SeqCst)
+    STOP.load(Ordering::SeqCst) != 0
 }
 
-/// Asks every loop to stop (as SIGTERM would).
+/// The signal that stopped the run (`SIGINT`, `SIGTERM`), if one did.
+pub fn stopped_by() -> Option<&'static str> {
+    match STOP.load(Ordering::SeqCst) {
+        #[cfg(unix)]
+        libc::SIGINT => Some("SIGINT"),
+        #[cfg(unix)]
+        libc::SIGTERM => Some("SIGTERM"),
+        _ => None,
+    }
+}
+
+/// Asks every loop to stop (as SIGTERM would, but the run is not reported as
+/// interrupted by a signal).
 pub fn request_stop() {
-    STOP.store(true, Ordering::SeqCst);
+    let _ = STOP.compare_exchange(0, -1, Ordering::SeqCst, Ordering::SeqCst);
 }
 
 /// Whether SIGHUP arrived since the last call.

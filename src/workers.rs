@@ -225,6 +225,8 @@ pub struct ShardOptions<'a> {
     pub filter: Option<crate::capture::bpf::Filter>,
     /// Workers serialise the exchange-log fields they know (the exchange log is on).
     pub log_heads: bool,
+    /// Where the reader says how far into the input it is (progress).
+    pub progress: Option<Arc<crate::progress::Counters>>,
 }
 
 /// Replays `files` over `workers` flow tables; exchanges go to `sink` in capture order.
@@ -265,6 +267,7 @@ pub fn replay<S: Sink>(
     drop(dtx);
     let files = opts.files.to_vec();
     let speed = opts.speed;
+    let input_progress = opts.progress.clone();
     let r = Reader {
         batches: (0..n).map(|_| Batch::default()).collect(),
         inputs,
@@ -281,7 +284,7 @@ pub fn replay<S: Sink>(
     };
     let reader = match thread::Builder::new()
         .name("apiwatch-reader".into())
-        .spawn(move || read(&files, speed, r))
+        .spawn(move || read(&files, speed, r, input_progress.as_deref()))
     {
         Ok(h) => h,
         Err(e) => {
@@ -397,9 +400,16 @@ impl Reader {
 }
 
 /// The reader: files → decoded segments → per-worker batches.
-fn read(files: &[String], speed: Option<f64>, mut r: Reader) -> Result<ReaderEnd, ReadFailure> {
+fn read(
+    files: &[String],
+    speed: Option<f64>,
+    mut r: Reader,
+    progress: Option<&crate::progress::Counters>,
+) -> Result<ReaderEnd, ReadFailure> {
     let mut log = InputLog::default();
     let mut pacer = speed.map(Pacer::new);
+    // Input bytes of the files before this one (progress).
+    let mut input_done = 0;
     'files: for (file, path) in files.iter().enumerate() {
         let Some(mut src) = log
             .open(path)
@@ -415,11 +425,16 @@ fn read(files: &[String], speed: Option<f64>, mut r: Reader) -> Result<ReaderEnd
         if map.is_some() {
             src.release_below(0);
         }
+        let position = src.position_source();
         while let Some(p) = log.next(path, &mut src) {
             if let Some(wait) = pacer.as_mut().and_then(|pc| pc.wait(p.ts)) {
                 // Hand out what is ready before waiting, so metrics stay current.
                 if r.pending > 0 && !r.flush(0) {
                     break 'files;
+                }
+                if let Some(c) = progress {
+                    c.input
+                        .store(input_done + position.after(&p), Ordering::Relaxed);
                 }
                 crate::time::pause(wait);
             }
@@ -431,12 +446,17 @@ fn read(files: &[String], speed: Option<f64>, mut r: Reader) -> Result<ReaderEnd
                 if !r.flush(at) {
                     break 'files;
                 }
+                if let Some(c) = progress {
+                    c.input
+                        .store(input_done + src.position(), Ordering::Relaxed);
+                }
                 if map.is_some() {
                     let below = r.finished_below(file);
                     src.release_below(below);
                 }
             }
         }
+        input_done += src.position();
     }
     let InputLog { warnings, errors } = log;
     r.flush(0);

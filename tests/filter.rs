@@ -112,8 +112,8 @@ fn apiwatch_count(capture: &Path, expr: &str) -> Option<u64> {
         return None;
     }
     err.lines()
-        .find_map(|l| l.strip_prefix("  packets     "))
-        .and_then(|l| l.split(' ').next()?.parse().ok())
+        .find(|l| l.contains("msg=\"Summary: packets\""))
+        .and_then(|l| common::logfmt_field(l, "packets")?.parse().ok())
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn a_filter_that_does_not_compile_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("apiwatch: capture filter 'tcp prot 80': "),
+        common::first_msg(&err).starts_with("capture filter 'tcp prot 80': "),
         "{err}"
     );
 }

@@ -28,8 +28,10 @@ fn outputs(capture: &Path, workers: &str) -> (Vec<u8>, String, String, Option<i3
         .expect("run apiwatch");
     let summary: String = String::from_utf8_lossy(&out.stderr)
         .lines()
-        // The summary's counters; log lines carry wall-clock times, `rate` a duration.
-        .filter(|l| l.starts_with("  ") && !l.trim_start().starts_with("rate"))
+        // The summary's counters without the wall-clock `ts`; `rate` is a duration.
+        .filter(|l| l.contains(" msg=\"Summary: ") && !l.contains(" msg=\"Summary: rate"))
+        .filter_map(|l| l.split_once(" level="))
+        .map(|(_, rest)| rest)
         .collect::<Vec<_>>()
         .join("\n");
     assert!(

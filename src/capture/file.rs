@@ -37,8 +37,29 @@ pub enum CaptureError {
     #[error("{path}: not a pcap or pcapng capture (first bytes {magic})")]
     NotACapture { path: String, magic: String },
     /// The file ends in the middle of a record: everything before it was read.
-    #[error("{path}: truncated capture: file ends inside the record at byte {offset}")]
+    #[error(
+        "{path}: the capture is cut short inside the packet record at byte {offset}; every packet before it was processed"
+    )]
     Truncated { path: String, offset: u64 },
+    /// The file ends inside its own file header: there is no packet to read.
+    #[error(
+        "{path}: only {have} bytes of the {need}-byte {format} file header, no packets (the file was cut short)"
+    )]
+    HeaderCut {
+        path: String,
+        have: u64,
+        need: u64,
+        format: &'static str,
+    },
+    /// A gzip stream that stops before its end (an interrupted download or copy):
+    /// every packet before the cut was read.
+    #[error(
+        "{path}: the gzip stream is cut short ({offset} bytes of capture decompressed); every packet before the cut was processed"
+    )]
+    GzipCut { path: String, offset: u64 },
+    /// A capture with its file header and nothing after it.
+    #[error("{path}: only the {header}, no packets")]
+    NoPackets { path: String, header: &'static str },
     /// A record header makes no sense (length out of range, bad block trailer...).
     #[error("{path}: corrupt capture at byte {offset}: {what}")]
     Corrupt {
@@ -52,9 +73,23 @@ pub enum CaptureError {
         "{path}: the file shrank while it was read (cut near byte {offset}); everything before was processed"
     )]
     Shrank { path: String, offset: u64 },
-    /// A read failed (I/O error, broken gzip stream...).
+    /// A read failed (I/O error, a corrupt gzip stream...).
     #[error("{path}: read error: {source}")]
     Io { path: String, source: io::Error },
+}
+
+impl CaptureError {
+    /// True for damage that ends a file early while everything before it was read
+    /// (a warning, exit 0), as opposed to a file that cannot be read as a capture.
+    pub fn is_early_end(&self) -> bool {
+        matches!(
+            self,
+            CaptureError::Truncated { .. }
+                | CaptureError::GzipCut { .. }
+                | CaptureError::Shrank { .. }
+                | CaptureError::NoPackets { .. }
+        )
+    }
 }
 
 impl CaptureError {
@@ -126,13 +161,8 @@ impl InputLog {
     pub fn next<'a>(&mut self, path: &str, src: &'a mut FileSource) -> Option<Packet<'a>> {
         match src.next_packet() {
             Ok(p) => p,
-            Err(e @ CaptureError::Truncated { .. }) => {
-                tracing::warn!(file = %path, "Capture is truncated; everything before the cut was processed");
-                self.warnings.push(e.to_string());
-                None
-            }
-            Err(e @ CaptureError::Shrank { .. }) => {
-                tracing::warn!(file = %path, "Capture file shrank while read; everything before the cut was processed");
+            Err(e) if e.is_early_end() => {
+                tracing::warn!(file = %path, "{e}");
                 self.warnings.push(e.to_string());
                 None
             }
@@ -160,6 +190,14 @@ pub struct FileSource {
     /// File offset of `buf[0]` (of the decompressed stream for .gz).
     base_offset: u64,
     eof: bool,
+    /// The input is a gzip stream (cut short: `gzip_cut`).
+    gzip: bool,
+    gzip_cut: bool,
+    /// A pcapng packet block was read (a capture without any is noted).
+    pcapng_packets: bool,
+    /// Bytes taken from the file or stream underneath (before decompression), for
+    /// progress; a mapped file's position is `pos`.
+    raw_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
     format: Format,
     done: bool,
 }
@@ -221,6 +259,10 @@ impl FileSource {
             end,
             base_offset: 0,
             eof: true,
+            gzip: false,
+            gzip_cut: false,
+            pcapng_packets: false,
+            raw_read: Default::default(),
             format: Format::Pcap {
                 big_endian: false,
                 nanos: false,
@@ -287,6 +329,11 @@ impl FileSource {
 
     /// Reads a capture from any byte stream (gzip detected by its magic).
     pub fn from_reader(path: &str, raw: Box<dyn Read + Send>) -> Result<Self, CaptureError> {
+        let raw_read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let raw = Box::new(Counted {
+            inner: raw,
+            read: raw_read.clone(),
+        });
         let mut src = FileSource {
             path: path.to_string(),
             reader: raw,
@@ -298,6 +345,10 @@ impl FileSource {
             end: 0,
             base_offset: 0,
             eof: false,
+            gzip: false,
+            gzip_cut: false,
+            pcapng_packets: false,
+            raw_read,
             format: Format::Pcap {
                 big_endian: false,
                 nanos: false,
@@ -317,6 +368,7 @@ impl FileSource {
             let rest = std::mem::replace(&mut src.reader, Box::new(io::empty()));
             let chained = io::Cursor::new(head).chain(rest);
             src.reader = Box::new(flate2::read::MultiGzDecoder::new(chained));
+            src.gzip = true;
             src.pos = 0;
             src.end = 0;
             src.eof = false;
@@ -329,6 +381,24 @@ impl FileSource {
         }
         src.read_file_header()?;
         Ok(src)
+    }
+
+    /// How far into the file the reader is, in bytes of the file as stored
+    /// (compressed bytes for gzip): what progress and its ETA are measured in.
+    pub fn position(&self) -> u64 {
+        match &self.map {
+            Some(_) => self.pos as u64,
+            None => self.raw_read.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// How to tell from a packet of this source how far into the file the reader
+    /// is, without borrowing the source (progress, at most a few times a second).
+    pub fn position_source(&self) -> Position {
+        match &self.map {
+            Some(m) => Position::Mapped(m.as_ptr() as usize),
+            None => Position::Counted(self.raw_read.clone()),
+        }
     }
 
     /// The path this source reads, as given.
@@ -368,6 +438,12 @@ impl FileSource {
                 Ok(0) => self.eof = true,
                 Ok(k) => self.end += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A gzip stream cut short ends like a cut pcap: what was decompressed
+                // before is read, the end is noted (`end_of_input`).
+                Err(e) if self.gzip && e.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.eof = true;
+                    self.gzip_cut = true;
+                }
                 Err(source) => {
                     return Err(CaptureError::Io {
                         path: self.path.clone(),
@@ -427,9 +503,11 @@ impl FileSource {
 
     fn read_pcap_header(&mut self, big: bool, nanos: bool) -> Result<(), CaptureError> {
         if !self.fill(24)? {
-            return Err(CaptureError::Truncated {
+            return Err(CaptureError::HeaderCut {
                 path: self.path.clone(),
-                offset: self.offset(),
+                have: (self.end - self.pos) as u64,
+                need: 24,
+                format: "pcap",
             });
         }
         // The low 28 bits are the link type; the high bits may carry FCS information.
@@ -486,15 +564,33 @@ impl FileSource {
         }
     }
 
-    /// At end of input: clean if nothing is left, truncated otherwise.
+    /// At end of input: clean if nothing is left, cut short otherwise; a capture
+    /// that ends cleanly without a single packet is noted too.
     fn end_of_input(&mut self) -> Result<Option<Located>, CaptureError> {
-        if self.end == self.pos {
-            Ok(None)
-        } else {
-            Err(CaptureError::Truncated {
-                path: self.path.clone(),
+        let path = || self.path.clone();
+        if self.gzip_cut {
+            return Err(CaptureError::GzipCut {
+                path: path(),
                 offset: self.offset(),
-            })
+            });
+        }
+        if self.end != self.pos {
+            return Err(CaptureError::Truncated {
+                path: path(),
+                offset: self.offset(),
+            });
+        }
+        let header = match self.format {
+            Format::Pcap { .. } if self.offset() == 24 => Some("24-byte pcap file header"),
+            Format::PcapNg { .. } if !self.pcapng_packets => Some("pcapng section header"),
+            _ => None,
+        };
+        match header {
+            Some(header) => Err(CaptureError::NoPackets {
+                path: path(),
+                header,
+            }),
+            None => Ok(None),
         }
     }
 
@@ -588,6 +684,7 @@ impl FileSource {
                     if caplen > body_len - 20 {
                         return Err(self.corrupt("pcapng packet longer than its block"));
                     }
+                    self.pcapng_packets = true;
                     let Some(ifc) = self.interface(iface) else {
                         return Err(
                             self.corrupt(format!("packet names undeclared interface {iface}"))
@@ -610,6 +707,7 @@ impl FileSource {
                     self.pos = block_start;
                     let orig_len = self.u32_at(8, big);
                     self.pos = save;
+                    self.pcapng_packets = true;
                     let Some(ifc) = self.interface(0) else {
                         return Err(self.corrupt("simple packet before any interface block"));
                     };
@@ -700,6 +798,42 @@ impl FileSource {
         }
         super::readahead::after_record(map, self.pos + 16 + r.caplen);
         Some(self.take_record(r, linktype))
+    }
+}
+
+/// How far into its file a packet of a [`FileSource`] is (its end, in bytes of the
+/// file as stored; for a streamed source, what was taken from the stream so far).
+#[derive(Debug, Clone)]
+pub enum Position {
+    /// The mapping's first byte's address: a packet's bytes lie inside it.
+    Mapped(usize),
+    Counted(std::sync::Arc<std::sync::atomic::AtomicU64>),
+}
+
+impl Position {
+    /// The position at the end of packet `p` (read from this source).
+    pub fn after(&self, p: &Packet<'_>) -> u64 {
+        match self {
+            Position::Mapped(base) => {
+                (p.data.as_ptr() as usize).wrapping_sub(*base) as u64 + p.data.len() as u64
+            }
+            Position::Counted(n) => n.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+/// A reader that counts the bytes it hands out (once per read call, not per packet).
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
     }
 }
 
@@ -937,6 +1071,47 @@ mod tests {
         let (pk, err) = read_all(bytes);
         assert_eq!(pk.len(), 1);
         assert!(matches!(err, Some(CaptureError::Truncated { .. })));
+    }
+
+    /// A gzip stream cut anywhere ends like a cut pcap: the packets decompressed
+    /// before the cut, then a note that it was cut.
+    #[test]
+    fn a_cut_gzip_stream_yields_packets_before_the_cut() {
+        use std::io::Write;
+        let records: Vec<(u32, u32, &[u8])> = (0..200).map(|i| (i, 0, &[7u8; 300][..])).collect();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&pcap_le(false, &records)).unwrap();
+        let gz = enc.finish().unwrap();
+        for keep in [gz.len() / 2, gz.len() - 6] {
+            let (pk, err) = read_all(gz[..keep].to_vec());
+            assert!(!pk.is_empty() && pk.len() <= 200, "{keep}: {}", pk.len());
+            let err = err.unwrap_or_else(|| panic!("{keep}: no error"));
+            assert!(err.is_early_end(), "{keep}: {err}");
+            assert!(
+                err.to_string().contains("gzip stream is cut short"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_header_without_packets_says_so_in_words() {
+        let (pk, err) = read_all(pcap_le(false, &[]));
+        assert!(pk.is_empty());
+        assert_eq!(
+            err.unwrap().to_string(),
+            "mem: only the 24-byte pcap file header, no packets"
+        );
+        let Err(e) = FileSource::from_reader(
+            "x.pcap",
+            Box::new(io::Cursor::new(vec![0xd4, 0xc3, 0xb2, 0xa1])),
+        ) else {
+            panic!("a lone magic opened");
+        };
+        assert_eq!(
+            e.to_string(),
+            "x.pcap: only 4 bytes of the 24-byte pcap file header, no packets (the file was cut short)"
+        );
     }
 
     #[test]

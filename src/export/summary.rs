@@ -1,60 +1,104 @@
-//! The short human summary a replay prints on stderr.
+//! The short summary a run ends with on stderr: lines of the log format
+//! (`crate::logging`), each a section (`msg="Summary: packets"`, ...) with its
+//! numbers as fields, written whatever `--log.level` says (`-q` turns it off).
 
-use std::fmt::Write;
-use std::time::Duration;
+use tracing::Level;
 
 use crate::decode::DecodeError;
 use crate::detect::{DetectStats, Kind};
 use crate::http::ParseError;
+use crate::logging::Value;
 use crate::pipeline::PipelineStats;
 use crate::time::iso_utc_z;
 
-/// Renders the end-of-run summary (replay or live capture).
-pub fn render(
-    p: &PipelineStats,
-    detect: &DetectStats,
-    clients: usize,
-    exchanges: u64,
-    elapsed: Duration,
-    warnings: &[String],
-) -> String {
+/// One summary line: level, message and fields.
+pub type Line = (Level, String, Vec<(&'static str, Value)>);
+
+/// What the summary reports about the run besides the counters.
+#[derive(Debug, Default)]
+pub struct RunInfo<'a> {
+    pub clients: usize,
+    pub exchanges: u64,
+    /// Wall time the rate is measured over (reading to the last output written;
+    /// `--web.linger` is not in it).
+    pub elapsed: std::time::Duration,
+    pub warnings: &'a [String],
+    /// The signal that stopped the run before the end of its input.
+    pub interrupted: Option<&'static str>,
+}
+
+/// The end-of-run summary (replay or live capture), line by line.
+pub fn lines(p: &PipelineStats, detect: &DetectStats, run: &RunInfo<'_>) -> Vec<Line> {
     let c = &p.capture;
     let f = &p.flows;
-    let secs = elapsed.as_secs_f64().max(1e-9);
-    let mut s = String::new();
-    let _ = writeln!(s, "apiwatch summary");
-    let _ = writeln!(
-        s,
-        "  packets     {} ({} bytes on the wire, {} TCP segments, {} not TCP, {} dropped by the kernel)",
-        c.packets, c.bytes, c.tcp_segments, c.not_tcp, c.kernel_drops
-    );
+    let secs = run.elapsed.as_secs_f64().max(1e-9);
+    let mut out: Vec<Line> = Vec::new();
+    let mut add = |level: Level, section: &str, fields: Vec<(&'static str, Value)>| {
+        out.push((level, format!("Summary: {section}"), fields));
+    };
+    let mut first = vec![
+        ("packets", c.packets.into()),
+        ("wire_bytes", c.bytes.into()),
+        ("tcp_segments", c.tcp_segments.into()),
+        ("not_tcp", c.not_tcp.into()),
+        ("kernel_drops", c.kernel_drops.into()),
+    ];
+    match run.interrupted {
+        Some(sig) => {
+            first.push(("interrupted", sig.into()));
+            add(
+                Level::WARN,
+                &format!("packets (interrupted by {sig}: the input was not read to its end)"),
+                first,
+            );
+        }
+        None => add(Level::INFO, "packets", first),
+    }
     if let (Some(a), Some(b)) = (c.first_ts, c.last_ts) {
-        let _ = writeln!(
-            s,
-            "  capture     {} .. {} ({:.3} s of packet time)",
-            iso_utc_z(a),
-            iso_utc_z(b),
-            b.saturating_sub(a) as f64 / 1e9
+        add(
+            Level::INFO,
+            "capture",
+            vec![
+                ("first", iso_utc_z(a).into()),
+                ("last", iso_utc_z(b).into()),
+                ("packet_time_s", (b.saturating_sub(a) as f64 / 1e9).into()),
+            ],
         );
     }
-    let _ = writeln!(
-        s,
-        "  flows       {} TCP connections ({} picked up midstream, {} timed out, {} evicted, {} half-open evicted)",
-        f.created, f.midstream_pickups, f.timed_out, f.evicted, f.half_open_evicted
+    add(
+        Level::INFO,
+        "flows",
+        vec![
+            ("tcp_connections", f.created.into()),
+            ("midstream", f.midstream_pickups.into()),
+            ("timed_out", f.timed_out.into()),
+            ("evicted", f.evicted.into()),
+            ("half_open_evicted", f.half_open_evicted.into()),
+        ],
     );
-    let _ = writeln!(
-        s,
-        "  http        {} exchanges ({} requests, {} responses, {} connections not HTTP)",
-        exchanges, f.http.requests, f.http.responses, f.http.connections_not_http
+    add(
+        Level::INFO,
+        "http",
+        vec![
+            ("exchanges", run.exchanges.into()),
+            ("requests", f.http.requests.into()),
+            ("responses", f.http.responses.into()),
+            ("connections_not_http", f.http.connections_not_http.into()),
+        ],
     );
-    let _ = writeln!(
-        s,
-        "  tcp         {} gaps ({} bytes missing), {} retransmitted bytes, {} out-of-order segments, {} buffer-budget sheds",
-        f.streams.gaps,
-        f.streams.gap_bytes,
-        f.streams.retransmitted_bytes,
-        f.streams.out_of_order_segments,
-        f.buffers_shed
+    add(
+        Level::INFO,
+        "tcp",
+        vec![
+            ("gaps", f.streams.gaps.into()),
+            ("gap_bytes", f.streams.gap_bytes.into()),
+            ("retransmitted_bytes", f.streams.retransmitted_bytes.into()),
+            (
+                "out_of_order_segments",
+                f.streams.out_of_order_segments.into(),
+            ),
+            ("buffer_sheds", f.buffers_shed.into()),
+        ],
     );
     let perr: Vec<String> = ParseError::ALL
         .iter()
@@ -69,19 +113,20 @@ pub fn render(
             format!("{l}/{r}={}", c.decode_errors[e.index()])
         })
         .collect();
-    let _ = writeln!(
-        s,
-        "  problems    http parse errors: {}; decode errors: {}",
-        if perr.is_empty() {
-            "none".into()
+    let none_or = |v: Vec<String>| {
+        if v.is_empty() {
+            "none".to_string()
         } else {
-            perr.join(" ")
-        },
-        if derr.is_empty() {
-            "none".into()
-        } else {
-            derr.join(" ")
+            v.join(" ")
         }
+    };
+    add(
+        Level::INFO,
+        "problems",
+        vec![
+            ("http_parse_errors", none_or(perr).into()),
+            ("decode_errors", none_or(derr).into()),
+        ],
     );
     let by_kind: Vec<String> = Kind::ALL
         .iter()
@@ -96,25 +141,37 @@ pub fn render(
         })
         .collect();
     let total: u64 = detect.alerts.values().sum();
-    let _ = writeln!(
-        s,
-        "  alerts      {total}{} ({clients} clients tracked, {} evicted)",
-        if by_kind.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", by_kind.join(" "))
-        },
-        detect.clients_evicted
+    add(
+        Level::INFO,
+        "alerts",
+        vec![
+            ("alerts", total.into()),
+            ("by_kind", none_or(by_kind).into()),
+            ("clients_tracked", run.clients.into()),
+            ("clients_evicted", detect.clients_evicted.into()),
+        ],
     );
-    for w in warnings {
-        let _ = writeln!(s, "  warning     {w}");
+    for w in run.warnings {
+        add(Level::WARN, "warning", vec![("warning", w.as_str().into())]);
     }
-    let _ = writeln!(
-        s,
-        "  rate        {:.3} s, {:.0} packets/s, {:.3} Gbit/s",
-        elapsed.as_secs_f64(),
-        c.packets as f64 / secs,
-        c.bytes as f64 * 8.0 / secs / 1e9
+    add(
+        Level::INFO,
+        "rate (wall time from the first read to the last output written)",
+        vec![
+            ("seconds", run.elapsed.as_secs_f64().into()),
+            (
+                "packets_per_s",
+                ((c.packets as f64 / secs).round() as u64).into(),
+            ),
+            ("gbit_per_s", (c.bytes as f64 * 8.0 / secs / 1e9).into()),
+        ],
     );
-    s
+    out
+}
+
+/// Writes the summary on stderr in the log format.
+pub fn emit(p: &PipelineStats, detect: &DetectStats, run: &RunInfo<'_>) {
+    for (level, msg, fields) in lines(p, detect, run) {
+        crate::logging::emit(level, &msg, &fields);
+    }
 }

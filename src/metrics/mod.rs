@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 pub use backfill::Backfill;
 pub use counters::{ENDPOINT_SLOTS, EndpointMetrics, HttpMetrics};
 pub use render::{DetectGauges, render};
-pub use server::{WebOptions, serve};
+pub use server::{HTTP_TO_HTTPS, WebOptions, serve};
 
 /// What a scrape shows, as rendered text.
 #[derive(Clone, Default)]

@@ -324,6 +324,13 @@ async fn connection(stream: tokio::net::TcpStream, ctx: Arc<Ctx>, conn: Arc<Conn
     };
     match &cfg.tls {
         Some(tls) => {
+            let mut first = [0u8; 1];
+            if matches!(stream.peek(&mut first).await, Ok(1)) && first[0].is_ascii_alphabetic() {
+                // A TLS connection opens with a handshake record (0x16); a letter is
+                // an HTTP method: say so, as Go's net/http and exporter-toolkit do,
+                // instead of a handshake failure the client cannot explain.
+                return plain_http_on_tls(stream).await;
+            }
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
             let Ok(stream) = acceptor.accept(stream).await else {
                 return; // not TLS, a refused client certificate, ...
@@ -342,6 +349,29 @@ async fn connection(stream: tokio::net::TcpStream, ctx: Arc<Ctx>, conn: Arc<Conn
         }
         None => {
             let _ = http1().serve_connection(TokioIo::new(stream), svc).await;
+        }
+    }
+}
+
+/// What a plain HTTP request to the TLS port gets (the words of Go's net/http).
+pub const HTTP_TO_HTTPS: &str =
+    "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+/// Answers a plain HTTP request on a TLS port with a 400 and closes. The request is
+/// read (up to 64 KiB, while the client sends) after the answer, so the close does
+/// not reset the connection before the client has read it.
+async fn plain_http_on_tls(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.write_all(HTTP_TO_HTTPS.as_bytes()).await.is_err() {
+        return;
+    }
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let mut left = 64 * 1024usize;
+    while left > 0 {
+        match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
         }
     }
 }

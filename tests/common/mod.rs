@@ -100,3 +100,37 @@ pub fn summary(e: &Value) -> String {
 pub fn summaries(capture: &Path) -> Vec<String> {
     exchanges(capture).iter().map(summary).collect()
 }
+
+/// The `msg` of the first line apiwatch wrote on stderr (logfmt), unquoted: what an
+/// error says. Panics when the first line is not a logfmt line.
+#[allow(dead_code)]
+pub fn first_msg(stderr: &str) -> String {
+    let line = stderr.lines().next().unwrap_or_default();
+    assert!(line.starts_with("ts="), "not a logfmt line: {stderr:?}");
+    logfmt_field(line, "msg").unwrap_or_else(|| panic!("no msg in {line:?}"))
+}
+
+/// The value of `key` in a logfmt line, unquoted.
+#[allow(dead_code)]
+pub fn logfmt_field(line: &str, key: &str) -> Option<String> {
+    let at = line.find(&format!(" {key}="))? + key.len() + 2;
+    let rest = &line[at..];
+    let Some(quoted) = rest.strip_prefix('"') else {
+        return Some(rest.split(' ').next().unwrap_or_default().to_string());
+    };
+    let mut out = String::new();
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                c => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
