@@ -35,7 +35,7 @@ done
 best=$one
 best_rss=0
 packets=$("$bin" -r "$cap" 2>&1 >/dev/null | awk '/msg="Summary: packets"/{for (i = 1; i <= NF; i++) if (sub(/^packets=/, "", $i)) print $i}')
-exchanges=$("$bin" -r "$cap" --exchanges - -q | wc -l)
+exchanges=$("$bin" -r "$cap" --exchanges - --alerts /dev/null -q | wc -l)
 read -r tsecs trss < <(measure tshark -r "$cap" --disable-protocol json -Y http -T fields -e frame.number)
 awk -v b="$bytes" -v s="$best" -v p="$packets" -v ts="$tsecs" -v r="$best_rss" -v tr="$trss" -v x="$exchanges" 'BEGIN{
     printf "apiwatch (first worker count): %.2f s  %.2f Gbit/s  %.0f packets/s  %d exchanges\n", s, b*8/s/1e9, p/s, x;

@@ -89,7 +89,7 @@ impl Default for MemoryConfig {
 }
 
 /// How `memory.limit` is shared, in percent, and what one entry of each table costs
-/// (measured peaks, see README "Memory budget"): connections with their reassembly
+/// (measured peaks, see docs/hardening.md): connections with their reassembly
 /// and HTTP state, half-open connections (a SYN and nothing else yet), clients with
 /// their detector windows, IP fragments (bytes), data held for reassembly (bytes:
 /// out-of-order segments, heads split across segments). The remaining 10 % is for

@@ -70,7 +70,7 @@ fn truncated_capture_yields_everything_before_the_damage() {
     let full = fs::read(repo("captures/api-login.pcap")).unwrap();
     let cut = tmp("cut.pcap", &full[..3000]);
     let o = bin()
-        .args(["-r", cut.to_str().unwrap(), "--exchanges", "-"])
+        .args(["-r", cut.to_str().unwrap(), "--exchanges", "-", "--alerts", "/dev/null"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -160,7 +160,7 @@ fn several_files_are_read_in_order() {
     let a = repo("captures/python-http-server.pcap");
     let b = repo("captures/api-login.pcap");
     let o = bin()
-        .args(["-q", "--exchanges", "-", "-r"])
+        .args(["-q", "--exchanges", "-", "--alerts", "/dev/null", "-r"])
         .arg(&a)
         .arg("-r")
         .arg(&b)
@@ -181,7 +181,7 @@ fn gzip_compressed_capture_is_read_transparently() {
     gz.write_all(&raw).unwrap();
     let p = tmp("api-login.pcap.gz", &gz.finish().unwrap());
     let o = bin()
-        .args(["-q", "--exchanges", "-", "-r"])
+        .args(["-q", "--exchanges", "-", "--alerts", "/dev/null", "-r"])
         .arg(&p)
         .output()
         .unwrap();
@@ -795,4 +795,28 @@ fn the_inventory_is_one_openapi_document_per_server() {
         all["paths"]["/v2/orders"]["servers"],
         serde_json::json!([{"url": "http://10.81.0.2:8080"}])
     );
+}
+
+/// Exchanges and alerts are two record shapes: both on stdout only when asked for by
+/// name, never because the alerts default there.
+#[test]
+fn two_record_shapes_share_stdout_only_when_asked() {
+    let cap = repo("captures/attacks.pcap.gz");
+    let o = bin()
+        .args(["-q", "--exchanges", "-", "-r"])
+        .arg(&cap)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    assert!(stderr(&o).contains("--alerts"), "{}", stderr(&o));
+    let o = bin()
+        .args(["-q", "--exchanges", "-", "--alerts", "-", "-r"])
+        .arg(&cap)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = parse_lines(&o.stdout);
+    let alerts = lines.iter().filter(|l| l["event_type"] == "alert").count();
+    assert!(alerts > 0 && alerts < lines.len(), "{alerts} of {}", lines.len());
 }

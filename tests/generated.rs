@@ -297,7 +297,7 @@ fn the_binary_reads_a_generated_capture_from_stdin() {
         w.packet(1_700_000_000_000_000_000 + i as u64 * 1_000_000, &frame(s));
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_apiwatch"))
-        .args(["-r", "-", "--exchanges", "-", "-q"])
+        .args(["-r", "-", "--exchanges", "-", "--alerts", "/dev/null", "-q"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -6,7 +6,7 @@ complete -c apiwatch -l workers -x -d 'packet threads (default: available cores)
 complete -c apiwatch -l exchanges -r -F -d 'write every HTTP exchange as JSON lines (\'-\' = stdout)'
 complete -c apiwatch -l exchanges-format -x -a 'apiwatch eve zeek' -d 'apiwatch (default), eve (Suricata http records) or zeek (Zeek http.log JSON)'
 complete -c apiwatch -l alerts -r -F -d 'alerts as Suricata EVE alert records, JSON lines (default: stdout)'
-complete -c apiwatch -l endpoints -r -F -d 'the learned API inventory as OpenAPI 3.1 JSON (refreshed on the state snapshot interval of packet time, and at exit)'
+complete -c apiwatch -l endpoints -r -F -d 'the learned API inventory as OpenAPI 3.1 JSON, one document per server when PATH is a directory (refreshed on the state snapshot interval of packet time, and at exit)'
 complete -c apiwatch -l openmetrics-out -r -F -d 'write the replay\'s metrics on packet time (OpenMetrics, for backfill)'
 complete -c apiwatch -l quiet -s q -d 'no progress and no summary on stderr'
 complete -c apiwatch -l openapi -r -F -d 'pin routes to your OpenAPI 3.0/3.1 spec (JSON or YAML): requests take its paths; a 2xx outside it is a shadow route'

@@ -33,7 +33,7 @@ use crate::time::Nanos;
 const SEC: Nanos = 1_000_000_000;
 
 /// What one tracked client costs at peak with its detector state (measured: 3.7 KiB
-/// per client for clients of one request each, see README "Memory budget"). The
+/// per client for clients of one request each, see docs/hardening.md). The
 /// memory budget divides the client share by it.
 pub const CLIENT_BYTES: u64 = 4096;
 
