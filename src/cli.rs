@@ -840,9 +840,11 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
     applies_to_this_run(&sensor, a.test_config, &live_only, &web_only)?;
     if sensor.exchanges.as_deref() == Some("-") && sensor.alerts.is_none() {
         // Two record shapes on one stream only when asked for by name.
-        return Err("--exchanges - would share stdout with the alerts (stdout by default): \
+        return Err(
+            "--exchanges - would share stdout with the alerts (stdout by default): \
              give the alerts a file (--alerts PATH), or --alerts - to mix both on stdout"
-            .into());
+                .into(),
+        );
     }
     sensor.progress = !a.quiet;
     a.sensor = sensor;

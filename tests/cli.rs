@@ -70,7 +70,14 @@ fn truncated_capture_yields_everything_before_the_damage() {
     let full = fs::read(repo("captures/api-login.pcap")).unwrap();
     let cut = tmp("cut.pcap", &full[..3000]);
     let o = bin()
-        .args(["-r", cut.to_str().unwrap(), "--exchanges", "-", "--alerts", "/dev/null"])
+        .args([
+            "-r",
+            cut.to_str().unwrap(),
+            "--exchanges",
+            "-",
+            "--alerts",
+            "/dev/null",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -818,5 +825,9 @@ fn two_record_shapes_share_stdout_only_when_asked() {
     assert!(o.status.success(), "{}", stderr(&o));
     let lines = parse_lines(&o.stdout);
     let alerts = lines.iter().filter(|l| l["event_type"] == "alert").count();
-    assert!(alerts > 0 && alerts < lines.len(), "{alerts} of {}", lines.len());
+    assert!(
+        alerts > 0 && alerts < lines.len(),
+        "{alerts} of {}",
+        lines.len()
+    );
 }
