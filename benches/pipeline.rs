@@ -129,7 +129,9 @@ fn reassembly(c: &mut Criterion) {
             let mut bytes = 0usize;
             s.segment(0, 0x02, b"", 0, &mut |_: StreamEvent<'_>| {});
             for i in 0..n {
-                s.segment(1 + i * 1448, 0x18, &payload, 0, &mut |ev: StreamEvent<'_>| {
+                s.segment(1 + i * 1448, 0x18, &payload, 0, &mut |ev: StreamEvent<
+                    '_,
+                >| {
                     if let apiwatch::flow::reassembly::StreamEvent::Data(d, _) = ev {
                         bytes += d.len();
                     }
@@ -145,11 +147,17 @@ fn reassembly(c: &mut Criterion) {
             s.segment(0, 0x02, b"", 0, &mut |_: StreamEvent<'_>| {});
             for i in (0..n).step_by(2) {
                 for j in [i + 1, i] {
-                    s.segment(1 + j * 1448, 0x18, &payload, 0, &mut |ev: StreamEvent<'_>| {
-                        if let apiwatch::flow::reassembly::StreamEvent::Data(d, _) = ev {
-                            bytes += d.len();
-                        }
-                    });
+                    s.segment(
+                        1 + j * 1448,
+                        0x18,
+                        &payload,
+                        0,
+                        &mut |ev: StreamEvent<'_>| {
+                            if let apiwatch::flow::reassembly::StreamEvent::Data(d, _) = ev {
+                                bytes += d.len();
+                            }
+                        },
+                    );
                 }
             }
             black_box(bytes)
@@ -249,6 +257,9 @@ fn api_exchanges() -> Vec<apiwatch::http::Exchange> {
                 body_credentials: None,
                 response_body_prefix: Vec::new(),
                 status: Some(if login { 401 } else { 200 }),
+                status_msg: None,
+                response_version: None,
+                interim: None,
                 response_headers: None,
                 response_body_len: Some(512),
                 response_ts: None,
