@@ -191,6 +191,13 @@ fn zeek_form_agrees_with_zeeks_http_log() {
                 );
             }
             let mut used = 0;
+            let zeek_keys: std::collections::HashSet<String> = rows
+                .iter()
+                .map(|row| key(&row[oh], &row[op], &row[rh], &row[rp], &row[d]))
+                .collect();
+            for k in by_key.keys().filter(|k| !zeek_keys.contains(*k)) {
+                eprintln!("{name}: apiwatch's exchange {k} has no Zeek row");
+            }
             for row in &rows {
                 zeek_rows += 1;
                 let k = key(&row[oh], &row[op], &row[rh], &row[rp], &row[d]);

@@ -19,8 +19,8 @@
 //! - The file-analysis columns (`orig_fuids`, `orig_filenames`, `orig_mime_types`
 //!   and the `resp_` ones) are left out: Zeek's file ids are random, and its MIME
 //!   types come from content sniffing (libmagic signatures), which apiwatch does not do.
-//! - `referrer` and `uri` go through [`crate::redact::redact_uri`] first: a secret in
-//!   a target is replaced, as in every other form.
+//! - `uri`, `referrer` and `origin` go through [`crate::redact::redact_uri`] first: a
+//!   secret in a target (or userinfo in an origin) is replaced, as in every other form.
 
 use std::borrow::Cow;
 
@@ -56,7 +56,7 @@ struct Record<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    origin: Option<&'a str>,
+    origin: Option<Cow<'a, str>>,
     request_body_len: u64,
     response_body_len: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,11 +96,12 @@ pub fn record(e: &Exchange) -> String {
             e.response_version.as_deref(),
         )
     };
-    let (info_code, info_msg) = match (e.status, &e.interim) {
+    let (info_code, info_msg) = match (e.status, e.interim.as_deref()) {
         (Some(s), _) if (100..200).contains(&s) => (Some(s), e.status_msg.as_deref()),
         (_, Some((c, m))) => (Some(*c), Some(m.as_str())),
         _ => (None, None),
     };
+    let extra = h.extra.as_deref();
     let rec = Record {
         ts: (e.ts / 1000) as f64 / 1e6,
         uid: zeek_uid(e.flow.id),
@@ -117,10 +118,14 @@ pub fn record(e: &Exchange) -> String {
             (None, Some(_)) => Some(String::new()),
             (None, None) => None,
         },
-        referrer: h.referrer.as_deref().map(crate::redact::redact_uri),
+        referrer: extra
+            .and_then(|x| x.referrer.as_deref())
+            .map(crate::redact::redact_uri),
         version,
         user_agent: h.user_agent.as_deref(),
-        origin: h.origin.as_deref(),
+        origin: extra
+            .and_then(|x| x.origin.as_deref())
+            .map(crate::redact::redact_uri),
         request_body_len: e.request_body_len,
         response_body_len: e.response_body_len.unwrap_or(0),
         status_code,
@@ -143,7 +148,7 @@ fn proxied(h: &crate::http::Headers) -> Vec<String> {
     if let Some(x) = &h.x_forwarded_for {
         v.push(format!("X-FORWARDED-FOR -> {x}"));
     }
-    for (name, value) in &h.proxied {
+    for (name, value) in h.extra.iter().flat_map(|x| &x.proxied) {
         v.push(format!("{} -> {value}", name.zeek_name()));
     }
     v
@@ -299,7 +304,7 @@ mod tests {
     #[test]
     fn interim_and_switching_responses_fill_info() {
         let mut e = exchange();
-        e.interim = Some((100, "Continue".into()));
+        e.interim = Some(Box::new((100, "Continue".into())));
         let v = json(&e);
         assert_eq!(
             (v["info_code"].clone(), v["info_msg"].clone()),
@@ -371,10 +376,11 @@ mod tests {
     fn referrer_origin_and_proxied() {
         let mut e = exchange();
         let h = &mut e.request_headers;
-        h.referrer = Some("http://a.example/p?access_token=abcdef".into());
-        h.origin = Some("http://a.example".into());
         h.x_forwarded_for = Some("192.0.2.1".into());
-        h.proxied.push((
+        let x = h.extra.get_or_insert_default();
+        x.referrer = Some("http://a.example/p?access_token=abcdef".into());
+        x.origin = Some("http://a.example".into());
+        x.proxied.push((
             crate::http::parser::ProxyHeader::ProxyConnection,
             "keep-alive".into(),
         ));

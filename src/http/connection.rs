@@ -61,7 +61,7 @@ struct Transaction {
     response_body_prefix: Vec<u8>,
     response: Option<Box<Head>>,
     /// The last interim 1xx response's code and reason phrase.
-    interim: Option<(u16, super::Text)>,
+    interim: Option<Box<(u16, super::Text)>>,
     response_ts: Option<Nanos>,
     response_body_len: u64,
     response_done: bool,
@@ -440,7 +440,7 @@ impl Connection {
             // 100 Continue and friends: the real answer follows; skip this head
             // (its code and phrase are kept for the zeek form's info_code/info_msg).
             if let StartLine::Response { reason, .. } = head.start {
-                self.txs[idx].interim = Some((status, reason));
+                self.txs[idx].interim = Some(Box::new((status, reason)));
             }
             self.responses.set_framing(Framing::None);
             let mut empty: &[u8] = &[];

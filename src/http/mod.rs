@@ -48,8 +48,9 @@ pub struct Exchange {
     /// was one).
     pub response_version: Option<Text>,
     /// The last interim 1xx response before the final one (100 Continue, 102
-    /// Processing...): its code and reason phrase.
-    pub interim: Option<(u16, Text)>,
+    /// Processing...): its code and reason phrase. Boxed: rare, and the record is
+    /// moved whole per exchange.
+    pub interim: Option<Box<(u16, Text)>>,
     pub response_headers: Option<Headers>,
     pub response_body_len: Option<u64>,
     /// First byte of the response.

@@ -194,19 +194,27 @@ pub struct Headers {
     /// A `Set-Cookie` other than a CSRF token's: a session being issued.
     pub sets_session_cookie: bool,
     pub location: Option<Text>,
-    /// `Referer` (raw; a target that may carry secrets: written redacted) and
-    /// `Origin`, as Zeek's http.log has them.
-    pub referrer: Option<Text>,
-    pub origin: Option<Text>,
-    /// Headers that say a proxy handled the request other than `X-Forwarded-For`
-    /// and `Forwarded` (kept above), in arrival order, at most [`MAX_PROXIED`]: Zeek's
-    /// `HTTP::proxy_headers`.
-    pub proxied: Vec<(ProxyHeader, Text)>,
+    /// `Referer`, `Origin` and proxy headers: columns of Zeek's http.log that
+    /// nothing else reads. Boxed, allocated only for a head that has one: `Headers`
+    /// travels with every exchange, so each byte here is copied per exchange.
+    pub extra: Option<Box<ExtraFields>>,
     /// More than [`MAX_HEADERS`] fields (the known ones past it still applied).
     pub overflow: bool,
     /// The head was longer than [`MAX_HEAD_BYTES`]: read line by line, lines longer
     /// than [`MAX_KEPT_LINE`] skipped (see [`MessageReader`]).
     pub oversized: bool,
+}
+
+/// The fields of [`Headers::extra`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraFields {
+    /// `Referer` as sent (a target that may carry secrets: written redacted).
+    pub referrer: Option<Text>,
+    pub origin: Option<Text>,
+    /// Headers that say a proxy handled the request other than `X-Forwarded-For`
+    /// and `Forwarded` (kept in [`Headers`]), in arrival order, at most
+    /// [`MAX_PROXIED`]: the rest of Zeek's `HTTP::proxy_headers`.
+    pub proxied: Vec<(ProxyHeader, Text)>,
 }
 
 /// Proxy headers kept per message (Zeek's list has seven names; a message repeating
@@ -1467,8 +1475,8 @@ fn apply_field(h: &mut Headers, cl_values: &mut ContentLengths, name: &[u8], val
             h.sets_session_cookie |= !csrf;
         }
         8 if is(b"location") => h.location = Some(text(value)),
-        7 if is(b"referer") => h.referrer = Some(text(value)),
-        6 if is(b"origin") => h.origin = Some(text(value)),
+        7 if is(b"referer") => h.extra.get_or_insert_default().referrer = Some(text(value)),
+        6 if is(b"origin") => h.extra.get_or_insert_default().origin = Some(text(value)),
         3 if is(b"via") => proxy(h, ProxyHeader::Via, value),
         9 if is(b"client-ip") => proxy(h, ProxyHeader::ClientIp, value),
         16 if is(b"x-forwarded-from") => proxy(h, ProxyHeader::XForwardedFrom, value),
@@ -1480,8 +1488,9 @@ fn apply_field(h: &mut Headers, cl_values: &mut ContentLengths, name: &[u8], val
 
 /// Keeps one proxy header, up to [`MAX_PROXIED`] of them.
 fn proxy(h: &mut Headers, name: ProxyHeader, value: &[u8]) {
-    if h.proxied.len() < MAX_PROXIED {
-        h.proxied.push((name, text(value)));
+    let proxied = &mut h.extra.get_or_insert_default().proxied;
+    if proxied.len() < MAX_PROXIED {
+        proxied.push((name, text(value)));
     }
 }
 

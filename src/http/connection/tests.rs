@@ -119,7 +119,7 @@ fn expect_100_continue() {
     // The final answer's phrase and version; the interim one is kept beside it.
     assert_eq!(out[0].status_msg.as_deref(), Some("Created"));
     assert_eq!(out[0].response_version.as_deref(), Some("1.1"));
-    assert_eq!(out[0].interim, Some((100, "Continue".into())));
+    assert_eq!(out[0].interim.as_deref(), Some(&(100, "Continue".into())));
 }
 
 /// Each answer keeps its own phrase and version, whatever the request's version.
@@ -139,7 +139,7 @@ fn reason_phrase_and_response_version_per_exchange() {
                 x.version.as_deref(),
                 x.response_version.as_deref(),
                 x.status_msg.as_deref(),
-                x.interim.clone(),
+                x.interim.as_deref().cloned(),
             )
         })
         .collect();

@@ -688,3 +688,29 @@ fn request_version_fast_path_answers_as_the_general_scan() {
         assert_eq!(got, general(line), "{:?}", String::from_utf8_lossy(line));
     }
 }
+
+/// Referer, Origin and Zeek's proxy headers are kept apart (boxed), bounded in
+/// number; a head without them allocates nothing for them.
+#[test]
+fn zeek_request_fields() {
+    let h = parse_head(
+        Role::Request,
+        b"GET / HTTP/1.1\r\nReferer: http://a.example/x\r\nORIGIN: http://a.example\r\nVia: 1.1 p\r\nProxy-Connection: keep-alive\r\n\r\n",
+    )
+    .unwrap();
+    let x = h.headers.extra.as_deref().expect("extra fields");
+    assert_eq!(x.referrer.as_deref(), Some("http://a.example/x"));
+    assert_eq!(x.origin.as_deref(), Some("http://a.example"));
+    assert_eq!(
+        x.proxied,
+        [
+            (ProxyHeader::Via, "1.1 p".into()),
+            (ProxyHeader::ProxyConnection, "keep-alive".into())
+        ]
+    );
+    let plain = parse_head(Role::Request, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    assert!(plain.headers.extra.is_none());
+    let many = format!("GET / HTTP/1.1\r\n{}\r\n", "Via: p\r\n".repeat(1000));
+    let h = parse_head(Role::Request, many.as_bytes()).unwrap();
+    assert_eq!(h.headers.extra.unwrap().proxied.len(), MAX_PROXIED);
+}
