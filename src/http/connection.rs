@@ -60,6 +60,8 @@ struct Transaction {
     credentials: Option<crate::credentials::Scanner>,
     response_body_prefix: Vec<u8>,
     response: Option<Box<Head>>,
+    /// The last interim 1xx response's code and reason phrase.
+    interim: Option<Box<(u16, super::Text)>>,
     response_ts: Option<Nanos>,
     response_body_len: u64,
     response_done: bool,
@@ -82,6 +84,7 @@ impl Transaction {
             credentials: None,
             response_body_prefix: Vec::new(),
             response: None,
+            interim: None,
             response_ts: None,
             response_body_len: 0,
             response_done: false,
@@ -434,7 +437,11 @@ impl Connection {
             }
         }
         if interim {
-            // 100 Continue and friends: the real answer follows; skip this head.
+            // 100 Continue and friends: the real answer follows; skip this head
+            // (its code and phrase are kept for the zeek form's info_code/info_msg).
+            if let StartLine::Response { reason, .. } = head.start {
+                self.txs[idx].interim = Some(Box::new((status, reason)));
+            }
             self.responses.set_framing(Framing::None);
             let mut empty: &[u8] = &[];
             let _ = self.responses.step(&mut empty);
@@ -528,14 +535,22 @@ impl Connection {
             ),
             _ => (None, None, None, Default::default()),
         };
-        let (status, response_headers, version) = match tx.response.map(|h| *h) {
+        let (status, status_msg, response_version, response_headers) = match tx.response.map(|h| *h)
+        {
             Some(Head {
-                start: StartLine::Response { status, version: v },
+                start:
+                    StartLine::Response {
+                        status,
+                        version,
+                        reason,
+                    },
                 headers,
                 ..
-            }) => (Some(status), Some(headers), version.or(Some(v))),
-            _ => (None, None, version),
+            }) => (Some(status), Some(reason), Some(version), Some(headers)),
+            _ => (None, None, None, None),
         };
+        // The request's version, else the response's.
+        let version = version.or_else(|| response_version.clone());
         let answered = tx.response_ts.is_some();
         out.push(Exchange {
             ts: tx.ts,
@@ -553,6 +568,9 @@ impl Connection {
             body_credentials: tx.credentials.map(|s| s.finish()),
             response_body_prefix: tx.response_body_prefix,
             status,
+            status_msg,
+            response_version,
+            interim: tx.interim,
             response_headers,
             response_body_len: answered.then_some(tx.response_body_len),
             response_ts: tx.response_ts,

@@ -41,6 +41,16 @@ pub struct Exchange {
     /// A bounded prefix of the response body (never written out).
     pub response_body_prefix: Vec<u8>,
     pub status: Option<u16>,
+    /// The final response's reason phrase as sent, at most [`parser::MAX_REASON`]
+    /// bytes (`None` without a response head).
+    pub status_msg: Option<Text>,
+    /// The final response's HTTP version (`version` is the request's when there
+    /// was one).
+    pub response_version: Option<Text>,
+    /// The last interim 1xx response before the final one (100 Continue, 102
+    /// Processing...): its code and reason phrase. Boxed: rare, and the record is
+    /// moved whole per exchange.
+    pub interim: Option<Box<(u16, Text)>>,
     pub response_headers: Option<Headers>,
     pub response_body_len: Option<u64>,
     /// First byte of the response.
@@ -90,6 +100,9 @@ impl Exchange {
             body_credentials: None,
             response_body_prefix: Vec::new(),
             status: None,
+            status_msg: None,
+            response_version: None,
+            interim: None,
             response_headers: None,
             response_body_len: None,
             response_ts: None,
@@ -137,6 +150,9 @@ pub(crate) mod testing {
             body_credentials: None,
             response_body_prefix: Vec::new(),
             status,
+            status_msg: None,
+            response_version: None,
+            interim: None,
             response_headers: None,
             response_body_len: Some(0),
             response_ts: Some(ts + 1_000_000),

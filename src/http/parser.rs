@@ -26,6 +26,10 @@ pub const MAX_HEADERS: usize = 128;
 const MAX_LINE: usize = 4096;
 /// Longest method token (the longest registered method, `BASELINE-CONTROL`, has 16).
 const MAX_METHOD_LEN: usize = 24;
+/// Longest reason phrase kept (RFC 9110's longest, `Network Authentication
+/// Required`, has 31 bytes; servers' own phrases run to a sentence). The phrase is
+/// the server's to choose, so an attacker's: the rest of the line is dropped.
+pub const MAX_REASON: usize = 128;
 
 /// Methods accepted without a version (HTTP/0.9) and at resynchronisation points.
 const KNOWN_METHODS: &[&[u8]] = &[
@@ -142,6 +146,10 @@ pub enum StartLine {
     Response {
         version: Text,
         status: u16,
+        /// The reason phrase as the server sent it (after the code and its
+        /// whitespace, without trailing whitespace), at most [`MAX_REASON`] bytes;
+        /// empty when there was none.
+        reason: Text,
     },
 }
 
@@ -186,11 +194,55 @@ pub struct Headers {
     /// A `Set-Cookie` other than a CSRF token's: a session being issued.
     pub sets_session_cookie: bool,
     pub location: Option<Text>,
+    /// `Referer`, `Origin` and proxy headers: columns of Zeek's http.log that
+    /// nothing else reads. Boxed, allocated only for a head that has one: `Headers`
+    /// travels with every exchange, so each byte here is copied per exchange.
+    pub extra: Option<Box<ExtraFields>>,
     /// More than [`MAX_HEADERS`] fields (the known ones past it still applied).
     pub overflow: bool,
     /// The head was longer than [`MAX_HEAD_BYTES`]: read line by line, lines longer
     /// than [`MAX_KEPT_LINE`] skipped (see [`MessageReader`]).
     pub oversized: bool,
+}
+
+/// The fields of [`Headers::extra`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraFields {
+    /// `Referer` as sent (a target that may carry secrets: written redacted).
+    pub referrer: Option<Text>,
+    pub origin: Option<Text>,
+    /// Headers that say a proxy handled the request other than `X-Forwarded-For`
+    /// and `Forwarded` (kept in [`Headers`]), in arrival order, at most
+    /// [`MAX_PROXIED`]: the rest of Zeek's `HTTP::proxy_headers`.
+    pub proxied: Vec<(ProxyHeader, Text)>,
+}
+
+/// Proxy headers kept per message (Zeek's list has seven names; a message repeating
+/// them past this is padding).
+pub const MAX_PROXIED: usize = 8;
+
+/// A header among Zeek's `HTTP::proxy_headers` that [`Headers`] does not keep
+/// elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyHeader {
+    Via,
+    ClientIp,
+    XForwardedFrom,
+    ProxyConnection,
+    XroxyConnection,
+}
+
+impl ProxyHeader {
+    /// The name as Zeek writes it in `proxied` (upper case).
+    pub fn zeek_name(self) -> &'static str {
+        match self {
+            ProxyHeader::Via => "VIA",
+            ProxyHeader::ClientIp => "CLIENT-IP",
+            ProxyHeader::XForwardedFrom => "X-FORWARDED-FROM",
+            ProxyHeader::ProxyConnection => "PROXY-CONNECTION",
+            ProxyHeader::XroxyConnection => "XROXY-CONNECTION",
+        }
+    }
 }
 
 /// A parsed start line and header block.
@@ -1119,6 +1171,22 @@ fn token(b: &[u8]) -> Text {
     }
 }
 
+/// The reason phrase after a status code: leading spaces and tabs skipped, the
+/// rest kept as sent, as Zeek reads it (trailing whitespace, trimmed with the line's,
+/// excepted); cut at [`MAX_REASON`] bytes (a UTF-8 character cut there becomes
+/// U+FFFD).
+fn reason(after_code: &[u8]) -> Text {
+    let start = after_code
+        .iter()
+        .position(|b| *b != b' ' && *b != b'\t')
+        .unwrap_or(after_code.len());
+    match &after_code[start..] {
+        b"OK" => Text::const_new("OK"),
+        b"" => Text::const_new(""),
+        r => text(&r[..r.len().min(MAX_REASON)]),
+    }
+}
+
 fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     match role {
@@ -1174,7 +1242,11 @@ fn parse_start_line(role: Role, line: &[u8]) -> Result<StartLine, ParseError> {
                 return Err(ParseError::BadStartLine);
             }
             let status = digits.iter().fold(0u16, |a, d| a * 10 + (d - b'0') as u16);
-            Ok(StartLine::Response { version, status })
+            Ok(StartLine::Response {
+                version,
+                status,
+                reason: reason(&rest[n..]),
+            })
         }
     }
 }
@@ -1403,7 +1475,22 @@ fn apply_field(h: &mut Headers, cl_values: &mut ContentLengths, name: &[u8], val
             h.sets_session_cookie |= !csrf;
         }
         8 if is(b"location") => h.location = Some(text(value)),
+        7 if is(b"referer") => h.extra.get_or_insert_default().referrer = Some(text(value)),
+        6 if is(b"origin") => h.extra.get_or_insert_default().origin = Some(text(value)),
+        3 if is(b"via") => proxy(h, ProxyHeader::Via, value),
+        9 if is(b"client-ip") => proxy(h, ProxyHeader::ClientIp, value),
+        16 if is(b"x-forwarded-from") => proxy(h, ProxyHeader::XForwardedFrom, value),
+        16 if is(b"proxy-connection") => proxy(h, ProxyHeader::ProxyConnection, value),
+        16 if is(b"xroxy-connection") => proxy(h, ProxyHeader::XroxyConnection, value),
         _ => {}
+    }
+}
+
+/// Keeps one proxy header, up to [`MAX_PROXIED`] of them.
+fn proxy(h: &mut Headers, name: ProxyHeader, value: &[u8]) {
+    let proxied = &mut h.extra.get_or_insert_default().proxied;
+    if proxied.len() < MAX_PROXIED {
+        proxied.push((name, text(value)));
     }
 }
 

@@ -116,6 +116,40 @@ fn expect_100_continue() {
     // Response time counts from the first byte of any response, the 100 included.
     assert_eq!(out[0].response_time_ns(), Some(1_000_000));
     assert_eq!(stats.responses, 1);
+    // The final answer's phrase and version; the interim one is kept beside it.
+    assert_eq!(out[0].status_msg.as_deref(), Some("Created"));
+    assert_eq!(out[0].response_version.as_deref(), Some("1.1"));
+    assert_eq!(out[0].interim.as_deref(), Some(&(100, "Continue".into())));
+}
+
+/// Each answer keeps its own phrase and version, whatever the request's version.
+#[test]
+fn reason_phrase_and_response_version_per_exchange() {
+    let (out, _) = run(&[
+        ('C', b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+        (
+            'S',
+            b"HTTP/1.0 404 Nicht gefunden\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+        ),
+    ]);
+    let got: Vec<_> = out
+        .iter()
+        .map(|x| {
+            (
+                x.version.as_deref(),
+                x.response_version.as_deref(),
+                x.status_msg.as_deref(),
+                x.interim.as_deref().cloned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("1.1"), Some("1.0"), Some("Nicht gefunden"), None),
+            (Some("1.1"), Some("1.1"), Some(""), None),
+        ]
+    );
 }
 
 #[test]

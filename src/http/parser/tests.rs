@@ -171,6 +171,41 @@ fn header_line_without_colon_is_a_warning() {
     assert_eq!(h.headers.host.as_deref(), Some("h"));
 }
 
+/// The reason phrase is the server's text, kept as sent and bounded: it reaches the
+/// zeek form's `status_msg`.
+#[test]
+fn reason_phrases() {
+    let long = format!("HTTP/1.1 200 {}\r\n\r\n", "x".repeat(10_000));
+    let cut = "x".repeat(MAX_REASON);
+    let utf8_cut = format!("HTTP/1.1 200 {}é\r\n\r\n", "y".repeat(MAX_REASON - 1));
+    let cases: &[(&[u8], &str)] = &[
+        (b"HTTP/1.1 200 OK\r\n\r\n", "OK"),
+        (b"HTTP/1.1 206 Partial Content\r\n\r\n", "Partial Content"),
+        (b"HTTP/1.1 200\r\n\r\n", ""),
+        (b"HTTP/1.1 200 \r\n\r\n", ""),
+        // Trailing whitespace goes with the line's (Zeek would keep it).
+        (b"HTTP/1.1 200 \t ok \r\n\r\n", "ok"),
+        (
+            b"HTTP/1.0 501 Unsupported method ('POST')\n\n",
+            "Unsupported method ('POST')",
+        ),
+        (b"HTTP/1.1 200 \xff\xfe\r\n\r\n", "\u{fffd}\u{fffd}"),
+        (long.as_bytes(), &cut),
+        (
+            utf8_cut.as_bytes(),
+            &format!("{}\u{fffd}", "y".repeat(MAX_REASON - 1)),
+        ),
+    ];
+    for (line, want) in cases {
+        let h = parse_head(Role::Response, line).unwrap();
+        let StartLine::Response { reason, .. } = h.start else {
+            panic!("not a response");
+        };
+        assert_eq!(reason, *want, "{}", String::from_utf8_lossy(line));
+        assert!(reason.len() <= MAX_REASON + 3);
+    }
+}
+
 #[test]
 fn status_lines() {
     let h = parse_head(Role::Response, b"HTTP/1.1 404 Not Found\r\n\r\n").unwrap();
@@ -178,7 +213,8 @@ fn status_lines() {
         h.start,
         StartLine::Response {
             version: "1.1".into(),
-            status: 404
+            status: 404,
+            reason: "Not Found".into(),
         }
     );
     let h = parse_head(Role::Response, b"HTTP/1.0 200\r\n\r\n").unwrap();
@@ -186,7 +222,8 @@ fn status_lines() {
         h.start,
         StartLine::Response {
             version: "1.0".into(),
-            status: 200
+            status: 200,
+            reason: "".into(),
         }
     );
     for bad in [
@@ -650,4 +687,30 @@ fn request_version_fast_path_answers_as_the_general_scan() {
         let got = request_version(line).map(|(sp, v)| (sp, v.to_vec()));
         assert_eq!(got, general(line), "{:?}", String::from_utf8_lossy(line));
     }
+}
+
+/// Referer, Origin and Zeek's proxy headers are kept apart (boxed), bounded in
+/// number; a head without them allocates nothing for them.
+#[test]
+fn zeek_request_fields() {
+    let h = parse_head(
+        Role::Request,
+        b"GET / HTTP/1.1\r\nReferer: http://a.example/x\r\nORIGIN: http://a.example\r\nVia: 1.1 p\r\nProxy-Connection: keep-alive\r\n\r\n",
+    )
+    .unwrap();
+    let x = h.headers.extra.as_deref().expect("extra fields");
+    assert_eq!(x.referrer.as_deref(), Some("http://a.example/x"));
+    assert_eq!(x.origin.as_deref(), Some("http://a.example"));
+    assert_eq!(
+        x.proxied,
+        [
+            (ProxyHeader::Via, "1.1 p".into()),
+            (ProxyHeader::ProxyConnection, "keep-alive".into())
+        ]
+    );
+    let plain = parse_head(Role::Request, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    assert!(plain.headers.extra.is_none());
+    let many = format!("GET / HTTP/1.1\r\n{}\r\n", "Via: p\r\n".repeat(1000));
+    let h = parse_head(Role::Request, many.as_bytes()).unwrap();
+    assert_eq!(h.headers.extra.unwrap().proxied.len(), MAX_PROXIED);
 }
