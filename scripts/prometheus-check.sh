@@ -222,7 +222,7 @@ wrong=$(code -u prometheus:not-it "https://localhost:$tls_port/metrics")
 none=$(code "https://localhost:$tls_port/metrics")
 plain=$(curl -s -o /dev/null -w '%{http_code}' "http://localhost:$tls_port/metrics" || true)
 echo "TLS endpoint: right password $right, wrong $wrong, none $none, plain HTTP $plain"
-[ "$right" = 200 ] && [ "$wrong" = 401 ] && [ "$none" = 401 ] && [ "$plain" = 000 ]
+[ "$right" = 200 ] && [ "$wrong" = 401 ] && [ "$none" = 401 ] && [ "$plain" = 400 ]
 
 # The replay has ended (after its linger): Prometheus' own evaluation of ApiwatchDown
 # must see the target as apiwatch and down although its series went stale and the
