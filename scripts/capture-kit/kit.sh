@@ -174,13 +174,19 @@ kit_wait_http() {
 }
 
 # kit_capture_start NS DEV FILE FILTER [SNAPLEN]: tcpdump on DEV in NS, packet-buffered,
-# with a 256 MiB kernel buffer so that a fast load loses nothing; waits KIT_SETTLE
-# seconds (default 1) for it to listen.
+# with a 256 MiB kernel buffer so that a fast load loses nothing; returns once tcpdump
+# says it is listening (at most 20 s) and KIT_SETTLE seconds (default 1) more have passed.
 kit_capture_start() {
+    local _
     rm -f "$3"
     ip netns exec "$1" tcpdump -i "$2" --immediate-mode -B 262144 -s "${5:-0}" -U -w "$3" "$4" \
         2>"$KIT_WORK/tcpdump.log" &
     KIT_TCPDUMP=$!
+    for _ in $(seq 200); do
+        grep -q 'listening on' "$KIT_WORK/tcpdump.log" 2>/dev/null && break
+        kill -0 "$KIT_TCPDUMP" 2>/dev/null || { cat "$KIT_WORK/tcpdump.log" >&2; kit_die "tcpdump did not start"; }
+        sleep 0.1
+    done
     sleep "${KIT_SETTLE:-1}"
 }
 
