@@ -9,8 +9,25 @@ KIND@CLIENT (or KIND@global for a scoped one), and 'unlabelled' for any other so
 """
 import collections
 import json
+import re
 import subprocess
 import sys
+
+
+def addresses(spec):
+    """A list of addresses, or the hand-written forms of attacks.labels.json:
+    '10.77.0.10-29 (20 users)', '10.77.0.120-131'."""
+    if isinstance(spec, str):
+        spec = [spec]
+    out = []
+    for item in spec:
+        m = re.match(r"^(\d+\.\d+\.\d+\.)(\d+)(?:-(\d+))?", item)
+        if not m:
+            continue
+        lo = int(m.group(2))
+        hi = int(m.group(3) or lo)
+        out += ["%s%d" % (m.group(1), n) for n in range(lo, hi + 1)]
+    return out
 
 
 def main():
@@ -20,11 +37,11 @@ def main():
     pcap, labels_path = args
     labels = json.load(open(labels_path))
     owner = {}
-    for ip in labels.get("benign_clients") or labels.get("benign") or []:
+    for ip in addresses(labels.get("benign_clients") or labels.get("benign") or []):
         owner[ip] = "benign"
     for a in labels["attacks"]:
         if "clients" in a:
-            for ip in a["clients"]:
+            for ip in addresses(a["clients"]):
                 owner.setdefault(ip, "%s@global" % a["kind"])
         else:
             owner[a["client"]] = "%s@%s" % (a["kind"], a["client"])
