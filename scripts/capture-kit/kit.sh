@@ -7,6 +7,7 @@
 #   work dir    kit_work PREFIX            -> $KIT_WORK (removed on exit)
 #   cleanup     kit_on_exit 'CMD'          (run in reverse order on EXIT, also on failure)
 #               kit_bg CMD...              (a background process, killed on exit)
+#               kit_run CMD...             (a long foreground step that a signal interrupts)
 #   namespaces  kit_pair_up CLI_NS SRV_NS CLI_IP SRV_IP   (two namespaces, one veth pair)
 #               kit_bridge_up SRV_NS BRIDGE SRV_IP        (server namespace with a bridge)
 #               kit_bridge_client NAME ADDR...            (client namespace, veth into it)
@@ -40,10 +41,24 @@ kit_bg() {
     KIT_PIDS+=($!)
 }
 
+# kit_run CMD...: runs CMD in the background and waits for it, so that SIGTERM or SIGINT
+# sent to this script runs the cleanup at once (bash defers a trap until a foreground
+# command ends); the cleanup ends CMD too.
+KIT_FG=""
+kit_run() {
+    local rc=0
+    "$@" &
+    KIT_FG=$!
+    wait "$KIT_FG" || rc=$?
+    KIT_FG=""
+    return "$rc"
+}
+
 kit_cleanup() {
     local rc=$? i p ns
     set +e
     trap - EXIT INT TERM
+    [ -n "$KIT_FG" ] && kill "$KIT_FG" 2>/dev/null
     if [ -n "$KIT_TCPDUMP" ]; then kill -INT "$KIT_TCPDUMP" 2>/dev/null; wait "$KIT_TCPDUMP" 2>/dev/null; fi
     for ((i = ${#KIT_EXIT[@]} - 1; i >= 0; i--)); do eval "${KIT_EXIT[i]}"; done
     for p in "${KIT_PIDS[@]}"; do kill "$p" 2>/dev/null; done

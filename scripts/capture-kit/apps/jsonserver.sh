@@ -29,7 +29,7 @@ app_run() {
     kit_bridge_client js-scan "$net.112"
 
     # seed (before the capture); json-server-auth keeps bcrypt hashes in users[].password
-    python3 "$kit/apps/jsonserver_traffic.py" seed "$w"
+    kit_run python3 "$kit/apps/jsonserver_traffic.py" seed "$w"
     (cd "$jsdir" && node -e '
 const fs = require("fs"), bcrypt = require("bcryptjs");
 const f = process.argv[1], db = JSON.parse(fs.readFileSync(f, "utf8"));
@@ -63,7 +63,7 @@ CONF
     KIT_SETTLE=2 kit_capture_start js-srv js-br "$OUT" "tcp port 80"
     local desc
     desc="json-server $(node -p "require('$jsdir/node_modules/json-server/package.json').version") + json-server-auth $(node -p "require('$jsdir/node_modules/json-server-auth/package.json').version") (npm) [behind nginx $(kit_nginx_version)]"
-    ip netns exec js-cli timeout "$(kit_driver_timeout)" python3 "$kit/apps/jsonserver_traffic.py" run \
+    kit_run ip netns exec js-cli timeout "$(kit_driver_timeout)" python3 "$kit/apps/jsonserver_traffic.py" run \
         --work "$w" --labels "$LABELS" --server "$net.2" --port 80 --net "$net." \
         --duration "$DURATION" --time-scale "$SCALE" --server-desc "$desc"
     KIT_SETTLE=2 kit_capture_stop

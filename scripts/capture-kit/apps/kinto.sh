@@ -53,13 +53,13 @@ CONF
     kit_wait_http ki-cli "http://$ip:$port/v1/__heartbeat__" 150 0.2 || { cat "$w/kinto.log" >&2; exit 1; }
 
     # seed (not captured); the access log then only covers the captured period
-    ip netns exec ki-cli python3 "$kit/apps/kinto_traffic.py" seed --manifest "$w/manifest.json" --src 10.81.0.10
+    kit_run ip netns exec ki-cli python3 "$kit/apps/kinto_traffic.py" seed --manifest "$w/manifest.json" --src 10.81.0.10
     : >"$w/access.log"
 
     KIT_SETTLE=2 kit_capture_start ki-srv ki-br "$OUT" "tcp port $port"
     local kver
     kver=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("kinto"), m.version("waitress"))')
-    ip netns exec ki-cli timeout "$(kit_driver_timeout)" python3 "$kit/apps/kinto_traffic.py" run \
+    kit_run ip netns exec ki-cli timeout "$(kit_driver_timeout)" python3 "$kit/apps/kinto_traffic.py" run \
         --manifest "$w/manifest.json" --workdir "$w" --labels "$LABELS" --scale "$SCALE" --duration "$DURATION" \
         --server-desc "Kinto ${kver% *} (PyPI, waitress ${kver#* }, accounts+admin+history plugins, memory backend) [behind nginx $(kit_nginx_version)]"
     KIT_SETTLE=2 kit_capture_stop

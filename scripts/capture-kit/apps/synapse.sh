@@ -68,12 +68,12 @@ CONF
     # seeding over loopback inside sy-srv, before the capture
     local secret
     secret=$(sed -n 's/^registration_shared_secret: "\(.*\)"$/\1/p' "$w/synapse/homeserver.yaml")
-    ip netns exec sy-srv python3 "$kit/apps/synapse_traffic.py" seed \
+    kit_run ip netns exec sy-srv python3 "$kit/apps/synapse_traffic.py" seed \
         --base http://127.0.0.1:8008 --secret "$secret" --out "$w/seed.json"
 
     KIT_SETTLE=2 kit_capture_start sy-srv sy-br "$OUT" "tcp port 80"
     # the driver's --duration is wall-clock seconds, the kit's is timeline seconds
-    ip netns exec sy-cli timeout "$(kit_driver_timeout)" python3 "$kit/apps/synapse_traffic.py" run \
+    kit_run ip netns exec sy-cli timeout "$(kit_driver_timeout)" python3 "$kit/apps/synapse_traffic.py" run \
         --base "http://$ip" --seed "$w/seed.json" --duration "$(kit_scaled "$DURATION")" \
         --scan-ns sy-scan --labels "$LABELS" --work "$w" --scale "$SCALE" \
         --server-version "$("$venv/bin/python" -c 'import synapse; print(synapse.__version__)')"

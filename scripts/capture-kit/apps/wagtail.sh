@@ -38,7 +38,7 @@ app_run() {
     manage migrate -v0
     manage collectstatic --noinput -v0
     echo "seeding (60 users, 250 posts, images, documents) ..."
-    manage seed_blog "$w/inventory.json"
+    kit_run manage seed_blog "$w/inventory.json"
     chmod -R a+rX "$site"
 
     # 2. namespaces
@@ -91,7 +91,7 @@ CONF
 
     # 4. capture
     KIT_SETTLE=2 kit_capture_start wa-srv wa-br "$OUT" "tcp port 80"
-    ip netns exec wa-cli timeout "$(kit_driver_timeout)" python3 "$kit/apps/wagtail_traffic.py" \
+    kit_run ip netns exec wa-cli timeout "$(kit_driver_timeout)" python3 "$kit/apps/wagtail_traffic.py" \
         "$w/inventory.json" "$LABELS" "$w/traffic.log" --server-version "$server_version"
     KIT_SETTLE=2 kit_capture_stop
     kit_keep_logs "$w/traffic.log" "$w/nginx/access.log" "$w/gunicorn.log"
