@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Live capture at the highest rate this machine can put on a wire: tcpreplay sends
-# the benchmark capture (scripts/make-bench-capture.sh) at top speed into one end of
+# the benchmark capture (`scripts/make-capture.sh bench`) at top speed into one end of
 # a veth pair inside a network namespace made here; `apiwatch -i` captures on the
 # other end, once per worker count. Reports what was sent, what apiwatch saw and
 # reconstructed, kernel drops and the CPU apiwatch used. The sender shares this
@@ -12,7 +12,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cap=${1:-$root/bench-data/api-bench.pcap}
 shift || true
 counts=${*:-1 2}
-[ -f "$cap" ] || "$root/scripts/make-bench-capture.sh" "$cap"
+[ -f "$cap" ] || "$root/scripts/make-capture.sh" bench "$cap"
 cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
 bin=$root/target/release/apiwatch
 ns=aw-replay

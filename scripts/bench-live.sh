@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Live capture throughput: wrk (client) against nginx (server) in two network
-# namespaces over a veth at MTU 1500 (the setup of make-bench-capture.sh), with
+# namespaces over a veth at MTU 1500 (the setup of `make-capture.sh bench`), with
 # `apiwatch -i` on the client's veth, once per worker count. Reports what wrk sent,
 # what apiwatch reconstructed, and the kernel's drop counter. Everything (load
 # generator, server, sensor) shares this machine's cores, so the figure is a floor.
@@ -12,23 +12,28 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-10}
 shift || true
 counts=${*:-1 2}
-. "$root/scripts/netns.sh"
+# shellcheck source=capture-kit/kit.sh
+. "$root/scripts/capture-kit/kit.sh"
+# shellcheck source=capture-kit/apps/bench.sh
+. "$root/scripts/capture-kit/apps/bench.sh"
 cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
 bin=$root/target/release/apiwatch
 
 bench_env_up
+work=$KIT_WORK
 
 for n in $counts; do
-    ip netns exec "$AW_CLI" /usr/bin/time -f "cpu %U %S" -o "$work/aw.cpu" \
-        "$bin" -i aw-c --workers "$n" ${AW_ARGS:-} --exchanges /dev/null \
+    # shellcheck disable=SC2086 # AW_ARGS is a list of options
+    ip netns exec aw-cli /usr/bin/time -f "cpu %U %S" -o "$work/aw.cpu" \
+        "$bin" -i aw-cli-v --workers "$n" ${AW_ARGS:-} --exchanges /dev/null \
         --alerts /dev/null tcp port 8080 2>"$work/aw.err" &
     aw=$!
     sleep 1
-    ip netns exec "$AW_CLI" wrk -t 1 -c 16 -d "${secs}s" -s "$root/scripts/bench-traffic.lua" \
-        "http://$AW_SRV_IP:8080" >"$work/wrk.out" 2>&1 || true
+    ip netns exec aw-cli wrk -t 1 -c 16 -d "${secs}s" -s "$root/scripts/bench-traffic.lua" \
+        http://10.77.0.2:8080 >"$work/wrk.out" 2>&1 || true
     sleep 1
     t0=$(date +%s.%N)
-    pkill -INT -f "$bin -i aw-c" || true
+    pkill -INT -f "$bin -i aw-cli-v" || true
     wait "$aw" || true
     t1=$(date +%s.%N)
     requests=$(awk '/requests in/{print $1}' "$work/wrk.out")

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Replay throughput of apiwatch on a large capture, per worker count (WORKERS, default
 # "1 2"), with tshark on the same capture in the same run for the ratio. Makes the
-# capture first if it is missing (scripts/make-bench-capture.sh, root needed).
+# capture first if it is missing (`scripts/make-capture.sh bench`, root needed).
 #
 # Usage: [WORKERS="1 2 4"] scripts/bench-replay.sh [CAPTURE] [RUNS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cap=${1:-$root/bench-data/api-bench.pcap}
 runs=${2:-5}
-[ -f "$cap" ] || "$root/scripts/make-bench-capture.sh" "$cap"
+[ -f "$cap" ] || "$root/scripts/make-capture.sh" bench "$cap"
 cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
 bin=$root/target/release/apiwatch
 bytes=$(stat -c %s "$cap")

@@ -1,4 +1,4 @@
-//! The real captures in captures/ (made by scripts/make-captures.sh with curl, nginx
+//! The real captures in captures/ (made by scripts/make-capture.sh basic with curl, nginx
 //! and python's http.server in network namespaces): the exact exchange list of each,
 //! checked once by hand against `tshark -Y http`.
 
@@ -83,7 +83,7 @@ fn json_api_logins_chunked_and_expect_continue() {
 }
 
 /// curl padding each failed login with one 70 KB header, then with one 900 KB header,
-/// against a Node.js server that accepts them (scripts/make-padded-capture.sh). Heads
+/// against a Node.js server that accepts them (scripts/make-capture.sh padded). Heads
 /// past 64 KiB once came out without method or URI and raised nothing.
 #[test]
 fn padded_logins_are_still_logins_and_raise_brute_force() {

@@ -1,5 +1,5 @@
 //! The labelled attack capture (captures/attacks.pcap.gz, made by
-//! scripts/make-attack-capture.sh with hydra, ffuf, curl and scripted clients against
+//! scripts/make-capture.sh attacks with hydra, ffuf, curl and scripted clients against
 //! a real JSON API): every attack is reported with the right kind, early, a few times
 //! at most, and no benign client is alerted.
 

@@ -391,7 +391,7 @@ fn api_scenario_with(
 ) -> Observed {
     let (ns, vc, _vs) = netns_pair(n);
     let srv_ip = format!("10.78.{n}.2");
-    let server_script = common::repo("scripts/api_server.py");
+    let server_script = common::repo("scripts/capture-kit/api_server.py");
     let _server = Reaped(
         Command::new("ip")
             .args(["netns", "exec", &ns.srv, "python3"])

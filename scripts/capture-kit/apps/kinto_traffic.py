@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Traffic driver for the Kinto detection capture (scripts/make-kinto-capture.sh).
+"""Traffic driver for the Kinto detection capture (scripts/make-capture.sh kinto).
 
 Client side uses the Python standard library only; hydra, ffuf and curl are run as
 subprocesses (hydra and ffuf inside their own network namespaces, each on a fresh
@@ -29,6 +29,9 @@ import threading
 import time
 import uuid
 from urllib.parse import urlsplit, urlencode, quote
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import kit  # noqa: E402  (scripts/capture-kit/kit.py)
 
 SERVER = "10.81.0.2"
 PORT = 8080
@@ -389,31 +392,23 @@ def seed(args):
 
 # ----------------------------------------------------------------------------
 # Shared state for the run
-class Run:
+class Run(kit.Clock):
+    """The run's clock (kit.Clock at scale 1: callers scale their own times; t0 is the
+    start) and its shared state."""
+
     def __init__(self, args, man):
+        super().__init__(scale=1.0, duration=args.duration * args.scale)
         self.args = args
         self.man = man
-        self.t0 = None
-        self.end = None
         self.lock = threading.Lock()
         self.opened_global = set()
         self.labels = []
-        self.stop = threading.Event()
+        self.stop = self.stopped
 
-    def at(self, s):
-        """Sleep until t0 + s (bounded by the end of the run)."""
-        d = self.t0 + s - time.time()
-        if d > 0:
-            self.stop.wait(min(d, max(0.0, self.end - time.time())))
-
-    def now(self):
-        return time.time() - self.t0
-
-    def nap(self, lo, hi, rng):
-        d = rng.uniform(lo, hi)
-        d = min(d, max(0.0, self.end - time.time()))
-        if d > 0:
-            self.stop.wait(d)
+    def start(self):
+        super().start()
+        self.t0 = self.start_time
+        return self
 
 
 def login(cl, run, rng, user, pw, mistype=False, role=""):
@@ -603,11 +598,7 @@ def persona_distributed(run, src, names, password, first_at, end_at, seed):
 
 # ----------------------------------------------------------------------------
 def run_cmd(cmd, timeout, cwd):
-    try:
-        return subprocess.run(cmd, cwd=cwd, timeout=timeout, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL).returncode
-    except subprocess.TimeoutExpired:
-        return "timeout"
+    return kit.run_tool(cmd, timeout=timeout, cwd=cwd)[1]
 
 
 def attacks(run, users_by_role):
@@ -809,11 +800,8 @@ def do_run(args):
     man = json.load(open(args.manifest))
     run = Run(args, man)
     sc = args.scale
-    threads = []
-
-    def th(fn, *a, **kw):
-        t = threading.Thread(target=fn, args=a, kwargs=kw, daemon=True)
-        threads.append(t)
+    personas = kit.Personas()
+    th = personas.add
 
     # readers
     for i, src in enumerate(READERS):
@@ -855,16 +843,13 @@ def do_run(args):
         th(persona_distributed, run, src, names[k::12], "Spring2025!",
            dist_start + k * 22.0 / 12, 560 * sc, 700 + k)
 
-    run.t0 = time.time()
-    run.end = run.t0 + args.duration * sc
-    for t in threads:
-        t.start()
+    run.start()
+    personas.start()
     att = threading.Thread(target=attacks, args=(run, None), daemon=True)
     att.start()
     # the distributed campaign's start: its first thread's first request
     att.join(timeout=args.duration * sc + 60)
-    for t in threads:
-        t.join(timeout=max(1.0, run.end - time.time() + 20))
+    personas.join(run.end + 20)
     run.stop.set()
 
     log = sorted(Client.log)
@@ -874,33 +859,27 @@ def do_run(args):
                        "tool": f"python http.client: {len(dist_times)} x GET /v1/buckets with Basic "
                                "<new e-mail each time>:Spring2025!, one new connection per attempt, "
                                "each address every 20-25 s"})
-    order = ["burst", "credential_stuffing", "brute_force", "endpoint_scan", "object_enumeration",
-             "unusual_endpoint"]
-    run.labels.sort(key=lambda l: (l.get("scope") == "global", order.index(l["kind"])))
     with open(os.path.join(args.workdir, "requests.tsv"), "w") as f:
         for t, src, m, p, s, role in log:
             f.write(f"{t - run.t0:.3f}\t{src}\t{m}\t{p}\t{s}\t{role}\n")
     benign = READERS + AUTHORS + [SIGNUP_EARLY] + INTEGRATIONS + [OFFICE] + LATE
     routes = sorted({route_of(m, p) for _, src, m, p, s, role in log if route_of(m, p)}
                     | {"GET /v1/buckets"})
-    labels = {
-        "capture": "kinto.pcap.gz",
-        "made_by": "scripts/make-kinto-capture.sh",
-        "server": args.server_desc,
-        "id_style": "bucket and collection ids are names (recipes, team-notes, field-guide, per-user "
+    kit.write_labels(
+        args.labels, "kinto",
+        server=args.server_desc,
+        id_style="bucket and collection ids are names (recipes, team-notes, field-guide, per-user "
                     "journal collections like maria-lopez); record ids are server-generated UUIDs (POST) "
                     "or slug names chosen with PUT (barn-owl, lasagna-bolognese); account ids are e-mails "
                     "(maria.lopez@northwind.example) or service names (svc-sync)",
-        "login": "HTTP Basic on every request (kinto.plugins.accounts, 'account' policy); clients 'log in' "
+        login="HTTP Basic on every request (kinto.plugins.accounts, 'account' policy); clients 'log in' "
                  "with GET /v1/ then GET /v1/buckets: failure 401 {\"code\":401,\"errno\":104,\"error\":"
                  "\"Unauthorized\",\"message\":\"Please authenticate yourself to use this endpoint.\"} with "
                  "WWW-Authenticate: Basic realm=\"Realm\"; success 200 {\"data\":[{\"id\":\"recipes\",...}]}",
-        "learning_period": "5m",
-        "benign_clients": benign,
-        "attacks": run.labels,
-        "routes": routes,
-    }
-    json.dump(labels, open(args.labels, "w"), indent=2)
+        benign=benign,
+        attacks=run.labels,
+        routes=routes,
+    )
     print(f"t0={run.t0:.3f} requests={len(log)} (python clients); labels -> {args.labels}")
 
 

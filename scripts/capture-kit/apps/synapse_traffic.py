@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeds a Synapse homeserver and drives the labelled capture's traffic (stdlib only).
 
-Two modes, both run by scripts/make-synapse-capture.sh:
+Two modes, both run by scripts/make-capture.sh synapse:
 
   seed --base http://127.0.0.1:8008 --secret SECRET --out seed.json
       Registers users with the shared secret (/_synapse/admin/v1/register), creates
@@ -34,6 +34,9 @@ import time
 import urllib.parse
 import re
 import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import kit  # noqa: E402  (scripts/capture-kit/kit.py)
 
 SERVER_NAME = "chat.example"
 HOST_HEADER = "chat.example"
@@ -857,7 +860,7 @@ def run(args):
     start = time.time()
     STATE["end"] = start + args.duration
     rng0 = random.Random(7)
-    threads = []
+    personas = kit.Personas()
     labels_attacks = []
     base = args.base
     users = seed_data["users"]
@@ -869,10 +872,7 @@ def run(args):
             time.sleep(min(d, max(0.0, remaining())))
         return alive()
 
-    def spawn(fn, *a):
-        t = threading.Thread(target=fn, args=a, daemon=True)
-        t.start()
-        threads.append(t)
+    spawn = personas.spawn
 
     def rel(t):
         return round(t - STATE["t0"], 1)
@@ -1025,9 +1025,7 @@ def run(args):
                "-H", f"User-Agent: {UA_WEB}", "-K", cfg]
         mark_t0()
         t = time.time()
-        try:
-            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-        except subprocess.TimeoutExpired:
+        if kit.run_tool(cmd, timeout=60)[1] == "timeout":
             print("burst: curl stopped after 60 s", file=sys.stderr)
         dt = time.time() - t
         labels_attacks.append({"kind": "burst", "client": burst_ip, "start_s": rel(t),
@@ -1149,14 +1147,12 @@ def run(args):
     def scan():
         if not at(400):
             return
-        cmd = ["ip", "netns", "exec", args.scan_ns, "ffuf", "-s", "-w", "/usr/share/dirb/wordlists/common.txt",
+        cmd = ["ffuf", "-s", "-w", "/usr/share/dirb/wordlists/common.txt",
                "-u", f"{base}/FUZZ", "-t", "2", "-p", "0.02", "-maxtime", "15", "-mc", "all",
                "-o", os.path.join(args.work, "ffuf.json"), "-of", "json"]
         mark_t0()
         t = time.time()
-        try:
-            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-        except subprocess.TimeoutExpired:
+        if kit.run_tool(cmd, ns=args.scan_ns, timeout=60)[1] == "timeout":
             print("scan: ffuf stopped after 60 s", file=sys.stderr)
         labels_attacks.append({"kind": "endpoint_scan", "client": "10.82.0.103", "start_s": rel(t),
                                "tool": "ffuf -w /usr/share/dirb/wordlists/common.txt -u http://10.82.0.2/FUZZ "
@@ -1207,8 +1203,7 @@ def run(args):
     for k, ip in enumerate(dist_ips):
         spawn(dist_one, k, ip)
 
-    for t in threads:
-        t.join(timeout=max(1.0, STATE["end"] + 60 - time.time()))
+    personas.join(STATE["end"] + 60)
     if dist_first:
         t = min(x[0] for x in dist_first)
         labels_attacks.append({"kind": "credential_stuffing", "scope": "global", "clients": dist_ips,
@@ -1217,30 +1212,22 @@ def run(args):
                                        f"connection with a NEW username every 20-25 s, password 'Winter2025!', "
                                        f"POST /_matrix/client/v3/login; {len(dist_first)} attempts in all"})
 
-    order = ["burst", "credential_stuffing", "brute_force", "endpoint_scan", "object_enumeration",
-             "unusual_endpoint"]
-    labels_attacks.sort(key=lambda a: (a.get("scope") == "global", order.index(a["kind"])))
     benign = sorted(set(readers) | set(authors) | set(mistypers) | {office_ip, integration[0]}
                     | {ip for ip, _, _ in latecomers}, key=lambda a: int(a.split(".")[-1]))
-    labels = {
-        "capture": "synapse.pcap.gz",
-        "made_by": "scripts/make-synapse-capture.sh",
-        "server": f"Synapse {args.server_version} (matrix-synapse from PyPI, SQLite) behind nginx 1.22 (nginx-light)",
-        "id_style": "Matrix identifiers: user ids @localpart:chat.example (e.g. @alice:chat.example), "
+    labels = kit.write_labels(
+        args.labels, "synapse",
+        server=f"Synapse {args.server_version} (matrix-synapse from PyPI, SQLite) behind nginx 1.22 (nginx-light)",
+        id_style="Matrix identifiers: user ids @localpart:chat.example (e.g. @alice:chat.example), "
                     "room ids !<43-char url-safe base64>  (room version 12, no server part), room aliases "
                     "#name:chat.example, event ids $<43-char url-safe base64>; percent-encoded in paths "
                     "like matrix-js-sdk (%40alice%3Achat.example, %23general%3Achat.example, %24...)",
-        "login": "POST /_matrix/client/v3/login JSON {type:m.login.password, identifier:{type:m.id.user, "
+        login="POST /_matrix/client/v3/login JSON {type:m.login.password, identifier:{type:m.id.user, "
                  "user}, password}: failure 403 {\"errcode\":\"M_FORBIDDEN\",\"error\":\"Invalid username "
                  "or password\"}, success 200 {user_id, access_token, device_id, home_server}",
-        "learning_period": "5m",
-        "benign_clients": benign,
-        "attacks": labels_attacks,
-        "routes": exercised_routes(),
-    }
-    with open(args.labels, "w") as f:
-        json.dump(labels, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+        benign=benign,
+        attacks=labels_attacks,
+        routes=exercised_routes(),
+    )
     summarize(args, labels)
 
 

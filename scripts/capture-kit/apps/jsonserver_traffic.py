@@ -28,6 +28,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import kit  # noqa: E402  (scripts/capture-kit/kit.py)
+
 # ----------------------------------------------------------------------------------
 # seed data
 # ----------------------------------------------------------------------------------
@@ -204,13 +207,11 @@ def seed(workdir):
 # ----------------------------------------------------------------------------------
 SERVER = "10.84.0.2"
 PORT = 80
-SCALE = 1.0            # time scale (tests use < 1 to run the whole timeline faster)
-T_SCHED = 0.0          # scheduling origin
-FIRST_SEND = None      # time the first request of the capture was sent (t0)
-_t0_lock = threading.Lock()
-STOP = threading.Event()
+CLOCK = kit.Clock()    # the timeline (kit.Clock): scale, start, t0 = first request sent
+STOP = CLOCK.stopped
 COUNTS = {}
 _count_lock = threading.Lock()
+
 
 BROWSER_UAS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
@@ -224,29 +225,23 @@ BROWSER_UAS = [
 
 def rel():
     """Seconds on the scheduling clock (unscaled timeline seconds)."""
-    return (time.time() - T_SCHED) / SCALE
+    return CLOCK.now()
 
 
 def sleep_until(t):
-    d = (t - rel()) * SCALE
-    if d > 0:
-        STOP.wait(d)
+    CLOCK.at(t)
 
 
 def pause(a, b, rng):
-    STOP.wait(rng.uniform(a, b) * SCALE)
+    CLOCK.nap(a, b, rng)
 
 
 def mark_first_send():
-    global FIRST_SEND
-    if FIRST_SEND is None:
-        with _t0_lock:
-            if FIRST_SEND is None:
-                FIRST_SEND = time.time()
+    CLOCK.mark_sent()
 
 
 def since_t0(t):
-    return round(t - FIRST_SEND, 1)
+    return CLOCK.since_t0(t)
 
 
 class Client:
@@ -688,7 +683,7 @@ def p_enumerator(ip, seed_, attack_at, uid, plan):
             break
         st, _ = c.req("GET", path)
         stats[st] = stats.get(st, 0) + 1
-        time.sleep(rng.uniform(0.12, 0.28) * SCALE)
+        time.sleep(rng.uniform(0.12, 0.28) * CLOCK.scale)
     LABELS["enum"]["statuses"] = stats
     c.close()
 
@@ -763,21 +758,13 @@ def p_dist_stuffer(ip, seed_, start, end, users, password):
 
 
 def run_tool(name, ns, argv, log):
-    t = time.time()
-    with open(log, "ab") as fh:
-        fh.write(f"\n### {name} at {since_t0(t)} s: {' '.join(argv)}\n".encode())
-        fh.flush()
-        try:
-            subprocess.run(["ip", "netns", "exec", ns] + argv, stdout=fh, stderr=fh, timeout=120, check=False,
-                           cwd=os.path.dirname(log))
-        except subprocess.TimeoutExpired:
-            fh.write(b"### timed out\n")
-    return t
+    return kit.run_tool(argv, ns=ns, timeout=120, log=log, cwd=os.path.dirname(log))[0]
 
 
 def run(args):
-    global SERVER, PORT, SCALE, T_SCHED
-    SERVER, PORT, SCALE = args.server, args.port, args.time_scale
+    global SERVER, PORT
+    SERVER, PORT = args.server, args.port
+    CLOCK.scale = args.time_scale
     with open(os.path.join(args.work, "creds.json")) as fh:
         plan = json.load(fh)
     D = args.duration
@@ -790,12 +777,8 @@ def run(args):
     with open(os.path.join(work, "brute_passwords.txt"), "w") as fh:
         fh.write("\n".join(plan["brute_passwords"]) + "\n")
 
-    threads = []
-
-    def spawn(fn, *a):
-        t = threading.Thread(target=fn, args=a, daemon=True)
-        threads.append(t)
-        return t
+    personas = kit.Personas()
+    spawn = personas.add
 
     benign = []
     # readers (anonymous)
@@ -832,9 +815,8 @@ def run(args):
     for k, ip in enumerate(dist_ips):
         spawn(p_dist_stuffer, ip, 900 + k, 320 + k * 1.8, 560, du[k::12], plan["dist_password"])
 
-    T_SCHED = time.time()
-    for t in threads:
-        t.start()
+    CLOCK.start()
+    personas.start()
 
     tool_log = os.path.join(work, "tools.log")
     srv = f"http://{SERVER}" if PORT == 80 else f"http://{SERVER}:{PORT}"
@@ -856,21 +838,17 @@ def run(args):
         "-t", "2", "-p", "0.02", "-maxtime", "15", "-mc", "all", "-fc", "404"], tool_log)
     sleep_until(D)
     STOP.set()
-    for t in threads:
-        t.join(timeout=20)
+    personas.join(time.time() + 20)
 
     s = lambda key: since_t0(LABELS[key]["t"]) if key in LABELS else None
     dist_start = since_t0(LABELS["dist_first"]) if "dist_first" in LABELS else None
     attempts = LABELS.get("dist_attempts", [])
-    labels = {
-        "capture": "jsonserver.pcap.gz",
-        "made_by": "scripts/make-jsonserver-capture.sh",
-        "server": args.server_desc,
-        "id_style": "integer ids (json-server/lowdb auto-increment): /users/{id} 1-72, /posts/{id} 1-320+, /todos/{id} 1-~380+, /comments/{id}",
-        "login": "POST /login JSON {email,password} (json-server-auth): failure 400 with a JSON string body \"Incorrect password\" (known e-mail) or \"Cannot find user\" (unknown e-mail); success 200 {accessToken (JWT, 1h), user}",
-        "learning_period": "5m",
-        "benign_clients": benign,
-        "attacks": [
+    labels = dict(
+        server=args.server_desc,
+        id_style="integer ids (json-server/lowdb auto-increment): /users/{id} 1-72, /posts/{id} 1-320+, /todos/{id} 1-~380+, /comments/{id}",
+        login="POST /login JSON {email,password} (json-server-auth): failure 400 with a JSON string body \"Incorrect password\" (known e-mail) or \"Cannot find user\" (unknown e-mail); success 200 {accessToken (JWT, 1h), user}",
+        benign=benign,
+        attacks=[
             {"kind": "burst", "client": A(100), "start_s": s("burst"), "tool": LABELS.get("burst", {}).get("tool")},
             {"kind": "credential_stuffing", "client": A(110), "start_s": since_t0(t_stuff),
              "tool": f"hydra 9.4 http-post-form JSON body ({{\"email\":\"^USER^\",\"password\":\"^PASS^\"}}, H=Content-Type: application/json, S=accessToken; hydra's default GET /login before each POST) -t 4: {len(plan['stuff_users'])} e-mails x 1 password ({plan['stuff_password']}) on POST /login"},
@@ -883,7 +861,7 @@ def run(args):
             {"kind": "credential_stuffing", "scope": "global", "clients": dist_ips, "start_s": dist_start,
              "tool": f"python http.client, one new connection per attempt: each address tries a new e-mail every 20-25 s with the same password ({plan['dist_password']}) on POST /login, 320-560 s ({len(attempts)} attempts in all)"},
         ],
-        "routes": [
+        routes=[
             "POST /login", "POST /register",
             "GET /posts", "GET /posts/{id}", "POST /posts", "PUT /posts/{id}", "PATCH /posts/{id}", "DELETE /posts/{id}",
             "GET /posts/{id}/comments", "POST /posts/{id}/comments",
@@ -892,14 +870,12 @@ def run(args):
             "GET /todos", "GET /todos/{id}", "POST /todos", "PATCH /todos/{id}", "DELETE /todos/{id}",
             "GET /db", "GET /__rules",
         ],
-    }
+    )
     # the attack-only routes that no benign client used are listed too: they are real
     # json-server routes (router: /db, nested /:resource/:id/:nested; rewriter: /__rules)
     labels["routes"] += ["PATCH /users/{id}", "DELETE /users/{id}"]
-    with open(args.labels, "w") as fh:
-        json.dump(labels, fh, indent=2)
-        fh.write("\n")
-    dbg = {"first_send": FIRST_SEND, "t_sched": T_SCHED, "counts": COUNTS,
+    kit.write_labels(args.labels, "jsonserver", **labels)
+    dbg = {"first_send": CLOCK.t0, "t_sched": CLOCK.start_time, "counts": COUNTS,
            "enum_statuses": LABELS.get("enum", {}).get("statuses"),
            "unusual_results": LABELS.get("unusual", {}).get("results"),
            "dist_attempts": attempts}

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Traffic driver for the Wagtail detection capture (scripts/make-wagtail-capture.sh).
+"""Traffic driver for the Wagtail detection capture (scripts/make-capture.sh wagtail).
 
 Runs inside the client namespace (wa-cli), where every benign persona, the established
 attackers and the python login attackers bind their own source address; ffuf runs in
@@ -30,6 +30,7 @@ import gzip
 import html
 import http.client
 import json
+import os
 import random
 import re
 import socket
@@ -41,6 +42,9 @@ import urllib.parse
 import uuid
 import zlib
 from html.parser import HTMLParser
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import kit  # noqa: E402  (scripts/capture-kit/kit.py)
 
 SRV = "10.83.0.2"
 PORT = 80
@@ -1158,25 +1162,13 @@ def main():
     jobs.append((unusual, (random.Random(rng.random()), site, labels)))
     jobs.append((distributed, (random.Random(rng.random()), site, labels)))
 
-    def run(fn, args, kw):
-        try:
-            fn(*args, **kw)
-        except Exception as e:  # a persona failing must not stop the others; it is reported
-            import traceback
-            traceback.print_exc()
-            LOG.append({"t": round(now(), 3), "err": "%s: %r" % (fn.__name__, e)})
-
-    threads = []
+    personas = kit.Personas()
     for job in jobs:
-        fn, args = job[0], job[1]
-        kw = job[2] if len(job) > 2 else {}
-        t = threading.Thread(target=run, args=(fn, args, kw), daemon=True)
-        t.start()
-        threads.append(t)
-    deadline = START[0] + DURATION + 60
-    for t in threads:
-        t.join(timeout=max(0.1, deadline - time.time()))
+        personas.add(job[0], *job[1], **(job[2] if len(job) > 2 else {}))
+    personas.start()
+    personas.join(START[0] + DURATION + 60)
     STOP.set()
+    LOG.extend({"t": round(now(), 3), "err": e} for e in personas.errors)
     t0 = FIRST_SENT[0]
     order = ["burst", "stuffing", "brute", "scan", "enum", "unusual", "dist"]
     attacks = []
@@ -1194,22 +1186,19 @@ def main():
         e["start_s"] = round(L["t"] - t0, 1)
         e["tool"] = L["tool"]
         attacks.append(e)
-    out = {
-        "capture": "wagtail.pcap.gz",
-        "made_by": "scripts/make-wagtail-capture.sh",
-        "server": a.server_version,
-        "id_style": "integer page ids (/api/v2/pages/{id}/, /admin/pages/{id}/edit/), slugs of realistic "
+    kit.write_labels(
+        a.labels, "wagtail",
+        server=a.server_version,
+        id_style="integer page ids (/api/v2/pages/{id}/, /admin/pages/{id}/edit/), slugs of realistic "
                     "multi-word titles in public URLs (/blog/{slug}/), integer image/document ids",
-        "login": "Wagtail admin HTML form: GET /admin/login/ (csrftoken cookie + csrfmiddlewaretoken), POST "
+        login="Wagtail admin HTML form: GET /admin/login/ (csrftoken cookie + csrfmiddlewaretoken), POST "
                  "/admin/login/ form {csrfmiddlewaretoken,next,username,password}: failure 200 text/html, the "
                  "form again with \"Your username and password didn't match. Please try again.\"; success 302 "
                  "Location: /admin/ with Set-Cookie sessionid",
-        "learning_period": "5m",
-        "benign_clients": BENIGN,
-        "attacks": attacks,
-        "routes": exercised_routes(LOG),
-    }
-    json.dump(out, open(a.labels, "w"), indent=2)
+        benign=BENIGN,
+        attacks=attacks,
+        routes=exercised_routes(LOG),
+    )
     with open(a.log, "w") as f:
         for rec in LOG:
             f.write(json.dumps(rec) + "\n")
