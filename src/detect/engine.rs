@@ -489,13 +489,7 @@ impl Engine {
         let mut alert = None;
         if let Some(f) = global {
             if let Some(report) = next_report(cfg, self.global_episode, obs.ts) {
-                let e = self.global_episode.get_or_insert(Episode {
-                    start: obs.ts,
-                    last_hit: obs.ts,
-                    last_report: obs.ts,
-                    reports: 0,
-                    kinds: [0; 3],
-                });
+                let e = self.global_episode.get_or_insert(Episode::new(obs.ts));
                 if report == 1 {
                     e.start = obs.ts;
                 }

@@ -28,6 +28,19 @@ pub(super) struct Episode {
     pub(super) kinds: [u64; 3],
 }
 
+impl Episode {
+    /// An episode opened at `ts`, not reported yet.
+    pub(super) fn new(ts: Nanos) -> Self {
+        Episode {
+            start: ts,
+            last_hit: ts,
+            last_report: ts,
+            reports: 0,
+            kinds: [0; 3],
+        }
+    }
+}
+
 /// What makes an `unusual_endpoint` finding evidence of a new kind within its
 /// episode: its rule, and for a sensitive route the area (`/admin/users`), for a
 /// shadow route the route. Weak evidence first (a documentation page) must not use
@@ -269,20 +282,14 @@ impl Shard {
                 }
                 continue;
             };
-            let e = client.episodes.entry(f.kind).or_insert(Episode {
-                start: obs.ts,
-                last_hit: obs.ts,
-                last_report: obs.ts,
-                reports: 0,
-                kinds: [0; 3],
-            });
+            let e = client
+                .episodes
+                .entry(f.kind)
+                .or_insert(Episode::new(obs.ts));
             if report == 1 {
                 *e = Episode {
-                    start: obs.ts,
-                    last_hit: obs.ts,
-                    last_report: obs.ts,
                     reports: 1,
-                    kinds: [0; 3],
+                    ..Episode::new(obs.ts)
                 };
             } else {
                 e.last_hit = obs.ts;
