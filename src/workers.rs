@@ -480,7 +480,7 @@ fn work(
     let mut buf = Vec::new();
     let tag = |number: u64, buf: &mut Vec<Exchange>, out: &mut Vec<Tagged>| {
         out.extend(buf.drain(..).map(|e| {
-            let head = log_heads.then(|| crate::export::exchange_log::head_json(&e));
+            let head = (log_heads && !e.is_tls()).then(|| crate::export::exchange_log::head_json(&e));
             (number, key_of(&e), e, head)
         }));
     };
@@ -637,7 +637,7 @@ pub fn live<S: Sink>(
                     buf.into_iter()
                         .map(|e| {
                             let head =
-                                log_heads.then(|| crate::export::exchange_log::head_json(&e));
+                                (log_heads && !e.is_tls()).then(|| crate::export::exchange_log::head_json(&e));
                             (e, head)
                         })
                         .collect()
