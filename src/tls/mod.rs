@@ -37,6 +37,12 @@ pub fn looks_like_handshake(first: &[u8]) -> bool {
     }
 }
 
+/// Whether a segment begins with a whole ClientHello's record header and message
+/// type: evidence of who the client is on a connection picked up without its SYN.
+pub fn starts_client_hello(p: &[u8]) -> bool {
+    matches!(p, [22, 3, minor, _, _, 1, ..] if *minor <= 4)
+}
+
 /// How a TLS connection's handshake ended, as far as the sensor could see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Outcome {
