@@ -130,7 +130,10 @@ fn alerts_and_eve_exchanges_of_every_capture_pass_suricatas_schema_and_join() {
             if e["event_type"] == "tls" {
                 // A TLS connection's record (captures/tls-handshakes.pcap).
                 tls_records += 1;
-                assert!(e["tls"]["ja4"].as_str().is_some_and(|j| j.len() == 36), "{e}");
+                assert!(
+                    e["tls"]["ja4"].as_str().is_some_and(|j| j.len() == 36),
+                    "{e}"
+                );
                 continue;
             }
             assert_eq!(e["event_type"], "http");
@@ -200,7 +203,10 @@ fn alerts_and_eve_exchanges_of_every_capture_pass_suricatas_schema_and_join() {
         "{alerts_seen} alerts ({client_alerts} client, {global_alerts} global) valid and joined"
     );
     assert!(client_alerts > 10 && global_alerts > 0);
-    assert_eq!(tls_records, 9, "one per TLS connection of tls-handshakes.pcap");
+    assert_eq!(
+        tls_records, 9,
+        "one per TLS connection of tls-handshakes.pcap"
+    );
 }
 
 #[test]

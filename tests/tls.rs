@@ -16,27 +16,107 @@ fn records(format: &str) -> Vec<Value> {
         .args(["--exchanges-format", format])
         .output()
         .expect("run apiwatch");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     common::parse_lines(&out.stdout)
 }
 
 /// client port, SNI, negotiated version, ALPN offered, ALPN chosen, JA4, outcome.
 const EXPECTED: [(u64, &str, &str, &str, &str, &str, &str); 9] = [
-    (32808, "api.example.test", "1.3", "h2,http/1.1", "", "t13d0412h2_16476d049b0b_85302d7e289e", "established"),
-    (32820, "api.example.test", "1.3", "http/1.1", "", "t13d0412h1_16476d049b0b_85302d7e289e", "established"),
-    (32830, "api.example.test", "1.2", "h2,http/1.1", "h2", "t12d2807h2_d943125447b4_a44c6288192a", "established"),
-    (32832, "api.example.test", "1.2", "", "", "t12d280600_d943125447b4_a44c6288192a", "established"),
-    (32848, "", "1.3", "h2,http/1.1", "", "t13i0410h2_16476d049b0b_303c7117418d", "established"),
-    (32864, "api.example.test", "1.3", "h2,http/1.1", "", "t13d0411h2_16476d049b0b_78f1d400d464", "established"),
-    (33046, "ec.example.test", "1.2", "", "", "t12d280700_d943125447b4_e7e480e5a997", "established"),
-    (33048, "ec.example.test", "1.2", "", "", "t12d280700_d943125447b4_e7e480e5a997", "established"),
-    (33058, "ec.example.test", "", "", "", "t13d041000_16476d049b0b_78f1d400d464", "alert"),
+    (
+        32808,
+        "api.example.test",
+        "1.3",
+        "h2,http/1.1",
+        "",
+        "t13d0412h2_16476d049b0b_85302d7e289e",
+        "established",
+    ),
+    (
+        32820,
+        "api.example.test",
+        "1.3",
+        "http/1.1",
+        "",
+        "t13d0412h1_16476d049b0b_85302d7e289e",
+        "established",
+    ),
+    (
+        32830,
+        "api.example.test",
+        "1.2",
+        "h2,http/1.1",
+        "h2",
+        "t12d2807h2_d943125447b4_a44c6288192a",
+        "established",
+    ),
+    (
+        32832,
+        "api.example.test",
+        "1.2",
+        "",
+        "",
+        "t12d280600_d943125447b4_a44c6288192a",
+        "established",
+    ),
+    (
+        32848,
+        "",
+        "1.3",
+        "h2,http/1.1",
+        "",
+        "t13i0410h2_16476d049b0b_303c7117418d",
+        "established",
+    ),
+    (
+        32864,
+        "api.example.test",
+        "1.3",
+        "h2,http/1.1",
+        "",
+        "t13d0411h2_16476d049b0b_78f1d400d464",
+        "established",
+    ),
+    (
+        33046,
+        "ec.example.test",
+        "1.2",
+        "",
+        "",
+        "t12d280700_d943125447b4_e7e480e5a997",
+        "established",
+    ),
+    (
+        33048,
+        "ec.example.test",
+        "1.2",
+        "",
+        "",
+        "t12d280700_d943125447b4_e7e480e5a997",
+        "established",
+    ),
+    (
+        33058,
+        "ec.example.test",
+        "",
+        "",
+        "",
+        "t13d041000_16476d049b0b_78f1d400d464",
+        "alert",
+    ),
 ];
 
 #[test]
 fn every_tls_connection_has_one_record_equal_to_tshark_and_foxio() {
     let recs = records("apiwatch");
-    assert_eq!(recs.len(), EXPECTED.len(), "one record per connection, no exchange");
+    assert_eq!(
+        recs.len(),
+        EXPECTED.len(),
+        "one record per connection, no exchange"
+    );
     for (r, (port, sni, version, offered, chosen, ja4, outcome)) in recs.iter().zip(EXPECTED) {
         assert_eq!(r["type"], "tls");
         assert_eq!(r["client_port"], port);
@@ -83,13 +163,31 @@ fn the_zeek_form_uses_ssl_log_columns_and_the_same_uid_as_the_eve_form_flow() {
     let zeek = records("zeek");
     let eve = records("eve");
     let columns = [
-        "ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "version", "cipher",
-        "curve", "server_name", "resumed", "last_alert", "next_protocol", "established",
-        "ssl_history", "cert_chain_fps", "sni_matches_cert", "ja4",
+        "ts",
+        "uid",
+        "id.orig_h",
+        "id.orig_p",
+        "id.resp_h",
+        "id.resp_p",
+        "version",
+        "cipher",
+        "curve",
+        "server_name",
+        "resumed",
+        "last_alert",
+        "next_protocol",
+        "established",
+        "ssl_history",
+        "cert_chain_fps",
+        "sni_matches_cert",
+        "ja4",
     ];
     for (z, e) in zeek.iter().zip(&eve) {
         for k in z.as_object().unwrap().keys() {
-            assert!(columns.contains(&k.as_str()), "{k} is not an ssl.log column");
+            assert!(
+                columns.contains(&k.as_str()),
+                "{k} is not an ssl.log column"
+            );
         }
         assert!(z["established"].is_boolean() && z["resumed"].is_boolean());
         assert_eq!(z["ja4"], e["tls"]["ja4"]);

@@ -627,21 +627,20 @@ impl FlowTable {
         let syn = seg.flags & tcp_flags::SYN != 0;
         let ack = seg.flags & tcp_flags::ACK != 0;
         // Payload evidence beats flags: a request on a SYN-ACK still comes from a client.
-        let sender_is_client = if looks_like_request(seg.payload)
-            || crate::tls::starts_client_hello(seg.payload)
-        {
-            true
-        } else if seg.payload.starts_with(b"HTTP/") {
-            false
-        } else if syn {
-            !ack
-        } else if SERVER_PORTS.contains(&seg.dport) && !SERVER_PORTS.contains(&seg.sport) {
-            true
-        } else if SERVER_PORTS.contains(&seg.sport) && !SERVER_PORTS.contains(&seg.dport) {
-            false
-        } else {
-            seg.sport >= seg.dport
-        };
+        let sender_is_client =
+            if looks_like_request(seg.payload) || crate::tls::starts_client_hello(seg.payload) {
+                true
+            } else if seg.payload.starts_with(b"HTTP/") {
+                false
+            } else if syn {
+                !ack
+            } else if SERVER_PORTS.contains(&seg.dport) && !SERVER_PORTS.contains(&seg.sport) {
+                true
+            } else if SERVER_PORTS.contains(&seg.sport) && !SERVER_PORTS.contains(&seg.dport) {
+                false
+            } else {
+                seg.sport >= seg.dport
+            };
         let midstream = !syn;
         if midstream {
             self.stats.midstream_pickups += 1;

@@ -150,8 +150,7 @@ impl Reader {
             let side = &mut self.sides[idx];
             if side.body_left == 0 {
                 let take = (5 - side.header_len).min(data.len());
-                side.header[side.header_len..side.header_len + take]
-                    .copy_from_slice(&data[..take]);
+                side.header[side.header_len..side.header_len + take].copy_from_slice(&data[..take]);
                 side.header_len += take;
                 data = &data[take..];
                 if side.header_len < 5 {
@@ -267,7 +266,8 @@ impl Reader {
         let mut pending = std::mem::take(&mut self.sides[idx].pending);
         let mut at = 0;
         while let Some(head) = pending.get(at..at + 4) {
-            let len = (usize::from(head[1]) << 16) | (usize::from(head[2]) << 8) | usize::from(head[3]);
+            let len =
+                (usize::from(head[1]) << 16) | (usize::from(head[2]) << 8) | usize::from(head[3]);
             if 4 + len > MAX_HANDSHAKE_BYTES {
                 self.cut = true;
                 self.stop(idx);

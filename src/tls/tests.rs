@@ -112,7 +112,10 @@ fn a_tls13_handshake_fed_byte_by_byte_is_summarised() {
     assert_eq!(c.extensions, [0, 16, 43, 13, 10]);
     assert!(c.ja4.starts_with("t13d0305h2_"), "{}", c.ja4);
     let sv = s.server.as_ref().unwrap();
-    assert_eq!((sv.version, sv.cipher, sv.group), (0x0304, 0x1301, Some(29)));
+    assert_eq!(
+        (sv.version, sv.cipher, sv.group),
+        (0x0304, 0x1301, Some(29))
+    );
     assert_eq!(s.version(), Some(0x0304));
     assert!(!s.resumed, "a TLS 1.3 session id echo is not resumption");
     assert_eq!(s.history, "CsiI");
@@ -140,7 +143,10 @@ fn messages_spanning_records_and_records_sharing_messages_are_read() {
     assert_eq!(sv.alpn.as_deref(), Some("h2"));
     assert_eq!(s.outcome, Outcome::Alert);
     let alert = s.alert.unwrap();
-    assert_eq!((alert.from_client, alert.level, alert.description), (false, 2, 40));
+    assert_eq!(
+        (alert.from_client, alert.level, alert.description),
+        (false, 2, 40)
+    );
     assert_eq!(s.history, "Csxnl");
 }
 
