@@ -265,6 +265,7 @@ fn api_exchanges() -> Vec<apiwatch::http::Exchange> {
                 response_ts: None,
                 incomplete: false,
                 flow: Default::default(),
+                tls: None,
             }
         })
         .collect()

@@ -26,4 +26,5 @@ pub mod sensor;
 pub mod signals;
 pub mod synth;
 pub mod time;
+pub mod tls;
 pub mod workers;

@@ -176,6 +176,8 @@ struct Sinks {
     engine: Engine,
     fired: Vec<Alert>,
     written: u64,
+    /// TLS connections' records handed over (not exchanges).
+    tls_written: u64,
     alerts_written: u64,
     state_file: Option<std::path::PathBuf>,
     snapshot_interval: u64,
@@ -261,6 +263,15 @@ impl Sinks {
         // not at the next quiet moment.
         if crate::signals::take_reopen() {
             self.reopen()?;
+        }
+        if let Some(t) = e.tls.as_deref() {
+            // A TLS connection's record: logged and counted, nothing to judge.
+            self.http.tls.record(t);
+            self.tls_written += 1;
+            if let Some(l) = self.log.as_mut() {
+                l.write(e, None, None).map_err(write_err)?;
+            }
+            return Ok(());
         }
         self.written += 1;
         self.http.exchange(e);
@@ -671,6 +682,7 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         engine,
         fired: Vec::new(),
         written: 0,
+        tls_written: 0,
         alerts_written: 0,
         state_file,
         snapshot_interval: opts.detect.snapshot_interval,

@@ -480,7 +480,8 @@ fn work(
     let mut buf = Vec::new();
     let tag = |number: u64, buf: &mut Vec<Exchange>, out: &mut Vec<Tagged>| {
         out.extend(buf.drain(..).map(|e| {
-            let head = log_heads.then(|| crate::export::exchange_log::head_json(&e));
+            let head =
+                (log_heads && !e.is_tls()).then(|| crate::export::exchange_log::head_json(&e));
             (number, key_of(&e), e, head)
         }));
     };
@@ -636,8 +637,8 @@ pub fn live<S: Sink>(
                 let with_heads = |buf: Vec<Exchange>| -> Vec<(Exchange, Option<String>)> {
                     buf.into_iter()
                         .map(|e| {
-                            let head =
-                                log_heads.then(|| crate::export::exchange_log::head_json(&e));
+                            let head = (log_heads && !e.is_tls())
+                                .then(|| crate::export::exchange_log::head_json(&e));
                             (e, head)
                         })
                         .collect()

@@ -115,18 +115,28 @@ fn alerts_and_eve_exchanges_of_every_capture_pass_suricatas_schema_and_join() {
     assert!(v.iter_errors(&old).count() >= 2);
     let mut types = HashMap::new();
     let (mut alerts_seen, mut client_alerts, mut global_alerts) = (0, 0, 0);
+    let mut tls_records = 0;
     for cap in captures() {
         let name = cap.file_name().unwrap().to_string_lossy().into_owned();
         let (alerts, exchanges) = run(&cap, "eve");
         for e in &exchanges {
             check(&v, &format!("{name}: exchange"), e);
-            assert_eq!(e["event_type"], "http");
             assert!(e["flow_id"].as_u64().is_some_and(|id| id > 0), "{e}");
             assert!(
                 e["community_id"]
                     .as_str()
                     .is_some_and(|c| c.starts_with("1:"))
             );
+            if e["event_type"] == "tls" {
+                // A TLS connection's record (captures/tls-handshakes.pcap).
+                tls_records += 1;
+                assert!(
+                    e["tls"]["ja4"].as_str().is_some_and(|j| j.len() == 36),
+                    "{e}"
+                );
+                continue;
+            }
+            assert_eq!(e["event_type"], "http");
             assert!(
                 !e["http"]["hostname"].as_str().unwrap_or("").contains(':')
                     || e["http"]["hostname"].as_str().unwrap().contains("::")
@@ -134,6 +144,7 @@ fn alerts_and_eve_exchanges_of_every_capture_pass_suricatas_schema_and_join() {
         }
         let flows: HashMap<u64, &Value> = exchanges
             .iter()
+            .filter(|e| e["event_type"] == "http")
             .map(|e| (e["flow_id"].as_u64().unwrap(), e))
             .collect();
         for a in &alerts {
@@ -192,6 +203,10 @@ fn alerts_and_eve_exchanges_of_every_capture_pass_suricatas_schema_and_join() {
         "{alerts_seen} alerts ({client_alerts} client, {global_alerts} global) valid and joined"
     );
     assert!(client_alerts > 10 && global_alerts > 0);
+    assert_eq!(
+        tls_records, 9,
+        "one per TLS connection of tls-handshakes.pcap"
+    );
 }
 
 #[test]

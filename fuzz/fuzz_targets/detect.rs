@@ -71,6 +71,7 @@ fn exchanges(mut data: &[u8]) -> Vec<Exchange> {
             response_ts: None,
             incomplete: h[6] & 0x80 != 0,
             flow: Default::default(),
+            tls: None,
         });
     }
     out

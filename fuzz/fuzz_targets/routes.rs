@@ -35,6 +35,7 @@ fn exchange(uri: &str, status: u16) -> Exchange {
         response_ts: None,
         incomplete: false,
         flow: Default::default(),
+        tls: None,
     }
 }
 

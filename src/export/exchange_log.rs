@@ -194,6 +194,19 @@ impl ExchangeLog {
         head: Option<&str>,
     ) -> io::Result<()> {
         let out = &mut self.pending;
+        if let Some(t) = e.tls.as_deref() {
+            out.push_str(&match self.format {
+                ExchangeFormat::Apiwatch => crate::export::tls::apiwatch(e, t),
+                ExchangeFormat::Eve => crate::export::tls::eve(e, t, self.input.as_ref()),
+                ExchangeFormat::Zeek => crate::export::tls::zeek(e, t),
+            });
+            out.push('\n');
+            self.written += 1;
+            if self.pending.len() >= BATCH {
+                self.write_pending()?;
+            }
+            return Ok(());
+        }
         match (self.format, head) {
             (ExchangeFormat::Eve, _) => {
                 out.push_str(&crate::export::eve::http_record(e, self.input.as_ref()))

@@ -6,4 +6,5 @@ pub mod eve;
 pub mod exchange_log;
 pub mod json;
 pub mod summary;
+pub mod tls;
 pub mod zeek;

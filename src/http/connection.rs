@@ -140,6 +140,10 @@ pub struct Connection {
     /// Capture time of the latest bytes from each side (dates a head cut by a gap).
     last_client_ts: Nanos,
     last_server_ts: Nanos,
+    /// The connection turned out to be TLS: its handshake, read until it is
+    /// established or the connection ends (`gave_up` is set, so the HTTP path never
+    /// looks at this).
+    tls: Option<Box<crate::tls::Reader>>,
 }
 
 impl Connection {
@@ -157,6 +161,7 @@ impl Connection {
             server_not_http: false,
             last_client_ts: 0,
             last_server_ts: 0,
+            tls: None,
         };
         if midstream {
             c.requests.start_midstream();
@@ -173,7 +178,9 @@ impl Connection {
     /// Whether parsing stopped for good (not HTTP, or upgraded to something else).
     /// Bytes the two message readers hold for messages not yet complete.
     pub fn buffered(&self) -> usize {
-        self.requests.buffered() + self.responses.buffered()
+        self.requests.buffered()
+            + self.responses.buffered()
+            + self.tls.as_ref().map_or(0, |t| t.buffered())
     }
 
     /// Memory pressure: both readers give back what they can (see
@@ -184,16 +191,20 @@ impl Connection {
     }
 
     pub fn is_done(&self) -> bool {
-        self.gave_up
+        (self.gave_up && self.tls.is_none())
             || (self.requests.is_ignoring() && self.responses.is_ignoring() && self.txs.is_empty())
     }
 
     /// Bytes sent by the client.
     pub fn client_data(&mut self, mut data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
         if self.gave_up {
+            self.tls_data(true, data, out);
             return;
         }
         self.last_client_ts = ts;
+        // The TLS check costs nothing here: it runs only when the request reader
+        // refuses the connection's first bytes.
+        let first = data;
         loop {
             match self.requests.step(&mut data) {
                 Step::NeedMore if data.is_empty() => break,
@@ -220,14 +231,71 @@ impl Connection {
                     }
                     self.emit_ready(out);
                 }
+                Step::Error(ParseError::NotHttp) if self.starts_tls(first) => {
+                    self.begin_tls(first, ts, out);
+                    return;
+                }
                 Step::Error(e) => self.parse_error(e, true),
             }
         }
     }
 
+    /// Whether `first`, refused by the request reader, are the client's first bytes
+    /// and begin a TLS handshake.
+    #[cold]
+    fn starts_tls(&self, first: &[u8]) -> bool {
+        !self.requests.seen_message
+            && self.requests.resync_skipped == 0
+            && !self.client_not_http
+            && self.txs.is_empty()
+            && crate::tls::looks_like_handshake(first)
+    }
+
+    /// The connection is TLS: HTTP parsing stops, the handshake reader takes the
+    /// client's bytes from the first.
+    #[cold]
+    #[inline(never)]
+    fn begin_tls(&mut self, first: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
+        // `gave_up` alone keeps HTTP off the connection; the readers are not told to
+        // ignore, so that `is_done` stays false while the handshake is read.
+        self.gave_up = true;
+        self.tls = Some(Box::new(crate::tls::Reader::new(ts)));
+        self.tls_data(true, first, out);
+    }
+
+    /// Bytes of a connection HTTP gave up on: TLS handshake bytes when it is TLS.
+    #[inline(never)]
+    fn tls_data(&mut self, from_client: bool, data: &[u8], out: &mut Vec<Exchange>) {
+        if let Some(t) = self.tls.as_mut() {
+            t.data(from_client, data);
+            if t.is_done() {
+                self.emit_tls(out);
+            }
+        }
+    }
+
+    /// Writes the TLS record (once) and forgets the handshake.
+    fn emit_tls(&mut self, out: &mut Vec<Exchange>) {
+        let Some(t) = self.tls.take() else {
+            return;
+        };
+        let session = t.finish();
+        let e = &self.endpoints;
+        out.push(Exchange {
+            ts: session.start,
+            client_ip: e.client_ip,
+            client_port: e.client_port,
+            server_ip: e.server_ip,
+            server_port: e.server_port,
+            tls: Some(Box::new(session)),
+            ..Exchange::vacant()
+        });
+    }
+
     /// Bytes sent by the server.
     pub fn server_data(&mut self, mut data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
         if self.gave_up {
+            self.tls_data(false, data, out);
             return;
         }
         self.last_server_ts = ts;
@@ -271,6 +339,12 @@ impl Connection {
 
     /// Bytes were lost in one direction.
     pub fn gap(&mut self, from_client: bool, len: u64) {
+        if self.gave_up {
+            if let Some(t) = self.tls.as_mut() {
+                t.gap(from_client);
+            }
+            return;
+        }
         let reader = if from_client {
             &mut self.requests
         } else {
@@ -323,6 +397,9 @@ impl Connection {
 
     /// One direction closed.
     pub fn end(&mut self, from_client: bool, ts: Nanos, out: &mut Vec<Exchange>) {
+        if self.gave_up {
+            return;
+        }
         let reader = if from_client {
             &mut self.requests
         } else {
@@ -360,6 +437,7 @@ impl Connection {
 
     /// The connection is over: everything still pending is emitted.
     pub fn flush(&mut self, out: &mut Vec<Exchange>) {
+        self.emit_tls(out);
         while let Some(tx) = self.txs.pop_front() {
             let incomplete = !(tx.request_done || tx.request.is_none()) || !tx.response_done;
             self.emit(tx, incomplete, out);
@@ -576,6 +654,7 @@ impl Connection {
             response_ts: tx.response_ts,
             incomplete,
             flow: Default::default(),
+            tls: None,
         });
     }
 }

@@ -59,6 +59,10 @@ pub struct Exchange {
     pub incomplete: bool,
     /// The connection it travelled on (stamped by the flow table).
     pub flow: FlowInfo,
+    /// Set on the one record a TLS connection gets instead of exchanges: its
+    /// handshake summary. Such a record has no request or response; it is written to
+    /// the exchange log and counted, never judged (see [`Exchange::is_tls`]).
+    pub tls: Option<Box<crate::tls::Session>>,
 }
 
 /// What an exchange's record says about its TCP connection.
@@ -75,6 +79,11 @@ pub struct FlowInfo {
 }
 
 impl Exchange {
+    /// Whether this is a TLS connection's record, not an HTTP exchange.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// Request start to response start.
     pub fn response_time_ns(&self) -> Option<u64> {
         self.response_ts.map(|r| r.saturating_sub(self.ts))
@@ -108,6 +117,7 @@ impl Exchange {
             response_ts: None,
             incomplete: false,
             flow: FlowInfo::default(),
+            tls: None,
         }
     }
 
@@ -158,6 +168,7 @@ pub(crate) mod testing {
             response_ts: Some(ts + 1_000_000),
             incomplete: false,
             flow: Default::default(),
+            tls: None,
         }
     }
 }

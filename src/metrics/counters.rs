@@ -21,6 +21,26 @@ pub struct HttpMetrics {
     pub(super) latency_buckets: [u64; LATENCY_BUCKETS.len()],
     pub(super) latency_count: u64,
     pub(super) latency_sum: f64,
+    /// TLS connections' records (they come down the same stream as exchanges).
+    pub tls: TlsMetrics,
+}
+
+/// TLS connections by negotiated version and by how their handshake ended.
+#[derive(Debug, Clone, Default)]
+pub struct TlsMetrics {
+    pub(super) by_version: [u64; crate::tls::VERSION_LABELS.len()],
+    pub(super) by_outcome: [u64; crate::tls::Outcome::ALL.len()],
+}
+
+impl TlsMetrics {
+    /// Counts one TLS connection's record.
+    pub fn record(&mut self, s: &crate::tls::Session) {
+        let v = crate::tls::version_label(s.server.as_ref().map(|h| h.version));
+        if let Some(i) = crate::tls::VERSION_LABELS.iter().position(|l| *l == v) {
+            self.by_version[i] += 1;
+        }
+        self.by_outcome[s.outcome.index()] += 1;
+    }
 }
 
 impl HttpMetrics {

@@ -204,6 +204,33 @@ pub fn render(
     }
     header(
         &mut s,
+        "apiwatch_tls_connections_total",
+        "counter",
+        "TLS connections whose handshake was read, by negotiated version (unknown: no ServerHello seen).",
+    );
+    for (i, v) in crate::tls::VERSION_LABELS.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "apiwatch_tls_connections_total{{version=\"{v}\"}} {}",
+            http.tls.by_version[i]
+        );
+    }
+    header(
+        &mut s,
+        "apiwatch_tls_handshakes_total",
+        "counter",
+        "TLS handshakes by how they ended: established, alert, cut (larger than the 64 KiB read per direction), malformed, incomplete.",
+    );
+    for o in crate::tls::Outcome::ALL {
+        let _ = writeln!(
+            s,
+            "apiwatch_tls_handshakes_total{{outcome=\"{}\"}} {}",
+            o.label(),
+            http.tls.by_outcome[o.index()]
+        );
+    }
+    header(
+        &mut s,
         "apiwatch_http_parse_errors_total",
         "counter",
         "HTTP parse problems, by reason (counted when a connection ends).",

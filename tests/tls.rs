@@ -1,0 +1,207 @@
+//! TLS connections of `captures/tls-handshakes.pcap` (real nginx, `openssl
+//! s_server`, curl and `openssl s_client` on loopback; scripts/make-tls-capture.sh):
+//! one record each, with the SNI, versions and ALPN tshark shows for the same
+//! packets and the JA4 FoxIO's own `ja4.py` computes for them (checked when the
+//! capture was made; the table is in captures/README.md).
+
+mod common;
+
+use serde_json::Value;
+
+fn records(format: &str) -> Vec<Value> {
+    let out = common::bin()
+        .arg("-r")
+        .arg(common::repo("captures/tls-handshakes.pcap"))
+        .args(["--exchanges", "-", "--alerts", "/dev/null", "-q"])
+        .args(["--exchanges-format", format])
+        .output()
+        .expect("run apiwatch");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    common::parse_lines(&out.stdout)
+}
+
+/// client port, SNI, negotiated version, ALPN offered, ALPN chosen, JA4, outcome.
+const EXPECTED: [(u64, &str, &str, &str, &str, &str, &str); 9] = [
+    (
+        32808,
+        "api.example.test",
+        "1.3",
+        "h2,http/1.1",
+        "",
+        "t13d0412h2_16476d049b0b_85302d7e289e",
+        "established",
+    ),
+    (
+        32820,
+        "api.example.test",
+        "1.3",
+        "http/1.1",
+        "",
+        "t13d0412h1_16476d049b0b_85302d7e289e",
+        "established",
+    ),
+    (
+        32830,
+        "api.example.test",
+        "1.2",
+        "h2,http/1.1",
+        "h2",
+        "t12d2807h2_d943125447b4_a44c6288192a",
+        "established",
+    ),
+    (
+        32832,
+        "api.example.test",
+        "1.2",
+        "",
+        "",
+        "t12d280600_d943125447b4_a44c6288192a",
+        "established",
+    ),
+    (
+        32848,
+        "",
+        "1.3",
+        "h2,http/1.1",
+        "",
+        "t13i0410h2_16476d049b0b_303c7117418d",
+        "established",
+    ),
+    (
+        32864,
+        "api.example.test",
+        "1.3",
+        "h2,http/1.1",
+        "",
+        "t13d0411h2_16476d049b0b_78f1d400d464",
+        "established",
+    ),
+    (
+        33046,
+        "ec.example.test",
+        "1.2",
+        "",
+        "",
+        "t12d280700_d943125447b4_e7e480e5a997",
+        "established",
+    ),
+    (
+        33048,
+        "ec.example.test",
+        "1.2",
+        "",
+        "",
+        "t12d280700_d943125447b4_e7e480e5a997",
+        "established",
+    ),
+    (
+        33058,
+        "ec.example.test",
+        "",
+        "",
+        "",
+        "t13d041000_16476d049b0b_78f1d400d464",
+        "alert",
+    ),
+];
+
+#[test]
+fn every_tls_connection_has_one_record_equal_to_tshark_and_foxio() {
+    let recs = records("apiwatch");
+    assert_eq!(
+        recs.len(),
+        EXPECTED.len(),
+        "one record per connection, no exchange"
+    );
+    for (r, (port, sni, version, offered, chosen, ja4, outcome)) in recs.iter().zip(EXPECTED) {
+        assert_eq!(r["type"], "tls");
+        assert_eq!(r["client_port"], port);
+        assert_eq!(r["server_ip"], "127.0.0.1");
+        assert_eq!(r["sni"].as_str().unwrap_or(""), sni, "{r}");
+        assert_eq!(r["version"].as_str().unwrap_or(""), version, "{r}");
+        let alpns: Vec<&str> = r["alpn_offered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(alpns.join(","), offered, "{r}");
+        assert_eq!(r["alpn"].as_str().unwrap_or(""), chosen, "{r}");
+        assert_eq!(r["ja4"], ja4, "{r}");
+        assert_eq!(r["outcome"], outcome, "{r}");
+        assert!(r["flow_id"].as_u64().is_some_and(|id| id > 0));
+    }
+    // TLS 1.2 shows the server's certificate; TLS 1.3 encrypts it.
+    let rsa = &recs[2]["certificates"][0];
+    assert_eq!(rsa["subject"], "CN=api.example.test, O=apiwatch test");
+    assert_eq!(rsa["key_type"], "rsa");
+    assert_eq!(rsa["key_bits"], 2048);
+    assert_eq!(rsa["signature_algorithm"], "sha256WithRSAEncryption");
+    assert_eq!(
+        rsa["sans"],
+        serde_json::json!(["api.example.test", "*.example.test", "127.0.0.1"])
+    );
+    assert_eq!(recs[6]["certificates"][0]["key_type"], "ecdsa");
+    assert_eq!(recs[6]["certificates"][0]["key_bits"], 256);
+    assert!(recs[0]["certificates"].as_array().unwrap().is_empty());
+    // The second s_client connection resumed the first one's session.
+    assert_eq!(recs[6]["resumed"], false);
+    assert_eq!(recs[7]["resumed"], true);
+    assert_eq!(recs[7]["history"], "CsiI");
+    assert_eq!(recs[2]["history"], "CsxknGIi");
+    // A TLS 1.3 hello to a TLS 1.2-only server: refused with an alert in clear.
+    assert_eq!(recs[8]["alert"]["sender"], "server");
+    assert_eq!(recs[8]["alert"]["description"], "protocol_version");
+}
+
+#[test]
+fn the_zeek_form_uses_ssl_log_columns_and_the_same_uid_as_the_eve_form_flow() {
+    let zeek = records("zeek");
+    let eve = records("eve");
+    let columns = [
+        "ts",
+        "uid",
+        "id.orig_h",
+        "id.orig_p",
+        "id.resp_h",
+        "id.resp_p",
+        "version",
+        "cipher",
+        "curve",
+        "server_name",
+        "resumed",
+        "last_alert",
+        "next_protocol",
+        "established",
+        "ssl_history",
+        "cert_chain_fps",
+        "sni_matches_cert",
+        "ja4",
+    ];
+    for (z, e) in zeek.iter().zip(&eve) {
+        for k in z.as_object().unwrap().keys() {
+            assert!(
+                columns.contains(&k.as_str()),
+                "{k} is not an ssl.log column"
+            );
+        }
+        assert!(z["established"].is_boolean() && z["resumed"].is_boolean());
+        assert_eq!(z["ja4"], e["tls"]["ja4"]);
+        assert_eq!(z["id.orig_p"], e["src_port"]);
+    }
+    assert_eq!(zeek[0]["version"], "TLSv13");
+    assert_eq!(zeek[0]["cipher"], "TLS_AES_256_GCM_SHA384");
+    assert_eq!(zeek[0]["curve"], "x25519");
+    assert_eq!(zeek[2]["next_protocol"], "h2");
+    assert_eq!(zeek[2]["sni_matches_cert"], true);
+    assert_eq!(zeek[2]["cert_chain_fps"].as_array().unwrap().len(), 1);
+    assert_eq!(zeek[8]["last_alert"], "protocol_version");
+    assert_eq!(zeek[8]["established"], false);
+    assert_eq!(eve[2]["tls"]["version"], "TLS 1.2");
+    assert_eq!(eve[2]["tls"]["server_alpns"], serde_json::json!(["h2"]));
+    assert!(eve[2]["tls"]["fingerprint"].as_str().unwrap().len() == 59);
+}
