@@ -382,7 +382,9 @@ fn the_logrotate_snippet_rotates_what_the_unit_writes() {
         .output()
         .is_err()
     {
-        eprintln!("skipped the logrotate -d check: logrotate is not installed");
+        common::skip(
+            "logrotate is not installed (apt install logrotate): its -d check did not run",
+        );
         return;
     }
     let dir = fresh_dir("apiwatch-process-logrotate");
