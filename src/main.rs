@@ -111,6 +111,7 @@ fn main() -> ExitCode {
                     &summary::RunInfo {
                         clients: report.engine.clients_tracked(),
                         exchanges: report.exchanges,
+                        tls_connections: report.tls_connections,
                         elapsed: report.elapsed,
                         warnings: &report.warnings,
                         interrupted: report.interrupted,

@@ -83,6 +83,8 @@ pub struct SensorReport {
     pub stats: PipelineStats,
     pub engine: Engine,
     pub exchanges: u64,
+    /// TLS connections whose handshake record was handed over.
+    pub tls_connections: u64,
     /// Wall time from the start of reading until the last alert and exchange were
     /// written: what the rate is measured over (`--web.linger` is not in it).
     pub elapsed: Duration,
@@ -854,6 +856,7 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         stats,
         engine: sinks.engine,
         exchanges: sinks.written,
+        tls_connections: sinks.tls_written,
         elapsed,
         interrupted,
         warnings,

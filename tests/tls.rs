@@ -205,3 +205,25 @@ fn the_zeek_form_uses_ssl_log_columns_and_the_same_uid_as_the_eve_form_flow() {
     assert_eq!(eve[2]["tls"]["server_alpns"], serde_json::json!(["h2"]));
     assert!(eve[2]["tls"]["fingerprint"].as_str().unwrap().len() == 59);
 }
+
+/// The replay summary counts the TLS connections beside the HTTP exchanges.
+#[test]
+fn the_summary_counts_tls_connections() {
+    let o = common::bin()
+        .arg("-r")
+        .arg(common::repo("captures/tls-handshakes.pcap"))
+        .args(["--alerts", "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let http = err
+        .lines()
+        .find(|l| l.contains("msg=\"Summary: http\""))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        http.contains(&format!("tls_connections={} ", EXPECTED.len())),
+        "{http}"
+    );
+    assert!(http.contains("exchanges=0 "), "{http}");
+}

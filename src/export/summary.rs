@@ -19,6 +19,8 @@ pub type Line = (Level, String, Vec<(&'static str, Value)>);
 pub struct RunInfo<'a> {
     pub clients: usize,
     pub exchanges: u64,
+    /// TLS connections with a handshake record.
+    pub tls_connections: u64,
     /// Wall time the rate is measured over (reading to the last output written;
     /// `--web.linger` is not in it).
     pub elapsed: std::time::Duration,
@@ -81,6 +83,7 @@ pub fn lines(p: &PipelineStats, detect: &DetectStats, run: &RunInfo<'_>) -> Vec<
         "http",
         vec![
             ("exchanges", run.exchanges.into()),
+            ("tls_connections", run.tls_connections.into()),
             ("requests", f.http.requests.into()),
             ("responses", f.http.responses.into()),
             ("connections_not_http", f.http.connections_not_http.into()),
