@@ -30,6 +30,7 @@ pub struct HttpMetrics {
 pub struct TlsMetrics {
     pub(super) by_version: [u64; crate::tls::VERSION_LABELS.len()],
     pub(super) by_outcome: [u64; crate::tls::Outcome::ALL.len()],
+    pub(super) by_suite_class: [u64; crate::tls::SUITE_CLASSES.len()],
 }
 
 impl TlsMetrics {
@@ -40,6 +41,10 @@ impl TlsMetrics {
             self.by_version[i] += 1;
         }
         self.by_outcome[s.outcome.index()] += 1;
+        let class = crate::tls::suite_class(s.server.as_ref().map(|h| h.cipher));
+        if let Some(i) = crate::tls::SUITE_CLASSES.iter().position(|l| *l == class) {
+            self.by_suite_class[i] += 1;
+        }
     }
 }
 

@@ -217,6 +217,19 @@ pub fn render(
     }
     header(
         &mut s,
+        "apiwatch_tls_suites_total",
+        "counter",
+        "TLS connections by the class of their negotiated cipher suite: aead_forward_secret, cbc_forward_secret, static_key_exchange (no forward secrecy), weak (NULL, RC4, DES, 3DES, export, MD5, anonymous), unknown (no ServerHello seen).",
+    );
+    for (i, c) in crate::tls::SUITE_CLASSES.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "apiwatch_tls_suites_total{{class=\"{c}\"}} {}",
+            http.tls.by_suite_class[i]
+        );
+    }
+    header(
+        &mut s,
         "apiwatch_tls_handshakes_total",
         "counter",
         "TLS handshakes by how they ended: established, alert, cut (larger than the 64 KiB read per direction), malformed, incomplete.",

@@ -227,6 +227,46 @@ pub fn version_label(v: Option<u16>) -> &'static str {
 /// The labels of [`version_label`], in metric order.
 pub const VERSION_LABELS: [&str; 7] = ["ssl3", "1.0", "1.1", "1.2", "1.3", "other", "unknown"];
 
+/// The labels of [`suite_class`], in metric order.
+pub const SUITE_CLASSES: [&str; 5] = [
+    "aead_forward_secret",
+    "cbc_forward_secret",
+    "static_key_exchange",
+    "weak",
+    "unknown",
+];
+
+/// What the negotiated cipher suite is worth, from `tls-parser`'s table of IANA
+/// suites: `weak` (no or broken encryption: NULL, RC4, DES, 3DES, RC2, IDEA, export
+/// key sizes, MD5 MACs, anonymous key exchange), `static_key_exchange` (RSA, static
+/// DH/ECDH, PSK, SRP, Kerberos: no forward secrecy), `cbc_forward_secret` (ephemeral
+/// keys, CBC with HMAC), `aead_forward_secret` (ephemeral keys, GCM, CCM or
+/// ChaCha20-Poly1305; every TLS 1.3 suite); `unknown` (not in the table, or no
+/// ServerHello seen).
+pub fn suite_class(id: Option<u16>) -> &'static str {
+    use tls_parser::{TlsCipherAu as Au, TlsCipherEnc as Enc, TlsCipherEncMode as Mode};
+    use tls_parser::{TlsCipherKx as Kx, TlsCipherMac as Mac};
+    let Some(c) = id.and_then(tls_parser::TlsCipherSuite::from_id) else {
+        return "unknown";
+    };
+    let broken_enc = matches!(
+        c.enc,
+        Enc::Null | Enc::Des | Enc::TripleDes | Enc::Rc2 | Enc::Rc4 | Enc::Idea
+    );
+    let anonymous = c.au == Au::Null && c.kx != Kx::Tls13;
+    if broken_enc || c.enc_size < 128 || c.mac == Mac::HmacMd5 || anonymous {
+        return "weak";
+    }
+    if !matches!(c.kx, Kx::Dhe | Kx::Ecdhe | Kx::Tls13 | Kx::Eccpwd) {
+        return "static_key_exchange";
+    }
+    if matches!(c.enc_mode, Mode::Gcm | Mode::Ccm) || c.enc == Enc::Chacha20_Poly1305 {
+        "aead_forward_secret"
+    } else {
+        "cbc_forward_secret"
+    }
+}
+
 /// Whether a 16-bit value is a GREASE value (RFC 8701: 0x0a0a, 0x1a1a ... 0xfafa).
 pub fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff

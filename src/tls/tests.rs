@@ -227,3 +227,25 @@ fn arbitrary_bytes_never_panic() {
         let _ = r.finish();
     }
 }
+
+#[test]
+fn negotiated_suites_are_classed_by_what_they_protect() {
+    for (id, class) in [
+        (Some(0x1301), "aead_forward_secret"), // TLS_AES_128_GCM_SHA256
+        (Some(0x1303), "aead_forward_secret"), // TLS_CHACHA20_POLY1305_SHA256
+        (Some(0xc02f), "aead_forward_secret"), // ECDHE-RSA-AES128-GCM-SHA256
+        (Some(0xcca8), "aead_forward_secret"), // ECDHE-RSA-CHACHA20-POLY1305
+        (Some(0xc013), "cbc_forward_secret"),  // ECDHE-RSA-AES128-SHA
+        (Some(0x002f), "static_key_exchange"), // RSA-AES128-SHA
+        (Some(0x009c), "static_key_exchange"), // RSA-AES128-GCM-SHA256
+        (Some(0x000a), "weak"),                // RSA-3DES-EDE-CBC-SHA
+        (Some(0x0005), "weak"),                // RSA-RC4-128-SHA
+        (Some(0x0004), "weak"),                // RSA-RC4-128-MD5
+        (Some(0x0001), "weak"),                // RSA-NULL-MD5
+        (Some(0x0034), "weak"),                // DH-anon-AES128-SHA
+        (Some(0xbeef), "unknown"),
+        (None, "unknown"),
+    ] {
+        assert_eq!(suite_class(id), class, "{id:04x?}");
+    }
+}
