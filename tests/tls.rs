@@ -227,3 +227,48 @@ fn the_summary_counts_tls_connections() {
     );
     assert!(http.contains("exchanges=0 "), "{http}");
 }
+
+/// The TLS metrics, as the replay's OpenMetrics output has them at its end: 4 TLS 1.2
+/// and 4 TLS 1.3 connections, all on AEAD suites with ephemeral keys; the refused
+/// handshake has no ServerHello.
+#[test]
+fn tls_metrics_count_versions_suite_classes_and_outcomes() {
+    let dir = common::fresh_dir("apiwatch-tls-metrics");
+    let om = dir.join("metrics.om");
+    let o = common::bin()
+        .arg("-r")
+        .arg(common::repo("captures/tls-handshakes.pcap"))
+        .args(["--alerts", "/dev/null", "-q", "--openmetrics-out"])
+        .arg(&om)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&om).unwrap();
+    // The last sample of each series is its final value.
+    let last = |series: &str| -> String {
+        text.lines()
+            .filter(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .last()
+            .and_then(|l| l.split(' ').nth(1))
+            .unwrap_or_else(|| panic!("no {series}"))
+            .to_string()
+    };
+    for (series, want) in [
+        ("apiwatch_tls_connections_total{version=\"1.2\"}", "4"),
+        ("apiwatch_tls_connections_total{version=\"1.3\"}", "4"),
+        ("apiwatch_tls_connections_total{version=\"unknown\"}", "1"),
+        (
+            "apiwatch_tls_suites_total{class=\"aead_forward_secret\"}",
+            "8",
+        ),
+        ("apiwatch_tls_suites_total{class=\"weak\"}", "0"),
+        ("apiwatch_tls_suites_total{class=\"unknown\"}", "1"),
+        (
+            "apiwatch_tls_handshakes_total{outcome=\"established\"}",
+            "8",
+        ),
+        ("apiwatch_tls_handshakes_total{outcome=\"alert\"}", "1"),
+    ] {
+        assert_eq!(last(series), want, "{series}");
+    }
+}
