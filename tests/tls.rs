@@ -247,8 +247,7 @@ fn tls_metrics_count_versions_suite_classes_and_outcomes() {
     // The last sample of each series is its final value.
     let last = |series: &str| -> String {
         text.lines()
-            .filter(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-            .last()
+            .rfind(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
             .and_then(|l| l.split(' ').nth(1))
             .unwrap_or_else(|| panic!("no {series}"))
             .to_string()
