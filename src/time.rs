@@ -25,18 +25,25 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// `2026-11-23T10:06:12.300000` (no zone suffix; callers add `Z` or `+0000`).
-fn iso_base(ts: Nanos) -> String {
-    let secs = (ts / 1_000_000_000) as i64;
-    let micros = (ts % 1_000_000_000) / 1000;
+/// `2026-11-23T10:06:12` for seconds since the epoch, before 1970 too (certificate
+/// validity dates); no zone suffix.
+pub fn iso_seconds(secs: i64) -> String {
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
         sod / 3600,
         (sod / 60) % 60,
         sod % 60
     )
+}
+
+/// `2026-11-23T10:06:12.300000` (no zone suffix; callers add `Z` or `+0000`).
+fn iso_base(ts: Nanos) -> String {
+    use std::fmt::Write;
+    let mut s = iso_seconds((ts / 1_000_000_000) as i64);
+    let _ = write!(s, ".{:06}", (ts % 1_000_000_000) / 1000);
+    s
 }
 
 /// Exchange-log form: `2026-11-23T10:06:12.300000Z`.

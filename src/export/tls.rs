@@ -137,7 +137,7 @@ struct Record<'a> {
 
 /// A certificate date, `2026-11-23T10:06:12Z` (any year a certificate can name).
 fn iso(secs: i64) -> String {
-    format!("{}Z", eve_date(secs))
+    format!("{}Z", crate::time::iso_seconds(secs))
 }
 
 /// The `apiwatch` form.
@@ -215,18 +215,6 @@ pub fn apiwatch(e: &Exchange, s: &Session) -> String {
         client,
     };
     serde_json::to_string(&rec).unwrap_or_default()
-}
-
-/// EVE's `YYYY-MM-DDTHH:MM:SS` certificate dates (the schema's `tls_date`).
-fn eve_date(secs: i64) -> String {
-    let (y, m, d) = crate::time::civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
 }
 
 #[derive(Serialize, Default)]
@@ -309,8 +297,8 @@ pub fn eve(e: &Exchange, s: &Session, input: Option<&Input>) -> String {
         fingerprint: leaf.map(|x| x.sha1.as_str()),
         sni: c.and_then(|c| c.sni.as_deref()),
         version: tls::version_name(s.version().unwrap_or(0)),
-        notbefore: leaf.map(|x| eve_date(x.not_before)),
-        notafter: leaf.map(|x| eve_date(x.not_after)),
+        notbefore: leaf.map(|x| crate::time::iso_seconds(x.not_before)),
+        notafter: leaf.map(|x| crate::time::iso_seconds(x.not_after)),
         subjectaltname: leaf.map(|x| x.sans.as_slice()).filter(|v| !v.is_empty()),
         session_resumed: s.resumed,
         ja4: c.map(|c| c.ja4.as_str()),
