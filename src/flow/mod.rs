@@ -627,27 +627,27 @@ impl FlowTable {
         let syn = seg.flags & tcp_flags::SYN != 0;
         let ack = seg.flags & tcp_flags::ACK != 0;
         // Payload evidence beats flags: a request on a SYN-ACK still comes from a client.
-        let sender_is_client =
-            if looks_like_request(seg.payload) || crate::tls::starts_client_hello(seg.payload) {
-                true
-            } else if seg.payload.starts_with(b"HTTP/") {
-                false
-            } else if syn {
-                !ack
-            } else if SERVER_PORTS.contains(&seg.dport) && !SERVER_PORTS.contains(&seg.sport) {
-                true
-            } else if SERVER_PORTS.contains(&seg.sport) && !SERVER_PORTS.contains(&seg.dport) {
-                false
-            } else {
-                seg.sport >= seg.dport
-            };
+        // A ClientHello comes from the client; a connection picked up at it (the
+        // capture began after the SYN) is read from its start, so the TLS handshake
+        // is recognised.
+        let hello = crate::tls::starts_client_hello(seg.payload);
+        let sender_is_client = if hello || looks_like_request(seg.payload) {
+            true
+        } else if seg.payload.starts_with(b"HTTP/") {
+            false
+        } else if syn {
+            !ack
+        } else if SERVER_PORTS.contains(&seg.dport) && !SERVER_PORTS.contains(&seg.sport) {
+            true
+        } else if SERVER_PORTS.contains(&seg.sport) && !SERVER_PORTS.contains(&seg.dport) {
+            false
+        } else {
+            seg.sport >= seg.dport
+        };
         let midstream = !syn;
         if midstream {
             self.stats.midstream_pickups += 1;
         }
-        // A connection picked up at its ClientHello (the capture began after the
-        // SYN) is read from its start, so the TLS handshake is recognised.
-        let hello = sender_is_client && crate::tls::starts_client_hello(seg.payload);
         let client_is_a = sender_is_client == from_a;
         self.make_flow(key, client_is_a, midstream && !hello, ts)
     }
