@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::window::{CountingWindow, Window};
-use super::{Finding, Kind, Obs};
+use super::{Finding, Kind, Novelty, Obs};
 use crate::time::Nanos;
 
 const SEC: Nanos = 1_000_000_000;
@@ -115,6 +115,7 @@ pub fn observe(
         }),
         severity: 2,
         clients: None,
+        novelty: Novelty::Repeat,
     })
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::window::{CountingWindow, Window, intervals_ended};
-use super::{Finding, Kind, Obs};
+use super::{Finding, Kind, Novelty, Obs};
 use crate::credentials;
 use crate::jsonscan::{self, Item};
 use crate::routes::contains_any;
@@ -374,6 +374,7 @@ pub fn observe(
         }),
         severity: 1,
         clients: None,
+        novelty: Novelty::Repeat,
     })
 }
 
@@ -528,6 +529,7 @@ pub fn observe_global(
         }),
         severity: 1,
         clients: Some(top_names),
+        novelty: Novelty::Repeat,
     })
 }
 
@@ -591,6 +593,7 @@ fn one_account(
         }),
         severity: 1,
         clients: Some(top_names),
+        novelty: Novelty::Repeat,
     })
 }
 

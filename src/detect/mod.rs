@@ -237,15 +237,24 @@ pub struct Finding {
     pub severity: u8,
     /// For global findings: the top contributing clients.
     pub clients: Option<Vec<String>>,
+    /// How the finding counts against its episode's cooldown (the detector knows).
+    pub novelty: Novelty,
+}
+
+/// Whether a finding is reported while its episode is within its cooldown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Novelty {
+    /// More of the same: reported at most once per cooldown.
+    Repeat,
+    /// Evidence of this kind (a key, never 0): reported within the cooldown the
+    /// first time the episode sees it, up to a few kinds an episode, so weak evidence
+    /// first cannot use up the report that strong evidence later needs.
+    Kind(u64),
+    /// Reported whenever the detector raises it (it keeps its own once-only rule).
+    Always,
 }
 
 impl Finding {
-    /// A shadow route outside the user's spec (`unusual_endpoint`, once per client
-    /// and route).
-    pub fn outside_spec(&self) -> bool {
-        self.kind == Kind::UnusualEndpoint && self.evidence["outside_spec"] == true
-    }
-
     /// A finding without its evidence: what the engine needs while an episode is in
     /// cooldown (that it goes on), built without formatting anything.
     pub fn bare(kind: Kind, severity: u8) -> Self {
@@ -256,6 +265,7 @@ impl Finding {
             evidence: serde_json::Value::Null,
             severity,
             clients: None,
+            novelty: Novelty::Repeat,
         }
     }
 }

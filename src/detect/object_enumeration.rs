@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::window::{CountingWindow, Ewma};
-use super::{Finding, Kind, Obs};
+use super::{Finding, Kind, Novelty, Obs};
 use crate::http::Exchange;
 use crate::jsonscan::Item;
 use crate::time::Nanos;
@@ -282,6 +282,7 @@ pub fn observe(
         }),
         severity: 2,
         clients: None,
+        novelty: Novelty::Repeat,
     })
 }
 

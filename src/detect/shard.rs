@@ -9,8 +9,8 @@ use std::net::IpAddr;
 
 use super::engine::Routed;
 use super::{
-    Alert, DetectConfig, Finding, Kind, Obs, Prehashed, Sample, burst, endpoint_scan, login,
-    object_enumeration, state, unusual_endpoint,
+    Alert, DetectConfig, Finding, Kind, Novelty, Obs, Prehashed, Sample, burst, endpoint_scan,
+    login, object_enumeration, state, unusual_endpoint,
 };
 use crate::http::Exchange;
 use crate::identity::ClientId;
@@ -22,7 +22,7 @@ pub(super) struct Episode {
     pub(super) last_hit: Nanos,
     pub(super) last_report: Nanos,
     pub(super) reports: u32,
-    /// The kinds of evidence reported in this episode (see [`escalation`]; 0:
+    /// The kinds of evidence reported in this episode (see [`Novelty::Kind`]; 0:
     /// free): evidence of a new kind is reported within the cooldown, up to this
     /// many kinds an episode.
     pub(super) kinds: [u64; 3],
@@ -39,32 +39,6 @@ impl Episode {
             kinds: [0; 3],
         }
     }
-}
-
-/// What makes an `unusual_endpoint` finding evidence of a new kind within its
-/// episode: its rule, and for a sensitive route the area (`/admin/users`), for a
-/// shadow route the route. Weak evidence first (a documentation page) must not use
-/// up the episode's report so that the admin probe minutes later goes unreported.
-/// `None`: the finding only ever counts once a cooldown.
-fn escalation(f: &Finding) -> Option<u64> {
-    if f.kind != Kind::UnusualEndpoint {
-        return None;
-    }
-    use std::hash::BuildHasher;
-    let rule = f.evidence["rule"].as_str()?;
-    let endpoint = f.endpoint.as_deref().unwrap_or("");
-    let template = endpoint.split_once(' ').map_or(endpoint, |(_, t)| t);
-    let what = match rule {
-        // The area: the route's first three segments (`/admin/users`,
-        // `/api/admin/keys`), cheaper than finding its sensitive word again.
-        "sensitive_route" => template
-            .match_indices('/')
-            .nth(3)
-            .map_or(template, |(i, _)| &template[..i]),
-        "shadow_route" => endpoint,
-        _ => "",
-    };
-    Some(Prehashed::default().hash_one((rule, what)) | 1)
 }
 
 pub(super) struct Client {
@@ -264,17 +238,22 @@ impl Shard {
 
         for f in findings {
             let ep = client.episodes.get(&f.kind).copied();
-            let kind_of = escalation(&f);
-            // Within the cooldown, evidence of a new kind is still reported; a route
-            // outside the spec is told to each client once (its profile keeps
-            // which): an episode going on does not hold it back.
+            let kind_of = match f.novelty {
+                Novelty::Kind(k) => Some(k),
+                _ => None,
+            };
+            // Within the cooldown, evidence of a new kind is still reported, and a
+            // finding the detector raises only once (a route outside the spec, per
+            // client) always is: an episode going on does not hold it back.
             let escalated = || {
                 let e = ep?;
-                if f.outside_spec() {
-                    return Some(e.reports + 1);
+                match f.novelty {
+                    Novelty::Always => Some(e.reports + 1),
+                    Novelty::Kind(k) => {
+                        (!e.kinds.contains(&k) && e.kinds.contains(&0)).then_some(e.reports + 1)
+                    }
+                    Novelty::Repeat => None,
                 }
-                let k = kind_of?;
-                (!e.kinds.contains(&k) && e.kinds.contains(&0)).then_some(e.reports + 1)
             };
             let Some(report) = next_report(cfg, ep, obs.ts).or_else(escalated) else {
                 if let Some(e) = client.episodes.get_mut(&f.kind) {

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
-use super::{Finding, Kind, Obs};
+use super::{Finding, Kind, Novelty, Obs};
 use crate::routes::inventory::{Inventory, Recorded, Use};
 use crate::time::Nanos;
 
@@ -390,7 +390,33 @@ fn shadow_finding(
         }),
         severity: 3,
         clients: None,
+        // The spec's word: told to each client once per route (its profile
+        // keeps which), whatever episode is going on. A learned shadow route is
+        // new evidence once per route.
+        novelty: if outside_spec == Some(true) {
+            Novelty::Always
+        } else {
+            evidence_kind("shadow_route", &obs.endpoint)
+        },
     }
+}
+
+/// The key of a finding's kind of evidence within its episode: its rule and what it
+/// is about (for a sensitive route its area, `/admin/users`; for a shadow route the
+/// route). Weak evidence first (a documentation page) must not use up the episode's
+/// report, so that the admin probe minutes later goes unreported.
+fn evidence_kind(rule: &str, what: &str) -> Novelty {
+    use std::hash::BuildHasher;
+    Novelty::Kind(super::Prehashed::default().hash_one((rule, what)) | 1)
+}
+
+/// A sensitive route's area: its first three segments (`/admin/users`,
+/// `/api/admin/keys`), cheaper than finding its sensitive word again.
+fn area_of(template: &str) -> &str {
+    template
+        .match_indices('/')
+        .nth(3)
+        .map_or(template, |(i, _)| &template[..i])
 }
 
 /// What the client's shard knows about the request beyond the exchange.
@@ -533,6 +559,14 @@ pub fn profile(
         }),
         severity: 2,
         clients: None,
+        novelty: evidence_kind(
+            rule,
+            if rule == "sensitive_route" {
+                area_of(&obs.template)
+            } else {
+                ""
+            },
+        ),
     })
 }
 
