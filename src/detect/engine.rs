@@ -57,7 +57,7 @@ pub struct Routed {
     pub(super) others_objects: bool,
     /// The distributed-stuffing alert this exchange raised: written after the
     /// client's own alerts for it.
-    pub(super) global: Option<Alert>,
+    pub(super) global: Option<Box<Alert>>,
 }
 
 /// Keyed hashes of a path's object values: up to four (nearly every path) held
@@ -484,7 +484,11 @@ impl Engine {
 
     /// The distributed-stuffing alert a global finding raises, once per episode
     /// and cooldown; the episode ends after a quiet gap.
-    fn global_episode(&mut self, obs: &Obs<'_>, global: Option<super::Finding>) -> Option<Alert> {
+    fn global_episode(
+        &mut self,
+        obs: &Obs<'_>,
+        global: Option<super::Finding>,
+    ) -> Option<Box<Alert>> {
         let cfg = &self.cfg;
         let mut alert = None;
         if let Some(f) = global {
@@ -497,7 +501,14 @@ impl Engine {
                 e.last_report = obs.ts;
                 e.reports = report;
                 let start = e.start;
-                alert = Some(make_alert(obs, None, f, Vec::new(), report, start));
+                alert = Some(Box::new(make_alert(
+                    obs,
+                    None,
+                    f,
+                    Vec::new(),
+                    report,
+                    start,
+                )));
             } else if let Some(e) = self.global_episode.as_mut() {
                 e.last_hit = obs.ts;
             }
@@ -512,6 +523,7 @@ impl Engine {
     }
 
     /// The per-client half for a routed exchange: inline, or queued for its shard.
+    #[inline]
     pub fn judge(
         &mut self,
         mut r: Routed,
@@ -521,8 +533,8 @@ impl Engine {
         match &mut self.stage {
             Stage::Inline(shard) => {
                 let global = r.global.take();
-                shard.judge(r, &ex, out);
-                out.extend(global);
+                shard.judge(&mut r, &ex, out);
+                out.extend(global.map(|a| *a));
             }
             Stage::Sharded(pool) => {
                 pool.judge(r, ex.into_owned());

@@ -595,37 +595,40 @@ impl Connection {
 
     fn emit(&self, tx: Transaction, incomplete: bool, out: &mut Vec<Exchange>) {
         let e = &self.endpoints;
-        let (method, uri, version, request_headers) = match tx.request.map(|h| *h) {
-            Some(Head {
-                start:
+        // Fields are moved out of the boxed heads one by one: a whole `Head` moved
+        // onto the stack first is a copy per exchange.
+        let (method, uri, version, request_headers) = match tx.request {
+            Some(h) => {
+                let Head { start, headers, .. } = *h;
+                match start {
                     StartLine::Request {
                         method,
                         uri,
                         version,
-                    },
-                headers,
-                ..
-            }) => (
-                Some(method),
-                (!uri.is_empty()).then_some(uri),
-                Some(version),
-                headers,
-            ),
-            _ => (None, None, None, Default::default()),
+                    } => (
+                        Some(method),
+                        (!uri.is_empty()).then_some(uri),
+                        Some(version),
+                        headers,
+                    ),
+                    StartLine::Response { .. } => (None, None, None, Default::default()),
+                }
+            }
+            None => (None, None, None, Default::default()),
         };
-        let (status, status_msg, response_version, response_headers) = match tx.response.map(|h| *h)
-        {
-            Some(Head {
-                start:
+        let (status, status_msg, response_version, response_headers) = match tx.response {
+            Some(h) => {
+                let Head { start, headers, .. } = *h;
+                match start {
                     StartLine::Response {
                         status,
                         version,
                         reason,
-                    },
-                headers,
-                ..
-            }) => (Some(status), Some(reason), Some(version), Some(headers)),
-            _ => (None, None, None, None),
+                    } => (Some(status), Some(reason), Some(version), Some(headers)),
+                    StartLine::Request { .. } => (None, None, None, None),
+                }
+            }
+            None => (None, None, None, None),
         };
         // The request's version, else the response's.
         let version = version.or_else(|| response_version.clone());
