@@ -148,6 +148,8 @@ pub struct Engine {
     /// Client hash → client, kept only for clients with failed logins: it names the
     /// top contributors of a distributed-stuffing alert.
     pub(super) failed_login_clients: HashMap<u64, ClientId, Prehashed>,
+    /// Clients on TLS connections nobody can read.
+    pub(super) encrypted: super::encrypted::Encrypted,
     pub(super) stage: Stage,
     pub stats: DetectStats,
 }
@@ -176,6 +178,7 @@ impl Engine {
             inventory: Default::default(),
             global_episode: None,
             failed_login_clients: HashMap::default(),
+            encrypted: Default::default(),
             stats: Default::default(),
         }
     }
@@ -480,6 +483,33 @@ impl Engine {
             others_objects |= first != client_hash;
         }
         (objects, others_objects)
+    }
+
+    /// A TLS connection's record (its handshake; with `closed`, its end), judged on
+    /// what connections alone show ([`super::encrypted`]). Its alerts follow the
+    /// exchanges judged before it, on either stage.
+    pub fn encrypted(&mut self, ex: &Exchange, out: &mut Vec<Alert>) {
+        if ex.tls.is_none() {
+            return;
+        }
+        self.now = self.now.max(ex.ts);
+        let ip = identity::client_ip(ex, &self.cfg.trusted_proxies);
+        let id = identity::client_id(ex, ip, &self.cfg.identity);
+        let id_hash = self.stable.hash_one(id);
+        let mut raised = Vec::new();
+        self.encrypted
+            .observe(&self.cfg, ex, id, id_hash, &mut raised);
+        self.stats.encrypted_clients = self.encrypted.clients();
+        self.stats.encrypted_evicted = self.encrypted.evicted;
+        match &mut self.stage {
+            Stage::Inline(_) => out.extend(raised),
+            Stage::Sharded(pool) => {
+                let seq = self.stats.exchanges;
+                for a in raised {
+                    pool.global(seq, a);
+                }
+            }
+        }
     }
 
     /// The distributed-stuffing alert a global finding raises, once per episode

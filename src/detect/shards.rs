@@ -134,6 +134,12 @@ impl Pool {
         self.push(shard, Item::Judge(Box::new(r), Box::new(ex)));
     }
 
+    /// An alert of the global half, written after the client alerts of exchange
+    /// `seq` and before those of the next.
+    pub fn global(&mut self, seq: u64, a: Alert) {
+        self.pending.push((seq, a));
+    }
+
     pub fn evict(&mut self, client_hash: u64, id: ClientId) {
         let shard = self.shard_of(client_hash);
         self.push(shard, Item::Evict(id));

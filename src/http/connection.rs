@@ -144,6 +144,18 @@ pub struct Connection {
     /// established or the connection ends (`gave_up` is set, so the HTTP path never
     /// looks at this).
     tls: Option<Box<crate::tls::Reader>>,
+    /// After the TLS record of a connection read without keys: what detection needs
+    /// at its close (who, which server name, JA4) and what it carried since.
+    tail: Option<Box<TlsTail>>,
+}
+
+/// The rest of a TLS connection after its record: the bytes nobody can read,
+/// counted until the connection ends (then one internal record carries them).
+#[derive(Debug)]
+struct TlsTail {
+    start: Nanos,
+    client: Option<crate::tls::ClientHello>,
+    closed: crate::tls::Closed,
 }
 
 impl Connection {
@@ -162,6 +174,7 @@ impl Connection {
             last_client_ts: 0,
             last_server_ts: 0,
             tls: None,
+            tail: None,
         };
         if midstream {
             c.requests.start_midstream();
@@ -274,12 +287,28 @@ impl Connection {
         }
     }
 
-    /// Writes the TLS record (once) and forgets the handshake.
+    /// Writes the TLS record (once) and forgets the handshake; an established
+    /// connection is then followed as bytes only ([`Self::opaque`]).
     fn emit_tls(&mut self, out: &mut Vec<Exchange>) {
         let Some(t) = self.tls.take() else {
             return;
         };
         let session = t.finish();
+        if session.established() {
+            self.tail = Some(Box::new(TlsTail {
+                start: session.start,
+                client: session.client.as_ref().map(|c| crate::tls::ClientHello {
+                    sni: c.sni.clone(),
+                    ja4: c.ja4.clone(),
+                    ..Default::default()
+                }),
+                closed: crate::tls::Closed::default(),
+            }));
+        }
+        self.push_tls(session, out);
+    }
+
+    fn push_tls(&self, session: crate::tls::Session, out: &mut Vec<Exchange>) {
         let e = &self.endpoints;
         out.push(Exchange {
             ts: session.start,
@@ -290,6 +319,45 @@ impl Connection {
             tls: Some(Box::new(session)),
             ..Exchange::vacant()
         });
+    }
+
+    /// Bytes of a connection that is no longer parsed (the flow table calls this
+    /// instead of reassembling): counted when they follow a TLS handshake.
+    #[inline]
+    pub fn opaque(&mut self, from_client: bool, len: usize, ts: Nanos) {
+        if let Some(t) = self.tail.as_mut()
+            && len > 0
+        {
+            let c = &mut t.closed;
+            if from_client {
+                c.client_bytes += len as u64;
+                c.client_segments += 1;
+            } else {
+                c.server_bytes += len as u64;
+                c.server_segments += 1;
+            }
+            c.end = ts;
+        }
+    }
+
+    /// The internal record of a TLS connection's encrypted part, at its close.
+    fn emit_tail(&mut self, out: &mut Vec<Exchange>) {
+        let Some(t) = self.tail.take() else {
+            return;
+        };
+        let closed = crate::tls::Closed {
+            start: t.start,
+            end: t.closed.end.max(t.start),
+            ..t.closed
+        };
+        let session = crate::tls::Session {
+            start: closed.end,
+            client: t.client,
+            outcome: crate::tls::Outcome::Established,
+            closed: Some(closed),
+            ..Default::default()
+        };
+        self.push_tls(session, out);
     }
 
     /// Bytes sent by the server.
@@ -438,6 +506,7 @@ impl Connection {
     /// The connection is over: everything still pending is emitted.
     pub fn flush(&mut self, out: &mut Vec<Exchange>) {
         self.emit_tls(out);
+        self.emit_tail(out);
         while let Some(tx) = self.txs.pop_front() {
             let incomplete = !(tx.request_done || tx.request.is_none()) || !tx.response_done;
             self.emit(tx, incomplete, out);
