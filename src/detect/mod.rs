@@ -148,9 +148,12 @@ pub struct Obs<'a> {
     /// Request path without query.
     pub path: &'a str,
     pub template: Text,
-    /// Method plus template, e.g. `GET /users/{id}`.
+    /// Method plus template, e.g. `GET /users/{id}` (plus the operation for
+    /// GraphQL: `POST /graphql mutation login`).
     pub endpoint: Text,
     pub status: Option<u16>,
+    /// The GraphQL operations of the request (the engine's global half only).
+    pub graphql: Option<&'a crate::graphql::Request>,
 }
 
 impl<'a> Obs<'a> {
@@ -176,6 +179,7 @@ impl<'a> Obs<'a> {
             template,
             endpoint,
             status: ex.status,
+            graphql: None,
         })
     }
 
@@ -200,6 +204,7 @@ impl<'a> Obs<'a> {
             template,
             endpoint,
             status: ex.status,
+            graphql: None,
         })
     }
 }

@@ -227,15 +227,23 @@ impl Connection {
                     let limit = self.body_prefix_limit;
                     if let Some(tx) = self.current_request() {
                         tx.body_len += b.len() as u64;
-                        let room = limit.saturating_sub(tx.body_prefix.len());
-                        tx.body_prefix.extend_from_slice(&b[..room.min(b.len())]);
                         let ct = tx
                             .request
                             .as_ref()
                             .and_then(|h| h.headers.content_type.as_deref());
-                        tx.credentials
-                            .get_or_insert_with(|| crate::credentials::Scanner::new(ct))
-                            .feed(b);
+                        let scanner = tx
+                            .credentials
+                            .get_or_insert_with(|| crate::credentials::Scanner::new(ct));
+                        scanner.feed(b);
+                        // A GraphQL request is kept whole up to a bound: its
+                        // operations are read from it (aliases past 2 KiB count).
+                        let limit = if scanner.graphql() {
+                            limit.max(crate::graphql::MAX_QUERY_BYTES)
+                        } else {
+                            limit
+                        };
+                        let room = limit.saturating_sub(tx.body_prefix.len());
+                        tx.body_prefix.extend_from_slice(&b[..room.min(b.len())]);
                     }
                 }
                 Step::End => {
