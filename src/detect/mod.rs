@@ -149,6 +149,8 @@ pub struct Obs<'a> {
     pub template: Text,
     /// Method plus template, e.g. `GET /users/{id}`.
     pub endpoint: Text,
+    /// The status as detectors read it ([`Exchange::judged_status`]: a gRPC
+    /// UNAUTHENTICATED reads as 401).
     pub status: Option<u16>,
 }
 
@@ -174,7 +176,7 @@ impl<'a> Obs<'a> {
             }),
             template,
             endpoint,
-            status: ex.status,
+            status: ex.judged_status(),
         })
     }
 
@@ -198,7 +200,7 @@ impl<'a> Obs<'a> {
             path,
             template,
             endpoint,
-            status: ex.status,
+            status: ex.judged_status(),
         })
     }
 }
