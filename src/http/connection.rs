@@ -329,13 +329,23 @@ impl Connection {
     /// request becomes stream 1 and `rest` are the server's first frames.
     #[cold]
     #[inline(never)]
-    fn begin_h2_upgrade(&mut self, head: Box<Head>, rest: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
-        let upgrading = self.txs.iter().position(|t| t.awaits_response()).filter(|i| {
-            self.txs[*i]
-                .request
-                .as_ref()
-                .is_some_and(|r| r.headers.upgrade_h2c)
-        });
+    fn begin_h2_upgrade(
+        &mut self,
+        head: Box<Head>,
+        rest: &[u8],
+        ts: Nanos,
+        out: &mut Vec<Exchange>,
+    ) {
+        let upgrading = self
+            .txs
+            .iter()
+            .position(|t| t.awaits_response())
+            .filter(|i| {
+                self.txs[*i]
+                    .request
+                    .as_ref()
+                    .is_some_and(|r| r.headers.upgrade_h2c)
+            });
         let Some(idx) = upgrading else {
             // Another protocol's upgrade: read as any 101.
             self.response_head(head, ts, out);

@@ -354,11 +354,7 @@ impl Stream {
 
     fn set_request(&mut self, f: Fields) {
         let (headers, line) = f.headers();
-        if headers
-            .content_type
-            .as_deref()
-            .is_some_and(grpc::is_grpc)
-        {
+        if headers.content_type.as_deref().is_some_and(grpc::is_grpc) {
             self.info.grpc = Some(Grpc::default());
             self.messages = Some(Box::default());
         }
@@ -401,7 +397,12 @@ impl Connection {
         stats: &mut H2Stats,
     ) -> Self {
         stats.connections[Start::PriorKnowledge.index()] += 1;
-        Connection::new(endpoints, client_expects, body_prefix_limit, DEFAULT_HPACK_TABLE)
+        Connection::new(
+            endpoints,
+            client_expects,
+            body_prefix_limit,
+            DEFAULT_HPACK_TABLE,
+        )
     }
 
     /// A connection upgraded from HTTP/1.1 (`Upgrade: h2c`, 101): the upgrade
@@ -421,7 +422,12 @@ impl Connection {
         stats.streams += 1;
         // The client's SETTINGS travelled in its HTTP2-Settings field, which is not
         // kept: the server's table may be as large as the cap allows.
-        let mut c = Connection::new(endpoints, frame::PREFACE, body_prefix_limit, MAX_HPACK_TABLE);
+        let mut c = Connection::new(
+            endpoints,
+            frame::PREFACE,
+            body_prefix_limit,
+            MAX_HPACK_TABLE,
+        );
         let mut s = Stream::new(1, 1, ts);
         c.next_seq = 2;
         c.max_client_stream = 1;
@@ -607,6 +613,13 @@ impl Connection {
                 b.bytes = Vec::new();
                 self.apply_block(from_client, b, None, ts, stats, out);
                 return;
+            }
+            // Grown by doubling, but never past the cap (plain `extend` would
+            // double a 40 KiB block to 80).
+            let need = b.bytes.len() + payload.len();
+            if need > b.bytes.capacity() {
+                let target = (b.bytes.capacity() * 2).clamp(need, MAX_HEADER_BLOCK);
+                b.bytes.reserve_exact(target - b.bytes.len());
             }
             b.bytes.extend_from_slice(payload);
             if header.has(flag::END_HEADERS) {
@@ -854,7 +867,8 @@ impl Connection {
         if from_client {
             s.body_len += chunk.len() as u64;
             let room = limit.saturating_sub(s.body_prefix.len());
-            s.body_prefix.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            s.body_prefix
+                .extend_from_slice(&chunk[..room.min(chunk.len())]);
             let ct = s.request_headers.content_type.as_deref();
             s.credentials
                 .get_or_insert_with(|| crate::credentials::Scanner::new(ct))
