@@ -263,3 +263,45 @@ fn the_eve_and_zeek_forms_say_version_2() {
     // Zeek's http.log has no stream column: trans_depth is the stream's order.
     assert!(zeek.iter().all(|e| e.get("stream_id").is_none()));
 }
+
+#[test]
+fn metrics_count_connections_and_streams() {
+    let dir = common::fresh_dir("h2c-metrics");
+    let om = dir.join("metrics.om");
+    let o = common::bin()
+        .args([
+            "-r",
+            CAPTURE,
+            "--alerts",
+            "/dev/null",
+            "-q",
+            "--openmetrics-out",
+        ])
+        .arg(&om)
+        .current_dir(common::repo(""))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&om).unwrap();
+    let last = |series: &str| -> String {
+        text.lines()
+            .rfind(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.split(' ').nth(1))
+            .unwrap_or_else(|| panic!("no {series}"))
+            .to_string()
+    };
+    for (series, want) in [
+        // Three curl connections and httpx's to nginx, grpcio's.
+        (
+            "apiwatch_http2_connections_total{start=\"prior_knowledge\"}",
+            "5",
+        ),
+        ("apiwatch_http2_connections_total{start=\"upgrade\"}", "1"),
+        ("apiwatch_http2_streams_total", "24"),
+        ("apiwatch_http2_stream_resets_total", "0"),
+        ("apiwatch_http2_problems_total{reason=\"hpack_error\"}", "0"),
+        ("apiwatch_http2_connections_undecodable_total", "0"),
+    ] {
+        assert_eq!(last(series), want, "{series}");
+    }
+}

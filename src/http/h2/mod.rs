@@ -70,6 +70,10 @@ pub enum Start {
 impl Start {
     pub const ALL: [Start; 2] = [Start::PriorKnowledge, Start::Upgrade];
 
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Start::PriorKnowledge => "prior_knowledge",
@@ -940,12 +944,6 @@ impl Connection {
             tls: None,
             h2: Some(Box::new(info)),
         });
-    }
-}
-
-impl Start {
-    fn index(self) -> usize {
-        self as usize
     }
 }
 
