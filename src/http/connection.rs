@@ -369,7 +369,7 @@ impl Connection {
         let mut h = super::h2::Connection::upgraded(
             self.endpoints,
             *request,
-            tx.ts,
+            (tx.depth, tx.ts),
             (tx.body_len, tx.body_prefix, tx.credentials),
             (tx.response_ts.unwrap_or(ts), reason),
             self.body_prefix_limit,

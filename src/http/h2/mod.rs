@@ -410,13 +410,14 @@ impl Connection {
     }
 
     /// A connection upgraded from HTTP/1.1 (`Upgrade: h2c`, 101): the upgrade
-    /// request (`head`, its body already read) is stream 1's; the server's bytes are
-    /// frames from the first, the client's begin with the preface.
+    /// request (`head`, its position on the connection and time, its body already
+    /// read) is stream 1's; the server's bytes are frames from the first, the
+    /// client's begin with the preface.
     #[allow(clippy::too_many_arguments)]
     pub fn upgraded(
         endpoints: Endpoints,
         head: Head,
-        ts: Nanos,
+        (depth, ts): (u32, Nanos),
         body: (u64, Vec<u8>, Option<crate::credentials::Scanner>),
         switched: (Nanos, Text),
         body_prefix_limit: usize,
@@ -432,8 +433,9 @@ impl Connection {
             body_prefix_limit,
             MAX_HPACK_TABLE,
         );
-        let mut s = Stream::new(1, 1, ts);
-        c.next_seq = 2;
+        // Numbered on from the HTTP/1 requests before it.
+        let mut s = Stream::new(1, depth, ts);
+        c.next_seq = depth.saturating_add(1);
         c.max_client_stream = 1;
         if let StartLine::Request { method, uri, .. } = head.start {
             s.method = Some(method);
