@@ -754,7 +754,7 @@ impl Connection {
         out: &mut Vec<Exchange>,
     ) {
         // Client streams are odd (RFC 9113 §5.1.1).
-        if b.stream % 2 == 0 {
+        if b.stream.is_multiple_of(2) {
             return;
         }
         if !self.streams.contains_key(&b.stream) {
@@ -826,7 +826,7 @@ impl Connection {
         out: &mut Vec<Exchange>,
     ) {
         // Pushed streams are even and new.
-        if b.promised % 2 != 0 || self.streams.contains_key(&b.promised) {
+        if !b.promised.is_multiple_of(2) || self.streams.contains_key(&b.promised) {
             return;
         }
         let s = self.open(b.promised, ts, stats, out);
@@ -903,10 +903,11 @@ impl Connection {
         } else {
             s.response_done = true;
         }
-        if s.request_done && s.response_done {
-            if let Some(s) = self.streams.remove(&stream) {
-                self.emit(s, out);
-            }
+        if s.request_done
+            && s.response_done
+            && let Some(s) = self.streams.remove(&stream)
+        {
+            self.emit(s, out);
         }
     }
 
