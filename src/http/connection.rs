@@ -286,6 +286,18 @@ impl Connection {
         }
     }
 
+    /// A connection picked up mid-stream turned out to be HTTP/2 frames (asked
+    /// once per new flow, of its first segment): its HPACK tables are unknown, so it
+    /// is counted and not read. Headers are never guessed.
+    #[cold]
+    pub fn h2_midstream(&mut self) {
+        self.stats.h2.problem(super::h2::Problem::Midstream);
+        self.stats.h2.undecodable += 1;
+        self.gave_up = true;
+        self.requests.ignore();
+        self.responses.ignore();
+    }
+
     /// Bytes of a connection HTTP/1 gave up on: HTTP/2 frames, or TLS.
     #[inline(never)]
     fn after_http1(&mut self, from_client: bool, data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {

@@ -289,7 +289,7 @@ pub fn render(
         &mut s,
         "apiwatch_http2_problems_total",
         "counter",
-        "HTTP/2 events that cost information, by reason: hpack_error, header_block_too_large, header_list_too_large, too_many_streams, malformed_frame, gap, bad_preface.",
+        "HTTP/2 events that cost information, by reason: hpack_error, header_block_too_large, header_list_too_large, too_many_streams, malformed_frame, gap, bad_preface, midstream (a connection picked up mid-stream whose first segment is HTTP/2 frames: not decoded).",
     );
     for p in crate::http::h2::Problem::ALL {
         let _ = writeln!(

@@ -79,6 +79,24 @@ pub fn looks_like_server_preface(b: &[u8]) -> bool {
         && h.length <= 16384
 }
 
+/// Whether a segment picked up mid-connection is whole HTTP/2 frames: every frame
+/// header plausible (a length under 64 KiB, a known type, the reserved bit clear)
+/// and the last frame ending where the segment ends. HTTP/1 text never starts with
+/// a zero byte, so this is asked of a connection's first bytes only when they were
+/// not a start.
+pub fn looks_like_frames(b: &[u8]) -> bool {
+    let mut pos = 0usize;
+    let mut frames = 0;
+    while let Some(h) = b.get(pos..).and_then(|r| r.first_chunk::<9>()) {
+        if h[0] != 0 || h[3] > kind::CONTINUATION || h[5] & 0x80 != 0 {
+            return false;
+        }
+        pos += 9 + FrameHeader::parse(h).length as usize;
+        frames += 1;
+    }
+    frames > 0 && pos == b.len()
+}
+
 /// One step of a direction's frames.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame<'a> {

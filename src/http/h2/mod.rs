@@ -101,10 +101,13 @@ pub enum Problem {
     Gap,
     /// The client's bytes after `PRI * HTTP/2.0` are not the preface.
     BadPreface,
+    /// A connection picked up mid-stream whose first segment is HTTP/2 frames: its
+    /// HPACK tables are unknown, so it is not decoded.
+    Midstream,
 }
 
 impl Problem {
-    pub const ALL: [Problem; 7] = [
+    pub const ALL: [Problem; 8] = [
         Problem::HpackError,
         Problem::HeaderBlockTooLarge,
         Problem::HeaderListTooLarge,
@@ -112,6 +115,7 @@ impl Problem {
         Problem::MalformedFrame,
         Problem::Gap,
         Problem::BadPreface,
+        Problem::Midstream,
     ];
 
     pub fn label(self) -> &'static str {
@@ -123,6 +127,7 @@ impl Problem {
             Problem::MalformedFrame => "malformed_frame",
             Problem::Gap => "gap",
             Problem::BadPreface => "bad_preface",
+            Problem::Midstream => "midstream",
         }
     }
 
@@ -158,7 +163,7 @@ impl H2Stats {
         self.undecodable += o.undecodable;
     }
 
-    fn problem(&mut self, p: Problem) {
+    pub fn problem(&mut self, p: Problem) {
         self.problems[p.index()] += 1;
     }
 }

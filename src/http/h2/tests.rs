@@ -626,3 +626,20 @@ fn frame_reader_reports_oversized_control_frames() {
     assert!(r.at_boundary());
     assert!(r.buffered() == 0);
 }
+
+#[test]
+fn whole_frames_are_recognised_and_http1_is_not() {
+    let mut two = frame(kind::HEADERS, flag::END_HEADERS, 7, &[0x82]);
+    two.extend(frame(kind::DATA, 0, 7, b"abc"));
+    assert!(frame::looks_like_frames(&two));
+    assert!(
+        !frame::looks_like_frames(&two[..two.len() - 1]),
+        "cut frame"
+    );
+    assert!(!frame::looks_like_frames(b"GET / HTTP/1.1\r\n\r\n"));
+    assert!(!frame::looks_like_frames(b""));
+    assert!(
+        !frame::looks_like_frames(&frame(0x20, 0, 1, b"x")),
+        "unknown type"
+    );
+}
