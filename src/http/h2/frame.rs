@@ -105,8 +105,9 @@ pub enum Frame<'a> {
     Data { stream: u32, chunk: &'a [u8] },
     /// A DATA frame is over.
     DataEnd { stream: u32, end_stream: bool },
-    /// Any other frame, its payload whole (padding and priority still in it; see
-    /// [`strip_headers_payload`]).
+    /// A HEADERS, CONTINUATION, PUSH_PROMISE, SETTINGS or RST_STREAM frame, its
+    /// payload whole (padding and priority still in it; see
+    /// [`strip_headers_payload`]). Other types are skipped unread.
     Control {
         header: FrameHeader,
         payload: Vec<u8>,
@@ -347,6 +348,21 @@ impl FrameReader {
                     data: header.length,
                     pad: 0,
                 }
+            };
+            return None;
+        }
+        // Frames that change no exchange are skipped unread (no allocation: gRPC
+        // sends a WINDOW_UPDATE or PING for nearly every message).
+        if !matches!(
+            header.kind,
+            kind::HEADERS
+                | kind::CONTINUATION
+                | kind::PUSH_PROMISE
+                | kind::SETTINGS
+                | kind::RST_STREAM
+        ) {
+            self.state = State::Skip {
+                left: header.length,
             };
             return None;
         }
