@@ -643,3 +643,38 @@ fn whole_frames_are_recognised_and_http1_is_not() {
         "unknown type"
     );
 }
+
+#[test]
+fn byte_at_a_time_gives_the_same_exchanges() {
+    let mut p = Peer::new();
+    let mut c = preface();
+    c.extend(p.request(1, "POST", "/a", false));
+    c.extend(frame(kind::DATA, flag::PADDED, 1, &[2, b'x', b'y', 0, 0]));
+    c.extend(frame(kind::DATA, flag::END_STREAM, 1, b"z"));
+    c.extend(p.request(3, "GET", "/b", true));
+    let mut s = settings(&[(1, 8192)]);
+    s.extend(p.response(3, "200", false));
+    s.extend(frame(kind::WINDOW_UPDATE, 0, 0, &[0, 0, 1, 0]));
+    s.extend(p.response(1, "201", true));
+    s.extend(frame(kind::DATA, flag::END_STREAM, 3, b"hello"));
+    let (whole, _) = run(&[(true, c.clone()), (false, s.clone())]);
+    let mut script: Vec<(bool, Vec<u8>)> = c.iter().map(|b| (true, vec![*b])).collect();
+    script.extend(s.iter().map(|b| (false, vec![*b])));
+    let (bytes, _) = run(&script);
+    let key = |e: &Exchange| {
+        (
+            e.h2.clone(),
+            e.uri.clone(),
+            e.status,
+            e.request_body_len,
+            e.response_body_len,
+            e.incomplete,
+        )
+    };
+    assert_eq!(whole.len(), 2);
+    assert_eq!(
+        whole.iter().map(key).collect::<Vec<_>>(),
+        bytes.iter().map(key).collect::<Vec<_>>()
+    );
+    assert_eq!(whole[0].request_body_len, 3, "padding removed");
+}
