@@ -152,7 +152,7 @@ pub fn attempt(
     hash: impl Fn(&[u8]) -> u64,
 ) -> Option<(Attempt, Option<Vec<u8>>)> {
     let ex = obs.ex;
-    let status = ex.status?;
+    let status = obs.status?;
     let basic_user = ex
         .request_headers
         .authorization

@@ -151,6 +151,8 @@ pub struct Obs<'a> {
     /// Method plus template, e.g. `GET /users/{id}` (plus the operation for
     /// GraphQL: `POST /graphql mutation login`).
     pub endpoint: Text,
+    /// The status as detectors read it ([`Exchange::judged_status`]: a gRPC
+    /// UNAUTHENTICATED reads as 401).
     pub status: Option<u16>,
     /// The GraphQL operations of the request (the engine's global half only).
     pub graphql: Option<&'a crate::graphql::Request>,
@@ -178,7 +180,7 @@ impl<'a> Obs<'a> {
             }),
             template,
             endpoint,
-            status: ex.status,
+            status: ex.judged_status(),
             graphql: None,
         })
     }
@@ -203,7 +205,7 @@ impl<'a> Obs<'a> {
             path,
             template,
             endpoint,
-            status: ex.status,
+            status: ex.judged_status(),
             graphql: None,
         })
     }

@@ -2,6 +2,7 @@
 //! response pairing per connection ([`connection`]) and the resulting [`Exchange`].
 
 pub mod connection;
+pub mod h2;
 pub mod parser;
 
 use std::net::IpAddr;
@@ -63,6 +64,9 @@ pub struct Exchange {
     /// handshake summary. Such a record has no request or response; it is written to
     /// the exchange log and counted, never judged (see [`Exchange::is_tls`]).
     pub tls: Option<Box<crate::tls::Session>>,
+    /// An HTTP/2 exchange's stream (and gRPC call); `None` for HTTP/1. Boxed: one
+    /// pointer on every HTTP/1 record.
+    pub h2: Option<Box<h2::StreamInfo>>,
 }
 
 /// What an exchange's record says about its TCP connection.
@@ -82,6 +86,21 @@ impl Exchange {
     /// Whether this is a TLS connection's record, not an HTTP exchange.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// The status detectors judge: the response's, except that a gRPC call that
+    /// failed as UNAUTHENTICATED, PERMISSION_DENIED or NOT_FOUND reads as 401, 403
+    /// or 404 (gRPC answers those with `:status` 200; [`Self::status`] keeps it).
+    #[inline]
+    pub fn judged_status(&self) -> Option<u16> {
+        match self.h2.as_deref() {
+            None => self.status,
+            Some(h) => h
+                .grpc
+                .as_ref()
+                .and_then(h2::grpc::Grpc::as_http_status)
+                .or(self.status),
+        }
     }
 
     /// Request start to response start.
@@ -118,6 +137,7 @@ impl Exchange {
             incomplete: false,
             flow: FlowInfo::default(),
             tls: None,
+            h2: None,
         }
     }
 
@@ -169,6 +189,7 @@ pub(crate) mod testing {
             incomplete: false,
             flow: Default::default(),
             tls: None,
+            h2: None,
         }
     }
 }
