@@ -210,9 +210,11 @@ pub fn attempt(
         400 | 422 => creds.password || basic_user.is_some(),
         // A session or a token in the answer is a success whatever the text.
         200..=299 if issued => false,
+        // GraphQL answers every login 200: one that hands out nothing failed (its
+        // `errors` may follow a `data` of fifty nulls, past any prefix).
+        200..=299 if graphql_login => true,
         200..=299 => {
             has_marker(&ex.response_body_prefix, &cfg.failure_markers)
-                || (graphql_login && graphql_errors(&ex.response_body_prefix))
                 || (creds.password && learned.redirect_successes > 0)
         }
         // Form logins redirect back to the login page (often `?error`) on failure.
@@ -240,12 +242,6 @@ pub fn attempt(
         });
     let user = name.as_deref().map(&hash);
     Some((Attempt { user, failed }, name))
-}
-
-/// A GraphQL answer with an `errors` member: the attempts it answers failed (unless
-/// it handed out a session or token, checked first).
-fn graphql_errors(body: &[u8]) -> bool {
-    memchr::memmem::find(body, b"\"errors\"").is_some()
 }
 
 /// Keyed hashes of the usernames of attempts (unknown ones as [`NO_USER`]).
@@ -399,6 +395,8 @@ pub fn observe(
             "failures": n,
             "successes": successes,
             "oversized_heads": padded,
+            // Attempts packed into this request (GraphQL aliases or a batch).
+            "attempts_in_request": extra.len() + 1,
             "distinct_usernames": users,
             "threshold_failures": cfg.min_failures,
             "threshold_distinct_usernames": if kind == Kind::CredentialStuffing { cfg.stuffing_min_users } else { cfg.brute_max_users },

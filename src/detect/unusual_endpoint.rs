@@ -349,6 +349,8 @@ pub fn inventory(
                 && late <= cfg.max_late_discoveries
                 && !is_static_asset(&obs.template)
                 && !human_page(cfg, &obs.template, u.response_type)
+                // A new operation on a known GraphQL path is no new route.
+                && obs.graphql.is_none()
                 && !info.shadow_reported;
             if shadow {
                 info.shadow_reported = true;

@@ -91,9 +91,14 @@ impl Exchange {
     /// The status detectors judge: the response's, except that a gRPC call that
     /// failed as UNAUTHENTICATED, PERMISSION_DENIED or NOT_FOUND reads as 401, 403
     /// or 404 (gRPC answers those with `:status` 200; [`Self::status`] keeps it).
+    /// A GraphQL request answered 200 with `errors` reads as 403: the lookup was
+    /// refused (a BOLA walk's misses are such answers).
     #[inline]
     pub fn judged_status(&self) -> Option<u16> {
         match self.h2.as_deref() {
+            None if self.body_credentials.as_ref().is_some_and(|c| c.graphql) => {
+                graphql_status(self.status, &self.response_body_prefix)
+            }
             None => self.status,
             Some(h) => h
                 .grpc
@@ -149,6 +154,15 @@ impl Exchange {
 }
 
 /// Exchanges made by hand for the unit tests of every layer above HTTP.
+/// The status a GraphQL answer is judged by: 403 for a 200 that carries `errors`.
+#[cold]
+fn graphql_status(status: Option<u16>, body: &[u8]) -> Option<u16> {
+    match status {
+        Some(200) if memchr::memmem::find(body, b"\"errors\"").is_some() => Some(403),
+        s => s,
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     use std::net::{IpAddr, Ipv4Addr};
