@@ -230,6 +230,7 @@ fn cookie_value<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The client of an exchange whose (proxy-resolved) address is `ip`.
+#[inline]
 pub fn client_id(ex: &Exchange, ip: IpAddr, cfg: &IdentityConfig) -> ClientId {
     let h = &ex.request_headers;
     let auth = h.authorization.as_deref().map(str::trim);
@@ -300,6 +301,7 @@ fn hops(ex: &Exchange) -> Vec<Option<IpAddr>> {
 }
 
 /// The client address of an exchange, honouring trusted proxies.
+#[inline]
 pub fn client_ip(ex: &Exchange, trusted: &[Cidr]) -> IpAddr {
     let peer = normalise(ex.client_ip);
     if trusted.is_empty() || !trusted.iter().any(|n| n.contains(peer)) {

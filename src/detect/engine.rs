@@ -32,16 +32,26 @@ pub const OBJECT_USERS_CAP: usize = 1 << 19;
 
 /// The GraphQL operations of a request: a JSON body the credentials scanner saw a
 /// `query` (or a persisted query's hash) in, or a `GET` with a `query` parameter.
-fn graphql_of(ex: &Exchange, method: &str, uri: &str) -> Option<crate::graphql::Request> {
+fn graphql_of(
+    ex: &Exchange,
+    method: &str,
+    uri: &str,
+    query: &str,
+) -> Option<crate::graphql::Request> {
     match method {
         "POST" if ex.body_credentials.as_ref().is_some_and(|c| c.graphql) => {
             crate::graphql::from_body(&ex.request_body_prefix)
         }
-        "GET" if memchr::memchr(b'?', uri.as_bytes()).is_some() && uri.contains("query=") => {
-            crate::graphql::from_target(uri)
-        }
+        // `query` is the request's query string (empty without one).
+        "GET" if has_query_param(query) => crate::graphql::from_target(uri),
         _ => None,
     }
+}
+
+/// Whether a query string has a `query` parameter (a byte walk: no searcher set-up
+/// per request).
+fn has_query_param(query: &str) -> bool {
+    !query.is_empty() && query.split('&').any(|p| p.starts_with("query="))
 }
 
 /// What the global stage worked out for one exchange: its labels, and everything
@@ -317,11 +327,12 @@ impl Engine {
         let uri = ex.uri.as_deref().unwrap_or("/");
         // Cut once at the query: the templater, the spec and the observation share it.
         let target = crate::routes::without_query(uri);
+        let query = uri.get(target.len() + 1..).unwrap_or("");
         // Routed as servers route it: `/api/%6cogin` is `/api/login`.
         let normalized = crate::routes::normalized(crate::routes::without_authority(target));
         let target: &str = &normalized;
         let (template, outside_spec) = self.template(ex, method, target, client_hash);
-        let gql = graphql_of(ex, method, uri);
+        let gql = graphql_of(ex, method, uri, query);
         let mut obs = Obs::cut(ex, Some(template), target)?;
         if let Some(g) = &gql {
             // One `POST /graphql`, seen per operation.
