@@ -62,6 +62,12 @@ fn main() -> ExitCode {
     }
     cfg.apply_memory_budget(args.sensor.workers);
     args.sensor.flow = cfg.flow;
+    if let Some(path) = args.tls_keylog.as_deref() {
+        match apiwatch::tls::KeyLog::load(std::path::Path::new(path)) {
+            Ok(log) => args.sensor.flow.keylog = Some(std::sync::Arc::new(log)),
+            Err(e) => return fail(format!("--tls-keylog {path}: {e}"), 2),
+        }
+    }
     args.sensor.ring = cfg.capture;
     if let Some(n) = args.ring_mib {
         args.sensor.ring.ring_mib = n;

@@ -9,10 +9,12 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::parser::{Finish, Framing, Head, MessageReader, ParseError, Role, StartLine, Step};
 use super::{DEFAULT_BODY_PREFIX, Exchange};
 use crate::time::Nanos;
+use tls::TlsConn;
 
 /// Response-body bytes kept (login failure markers such as `{"error":"invalid
 /// credentials"}` sit at the start of the body).
@@ -142,8 +144,10 @@ pub struct Connection {
     last_server_ts: Nanos,
     /// The connection turned out to be TLS: its handshake, read until it is
     /// established or the connection ends (`gave_up` is set, so the HTTP path never
-    /// looks at this).
-    tls: Option<Box<crate::tls::Reader>>,
+    /// looks at this); with a key log, its decryption too (`tls.rs`).
+    tls: Option<Box<TlsConn>>,
+    /// The secrets TLS connections are decrypted with (`--tls-keylog`).
+    keylog: Option<Arc<crate::tls::KeyLog>>,
 }
 
 impl Connection {
@@ -162,12 +166,18 @@ impl Connection {
             last_client_ts: 0,
             last_server_ts: 0,
             tls: None,
+            keylog: None,
         };
         if midstream {
             c.requests.start_midstream();
             c.responses.start_midstream();
         }
         c
+    }
+
+    /// Decrypts TLS connections with these secrets.
+    pub fn set_keylog(&mut self, keylog: Arc<crate::tls::KeyLog>) {
+        self.keylog = Some(keylog);
     }
 
     /// Sets how many request-body bytes are kept for detectors.
@@ -188,6 +198,9 @@ impl Connection {
     pub fn shed(&mut self) {
         self.requests.shed();
         self.responses.shed();
+        if let Some(t) = self.tls.as_mut() {
+            t.shed();
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -198,7 +211,7 @@ impl Connection {
     /// Bytes sent by the client.
     pub fn client_data(&mut self, mut data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
         if self.gave_up {
-            self.tls_data(true, data, out);
+            self.tls_data(true, data, ts, out);
             return;
         }
         self.last_client_ts = ts;
@@ -259,43 +272,29 @@ impl Connection {
         // `gave_up` alone keeps HTTP off the connection; the readers are not told to
         // ignore, so that `is_done` stays false while the handshake is read.
         self.gave_up = true;
-        self.tls = Some(Box::new(crate::tls::Reader::new(ts)));
-        self.tls_data(true, first, out);
+        self.tls = Some(Box::new(TlsConn::new(
+            self.endpoints,
+            ts,
+            self.keylog.as_ref(),
+        )));
+        self.tls_data(true, first, ts, out);
     }
 
-    /// Bytes of a connection HTTP gave up on: TLS handshake bytes when it is TLS.
+    /// Bytes of a connection HTTP gave up on: TLS bytes when it is TLS.
     #[inline(never)]
-    fn tls_data(&mut self, from_client: bool, data: &[u8], out: &mut Vec<Exchange>) {
+    fn tls_data(&mut self, from_client: bool, data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
         if let Some(t) = self.tls.as_mut() {
-            t.data(from_client, data);
-            if t.is_done() {
-                self.emit_tls(out);
+            t.data(from_client, data, ts, out);
+            if t.finished() {
+                self.tls = None;
             }
         }
-    }
-
-    /// Writes the TLS record (once) and forgets the handshake.
-    fn emit_tls(&mut self, out: &mut Vec<Exchange>) {
-        let Some(t) = self.tls.take() else {
-            return;
-        };
-        let session = t.finish();
-        let e = &self.endpoints;
-        out.push(Exchange {
-            ts: session.start,
-            client_ip: e.client_ip,
-            client_port: e.client_port,
-            server_ip: e.server_ip,
-            server_port: e.server_port,
-            tls: Some(Box::new(session)),
-            ..Exchange::vacant()
-        });
     }
 
     /// Bytes sent by the server.
     pub fn server_data(&mut self, mut data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
         if self.gave_up {
-            self.tls_data(false, data, out);
+            self.tls_data(false, data, ts, out);
             return;
         }
         self.last_server_ts = ts;
@@ -340,9 +339,7 @@ impl Connection {
     /// Bytes were lost in one direction.
     pub fn gap(&mut self, from_client: bool, len: u64) {
         if self.gave_up {
-            if let Some(t) = self.tls.as_mut() {
-                t.gap(from_client);
-            }
+            self.tls_gap(from_client, len);
             return;
         }
         let reader = if from_client {
@@ -377,6 +374,14 @@ impl Connection {
         self.mark_current(from_client, true, true);
     }
 
+    /// A gap on a TLS connection (its exchanges, if decrypted, are in the gap too).
+    #[cold]
+    fn tls_gap(&mut self, from_client: bool, len: u64) {
+        if let Some(t) = self.tls.as_mut() {
+            t.gap(from_client, len);
+        }
+    }
+
     /// The transaction being read in one direction: its message is over (`done`),
     /// possibly broken (`incomplete`).
     fn mark_current(&mut self, from_client: bool, done: bool, incomplete: bool) {
@@ -398,6 +403,9 @@ impl Connection {
     /// One direction closed.
     pub fn end(&mut self, from_client: bool, ts: Nanos, out: &mut Vec<Exchange>) {
         if self.gave_up {
+            if let Some(t) = self.tls.as_mut() {
+                t.end(from_client, ts, out);
+            }
             return;
         }
         let reader = if from_client {
@@ -437,7 +445,9 @@ impl Connection {
 
     /// The connection is over: everything still pending is emitted.
     pub fn flush(&mut self, out: &mut Vec<Exchange>) {
-        self.emit_tls(out);
+        if let Some(mut t) = self.tls.take() {
+            t.flush(out);
+        }
         while let Some(tx) = self.txs.pop_front() {
             let incomplete = !(tx.request_done || tx.request.is_none()) || !tx.response_done;
             self.emit(tx, incomplete, out);
@@ -655,6 +665,7 @@ impl Connection {
             incomplete,
             flow: Default::default(),
             tls: None,
+            decrypted: false,
         });
     }
 }
@@ -702,6 +713,8 @@ fn response_framing(method: Option<&str>, status: u16, head: &Head) -> Framing {
         None => Framing::UntilClose,
     }
 }
+
+mod tls;
 
 #[cfg(test)]
 mod tests;

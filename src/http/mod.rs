@@ -63,6 +63,9 @@ pub struct Exchange {
     /// handshake summary. Such a record has no request or response; it is written to
     /// the exchange log and counted, never judged (see [`Exchange::is_tls`]).
     pub tls: Option<Box<crate::tls::Session>>,
+    /// Read from a TLS connection's records decrypted with a key log
+    /// (`--tls-keylog`); judged like any other exchange.
+    pub decrypted: bool,
 }
 
 /// What an exchange's record says about its TCP connection.
@@ -118,6 +121,7 @@ impl Exchange {
             incomplete: false,
             flow: FlowInfo::default(),
             tls: None,
+            decrypted: false,
         }
     }
 
@@ -169,6 +173,7 @@ pub(crate) mod testing {
             incomplete: false,
             flow: Default::default(),
             tls: None,
+            decrypted: false,
         }
     }
 }

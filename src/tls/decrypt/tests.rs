@@ -1,0 +1,257 @@
+use std::sync::Arc;
+
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+
+use super::*;
+use crate::tls::keylog::KeyLog;
+
+fn unhex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+// RFC 8448 §3 (Simple 1-RTT Handshake), TLS_AES_128_GCM_SHA256.
+const C_HS: &str = "b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21";
+const S_HS: &str = "b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38";
+const C_AP: &str = "9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5";
+const S_AP: &str = "a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643";
+
+#[test]
+fn tls13_keys_and_ivs_are_rfc_8448s() {
+    for (secret, key, iv) in [
+        (S_HS, "3fce516009c21727d0f2e4e86ee403bc", "5d313eb2671276ee13000b30"),
+        (C_HS, "dbfaa693d1762c5b666af5d950258d01", "5bd3c71b836e0b76bb73265f"),
+        (S_AP, "9f02283b6c9c07efc26bb9f2ac92e356", "cf782b88dd83549aadf1e984"),
+        (C_AP, "17422dda596ed5d9acd890e3c63f5051", "5b78923dee08579033e523d9"),
+    ] {
+        let mut k = [0u8; 16];
+        let mut i = [0u8; 12];
+        expand_label(Hash::Sha256, &unhex(secret), b"key", b"", &mut k).unwrap();
+        expand_label(Hash::Sha256, &unhex(secret), b"iv", b"", &mut i).unwrap();
+        assert_eq!(k.to_vec(), unhex(key));
+        assert_eq!(i.to_vec(), unhex(iv));
+    }
+}
+
+/// The TLS 1.2 PRF test vector of the IETF TLS list (msg03416, P_SHA256).
+#[test]
+fn tls12_prf_matches_the_published_vector() {
+    let mut out = [0u8; 100];
+    prf(
+        Hash::Sha256,
+        &unhex("9bbe436ba940f017b17652849a71db35"),
+        b"test label",
+        &[&unhex("a0ba9f936cda311827a6f796ffd5198c")],
+        &mut out,
+    );
+    assert_eq!(
+        out.to_vec(),
+        unhex(
+            "e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a6b301791e90d35c9c9a46b4e\
+             14baf9af0fa022f7077def17abfd3797c0564bab4fbc91666e9def9b97fce34f796789baa48082d122ee42c5a7\
+             2e5a5110fff70187347b66"
+        )
+    );
+}
+
+const CR: [u8; 32] = [7; 32];
+const SR: [u8; 32] = [9; 32];
+
+fn keylog13() -> Arc<KeyLog> {
+    let cr = "07".repeat(32);
+    let mut log = KeyLog::new();
+    log.read(
+        format!(
+            "CLIENT_HANDSHAKE_TRAFFIC_SECRET {cr} {C_HS}\nSERVER_HANDSHAKE_TRAFFIC_SECRET {cr} {S_HS}\n\
+             CLIENT_TRAFFIC_SECRET_0 {cr} {C_AP}\nSERVER_TRAFFIC_SECRET_0 {cr} {S_AP}\n"
+        )
+        .as_bytes(),
+    );
+    Arc::new(log)
+}
+
+fn hellos(version: u16, cipher: u16) -> Hellos {
+    Hellos {
+        client_random: CR,
+        server_random: SR,
+        version,
+        cipher,
+    }
+}
+
+/// A TLS 1.3 record: `content` of `kind` sealed with a traffic secret's key at `seq`.
+fn seal13(secret: &[u8], seq: u64, kind: u8, content: &[u8]) -> Vec<u8> {
+    let mut key = [0u8; 16];
+    let mut iv = [0u8; 12];
+    expand_label(Hash::Sha256, secret, b"key", b"", &mut key).unwrap();
+    expand_label(Hash::Sha256, secret, b"iv", b"", &mut iv).unwrap();
+    for (n, s) in iv[4..].iter_mut().zip(seq.to_be_bytes()) {
+        *n ^= s;
+    }
+    let mut inner = content.to_vec();
+    inner.push(kind);
+    inner.extend_from_slice(&[0, 0, 0]); // padding
+    let len = (inner.len() + 16) as u16;
+    let header = [23, 3, 3, (len >> 8) as u8, len as u8];
+    let k = LessSafeKey::new(UnboundKey::new(&aead::AES_128_GCM, &key).unwrap());
+    k.seal_in_place_append_tag(Nonce::assume_unique_for_key(iv), Aad::from(header), &mut inner)
+        .unwrap();
+    let mut rec = header.to_vec();
+    rec.extend_from_slice(&inner);
+    rec
+}
+
+fn finished() -> Vec<u8> {
+    let mut m = vec![20, 0, 0, 32];
+    m.extend_from_slice(&[0xaa; 32]);
+    m
+}
+
+/// A server flight: the hello in clear, an encrypted Finished (handshake keys),
+/// then two application data records (application keys), fed in `chunk`-byte pieces.
+fn server_flight() -> Vec<u8> {
+    let mut s = vec![22, 3, 3, 0, 4, 2, 0, 0, 0]; // a (truncated) ServerHello record
+    s.extend(seal13(&unhex(S_HS), 0, 22, &finished()));
+    s.extend(seal13(&unhex(S_AP), 0, 23, b"HTTP/1.1 200 OK\r\n"));
+    s.extend(seal13(&unhex(S_AP), 1, 23, b"content-length: 0\r\n\r\n"));
+    s
+}
+
+fn run(d: &mut Decryptor, from_client: bool, bytes: &[u8], chunk: usize, h: &Hellos) -> Vec<u8> {
+    let mut plain = Vec::new();
+    for piece in bytes.chunks(chunk) {
+        d.data(from_client, piece, Some(h), &mut |p| plain.extend_from_slice(p));
+    }
+    plain
+}
+
+#[test]
+fn tls13_records_open_across_any_segmentation_and_switch_keys_at_finished() {
+    let h = hellos(0x0304, 0x1301);
+    for chunk in [1, 3, 7, 100, 10_000] {
+        let mut d = Decryptor::new(keylog13());
+        let plain = run(&mut d, false, &server_flight(), chunk, &h);
+        assert_eq!(plain, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        assert_eq!(d.outcome(), Some(Outcome::Decrypted));
+        assert_eq!(d.records, 3);
+        // The client: a compatibility ChangeCipherSpec, Finished, a request.
+        let mut c = vec![20, 3, 3, 0, 1, 1];
+        c.extend(seal13(&unhex(C_HS), 0, 22, &finished()));
+        c.extend(seal13(&unhex(C_AP), 0, 23, b"GET / HTTP/1.1\r\n\r\n"));
+        assert_eq!(run(&mut d, true, &c, chunk, &h), b"GET / HTTP/1.1\r\n\r\n");
+    }
+}
+
+#[test]
+fn a_key_update_moves_to_the_next_secret() {
+    let h = hellos(0x0304, 0x1301);
+    let mut d = Decryptor::new(keylog13());
+    run(&mut d, false, &server_flight(), 10_000, &h);
+    let mut s = seal13(&unhex(S_AP), 2, 22, &[24, 0, 0, 1, 0]);
+    let next = next_secret(Hash::Sha256, &Secret::new(&unhex(S_AP)).unwrap()).unwrap();
+    s.extend(seal13(next.bytes(), 0, 23, b"after"));
+    assert_eq!(run(&mut d, false, &s, 10_000, &h), b"after");
+    assert_eq!(d.outcome(), Some(Outcome::Decrypted));
+}
+
+#[test]
+fn failures_end_decryption_with_their_reason() {
+    // A flipped bit: the tag does not authenticate.
+    let mut flight = server_flight();
+    let last = flight.len() - 1;
+    flight[last] ^= 1;
+    let mut d = Decryptor::new(keylog13());
+    run(&mut d, false, &flight, 10_000, &hellos(0x0304, 0x1301));
+    assert_eq!(d.outcome(), Some(Outcome::BadRecord));
+    assert!(d.failed() && d.buffered() == 0);
+    // No secrets for this client random.
+    let mut d = Decryptor::new(Arc::new(KeyLog::new()));
+    run(&mut d, false, &server_flight(), 10_000, &hellos(0x0304, 0x1301));
+    assert_eq!(d.outcome(), Some(Outcome::NoKey));
+    // TLS_AES_128_CCM_SHA256 is not decrypted here.
+    let mut d = Decryptor::new(keylog13());
+    run(&mut d, false, &server_flight(), 10_000, &hellos(0x0304, 0x1304));
+    assert_eq!(d.outcome(), Some(Outcome::UnsupportedSuite));
+    // Encrypted records without the hellos.
+    let mut d = Decryptor::new(keylog13());
+    d.data(false, &server_flight(), None, &mut |_| {});
+    assert_eq!(d.outcome(), Some(Outcome::Midstream));
+}
+
+#[test]
+fn tls12_gcm_and_chacha_records_open_after_change_cipher_spec() {
+    let master = [0x5a; 48];
+    let mut log = KeyLog::new();
+    log.read(format!("CLIENT_RANDOM {} {}\n", "07".repeat(32), "5a".repeat(48)).as_bytes());
+    let log = Arc::new(log);
+    for (cipher, alg, kl, ivl) in [
+        (0xc02f, &aead::AES_128_GCM, 16, 4),
+        (0xc030, &aead::AES_256_GCM, 32, 4),
+        (0xcca8, &aead::CHACHA20_POLY1305, 32, 12),
+    ] {
+        let s = suite(0x0303, cipher).unwrap();
+        let mut block = vec![0u8; 2 * (kl + ivl)];
+        prf(s.hash, &master, b"key expansion", &[&SR, &CR], &mut block);
+        let (key, iv) = (&block[kl..2 * kl], &block[2 * kl + ivl..]);
+        let k = LessSafeKey::new(UnboundKey::new(alg, key).unwrap());
+        let seal = |seq: u64, kind: u8, content: &[u8]| {
+            let mut nonce = [0u8; 12];
+            let explicit = ivl == 4;
+            if explicit {
+                nonce[..4].copy_from_slice(iv);
+                nonce[4..].copy_from_slice(&(seq + 1000).to_be_bytes());
+            } else {
+                nonce.copy_from_slice(iv);
+                for (n, b) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
+                    *n ^= b;
+                }
+            }
+            let mut aad = seq.to_be_bytes().to_vec();
+            aad.extend_from_slice(&[kind, 3, 3]);
+            aad.extend_from_slice(&(content.len() as u16).to_be_bytes());
+            let mut body = content.to_vec();
+            k.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+                .unwrap();
+            if explicit {
+                let mut b = nonce[4..].to_vec();
+                b.extend(body);
+                body = b;
+            }
+            let mut rec = vec![kind, 3, 3];
+            rec.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            rec.extend(body);
+            rec
+        };
+        let mut flight = vec![22, 3, 3, 0, 1, 14, 20, 3, 3, 0, 1, 1];
+        flight.extend(seal(0, 22, &finished()));
+        flight.extend(seal(1, 23, b"HTTP/1.1 204 No Content\r\n\r\n"));
+        let mut d = Decryptor::new(Arc::clone(&log));
+        let plain = run(&mut d, false, &flight, 5, &hellos(0x0303, cipher));
+        assert_eq!(plain, b"HTTP/1.1 204 No Content\r\n\r\n", "{cipher:04x}");
+        assert_eq!(d.outcome(), Some(Outcome::Decrypted));
+    }
+    // AES-CBC is left for later.
+    let mut d = Decryptor::new(log);
+    run(&mut d, true, &[20, 3, 3, 0, 1, 1], 10, &hellos(0x0303, 0xc013));
+    assert_eq!(d.outcome(), Some(Outcome::UnsupportedSuite));
+}
+
+#[test]
+fn arbitrary_records_with_a_key_never_panic() {
+    let h = hellos(0x0304, 0x1301);
+    let mut seed = 0x1234_5678_u64;
+    for _ in 0..2000 {
+        let mut d = Decryptor::new(keylog13());
+        let mut bytes = server_flight();
+        for _ in 0..4 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let at = (seed >> 33) as usize % bytes.len();
+            bytes[at] = (seed >> 20) as u8;
+        }
+        run(&mut d, false, &bytes, (seed as usize % 50) + 1, &h);
+        run(&mut d, true, &bytes, 9, &h);
+    }
+}
