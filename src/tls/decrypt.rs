@@ -498,6 +498,8 @@ impl Decryptor {
                     return;
                 }
                 if len > 0 {
+                    // Exactly one record's room: a direction never holds more.
+                    dir.record.reserve_exact(len);
                     continue;
                 }
             }
