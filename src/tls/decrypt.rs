@@ -539,7 +539,12 @@ impl Decryptor {
         );
         match (self.dirs[idx].epoch, kind) {
             (Epoch::Clear, CHANGE_CIPHER_SPEC) if !tls13 => {
-                self.start(idx, hellos, Epoch::Application);
+                // Without the hellos this is TLS 1.3's compatibility record after a
+                // HelloRetryRequest (RFC 8446 §D.4), or the hellos were lost: then the
+                // next encrypted record says so.
+                if hellos.is_some() {
+                    self.start(idx, hellos, Epoch::Application);
+                }
                 return;
             }
             (Epoch::Clear, APPLICATION_DATA) if tls13 => {

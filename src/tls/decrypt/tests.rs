@@ -254,3 +254,16 @@ fn arbitrary_records_with_a_key_never_panic() {
         run(&mut d, true, &bytes, 9, &h);
     }
 }
+
+#[test]
+fn a_change_cipher_spec_before_the_server_hello_is_tls13_compatibility_not_a_failure() {
+    // After a HelloRetryRequest the client may send its compatibility record before
+    // the real ServerHello is seen (RFC 8446 §D.4).
+    let mut d = Decryptor::new(keylog13());
+    d.data(true, &[20, 3, 3, 0, 1, 1], None, &mut |_| {});
+    assert_eq!(d.outcome(), None);
+    let h = hellos(0x0304, 0x1301);
+    let mut c = seal13(&unhex(C_HS), 0, 22, &finished());
+    c.extend(seal13(&unhex(C_AP), 0, 23, b"GET / HTTP/1.1\r\n\r\n"));
+    assert_eq!(run(&mut d, true, &c, 10_000, &h), b"GET / HTTP/1.1\r\n\r\n");
+}
