@@ -49,12 +49,14 @@ type PerConnection = BTreeMap<u64, Vec<String>>;
 fn apiwatch_exchanges(recs: &[Value]) -> PerConnection {
     let mut m = PerConnection::new();
     for r in recs.iter().filter(|r| r["type"] != "tls") {
-        m.entry(r["client_port"].as_u64().unwrap()).or_default().push(format!(
-            "{} {} {}",
-            r["method"].as_str().unwrap_or("-"),
-            r["uri"].as_str().unwrap_or("-"),
-            r["status"]
-        ));
+        m.entry(r["client_port"].as_u64().unwrap())
+            .or_default()
+            .push(format!(
+                "{} {} {}",
+                r["method"].as_str().unwrap_or("-"),
+                r["uri"].as_str().unwrap_or("-"),
+                r["status"]
+            ));
     }
     m
 }
@@ -173,7 +175,10 @@ fn decryption_outcomes_are_counted() {
         last("apiwatch_tls_decryption_total{outcome=\"decrypted\"}"),
         "6"
     );
-    assert_eq!(last("apiwatch_tls_decryption_total{outcome=\"no_key\"}"), "1");
+    assert_eq!(
+        last("apiwatch_tls_decryption_total{outcome=\"no_key\"}"),
+        "1"
+    );
     assert_eq!(
         last("apiwatch_http_exchanges_total{method=\"POST\",status_class=\"4xx\"}"),
         "5"
@@ -184,7 +189,10 @@ fn decryption_outcomes_are_counted() {
 fn without_the_key_log_the_connections_are_records_only() {
     let recs = common::exchanges(&common::repo(CAPTURE));
     assert_eq!(recs.len(), 7);
-    assert!(recs.iter().all(|r| r["type"] == "tls" && r.get("decrypted").is_none()));
+    assert!(
+        recs.iter()
+            .all(|r| r["type"] == "tls" && r.get("decrypted").is_none())
+    );
 }
 
 #[test]

@@ -93,7 +93,8 @@ pub enum Hash {
 }
 
 impl Hash {
-    pub fn len(self) -> usize {
+    /// Output bytes (and the size of a traffic secret).
+    pub fn output_len(self) -> usize {
         match self {
             Hash::Sha256 => 32,
             Hash::Sha384 => 48,
@@ -226,7 +227,7 @@ pub fn prf(hash: Hash, secret: &[u8], label: &[u8], seed: &[&[u8]], out: &mut [u
 /// The next application traffic secret (RFC 8446 §7.2, KeyUpdate).
 pub fn next_secret(hash: Hash, secret: &Secret) -> Option<Secret> {
     let mut b = [0u8; 48];
-    let out = &mut b[..hash.len()];
+    let out = &mut b[..hash.output_len()];
     let next = expand_label(hash, secret.bytes(), b"traffic upd", b"", out)
         .and_then(|()| Secret::new(out));
     wipe(&mut b);
@@ -547,8 +548,10 @@ impl Decryptor {
                 }
                 return;
             }
+            // TLS 1.3: encrypted from the ServerHello on.
             (Epoch::Clear, APPLICATION_DATA) if tls13 => {
-                if !self.start(idx, hellos, Epoch::Handshake) {
+                let started = self.start(idx, hellos, Epoch::Handshake);
+                if !started {
                     return;
                 }
             }
@@ -650,7 +653,10 @@ impl Decryptor {
             (_, true) => &secrets.client_traffic,
             (_, false) => &secrets.server_traffic,
         };
-        let Some(secret) = secret.as_ref().filter(|s| s.bytes().len() == suite.hash.len()) else {
+        let Some(secret) = secret
+            .as_ref()
+            .filter(|s| s.bytes().len() == suite.hash.output_len())
+        else {
             self.fail(Outcome::NoKey);
             return false;
         };
@@ -710,7 +716,10 @@ impl Decryptor {
             }
         } else if key_update && dir.epoch == Epoch::Application {
             let next = dir.secret.as_ref().and_then(|s| next_secret(suite.hash, s));
-            match next.as_ref().and_then(|s| Protection::tls13(suite, s.bytes())) {
+            match next
+                .as_ref()
+                .and_then(|s| Protection::tls13(suite, s.bytes()))
+            {
                 Some(p) => {
                     dir.protection = Some(p);
                     dir.secret = next;
@@ -731,7 +740,10 @@ fn certificates13(body: &[u8]) -> Vec<Certificate> {
         return certs;
     };
     let at = 1 + usize::from(ctx);
-    let Some(list) = body.get(at..at + 3).map(u24).and_then(|n| body.get(at + 3..at + 3 + n))
+    let Some(list) = body
+        .get(at..at + 3)
+        .map(u24)
+        .and_then(|n| body.get(at + 3..at + 3 + n))
     else {
         return certs;
     };

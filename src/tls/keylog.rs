@@ -303,8 +303,7 @@ mod tests {
              CLIENT_RANDOM {CR}\n\
              CLIENT_RANDOM zz{} {master}\n\
              CLIENT_RANDOM {CR} {s32}\n\
-             \n"
-            ,
+             \n",
             &CR[2..]
         );
         let mut log = KeyLog::new();
@@ -329,7 +328,13 @@ mod tests {
     #[test]
     fn secrets_never_print() {
         let s = Secret::new(&[0x42; 48]).unwrap();
-        let shown = format!("{:?}", Secrets { master: Some(s), ..Default::default() });
+        let shown = format!(
+            "{:?}",
+            Secrets {
+                master: Some(s),
+                ..Default::default()
+            }
+        );
         assert!(!shown.contains("42") && !shown.contains("66"), "{shown}");
         assert!(shown.contains("redacted"));
     }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use super::{Connection, Endpoints};
 use crate::http::Exchange;
+use crate::time::Nanos;
 use crate::tls::decrypt::Decryptor;
 use crate::tls::{KeyLog, Reader, Session};
-use crate::time::Nanos;
 
 /// The decrypted streams: the record layer and the HTTP read from it.
 #[derive(Debug)]
@@ -76,7 +76,13 @@ impl TlsConn {
     }
 
     /// Bytes from one side, in stream order.
-    pub(super) fn data(&mut self, from_client: bool, data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
+    pub(super) fn data(
+        &mut self,
+        from_client: bool,
+        data: &[u8],
+        ts: Nanos,
+        out: &mut Vec<Exchange>,
+    ) {
         if let Some(r) = self.reader.as_mut() {
             r.data(from_client, data);
         }
@@ -87,13 +93,14 @@ impl TlsConn {
             let hellos = self.hellos;
             let first = out.len();
             let http = &mut d.http;
-            d.records.data(from_client, data, hellos.as_ref(), &mut |plain| {
-                if from_client {
-                    http.client_data(plain, ts, out);
-                } else {
-                    http.server_data(plain, ts, out);
-                }
-            });
+            d.records
+                .data(from_client, data, hellos.as_ref(), &mut |plain| {
+                    if from_client {
+                        http.client_data(plain, ts, out);
+                    } else {
+                        http.server_data(plain, ts, out);
+                    }
+                });
             mark(out, first);
         }
         self.progress(out);
@@ -149,12 +156,13 @@ impl TlsConn {
         if decided && self.session.is_some() {
             self.write(out);
         }
-        if self.written && self.decrypted.as_ref().is_some_and(|d| d.records.failed()) {
-            if let Some(mut d) = self.decrypted.take() {
-                let first = out.len();
-                d.http.flush(out);
-                mark(out, first);
-            }
+        if self.written
+            && self.decrypted.as_ref().is_some_and(|d| d.records.failed())
+            && let Some(mut d) = self.decrypted.take()
+        {
+            let first = out.len();
+            d.http.flush(out);
+            mark(out, first);
         }
     }
 

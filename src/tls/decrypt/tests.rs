@@ -22,10 +22,26 @@ const S_AP: &str = "a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb63
 #[test]
 fn tls13_keys_and_ivs_are_rfc_8448s() {
     for (secret, key, iv) in [
-        (S_HS, "3fce516009c21727d0f2e4e86ee403bc", "5d313eb2671276ee13000b30"),
-        (C_HS, "dbfaa693d1762c5b666af5d950258d01", "5bd3c71b836e0b76bb73265f"),
-        (S_AP, "9f02283b6c9c07efc26bb9f2ac92e356", "cf782b88dd83549aadf1e984"),
-        (C_AP, "17422dda596ed5d9acd890e3c63f5051", "5b78923dee08579033e523d9"),
+        (
+            S_HS,
+            "3fce516009c21727d0f2e4e86ee403bc",
+            "5d313eb2671276ee13000b30",
+        ),
+        (
+            C_HS,
+            "dbfaa693d1762c5b666af5d950258d01",
+            "5bd3c71b836e0b76bb73265f",
+        ),
+        (
+            S_AP,
+            "9f02283b6c9c07efc26bb9f2ac92e356",
+            "cf782b88dd83549aadf1e984",
+        ),
+        (
+            C_AP,
+            "17422dda596ed5d9acd890e3c63f5051",
+            "5b78923dee08579033e523d9",
+        ),
     ] {
         let mut k = [0u8; 16];
         let mut i = [0u8; 12];
@@ -97,8 +113,12 @@ fn seal13(secret: &[u8], seq: u64, kind: u8, content: &[u8]) -> Vec<u8> {
     let len = (inner.len() + 16) as u16;
     let header = [23, 3, 3, (len >> 8) as u8, len as u8];
     let k = LessSafeKey::new(UnboundKey::new(&aead::AES_128_GCM, &key).unwrap());
-    k.seal_in_place_append_tag(Nonce::assume_unique_for_key(iv), Aad::from(header), &mut inner)
-        .unwrap();
+    k.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(iv),
+        Aad::from(header),
+        &mut inner,
+    )
+    .unwrap();
     let mut rec = header.to_vec();
     rec.extend_from_slice(&inner);
     rec
@@ -123,7 +143,9 @@ fn server_flight() -> Vec<u8> {
 fn run(d: &mut Decryptor, from_client: bool, bytes: &[u8], chunk: usize, h: &Hellos) -> Vec<u8> {
     let mut plain = Vec::new();
     for piece in bytes.chunks(chunk) {
-        d.data(from_client, piece, Some(h), &mut |p| plain.extend_from_slice(p));
+        d.data(from_client, piece, Some(h), &mut |p| {
+            plain.extend_from_slice(p)
+        });
     }
     plain
 }
@@ -168,11 +190,23 @@ fn failures_end_decryption_with_their_reason() {
     assert!(d.failed() && d.buffered() == 0);
     // No secrets for this client random.
     let mut d = Decryptor::new(Arc::new(KeyLog::new()));
-    run(&mut d, false, &server_flight(), 10_000, &hellos(0x0304, 0x1301));
+    run(
+        &mut d,
+        false,
+        &server_flight(),
+        10_000,
+        &hellos(0x0304, 0x1301),
+    );
     assert_eq!(d.outcome(), Some(Outcome::NoKey));
     // TLS_AES_128_CCM_SHA256 is not decrypted here.
     let mut d = Decryptor::new(keylog13());
-    run(&mut d, false, &server_flight(), 10_000, &hellos(0x0304, 0x1304));
+    run(
+        &mut d,
+        false,
+        &server_flight(),
+        10_000,
+        &hellos(0x0304, 0x1304),
+    );
     assert_eq!(d.outcome(), Some(Outcome::UnsupportedSuite));
     // Encrypted records without the hellos.
     let mut d = Decryptor::new(keylog13());
@@ -212,8 +246,12 @@ fn tls12_gcm_and_chacha_records_open_after_change_cipher_spec() {
             aad.extend_from_slice(&[kind, 3, 3]);
             aad.extend_from_slice(&(content.len() as u16).to_be_bytes());
             let mut body = content.to_vec();
-            k.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
-                .unwrap();
+            k.seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
+            .unwrap();
             if explicit {
                 let mut b = nonce[4..].to_vec();
                 b.extend(body);
@@ -234,7 +272,13 @@ fn tls12_gcm_and_chacha_records_open_after_change_cipher_spec() {
     }
     // AES-CBC is left for later.
     let mut d = Decryptor::new(log);
-    run(&mut d, true, &[20, 3, 3, 0, 1, 1], 10, &hellos(0x0303, 0xc013));
+    run(
+        &mut d,
+        true,
+        &[20, 3, 3, 0, 1, 1],
+        10,
+        &hellos(0x0303, 0xc013),
+    );
     assert_eq!(d.outcome(), Some(Outcome::UnsupportedSuite));
 }
 
@@ -246,7 +290,9 @@ fn arbitrary_records_with_a_key_never_panic() {
         let mut d = Decryptor::new(keylog13());
         let mut bytes = server_flight();
         for _ in 0..4 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let at = (seed >> 33) as usize % bytes.len();
             bytes[at] = (seed >> 20) as u8;
         }
