@@ -313,3 +313,30 @@ fn a_change_cipher_spec_before_the_server_hello_is_tls13_compatibility_not_a_fai
     c.extend(seal13(&unhex(C_AP), 0, 23, b"GET / HTTP/1.1\r\n\r\n"));
     assert_eq!(run(&mut d, true, &c, 10_000, &h), b"GET / HTTP/1.1\r\n\r\n");
 }
+
+/// Decryption throughput of the record layer alone (AES-128-GCM, 16 KiB records):
+/// `cargo test --lib decrypt_throughput -- --ignored --nocapture` (ring is built
+/// optimised in the dev profile too).
+#[test]
+#[ignore]
+fn decrypt_throughput() {
+    let h = hellos(0x0304, 0x1301);
+    let mut d = Decryptor::new(keylog13());
+    run(&mut d, false, &server_flight(), 10_000, &h);
+    let content = vec![b'x'; 16 * 1024 - 1];
+    let records: Vec<u8> = (2..1026)
+        .flat_map(|seq| seal13(&unhex(S_AP), seq, 23, &content))
+        .collect();
+    let start = std::time::Instant::now();
+    let mut bytes = 0usize;
+    // Segments of a 1500-byte MTU.
+    for piece in records.chunks(1448) {
+        d.data(false, piece, Some(&h), &mut |p| bytes += p.len());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(d.outcome(), Some(Outcome::Decrypted));
+    eprintln!(
+        "{:.0} MB/s ({bytes} bytes in {secs:.4}s)",
+        bytes as f64 / secs / 1e6
+    );
+}
