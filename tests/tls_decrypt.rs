@@ -229,3 +229,28 @@ fn an_unsafe_or_missing_key_log_is_a_usage_error() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("readable by every user"));
 }
+
+/// `captures/tls-keylog-dsb.pcapng` is the capture with its key log injected as
+/// pcapng Decryption Secrets Blocks (`editcap --inject-secrets
+/// tls,captures/tls-keylog.keys`): it decrypts without `--tls-keylog`.
+#[test]
+fn secrets_carried_in_the_pcapng_decrypt_it_without_a_key_log() {
+    let (with_keylog, _) = run(&[]);
+    let out = common::bin()
+        .arg("-r")
+        .arg(common::repo("captures/tls-keylog-dsb.pcapng"))
+        .args(["--exchanges", "-", "--alerts", "/dev/null", "-q"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let from_dsb = common::parse_lines(&out.stdout);
+    assert_eq!(
+        apiwatch_exchanges(&from_dsb),
+        apiwatch_exchanges(&with_keylog)
+    );
+    let withheld = from_dsb
+        .iter()
+        .find(|r| r["type"] == "tls" && r["client_port"] == WITHHELD)
+        .unwrap();
+    assert_eq!(withheld["decryption"], "no_key");
+}

@@ -77,7 +77,7 @@ impl Drop for Secret {
 }
 
 /// Overwrites bytes in a way the optimiser does not remove.
-pub(crate) fn wipe(b: &mut [u8]) {
+pub fn wipe(b: &mut [u8]) {
     for x in b.iter_mut() {
         // SAFETY: `x` is a valid, aligned, exclusive reference.
         unsafe { std::ptr::write_volatile(x, 0) };
