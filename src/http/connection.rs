@@ -276,6 +276,7 @@ impl Connection {
             self.endpoints,
             ts,
             self.keylog.as_ref(),
+            self.body_prefix_limit,
         )));
         self.tls_data(true, first, ts, out);
     }

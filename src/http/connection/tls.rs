@@ -40,7 +40,14 @@ pub(super) struct TlsConn {
 }
 
 impl TlsConn {
-    pub(super) fn new(endpoints: Endpoints, ts: Nanos, keylog: Option<&Arc<KeyLog>>) -> TlsConn {
+    /// `body_prefix`: the request-body bytes the decrypted HTTP keeps, as the
+    /// connection's own.
+    pub(super) fn new(
+        endpoints: Endpoints,
+        ts: Nanos,
+        keylog: Option<&Arc<KeyLog>>,
+        body_prefix: usize,
+    ) -> TlsConn {
         TlsConn {
             endpoints,
             reader: Some(Reader::new(ts)),
@@ -48,9 +55,11 @@ impl TlsConn {
             written: false,
             hellos: None,
             decrypted: keylog.map(|k| {
+                let mut http = Connection::new(endpoints, false);
+                http.set_body_prefix_limit(body_prefix);
                 Box::new(Decrypted {
                     records: Decryptor::new(Arc::clone(k)),
-                    http: Connection::new(endpoints, false),
+                    http,
                 })
             }),
         }
