@@ -768,4 +768,4 @@ fn certificates13(body: &[u8]) -> Vec<Certificate> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

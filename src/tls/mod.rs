@@ -318,4 +318,4 @@ pub fn group_name(g: u16) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -5,7 +5,7 @@ use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use super::*;
 use crate::tls::keylog::KeyLog;
 
-fn unhex(s: &str) -> Vec<u8> {
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
     (0..s.len())
         .step_by(2)
@@ -14,10 +14,10 @@ fn unhex(s: &str) -> Vec<u8> {
 }
 
 // RFC 8448 §3 (Simple 1-RTT Handshake), TLS_AES_128_GCM_SHA256.
-const C_HS: &str = "b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21";
-const S_HS: &str = "b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38";
-const C_AP: &str = "9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5";
-const S_AP: &str = "a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643";
+pub(crate) const C_HS: &str = "b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21";
+pub(crate) const S_HS: &str = "b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38";
+pub(crate) const C_AP: &str = "9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5";
+pub(crate) const S_AP: &str = "a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643";
 
 #[test]
 fn tls13_keys_and_ivs_are_rfc_8448s() {
@@ -76,7 +76,7 @@ fn tls12_prf_matches_the_published_vector() {
 const CR: [u8; 32] = [7; 32];
 const SR: [u8; 32] = [9; 32];
 
-fn keylog13() -> Arc<KeyLog> {
+pub(crate) fn keylog13() -> Arc<KeyLog> {
     let cr = "07".repeat(32);
     let mut log = KeyLog::new();
     log.read(
@@ -99,7 +99,7 @@ fn hellos(version: u16, cipher: u16) -> Hellos {
 }
 
 /// A TLS 1.3 record: `content` of `kind` sealed with a traffic secret's key at `seq`.
-fn seal13(secret: &[u8], seq: u64, kind: u8, content: &[u8]) -> Vec<u8> {
+pub(crate) fn seal13(secret: &[u8], seq: u64, kind: u8, content: &[u8]) -> Vec<u8> {
     let mut key = [0u8; 16];
     let mut iv = [0u8; 12];
     expand_label(Hash::Sha256, secret, b"key", b"", &mut key).unwrap();
@@ -124,7 +124,7 @@ fn seal13(secret: &[u8], seq: u64, kind: u8, content: &[u8]) -> Vec<u8> {
     rec
 }
 
-fn finished() -> Vec<u8> {
+pub(crate) fn finished() -> Vec<u8> {
     let mut m = vec![20, 0, 0, 32];
     m.extend_from_slice(&[0xaa; 32]);
     m
