@@ -115,6 +115,7 @@ fuzz_target!(|data: &[u8]| {
         server_random: [9; 32],
         version,
         cipher,
+        encrypt_then_mac: false,
     };
     let endpoints = Endpoints {
         client_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),

@@ -19,8 +19,9 @@
 //!   last non-zero byte its real type. The server's Certificate is read on the way.
 //!
 //! Suites: AES-128/256-GCM and ChaCha20-Poly1305 (every TLS 1.3 suite but the CCM
-//! ones, and the TLS 1.2 AEAD suites people negotiate); anything else ends as
-//! [`Outcome::UnsupportedSuite`]. The first failure (no key, an unsupported suite, a
+//! ones, and the TLS 1.2 AEAD suites people negotiate), and TLS 1.2 AES-CBC with
+//! HMAC-SHA1/256/384 ([`cbc`], MAC-then-encrypt or encrypt-then-MAC); anything else
+//! ends as [`Outcome::UnsupportedSuite`]. The first failure (no key, an unsupported suite, a
 //! record that does not authenticate, encrypted records without the hellos) ends
 //! decryption of the connection and is its [`Outcome`].
 
@@ -31,6 +32,10 @@ use ring::{hkdf, hmac};
 
 use super::cert::{self, Certificate};
 use super::keylog::{KeyLog, Secret, Secrets, wipe};
+
+mod cbc;
+use cbc::Cbc;
+pub use cbc::Mac;
 
 /// The largest record body (RFC 5246 §6.2.3: 2^14 + 2048 for a TLS 1.2 ciphertext;
 /// TLS 1.3's is smaller); a larger length is not TLS.
@@ -122,30 +127,43 @@ pub enum Cipher {
     Aes128Gcm,
     Aes256Gcm,
     Chacha20Poly1305,
+    /// TLS 1.2 AES-CBC with an HMAC ([`cbc`]).
+    Aes128Cbc(Mac),
+    Aes256Cbc(Mac),
 }
 
 impl Cipher {
-    fn algorithm(self) -> &'static aead::Algorithm {
+    fn algorithm(self) -> Option<&'static aead::Algorithm> {
         match self {
-            Cipher::Aes128Gcm => &aead::AES_128_GCM,
-            Cipher::Aes256Gcm => &aead::AES_256_GCM,
-            Cipher::Chacha20Poly1305 => &aead::CHACHA20_POLY1305,
+            Cipher::Aes128Gcm => Some(&aead::AES_128_GCM),
+            Cipher::Aes256Gcm => Some(&aead::AES_256_GCM),
+            Cipher::Chacha20Poly1305 => Some(&aead::CHACHA20_POLY1305),
+            Cipher::Aes128Cbc(_) | Cipher::Aes256Cbc(_) => None,
         }
     }
 
     fn key_len(self) -> usize {
         match self {
-            Cipher::Aes128Gcm => 16,
+            Cipher::Aes128Gcm | Cipher::Aes128Cbc(_) => 16,
             _ => 32,
         }
     }
 
     /// TLS 1.2's fixed IV from the key block: GCM's 4-byte salt (RFC 5288 §3),
-    /// ChaCha20's whole 12-byte IV (RFC 7905 §2).
+    /// ChaCha20's whole 12-byte IV (RFC 7905 §2); CBC's IV leads each record.
     fn tls12_iv_len(self) -> usize {
         match self {
             Cipher::Chacha20Poly1305 => 12,
+            Cipher::Aes128Cbc(_) | Cipher::Aes256Cbc(_) => 0,
             _ => 4,
+        }
+    }
+
+    /// The key block's MAC key length (AEAD suites have none).
+    fn mac(self) -> Option<Mac> {
+        match self {
+            Cipher::Aes128Cbc(m) | Cipher::Aes256Cbc(m) => Some(m),
+            _ => None,
         }
     }
 }
@@ -170,6 +188,15 @@ pub fn suite(version: u16, id: u16) -> Option<Suite> {
         (0x0303, 0x009d | 0x009f | 0xc02c | 0xc030) => (false, Aes256Gcm, Hash::Sha384),
         // ECDHE_RSA, ECDHE_ECDSA, DHE_RSA with ChaCha20-Poly1305 (RFC 7905).
         (0x0303, 0xcca8..=0xccaa) => (false, Chacha20Poly1305, Hash::Sha256),
+        // AES-CBC with RSA, DHE_RSA, ECDHE_ECDSA, ECDHE_RSA key exchange (RFC 5246,
+        // RFC 5289); the PRF is SHA-256 but for the SHA-384 MACs.
+        (0x0303, 0x002f | 0x0033 | 0xc009 | 0xc013) => (false, Aes128Cbc(Mac::Sha1), Hash::Sha256),
+        (0x0303, 0x0035 | 0x0039 | 0xc00a | 0xc014) => (false, Aes256Cbc(Mac::Sha1), Hash::Sha256),
+        (0x0303, 0x003c | 0x0067 | 0xc023 | 0xc027) => {
+            (false, Aes128Cbc(Mac::Sha256), Hash::Sha256)
+        }
+        (0x0303, 0x003d | 0x006b) => (false, Aes256Cbc(Mac::Sha256), Hash::Sha256),
+        (0x0303, 0xc024 | 0xc028) => (false, Aes256Cbc(Mac::Sha384), Hash::Sha384),
         _ => return None,
     };
     Some(Suite {
@@ -234,8 +261,23 @@ pub fn next_secret(hash: Hash, secret: &Secret) -> Option<Secret> {
     next
 }
 
-/// One direction's record protection in one epoch: key, IV, sequence number.
-pub struct Protection {
+/// One direction's record protection in one epoch.
+pub enum Protection {
+    Aead(Aead),
+    Cbc(Box<Cbc>),
+}
+
+impl std::fmt::Debug for Protection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Protection::Aead(a) => a.fmt(f),
+            Protection::Cbc(_) => f.write_str("Protection::Cbc(..)"),
+        }
+    }
+}
+
+/// An AEAD's key, IV and sequence number.
+pub struct Aead {
     key: LessSafeKey,
     iv: [u8; 12],
     seq: u64,
@@ -244,31 +286,41 @@ pub struct Protection {
     explicit_nonce: bool,
 }
 
-impl std::fmt::Debug for Protection {
+impl std::fmt::Debug for Aead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Protection")
+        f.debug_struct("Aead")
             .field("seq", &self.seq)
             .field("tls13", &self.tls13)
             .finish_non_exhaustive()
     }
 }
 
-impl Drop for Protection {
+impl Drop for Aead {
     fn drop(&mut self) {
         wipe(&mut self.iv);
     }
 }
 
 impl Protection {
-    fn new(cipher: Cipher, key: &[u8], iv: [u8; 12], tls13: bool) -> Option<Protection> {
-        let key = UnboundKey::new(cipher.algorithm(), key).ok()?;
-        Some(Protection {
+    fn aead(cipher: Cipher, key: &[u8], iv: [u8; 12], tls13: bool) -> Option<Protection> {
+        let key = UnboundKey::new(cipher.algorithm()?, key).ok()?;
+        Some(Protection::Aead(Aead {
             key: LessSafeKey::new(key),
             iv,
             seq: 0,
             tls13,
             explicit_nonce: !tls13 && cipher != Cipher::Chacha20Poly1305,
-        })
+        }))
+    }
+
+    /// Opens one record (`header` and its body, decrypted in place): the plaintext,
+    /// TLS 1.3's with its content type and padding still on. `None`: it does not
+    /// authenticate.
+    pub fn open<'a>(&mut self, header: [u8; 5], body: &'a mut [u8]) -> Option<&'a mut [u8]> {
+        match self {
+            Protection::Aead(a) => a.open(header, body),
+            Protection::Cbc(c) => c.open(header, body),
+        }
     }
 
     /// A TLS 1.3 direction's protection from its traffic secret (RFC 8446 §7.3).
@@ -278,7 +330,7 @@ impl Protection {
         let mut iv = [0u8; 12];
         let p = expand_label(suite.hash, secret, b"key", b"", &mut key[..klen])
             .and_then(|()| expand_label(suite.hash, secret, b"iv", b"", &mut iv))
-            .and_then(|()| Protection::new(suite.cipher, &key[..klen], iv, true));
+            .and_then(|()| Protection::aead(suite.cipher, &key[..klen], iv, true));
         wipe(&mut key);
         wipe(&mut iv);
         p
@@ -291,10 +343,12 @@ impl Protection {
         client_random: &[u8; 32],
         server_random: &[u8; 32],
         from_client: bool,
+        encrypt_then_mac: bool,
     ) -> Option<Protection> {
         let (kl, ivl) = (suite.cipher.key_len(), suite.cipher.tls12_iv_len());
-        let mut block = [0u8; 2 * 32 + 2 * 12];
-        let block = &mut block[..2 * (kl + ivl)];
+        let ml = suite.cipher.mac().map_or(0, Mac::output_len);
+        let mut block = [0u8; 2 * 48 + 2 * 32 + 2 * 12];
+        let block = &mut block[..2 * (ml + kl + ivl)];
         prf(
             suite.hash,
             master,
@@ -302,25 +356,30 @@ impl Protection {
             &[server_random, client_random],
             block,
         );
-        // client_write_key, server_write_key, client_write_IV, server_write_IV (AEAD
-        // suites have no MAC keys).
-        let (key, iv) = if from_client {
-            (&block[..kl], &block[2 * kl..2 * kl + ivl])
-        } else {
-            (&block[kl..2 * kl], &block[2 * kl + ivl..])
-        };
+        // client_write_MAC_key, server_write_MAC_key, client_write_key,
+        // server_write_key, client_write_IV, server_write_IV (AEAD suites have no MAC
+        // keys, CBC no IVs).
+        let side = usize::from(!from_client);
+        let mac_key = &block[side * ml..(side + 1) * ml];
+        let keys = &block[2 * ml..];
+        let key = &keys[side * kl..(side + 1) * kl];
+        let iv = &keys[2 * kl + side * ivl..2 * kl + (side + 1) * ivl];
         let mut iv12 = [0u8; 12];
         iv12[..ivl].copy_from_slice(iv);
-        let p = Protection::new(suite.cipher, key, iv12, false);
+        let p = match suite.cipher.mac() {
+            Some(mac) => {
+                Cbc::new(key, mac, mac_key, encrypt_then_mac).map(|c| Protection::Cbc(Box::new(c)))
+            }
+            None => Protection::aead(suite.cipher, key, iv12, false),
+        };
         wipe(&mut iv12);
         wipe(block);
         p
     }
+}
 
-    /// Opens one record (`header` and its body, decrypted in place): the plaintext,
-    /// TLS 1.3's with its content type and padding still on. `None`: it does not
-    /// authenticate.
-    pub fn open<'a>(&mut self, header: [u8; 5], body: &'a mut [u8]) -> Option<&'a mut [u8]> {
+impl Aead {
+    fn open<'a>(&mut self, header: [u8; 5], body: &'a mut [u8]) -> Option<&'a mut [u8]> {
         let mut nonce = self.iv;
         let sealed = if self.explicit_nonce {
             let (explicit, rest) = body.split_at_mut_checked(8)?;
@@ -359,6 +418,8 @@ pub struct Hellos {
     /// The negotiated version.
     pub version: u16,
     pub cipher: u16,
+    /// The ServerHello accepted encrypt_then_mac (RFC 7366: CBC suites only).
+    pub encrypt_then_mac: bool,
 }
 
 /// Which keys protect a direction's records.
@@ -633,6 +694,7 @@ impl Decryptor {
                 &h.client_random,
                 &h.server_random,
                 from_client,
+                h.encrypt_then_mac,
             )
         };
         let Some(p) = protection else {

@@ -202,6 +202,7 @@ impl Session {
             server_random: s.random,
             version: s.version,
             cipher: s.cipher,
+            encrypt_then_mac: s.extensions.contains(&22),
         })
     }
 }

@@ -95,6 +95,7 @@ fn hellos(version: u16, cipher: u16) -> Hellos {
         server_random: SR,
         version,
         cipher,
+        encrypt_then_mac: false,
     }
 }
 
@@ -270,14 +271,14 @@ fn tls12_gcm_and_chacha_records_open_after_change_cipher_spec() {
         assert_eq!(plain, b"HTTP/1.1 204 No Content\r\n\r\n", "{cipher:04x}");
         assert_eq!(d.outcome(), Some(Outcome::Decrypted));
     }
-    // AES-CBC is left for later.
+    // TLS 1.1 (its PRF is MD5/SHA-1) is not decrypted.
     let mut d = Decryptor::new(log);
     run(
         &mut d,
         true,
-        &[20, 3, 3, 0, 1, 1],
+        &[20, 3, 2, 0, 1, 1],
         10,
-        &hellos(0x0303, 0xc013),
+        &hellos(0x0302, 0xc013),
     );
     assert_eq!(d.outcome(), Some(Outcome::UnsupportedSuite));
 }
@@ -339,4 +340,85 @@ fn decrypt_throughput() {
         "{:.0} MB/s ({bytes} bytes in {secs:.4}s)",
         bytes as f64 / secs / 1e6
     );
+}
+
+/// TLS 1.2 AES-CBC records: MAC-then-encrypt (RFC 5246) and encrypt-then-MAC
+/// (RFC 7366), SHA-1 and SHA-384 MACs, built with RustCrypto's CBC encryptor.
+#[test]
+fn tls12_cbc_records_open_both_mac_orders() {
+    use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
+    use ring::hmac;
+    let master = [0x5a; 48];
+    let mut log = KeyLog::new();
+    log.read(format!("CLIENT_RANDOM {} {}\n", "07".repeat(32), "5a".repeat(48)).as_bytes());
+    let log = Arc::new(log);
+    for (cipher, kl, ml, mac_alg) in [
+        (0xc013, 16, 20, hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
+        (0xc028, 32, 48, hmac::HMAC_SHA384),
+    ] {
+        for etm in [false, true] {
+            let s = suite(0x0303, cipher).unwrap();
+            let mut block = vec![0u8; 2 * (ml + kl)];
+            prf(s.hash, &master, b"key expansion", &[&SR, &CR], &mut block);
+            // The server's keys.
+            let mac_key = hmac::Key::new(mac_alg, &block[ml..2 * ml]);
+            let key = block[2 * ml + kl..2 * ml + 2 * kl].to_vec();
+            let seal = |seq: u64, kind: u8, content: &[u8]| {
+                let mac = |data: &[u8]| {
+                    let mut c = hmac::Context::with_key(&mac_key);
+                    c.update(&seq.to_be_bytes());
+                    c.update(&[kind, 3, 3]);
+                    c.update(&(data.len() as u16).to_be_bytes());
+                    c.update(data);
+                    c.sign().as_ref().to_vec()
+                };
+                let mut plain = content.to_vec();
+                if !etm {
+                    plain.extend(mac(content));
+                }
+                let pad = 15 - plain.len() % 16;
+                plain.extend(std::iter::repeat_n(pad as u8, pad + 1));
+                let iv = [seq as u8; 16];
+                let len = plain.len();
+                let sealed = match key.len() {
+                    16 => ::cbc::Encryptor::<aes::Aes128>::new_from_slices(&key, &iv)
+                        .unwrap()
+                        .encrypt_padded_mut::<NoPadding>(&mut plain, len)
+                        .unwrap()
+                        .to_vec(),
+                    _ => ::cbc::Encryptor::<aes::Aes256>::new_from_slices(&key, &iv)
+                        .unwrap()
+                        .encrypt_padded_mut::<NoPadding>(&mut plain, len)
+                        .unwrap()
+                        .to_vec(),
+                };
+                let mut body = iv.to_vec();
+                body.extend(sealed);
+                if etm {
+                    body.extend(mac(&body));
+                }
+                let mut rec = vec![kind, 3, 3];
+                rec.extend_from_slice(&(body.len() as u16).to_be_bytes());
+                rec.extend(body);
+                rec
+            };
+            let mut flight = vec![20, 3, 3, 0, 1, 1];
+            flight.extend(seal(0, 22, &finished()));
+            flight.extend(seal(1, 23, b"HTTP/1.1 204 No Content\r\n\r\n"));
+            let mut h = hellos(0x0303, cipher);
+            h.encrypt_then_mac = etm;
+            let mut d = Decryptor::new(Arc::clone(&log));
+            let plain = run(&mut d, false, &flight, 7, &h);
+            assert_eq!(
+                plain, b"HTTP/1.1 204 No Content\r\n\r\n",
+                "{cipher:04x} {etm}"
+            );
+            assert_eq!(d.outcome(), Some(Outcome::Decrypted));
+            // The other MAC order does not authenticate.
+            h.encrypt_then_mac = !etm;
+            let mut d = Decryptor::new(Arc::clone(&log));
+            run(&mut d, false, &flight, 7, &h);
+            assert_eq!(d.outcome(), Some(Outcome::BadRecord), "{cipher:04x} {etm}");
+        }
+    }
 }
