@@ -3,13 +3,15 @@
 # HTTP/1.1 over TLS on loopback, with the clients' secrets (SSLKEYLOGFILE), for
 # `--tls-keylog`. Servers: nginx (TLS 1.2 and 1.3: a JSON API and a login that
 # refuses) and Python's http.server over ssl (keep-alive, JSON). Clients: curl
-# (TLS 1.2 ECDHE-RSA-AES128-GCM-SHA256 and ECDHE-RSA-CHACHA20-POLY1305, TLS 1.3
+# (TLS 1.2 ECDHE-RSA-AES128-GCM-SHA256, ECDHE-RSA-CHACHA20-POLY1305 and the CBC
+# suites ECDHE-RSA-AES128-SHA256 and ECDHE-RSA-AES256-SHA, TLS 1.3
 # TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256; several requests a
 # connection, a POST with a body), Python's http.client (its ssl module honours
 # SSLKEYLOGFILE), `openssl s_client -keylogfile`, and one curl connection whose
 # secrets are left out of the key log on purpose (no_key). The certificates and
 # secrets are throwaway test material. Needs root (tcpdump), nginx-light, openssl,
-# curl, python3. Usage: scripts/make-tls-keylog-capture.sh [OUT.pcap [OUT.keys]]
+# curl, python3, editcap (the pcapng with the secrets inside, OUT-dsb.pcapng).
+# Usage: scripts/make-tls-keylog-capture.sh [OUT.pcap [OUT.keys]]
 set -euo pipefail
 out=${1:-captures/tls-keylog.pcap}
 keys=${2:-captures/tls-keylog.keys}
@@ -33,7 +35,7 @@ http {
     ssl_certificate $work/cert.pem;
     ssl_certificate_key $work/key.pem;
     ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305;
+    ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES256-SHA;
     ssl_session_tickets off;
     location /api/ { default_type application/json; return 200 '{"items":[{"id":1},{"id":2}]}'; }
     location = /login { default_type application/json; return 401 '{"error":"invalid credentials"}'; }
@@ -84,6 +86,9 @@ session() {
 }
 session --tlsv1.2 --tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256
 session --tlsv1.2 --tls-max 1.2 --ciphers ECDHE-RSA-CHACHA20-POLY1305
+# CBC with HMAC-SHA256 and with HMAC-SHA1 (OpenSSL negotiates encrypt-then-MAC).
+session --tlsv1.2 --tls-max 1.2 --ciphers ECDHE-RSA-AES128-SHA256
+session --tlsv1.2 --tls-max 1.2 --ciphers ECDHE-RSA-AES256-SHA
 session --tlsv1.3 --tls13-ciphers TLS_AES_256_GCM_SHA384
 session --tlsv1.3 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256
 # Python's own client (keylog_filename from SSLKEYLOGFILE) to Python's server.
@@ -113,4 +118,5 @@ kill $tcpdump_pid; wait $tcpdump_pid 2>/dev/null || true
   cat "$work/keys"
 } > "$keys"
 chmod 600 "$keys"
-echo "wrote $out and $keys"
+editcap --inject-secrets tls,"$keys" "$out" "${out%.pcap}-dsb.pcapng"
+echo "wrote $out, $keys and ${out%.pcap}-dsb.pcapng"

@@ -153,7 +153,7 @@ pub const OPTIONS: &[Opt] = &[
         Some("FILE"),
         File,
         DETECT,
-        "decrypt TLS with the secrets of this key log (SSLKEYLOGFILE format, as curl, browsers and openssl write it); the HTTP inside is read like cleartext. AES-GCM and ChaCha20 suites, TLS 1.2 and 1.3",
+        "decrypt TLS with the secrets of this key log (SSLKEYLOGFILE format, as curl, browsers and openssl write it); the HTTP inside is read like cleartext. AES-GCM, ChaCha20 and (TLS 1.2) AES-CBC suites, TLS 1.2 and 1.3",
     ),
     opt(
         None,

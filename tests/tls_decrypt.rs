@@ -1,5 +1,6 @@
 //! `--tls-keylog` on `captures/tls-keylog.pcap` (real nginx, Python http.server,
-//! curl, Python and `openssl s_client` on loopback, TLS 1.2 AES-GCM and ChaCha20,
+//! curl, Python and `openssl s_client` on loopback, TLS 1.2 AES-GCM, ChaCha20 and
+//! AES-CBC (encrypt-then-MAC),
 //! TLS 1.3 AES-256-GCM and ChaCha20; scripts/make-tls-keylog-capture.sh): the HTTP
 //! inside is what tshark decrypts with the same key log, and the one connection whose
 //! secrets were withheld has its TLS record and nothing else.
@@ -15,7 +16,7 @@ use serde_json::Value;
 const CAPTURE: &str = "captures/tls-keylog.pcap";
 const KEYS: &str = "captures/tls-keylog.keys";
 /// The client port of the connection whose secrets are not in the key log.
-const WITHHELD: u64 = 36354;
+const WITHHELD: u64 = 41064;
 
 /// The key log with owner-only permissions (a checkout may leave it world-readable,
 /// which is used but warned about).
@@ -65,7 +66,7 @@ fn apiwatch_exchanges(recs: &[Value]) -> PerConnection {
 fn every_decrypted_exchange_equals_tsharks() {
     let (recs, _) = run(&[]);
     let ours = apiwatch_exchanges(&recs);
-    assert_eq!(ours.values().map(Vec::len).sum::<usize>(), 17, "{ours:?}");
+    assert_eq!(ours.values().map(Vec::len).sum::<usize>(), 23, "{ours:?}");
     for r in recs.iter().filter(|r| r["type"] != "tls") {
         assert_eq!(r["flags"], serde_json::json!(["decrypted"]), "{r}");
     }
@@ -119,11 +120,13 @@ fn every_decrypted_exchange_equals_tsharks() {
 fn each_tls_connection_has_one_record_saying_whether_it_was_decrypted() {
     let (recs, _) = run(&[]);
     let tls: Vec<&Value> = recs.iter().filter(|r| r["type"] == "tls").collect();
-    assert_eq!(tls.len(), 7);
+    assert_eq!(tls.len(), 9);
     let ciphers: Vec<&str> = tls.iter().map(|r| r["cipher"].as_str().unwrap()).collect();
     for suite in [
         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
         "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
         "TLS_AES_256_GCM_SHA384",
         "TLS_CHACHA20_POLY1305_SHA256",
     ] {
@@ -173,7 +176,7 @@ fn decryption_outcomes_are_counted() {
     };
     assert_eq!(
         last("apiwatch_tls_decryption_total{outcome=\"decrypted\"}"),
-        "6"
+        "8"
     );
     assert_eq!(
         last("apiwatch_tls_decryption_total{outcome=\"no_key\"}"),
@@ -181,14 +184,14 @@ fn decryption_outcomes_are_counted() {
     );
     assert_eq!(
         last("apiwatch_http_exchanges_total{method=\"POST\",status_class=\"4xx\"}"),
-        "5"
+        "7"
     );
 }
 
 #[test]
 fn without_the_key_log_the_connections_are_records_only() {
     let recs = common::exchanges(&common::repo(CAPTURE));
-    assert_eq!(recs.len(), 7);
+    assert_eq!(recs.len(), 9);
     assert!(
         recs.iter()
             .all(|r| r["type"] == "tls" && r.get("decrypted").is_none())

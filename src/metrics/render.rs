@@ -246,7 +246,7 @@ pub fn render(
         &mut s,
         "apiwatch_tls_decryption_total",
         "counter",
-        "TLS connections read with a key log (--tls-keylog), by outcome: decrypted, no_key (no secret for its client random), unsupported_suite (CBC, CCM, TLS 1.1 or older), bad_record (a record that does not authenticate), midstream (encrypted records without the hellos).",
+        "TLS connections read with a key log (--tls-keylog), by outcome: decrypted, no_key (no secret for its client random), unsupported_suite (CCM, 3DES, Camellia..., TLS 1.1 or older), bad_record (a record that does not authenticate), midstream (encrypted records without the hellos).",
     );
     for o in crate::tls::decrypt::Outcome::ALL {
         let _ = writeln!(

@@ -57,7 +57,7 @@ pub enum Outcome {
     Decrypted,
     /// The key log has no (or not the needed) secret for the client random.
     NoKey,
-    /// A version or cipher suite not decrypted (CBC, CCM, TLS ≤ 1.1...).
+    /// A version or cipher suite not decrypted (CCM, 3DES, TLS ≤ 1.1...).
     UnsupportedSuite,
     /// A record did not authenticate with the secrets, or is not a TLS record.
     BadRecord,
