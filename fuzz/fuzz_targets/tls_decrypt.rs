@@ -101,9 +101,10 @@ impl Sealer {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [mode, mut rest @ ..] = data else {
+    let [mode, rest @ ..] = data else {
         return;
     };
+    let mut rest: &[u8] = rest;
     let (version, cipher) = match mode % 4 {
         0 => (0x0304, 0x1301),
         1 => (0x0304, 0x1303),

@@ -263,7 +263,7 @@ pub fn next_secret(hash: Hash, secret: &Secret) -> Option<Secret> {
 
 /// One direction's record protection in one epoch.
 pub enum Protection {
-    Aead(Aead),
+    Aead(Box<Aead>),
     Cbc(Box<Cbc>),
 }
 
@@ -304,13 +304,13 @@ impl Drop for Aead {
 impl Protection {
     fn aead(cipher: Cipher, key: &[u8], iv: [u8; 12], tls13: bool) -> Option<Protection> {
         let key = UnboundKey::new(cipher.algorithm()?, key).ok()?;
-        Some(Protection::Aead(Aead {
+        Some(Protection::Aead(Box::new(Aead {
             key: LessSafeKey::new(key),
             iv,
             seq: 0,
             tls13,
             explicit_nonce: !tls13 && cipher != Cipher::Chacha20Poly1305,
-        }))
+        })))
     }
 
     /// Opens one record (`header` and its body, decrypted in place): the plaintext,
