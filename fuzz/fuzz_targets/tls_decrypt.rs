@@ -1,8 +1,9 @@
 //! The TLS record layer with a fixed key log, fed arbitrary bytes in arbitrary
-//! pieces, with gaps, and records the target seals itself with the logged secrets
-//! (so that the fuzzer reaches past authentication: arbitrary inner plaintexts,
-//! content types, padding, handshake messages, KeyUpdate, Finished): never a panic,
-//! memory bounded whatever is announced, and the decrypted stream read as HTTP.
+//! pieces, with gaps, and TLS 1.3 records the target seals itself with the logged
+//! secrets (so that the fuzzer reaches past authentication: arbitrary inner
+//! plaintexts, content types, padding, handshake messages, KeyUpdate, Finished):
+//! never a panic, memory bounded whatever is announced, and the decrypted stream
+//! read as HTTP.
 #![no_main]
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, OnceLock};
@@ -105,18 +106,20 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut rest: &[u8] = rest;
-    let (version, cipher) = match mode % 4 {
-        0 => (0x0304, 0x1301),
-        1 => (0x0304, 0x1303),
-        2 => (0x0303, 0xc02f),
-        _ => (0x0304, 0x1302), // 48-byte secrets wanted, 32 logged: no_key
+    let (version, cipher, encrypt_then_mac) = match mode % 6 {
+        0 => (0x0304, 0x1301, false),
+        1 => (0x0304, 0x1303, false),
+        2 => (0x0303, 0xc02f, false),
+        3 => (0x0303, 0xc013, false), // CBC, MAC-then-encrypt
+        4 => (0x0303, 0xc028, true),  // CBC, encrypt-then-MAC
+        _ => (0x0304, 0x1302, false), // 48-byte secrets wanted, 32 logged: no_key
     };
     let hellos = Hellos {
         client_random: CLIENT_RANDOM,
         server_random: [9; 32],
         version,
         cipher,
-        encrypt_then_mac: false,
+        encrypt_then_mac,
     };
     let endpoints = Endpoints {
         client_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
