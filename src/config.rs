@@ -35,7 +35,9 @@ const HOUR: Nanos = 3_600_000_000_000;
 /// [`crate::time::MAX_TIME`]).
 pub fn max_duration(key: &str) -> Nanos {
     match key {
-        "detect.burst.window" => HOUR / 12,
+        "detect.burst.window" | "detect.encrypted.window" | "detect.encrypted.attempt_window" => {
+            HOUR / 12
+        }
         "detect.learning_period" => 90 * 24 * HOUR,
         _ => 24 * HOUR,
     }
@@ -209,6 +211,7 @@ struct RawDetect {
     ipv6_prefix: Option<u8>,
     salt: Option<String>,
     burst: Option<RawBurst>,
+    encrypted: Option<RawEncrypted>,
     login: Option<RawLogin>,
     endpoint_scan: Option<RawScan>,
     object_enumeration: Option<RawEnum>,
@@ -232,6 +235,22 @@ struct RawBurst {
     sigmas: Option<f64>,
     factor: Option<f64>,
     min_history: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEncrypted {
+    window: Option<String>,
+    burst_floor: Option<u64>,
+    burst_factor: Option<f64>,
+    attempt_window: Option<String>,
+    min_attempts: Option<usize>,
+    max_attempt_bytes: Option<u64>,
+    max_attempt_duration: Option<String>,
+    size_band: Option<u64>,
+    size_band_ratio: Option<f64>,
+    min_distinct_sizes: Option<usize>,
+    max_clients: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -456,6 +475,9 @@ fn detect(a: &Apply<'_>, d: RawDetect, t: &mut DetectConfig) -> Result<(), Strin
     if let Some(b) = d.burst {
         detect_burst(a, b, t)?;
     }
+    if let Some(e) = d.encrypted {
+        detect_encrypted(a, e, t)?;
+    }
     if let Some(l) = d.login {
         detect_login(a, l, t)?;
     }
@@ -487,6 +509,65 @@ fn detect_burst(a: &Apply<'_>, b: RawBurst, t: &mut DetectConfig) -> Result<(), 
         "detect.burst.min_history",
         b.min_history,
         &mut t.burst.min_history,
+    )
+}
+
+/// `[detect.encrypted]`.
+fn detect_encrypted(a: &Apply<'_>, e: RawEncrypted, t: &mut DetectConfig) -> Result<(), String> {
+    let c = &mut t.encrypted;
+    for (key, v, into) in [
+        ("detect.encrypted.window", e.window, &mut c.window),
+        (
+            "detect.encrypted.attempt_window",
+            e.attempt_window,
+            &mut c.attempt_window,
+        ),
+        (
+            "detect.encrypted.max_attempt_duration",
+            e.max_attempt_duration,
+            &mut c.max_attempt_duration,
+        ),
+    ] {
+        a.dur(key, v, into)?;
+        if *into < 1_000_000_000 {
+            return Err(a.err(key, "must be at least 1s"));
+        }
+    }
+    a.positive(
+        "detect.encrypted.burst_floor",
+        e.burst_floor,
+        &mut c.burst_floor,
+    )?;
+    a.positive(
+        "detect.encrypted.burst_factor",
+        e.burst_factor,
+        &mut c.burst_factor,
+    )?;
+    a.positive(
+        "detect.encrypted.min_attempts",
+        e.min_attempts,
+        &mut c.min_attempts,
+    )?;
+    a.positive(
+        "detect.encrypted.max_attempt_bytes",
+        e.max_attempt_bytes,
+        &mut c.max_attempt_bytes,
+    )?;
+    a.positive("detect.encrypted.size_band", e.size_band, &mut c.size_band)?;
+    a.ratio(
+        "detect.encrypted.size_band_ratio",
+        e.size_band_ratio,
+        &mut c.size_band_ratio,
+    )?;
+    a.positive(
+        "detect.encrypted.min_distinct_sizes",
+        e.min_distinct_sizes,
+        &mut c.min_distinct_sizes,
+    )?;
+    a.positive(
+        "detect.encrypted.max_clients",
+        e.max_clients,
+        &mut c.max_clients,
     )
 }
 
@@ -712,6 +793,18 @@ mod tests {
             ),
             ("[flow]\nidle_timeout = \"0ms\"", "flow.idle_timeout"),
             ("[detect.burst]\nsigmas = nan", "detect.burst.sigmas"),
+            (
+                "[detect.encrypted]\nmin_attempts = 0",
+                "detect.encrypted.min_attempts",
+            ),
+            (
+                "[detect.encrypted]\nwindow = \"2h\"",
+                "detect.encrypted.window",
+            ),
+            (
+                "[detect.encrypted]\nsize_band_ratio = 2.0",
+                "detect.encrypted.size_band_ratio",
+            ),
         ] {
             let e = Config::parse("x.toml", text).unwrap_err();
             assert!(e.contains(key), "{text}: {e}");

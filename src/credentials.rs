@@ -159,12 +159,7 @@ impl Scanner {
             };
             b = &b[first..];
             self.format = if matches!(b[0], b'{' | b'[') {
-                Format::Json(Box::new(Json {
-                    // Room for a key and most values at once: no growing step by step.
-                    cur: Vec::with_capacity(MAX_KEY),
-                    key: Vec::with_capacity(MAX_KEY),
-                    ..Json::default()
-                }))
+                Format::Json(Box::default())
             } else {
                 Format::Form(Box::new(Form {
                     key: Vec::with_capacity(MAX_KEY),
@@ -197,6 +192,11 @@ impl Scanner {
 
 /// The `boundary` parameter of a `multipart/form-data` media type.
 fn multipart_boundary(ct: &str) -> Option<String> {
+    // Nearly every body is JSON or a form: decided on the first bytes.
+    let head = ct.trim_start().as_bytes();
+    if head.len() < 10 || !head[..10].eq_ignore_ascii_case(b"multipart/") {
+        return None;
+    }
     let (kind, params) = ct.split_once(';').unwrap_or((ct, ""));
     if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
         return None;
@@ -218,15 +218,67 @@ fn push_capped(buf: &mut Vec<u8>, cap: usize, c: &[u8]) {
     buf.extend_from_slice(&c[..room.min(c.len())]);
 }
 
+/// Bytes kept inline, at most `N` (pushes beyond are dropped): a key or an account
+/// name costs no allocation.
+#[derive(Debug, Clone, Copy)]
+struct Inline<const N: usize> {
+    len: usize,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Default for Inline<N> {
+    fn default() -> Self {
+        Inline {
+            len: 0,
+            bytes: [0; N],
+        }
+    }
+}
+
+impl<const N: usize> Inline<N> {
+    fn push_capped(&mut self, cap: usize, c: &[u8]) {
+        let n = cap.min(N).saturating_sub(self.len).min(c.len());
+        self.bytes[self.len..self.len + n].copy_from_slice(&c[..n]);
+        self.len += n;
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+/// What the string being read is for, decided when it opens: only keys, account
+/// names and GraphQL queries are kept; every other value (a password among them)
+/// is passed over without a copy.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// No key before it: a key, if `:` follows.
+    #[default]
+    Key,
+    /// The value of a user field of this rank.
+    User(usize),
+    /// The value of a `query` field.
+    Query,
+    Skip,
+}
+
 /// JSON tokens, streamed: only keys and string values matter, so nesting is not
 /// tracked at all (any depth is read; a string followed by `:` is a key).
 #[derive(Debug, Default)]
 struct Json {
     state: JsonState,
-    /// The string being read (decoded, capped).
-    cur: Vec<u8>,
-    /// The key the next value belongs to.
-    key: Vec<u8>,
+    /// The string being read (decoded, capped) unless it is a query...
+    cur: Inline<MAX_VALUE>,
+    /// ...which is read here.
+    query: Vec<u8>,
+    want: Want,
+    /// The key the next value belongs to, and its user-field rank.
+    key: Inline<MAX_KEY>,
+    key_rank: Option<usize>,
     has_key: bool,
     /// Hex digits of a `\u` escape, and how many were read.
     hex: u32,
@@ -249,11 +301,28 @@ enum JsonState {
 }
 
 impl Json {
-    fn cap(&self) -> usize {
-        if self.has_key && self.key == b"query" {
-            MAX_QUERY
+    /// A string opens: what it is for.
+    fn open(&mut self) {
+        self.cur.clear();
+        self.high = None;
+        self.want = if !self.has_key {
+            Want::Key
+        } else if self.key.as_slice() == b"query" {
+            self.query.clear();
+            Want::Query
         } else {
-            MAX_VALUE
+            self.key_rank.map_or(Want::Skip, Want::User)
+        };
+    }
+
+    /// Decoded string bytes.
+    #[inline]
+    fn push(&mut self, c: &[u8]) {
+        match self.want {
+            Want::Key => self.cur.push_capped(MAX_KEY, c),
+            Want::User(_) => self.cur.push_capped(MAX_VALUE, c),
+            Want::Query => push_capped(&mut self.query, MAX_QUERY, c),
+            Want::Skip => {}
         }
     }
 
@@ -264,8 +333,7 @@ impl Json {
             match self.state {
                 JsonState::Between => match c {
                     b'"' => {
-                        self.cur.clear();
-                        self.high = None;
+                        self.open();
                         self.state = JsonState::Str;
                     }
                     b'{' | b'[' | b',' | b'}' | b']' | b':' => self.has_key = false,
@@ -279,8 +347,7 @@ impl Json {
                     // Plain bytes up to the next quote or backslash in one step.
                     let rest = &b[i..];
                     let n = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
-                    let cap = self.cap();
-                    push_capped(&mut self.cur, cap, &rest[..n]);
+                    self.push(&rest[..n]);
                     i += n;
                     match b.get(i) {
                         Some(b'"') => self.state = JsonState::AfterStr,
@@ -304,8 +371,7 @@ impl Json {
                         }
                         other => other,
                     };
-                    let cap = self.cap();
-                    push_capped(&mut self.cur, cap, &[decoded]);
+                    self.push(&[decoded]);
                     self.state = JsonState::Str;
                 }
                 JsonState::Unicode => {
@@ -329,10 +395,13 @@ impl Json {
                     c if c.is_ascii_whitespace() => {}
                     b':' => {
                         self.key.clear();
-                        push_capped(&mut self.key, MAX_KEY, &self.cur);
+                        self.key.push_capped(MAX_KEY, self.cur.as_slice());
                         self.has_key = true;
-                        if is_password_key(&self.key) {
+                        self.key_rank = None;
+                        if is_password_key(self.key.as_slice()) {
                             found.password = true;
+                        } else {
+                            self.key_rank = user_rank(self.key.as_slice());
                         }
                         self.state = JsonState::Between;
                     }
@@ -371,27 +440,24 @@ impl Json {
             (_, u) => char::from_u32(u).unwrap_or('\u{FFFD}'),
         };
         let mut buf = [0u8; 4];
-        let cap = self.cap();
-        push_capped(&mut self.cur, cap, ch.encode_utf8(&mut buf).as_bytes());
+        self.push(ch.encode_utf8(&mut buf).as_bytes());
     }
 
     /// The string just read is the value of `key`.
     fn value(&mut self, found: &mut Found) {
-        if self.key == b"query" {
-            let (u, p) = graphql_inline(&self.cur);
-            found.password |= p;
-            if let Some(u) = u
-                && found.best.is_none()
-            {
-                let u: Vec<u8> = u[..u.len().min(MAX_VALUE)].to_vec();
-                found.user(USER_FIELDS.len(), &u);
+        match self.want {
+            Want::Query => {
+                let (u, p) = graphql_inline(&self.query);
+                found.password |= p;
+                if let Some(u) = u
+                    && found.best.is_none()
+                {
+                    let u: Vec<u8> = u[..u.len().min(MAX_VALUE)].to_vec();
+                    found.user(USER_FIELDS.len(), &u);
+                }
             }
-            return;
-        }
-        if let Some(rank) = user_rank(&self.key) {
-            let v = std::mem::take(&mut self.cur);
-            found.user(rank, &v);
-            self.cur = v;
+            Want::User(rank) => found.user(rank, self.cur.as_slice()),
+            Want::Key | Want::Skip => {}
         }
     }
 }

@@ -267,12 +267,16 @@ impl Sinks {
             self.reopen()?;
         }
         if let Some(t) = e.tls.as_deref() {
-            // A TLS connection's record: logged and counted, nothing to judge.
-            self.http.tls.record(t);
-            self.tls_written += 1;
-            if let Some(l) = self.log.as_mut() {
-                l.write(e, None, None).map_err(write_err)?;
+            // A TLS connection's record: logged and counted, judged by what
+            // connections alone show. The internal record of its end is judged only.
+            if t.closed.is_none() {
+                self.http.tls.record(t);
+                self.tls_written += 1;
+                if let Some(l) = self.log.as_mut() {
+                    l.write(e, None, None).map_err(write_err)?;
+                }
             }
+            self.engine.encrypted(e, &mut self.fired);
             return Ok(());
         }
         self.written += 1;

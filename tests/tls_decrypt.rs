@@ -29,7 +29,10 @@ fn keys(dir: &Path) -> PathBuf {
 }
 
 fn run(extra: &[&str]) -> (Vec<Value>, String) {
-    let dir = common::fresh_dir("apiwatch-tls-decrypt");
+    // Tests run in parallel in one process: each run has a directory of its own.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = common::fresh_dir(&format!("apiwatch-tls-decrypt-{n}"));
     let out = common::bin()
         .arg("-r")
         .arg(common::repo(CAPTURE))

@@ -57,7 +57,7 @@ pub struct Routed {
     pub(super) others_objects: bool,
     /// The distributed-stuffing alert this exchange raised: written after the
     /// client's own alerts for it.
-    pub(super) global: Option<Alert>,
+    pub(super) global: Option<Box<Alert>>,
 }
 
 /// Keyed hashes of a path's object values: up to four (nearly every path) held
@@ -148,6 +148,8 @@ pub struct Engine {
     /// Client hash → client, kept only for clients with failed logins: it names the
     /// top contributors of a distributed-stuffing alert.
     pub(super) failed_login_clients: HashMap<u64, ClientId, Prehashed>,
+    /// Clients on TLS connections nobody can read.
+    pub(super) encrypted: super::encrypted::Encrypted,
     pub(super) stage: Stage,
     pub stats: DetectStats,
 }
@@ -176,6 +178,7 @@ impl Engine {
             inventory: Default::default(),
             global_episode: None,
             failed_login_clients: HashMap::default(),
+            encrypted: Default::default(),
             stats: Default::default(),
         }
     }
@@ -482,9 +485,40 @@ impl Engine {
         (objects, others_objects)
     }
 
+    /// A TLS connection's record (its handshake; with `closed`, its end), judged on
+    /// what connections alone show ([`super::encrypted`]). Its alerts follow the
+    /// exchanges judged before it, on either stage.
+    pub fn encrypted(&mut self, ex: &Exchange, out: &mut Vec<Alert>) {
+        if ex.tls.is_none() {
+            return;
+        }
+        self.now = self.now.max(ex.ts);
+        let ip = identity::client_ip(ex, &self.cfg.trusted_proxies);
+        let id = identity::client_id(ex, ip, &self.cfg.identity);
+        let id_hash = self.stable.hash_one(id);
+        let mut raised = Vec::new();
+        self.encrypted
+            .observe(&self.cfg, ex, id, id_hash, &mut raised);
+        self.stats.encrypted_clients = self.encrypted.clients();
+        self.stats.encrypted_evicted = self.encrypted.evicted;
+        match &mut self.stage {
+            Stage::Inline(_) => out.extend(raised),
+            Stage::Sharded(pool) => {
+                let seq = self.stats.exchanges;
+                for a in raised {
+                    pool.global(seq, a);
+                }
+            }
+        }
+    }
+
     /// The distributed-stuffing alert a global finding raises, once per episode
     /// and cooldown; the episode ends after a quiet gap.
-    fn global_episode(&mut self, obs: &Obs<'_>, global: Option<super::Finding>) -> Option<Alert> {
+    fn global_episode(
+        &mut self,
+        obs: &Obs<'_>,
+        global: Option<super::Finding>,
+    ) -> Option<Box<Alert>> {
         let cfg = &self.cfg;
         let mut alert = None;
         if let Some(f) = global {
@@ -497,7 +531,14 @@ impl Engine {
                 e.last_report = obs.ts;
                 e.reports = report;
                 let start = e.start;
-                alert = Some(make_alert(obs, None, f, Vec::new(), report, start));
+                alert = Some(Box::new(make_alert(
+                    obs,
+                    None,
+                    f,
+                    Vec::new(),
+                    report,
+                    start,
+                )));
             } else if let Some(e) = self.global_episode.as_mut() {
                 e.last_hit = obs.ts;
             }
@@ -512,6 +553,7 @@ impl Engine {
     }
 
     /// The per-client half for a routed exchange: inline, or queued for its shard.
+    #[inline]
     pub fn judge(
         &mut self,
         mut r: Routed,
@@ -521,8 +563,8 @@ impl Engine {
         match &mut self.stage {
             Stage::Inline(shard) => {
                 let global = r.global.take();
-                shard.judge(r, &ex, out);
-                out.extend(global);
+                shard.judge(&mut r, &ex, out);
+                out.extend(global.map(|a| *a));
             }
             Stage::Sharded(pool) => {
                 pool.judge(r, ex.into_owned());

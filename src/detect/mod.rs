@@ -13,6 +13,7 @@
 //! capture gives the same alerts on every run.
 
 pub mod burst;
+pub mod encrypted;
 pub mod endpoint_scan;
 mod engine;
 pub mod login;
@@ -340,6 +341,7 @@ pub struct DetectConfig {
     /// [`OBJECT_USERS_CAP`]).
     pub object_users: usize,
     pub burst: burst::Config,
+    pub encrypted: encrypted::Config,
     pub login: login::Config,
     pub endpoint_scan: endpoint_scan::Config,
     pub object_enumeration: object_enumeration::Config,
@@ -368,6 +370,7 @@ impl Default for DetectConfig {
             client_bytes: 0,
             object_users: OBJECT_USERS_CAP,
             burst: Default::default(),
+            encrypted: Default::default(),
             login: Default::default(),
             endpoint_scan: Default::default(),
             object_enumeration: Default::default(),
@@ -390,6 +393,9 @@ pub struct DetectStats {
     pub client_bytes: u64,
     /// Epochs that found the clients past their share of the budget.
     pub clients_over_budget: u64,
+    /// Clients followed on TLS connections nobody can read, and those evicted.
+    pub encrypted_clients: usize,
+    pub encrypted_evicted: u64,
 }
 
 #[cfg(test)]

@@ -142,6 +142,21 @@ fn before(s: &str, delim: u8) -> &str {
     crate::routes::before(s, delim)
 }
 
+/// A decimal id below 2^48 (readable for the sequence check), read from its bytes.
+fn small_number(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 15 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &c in v {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(c - b'0');
+    }
+    (n < 1 << 48).then_some(n)
+}
+
 fn is_id_param(name: &[u8], value: &[u8]) -> bool {
     // The cheap tests first: most parameters are no id at all.
     let n = name;
@@ -207,11 +222,8 @@ pub fn observe(
         e.interval_start = obs.ts;
     }
     // Small numeric ids stay readable for the sequence check; others are hashed.
-    let key = match std::str::from_utf8(value)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        Some(n) if n < 1 << 48 => n,
+    let key = match small_number(value) {
+        Some(n) => n,
         _ => hash(value) | 1 << 63,
     };
     w.push(obs.ts, key);

@@ -135,10 +135,15 @@ impl Shard {
     }
 
     /// Runs the client's detectors on one exchange; its alerts go to `out`.
-    pub(super) fn judge(&mut self, r: Routed, ex: &Exchange, out: &mut Vec<Alert>) {
+    /// Lent the routing (not moved: a copy per exchange), its labels taken.
+    pub(super) fn judge(&mut self, r: &mut Routed, ex: &Exchange, out: &mut Vec<Alert>) {
         let (seq, id, ip) = (r.seq, r.id, r.ip);
         let path = r.normalized.as_deref().ok_or(r.path_len);
-        let Some(obs) = Obs::routed(ex, r.template, r.endpoint, path) else {
+        let (template, endpoint) = (
+            std::mem::take(&mut r.template),
+            std::mem::take(&mut r.endpoint),
+        );
+        let Some(obs) = Obs::routed(ex, template, endpoint, path) else {
             return;
         };
         self.now = self.now.max(obs.ts);
@@ -211,7 +216,7 @@ impl Shard {
             &obs,
             unusual_endpoint::ClientSide {
                 endpoint_hash: r.endpoint_hash,
-                seen: r.seen,
+                seen: std::mem::take(&mut r.seen),
                 clients_known: r.clients_known,
                 learning_end: r.learning_end,
                 objects: r.objects.as_slice(),

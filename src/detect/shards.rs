@@ -128,10 +128,16 @@ impl Pool {
     pub fn judge(&mut self, mut r: Routed, ex: Exchange) {
         self.unmet += 1;
         if let Some(a) = r.global.take() {
-            self.pending.push((r.seq, a));
+            self.pending.push((r.seq, *a));
         }
         let shard = self.shard_of(r.client_hash);
         self.push(shard, Item::Judge(Box::new(r), Box::new(ex)));
+    }
+
+    /// An alert of the global half, written after the client alerts of exchange
+    /// `seq` and before those of the next.
+    pub fn global(&mut self, seq: u64, a: Alert) {
+        self.pending.push((seq, a));
     }
 
     pub fn evict(&mut self, client_hash: u64, id: ClientId) {
@@ -208,9 +214,9 @@ fn run(mut shard: Shard, rx: Receiver<ToShard>, reply: mpsc::Sender<Reply>) {
                 let work = std::panic::AssertUnwindSafe(|| {
                     for item in items {
                         match item {
-                            Item::Judge(r, ex) => {
+                            Item::Judge(mut r, ex) => {
                                 let seq = r.seq;
-                                shard.judge(*r, &ex, &mut raised);
+                                shard.judge(&mut r, &ex, &mut raised);
                                 alerts.extend(raised.drain(..).map(|a| (seq, a)));
                             }
                             Item::Evict(id) => shard.forget(&id),

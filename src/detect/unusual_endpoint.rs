@@ -284,7 +284,8 @@ pub struct Seen {
     /// Other clients known to use the endpoint (capped at the per-endpoint cap).
     pub others: usize,
     /// A shadow endpoint answered for the first time (reported once per endpoint).
-    pub shadow: Option<Finding>,
+    /// Boxed: rare, and `Seen` travels with every exchange.
+    pub shadow: Option<Box<Finding>>,
     /// The endpoint has answered 2xx to someone: a route that exists.
     pub known: bool,
     /// The endpoint is outside the spec and answered 2xx: reported once per client.
@@ -344,13 +345,13 @@ pub fn inventory(
                 && !info.shadow_reported;
             if shadow {
                 info.shadow_reported = true;
-                seen.shadow = Some(shadow_finding(
+                seen.shadow = Some(Box::new(shadow_finding(
                     obs,
                     None,
                     info.first_seen,
                     info.clients.len(),
                     learning_end,
-                ));
+                )));
             }
         }
     }
@@ -508,7 +509,7 @@ pub fn profile(
         return None;
     }
     if side.seen.shadow.is_some() {
-        return side.seen.shadow;
+        return side.seen.shadow.map(|f| *f);
     }
     let established =
         prof.first_seen < side.learning_end && prof.requests >= cfg.min_profile_requests;

@@ -108,8 +108,13 @@ pub fn to_json(a: &Alert, input: Option<&Input>) -> String {
     if !global {
         rec.insert("community_id".into(), eve::community_id(src, dest).into());
     }
-    rec.insert("app_proto".into(), "http".into());
-    if !global {
+    // Judged on TLS connections nobody could read: no transaction, no HTTP.
+    let encrypted = f.evidence.get("encrypted") == Some(&Value::Bool(true));
+    rec.insert(
+        "app_proto".into(),
+        if encrypted { "tls" } else { "http" }.into(),
+    );
+    if !global && !encrypted {
         rec.insert("tx_id".into(), a.trans_depth.saturating_sub(1).into());
     }
     rec.insert("direction".into(), "to_server".into());
@@ -134,7 +139,13 @@ pub fn to_json(a: &Alert, input: Option<&Input>) -> String {
             "context": {"apiwatch": context},
         }),
     );
-    rec.insert("http".into(), http);
+    if encrypted {
+        if let Some(sni) = a.host.as_deref() {
+            rec.insert("tls".into(), json!({ "sni": sni }));
+        }
+    } else {
+        rec.insert("http".into(), http);
+    }
     if !global && a.flow.id != 0 {
         let flow = eve::Flow {
             pkts_toserver: a.flow.pkts_toserver,

@@ -466,7 +466,10 @@ impl FlowTable {
         }
         let held_before = flow.held();
         if flow.http.is_done() {
-            // Not HTTP (or tunnelled): no need to reassemble, only to notice the end.
+            // Not HTTP (or tunnelled): no need to reassemble, only to notice the end
+            // (and to count what a TLS connection carries, retransmissions included).
+            flow.http
+                .opaque(from_a == flow.client_is_a, seg.payload.len(), ts);
             if seg.flags & (tcp_flags::FIN | tcp_flags::RST) != 0 {
                 self.stats.closed += 1;
                 self.remove(&key, out);

@@ -148,6 +148,18 @@ pub struct Connection {
     tls: Option<Box<TlsConn>>,
     /// The secrets TLS connections are decrypted with (`--tls-keylog`).
     keylog: Option<Arc<crate::tls::KeyLog>>,
+    /// After the TLS record of a connection read without keys: what detection needs
+    /// at its close (who, which server name, JA4) and what it carried since.
+    tail: Option<Box<TlsTail>>,
+}
+
+/// The rest of a TLS connection after its record: the bytes nobody can read,
+/// counted until the connection ends (then one internal record carries them).
+#[derive(Debug)]
+struct TlsTail {
+    start: Nanos,
+    client: Option<crate::tls::ClientHello>,
+    closed: crate::tls::Closed,
 }
 
 impl Connection {
@@ -167,6 +179,7 @@ impl Connection {
             last_server_ts: 0,
             tls: None,
             keylog: None,
+            tail: None,
         };
         if midstream {
             c.requests.start_midstream();
@@ -287,9 +300,74 @@ impl Connection {
         if let Some(t) = self.tls.as_mut() {
             t.data(from_client, data, ts, out);
             if t.finished() {
-                self.tls = None;
+                self.end_tls();
             }
         }
+    }
+
+    /// The TLS record is written and nothing is decrypted: an established
+    /// connection is then followed as bytes only ([`Self::opaque`]).
+    #[cold]
+    fn end_tls(&mut self) {
+        if let Some((start, client)) = self.tls.take().and_then(|t| t.into_tail()) {
+            self.tail = Some(Box::new(TlsTail {
+                start,
+                client,
+                closed: crate::tls::Closed::default(),
+            }));
+        }
+    }
+
+    fn push_tls(&self, session: crate::tls::Session, out: &mut Vec<Exchange>) {
+        let e = &self.endpoints;
+        out.push(Exchange {
+            ts: session.start,
+            client_ip: e.client_ip,
+            client_port: e.client_port,
+            server_ip: e.server_ip,
+            server_port: e.server_port,
+            tls: Some(Box::new(session)),
+            ..Exchange::vacant()
+        });
+    }
+
+    /// Bytes of a connection that is no longer parsed (the flow table calls this
+    /// instead of reassembling): counted when they follow a TLS handshake.
+    #[inline]
+    pub fn opaque(&mut self, from_client: bool, len: usize, ts: Nanos) {
+        if let Some(t) = self.tail.as_mut()
+            && len > 0
+        {
+            let c = &mut t.closed;
+            if from_client {
+                c.client_bytes += len as u64;
+                c.client_segments += 1;
+            } else {
+                c.server_bytes += len as u64;
+                c.server_segments += 1;
+            }
+            c.end = ts;
+        }
+    }
+
+    /// The internal record of a TLS connection's encrypted part, at its close.
+    fn emit_tail(&mut self, out: &mut Vec<Exchange>) {
+        let Some(t) = self.tail.take() else {
+            return;
+        };
+        let closed = crate::tls::Closed {
+            start: t.start,
+            end: t.closed.end.max(t.start),
+            ..t.closed
+        };
+        let session = crate::tls::Session {
+            start: closed.end,
+            client: t.client,
+            outcome: crate::tls::Outcome::Established,
+            closed: Some(closed),
+            ..Default::default()
+        };
+        self.push_tls(session, out);
     }
 
     /// Bytes sent by the server.
@@ -449,6 +527,7 @@ impl Connection {
         if let Some(mut t) = self.tls.take() {
             t.flush(out);
         }
+        self.emit_tail(out);
         while let Some(tx) = self.txs.pop_front() {
             let incomplete = !(tx.request_done || tx.request.is_none()) || !tx.response_done;
             self.emit(tx, incomplete, out);
@@ -606,37 +685,40 @@ impl Connection {
 
     fn emit(&self, tx: Transaction, incomplete: bool, out: &mut Vec<Exchange>) {
         let e = &self.endpoints;
-        let (method, uri, version, request_headers) = match tx.request.map(|h| *h) {
-            Some(Head {
-                start:
+        // Fields are moved out of the boxed heads one by one: a whole `Head` moved
+        // onto the stack first is a copy per exchange.
+        let (method, uri, version, request_headers) = match tx.request {
+            Some(h) => {
+                let Head { start, headers, .. } = *h;
+                match start {
                     StartLine::Request {
                         method,
                         uri,
                         version,
-                    },
-                headers,
-                ..
-            }) => (
-                Some(method),
-                (!uri.is_empty()).then_some(uri),
-                Some(version),
-                headers,
-            ),
-            _ => (None, None, None, Default::default()),
+                    } => (
+                        Some(method),
+                        (!uri.is_empty()).then_some(uri),
+                        Some(version),
+                        headers,
+                    ),
+                    StartLine::Response { .. } => (None, None, None, Default::default()),
+                }
+            }
+            None => (None, None, None, Default::default()),
         };
-        let (status, status_msg, response_version, response_headers) = match tx.response.map(|h| *h)
-        {
-            Some(Head {
-                start:
+        let (status, status_msg, response_version, response_headers) = match tx.response {
+            Some(h) => {
+                let Head { start, headers, .. } = *h;
+                match start {
                     StartLine::Response {
                         status,
                         version,
                         reason,
-                    },
-                headers,
-                ..
-            }) => (Some(status), Some(reason), Some(version), Some(headers)),
-            _ => (None, None, None, None),
+                    } => (Some(status), Some(reason), Some(version), Some(headers)),
+                    StartLine::Request { .. } => (None, None, None, None),
+                }
+            }
+            None => (None, None, None, None),
         };
         // The request's version, else the response's.
         let version = version.or_else(|| response_version.clone());

@@ -171,6 +171,23 @@ pub struct Session {
     /// With a key log (`--tls-keylog`): how decrypting the connection went; `None`
     /// without a key log, or when no encrypted record was seen.
     pub decryption: Option<decrypt::Outcome>,
+    /// Set on the second, internal record of a connection nobody could read: what it
+    /// carried after the handshake, known when it ended. Such a record feeds
+    /// detection only; it is never written.
+    pub closed: Option<Closed>,
+}
+
+/// The encrypted part of a connection read without keys, from the end of its
+/// handshake to its close: TCP payload bytes and segments with data per direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Closed {
+    /// The connection's ClientHello and its last packet.
+    pub start: Nanos,
+    pub end: Nanos,
+    pub client_bytes: u64,
+    pub server_bytes: u64,
+    pub client_segments: u64,
+    pub server_segments: u64,
 }
 
 /// A TLS alert.

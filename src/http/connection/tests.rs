@@ -431,5 +431,8 @@ fn records_that_do_not_authenticate_end_decryption() {
     assert_eq!(session.decryption, Some(Outcome::BadRecord));
     assert!(c.is_done());
     c.flush(&mut out);
-    assert_eq!(out.len(), 1);
+    // Then, as for any connection nobody can read, the internal record of its
+    // encrypted rest.
+    assert_eq!(out.len(), 2);
+    assert!(out[1].tls.as_deref().is_some_and(|s| s.closed.is_some()));
 }

@@ -14,7 +14,7 @@ use super::{Connection, Endpoints};
 use crate::http::Exchange;
 use crate::time::Nanos;
 use crate::tls::decrypt::Decryptor;
-use crate::tls::{KeyLog, Reader, Session};
+use crate::tls::{ClientHello, KeyLog, Reader, Session};
 
 /// The decrypted streams: the record layer and the HTTP read from it.
 #[derive(Debug)]
@@ -37,6 +37,9 @@ pub(super) struct TlsConn {
     /// the handshake's summary is gone).
     hellos: Option<crate::tls::decrypt::Hellos>,
     decrypted: Option<Box<Decrypted>>,
+    /// An established handshake's start and who (server name, JA4): what
+    /// [`Connection`]'s count of the unreadable rest needs, kept once written.
+    tail: Option<(Nanos, Option<ClientHello>)>,
 }
 
 impl TlsConn {
@@ -54,6 +57,7 @@ impl TlsConn {
             session: None,
             written: false,
             hellos: None,
+            tail: None,
             decrypted: keylog.map(|k| {
                 let mut http = Connection::new(endpoints, false);
                 http.set_body_prefix_limit(body_prefix);
@@ -63,6 +67,12 @@ impl TlsConn {
                 })
             }),
         }
+    }
+
+    /// What follows the record when nothing is decrypted: for an established
+    /// handshake, its start and client (server name and JA4 only).
+    pub(super) fn into_tail(self) -> Option<(Nanos, Option<ClientHello>)> {
+        self.tail
     }
 
     /// Nothing more to do: the record is written and nothing is being decrypted.
@@ -187,6 +197,14 @@ impl TlsConn {
             }
         }
         self.written = true;
+        if session.established() {
+            let client = session.client.as_ref().map(|c| ClientHello {
+                sni: c.sni.clone(),
+                ja4: c.ja4.clone(),
+                ..Default::default()
+            });
+            self.tail = Some((session.start, client));
+        }
         let e = &self.endpoints;
         out.push(Exchange {
             ts: session.start,
