@@ -128,7 +128,8 @@ fn alerts_and_eve_exchanges_of_every_capture_pass_suricatas_schema_and_join() {
                     .is_some_and(|c| c.starts_with("1:"))
             );
             if e["event_type"] == "tls" {
-                // A TLS connection's record (captures/tls-handshakes.pcap).
+                // A TLS connection's record (captures/tls-handshakes.pcap,
+                // tls-keylog.pcap).
                 tls_records += 1;
                 assert!(
                     e["tls"]["ja4"].as_str().is_some_and(|j| j.len() == 36),
@@ -204,8 +205,9 @@ fn alerts_and_eve_exchanges_of_every_capture_pass_suricatas_schema_and_join() {
     );
     assert!(client_alerts > 10 && global_alerts > 0);
     assert_eq!(
-        tls_records, 9,
-        "one per TLS connection of tls-handshakes.pcap"
+        tls_records, 18,
+        "one per TLS connection of tls-handshakes.pcap (9) and of tls-keylog.pcap read \
+         without its key log (9)"
     );
 }
 
