@@ -267,6 +267,7 @@ fn api_exchanges() -> Vec<apiwatch::http::Exchange> {
                 flow: Default::default(),
                 tls: None,
                 decrypted: false,
+                h2: None,
             }
         })
         .collect()

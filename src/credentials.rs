@@ -41,6 +41,8 @@ pub struct Credentials {
     /// The account name (the most specific user field).
     pub user: Option<Box<[u8]>>,
     pub password: bool,
+    /// A JSON body with a `query` or a persisted-query hash: a GraphQL request.
+    pub graphql: bool,
 }
 
 /// Whether a field name means a password.
@@ -92,6 +94,7 @@ pub fn scan(body: &[u8], content_type: Option<&str>) -> Credentials {
 struct Found {
     best: Option<(usize, Vec<u8>)>,
     password: bool,
+    graphql: bool,
 }
 
 impl Found {
@@ -176,16 +179,23 @@ impl Scanner {
         }
     }
 
+    /// Whether the body reads as a GraphQL request so far (a `query` key met).
+    pub fn graphql(&self) -> bool {
+        matches!(&self.format, Format::Json(j) if j.graphql)
+    }
+
     /// Everything the body said.
     pub fn finish(mut self) -> Credentials {
         match &mut self.format {
             Format::Form(f) => f.end_pair(&mut self.found),
             Format::Multipart(m) => m.end(&mut self.found),
-            Format::Json(_) | Format::Sniff => {}
+            Format::Json(j) => self.found.graphql |= j.graphql,
+            Format::Sniff => {}
         }
         Credentials {
             user: self.found.best.map(|(_, v)| v.into_boxed_slice()),
             password: self.found.password,
+            graphql: self.found.graphql,
         }
     }
 }
@@ -280,6 +290,8 @@ struct Json {
     key: Inline<MAX_KEY>,
     key_rank: Option<usize>,
     has_key: bool,
+    /// A `query` value or a persisted query's hash was met: GraphQL.
+    graphql: bool,
     /// Hex digits of a `\u` escape, and how many were read.
     hex: u32,
     hex_n: u8,
@@ -309,7 +321,11 @@ impl Json {
             Want::Key
         } else if self.key.as_slice() == b"query" {
             self.query.clear();
+            self.graphql = true;
             Want::Query
+        } else if self.key.as_slice() == b"sha256Hash" {
+            self.graphql = true;
+            Want::Skip
         } else {
             self.key_rank.map_or(Want::Skip, Want::User)
         };

@@ -11,6 +11,7 @@ pub mod detect;
 pub mod durable;
 pub mod export;
 pub mod flow;
+pub mod graphql;
 pub mod http;
 pub mod identity;
 pub mod jsonscan;

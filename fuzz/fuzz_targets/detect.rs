@@ -73,6 +73,7 @@ fn exchanges(mut data: &[u8]) -> Vec<Exchange> {
             flow: Default::default(),
             tls: None,
             decrypted: false,
+            h2: None,
         });
     }
     out

@@ -10,13 +10,13 @@
 //!   client's own learned rate and above an absolute floor (browsers open a handful
 //!   per origin; API clients keep theirs alive; a tool that reconnects per request
 //!   at full speed opens dozens a second).
-//! - `brute_force` (encrypted): many short, small connections from one client to
-//!   one server whose requests are near the same size yet not identical, as
-//!   attempts with different credentials are (a password or username changes a
-//!   request by a few bytes), and whose answers are of one size, as a refusal is.
-//!   A poller repeats byte-identical requests (one or two sizes) and is not this;
+//! - `brute_force` (encrypted): short, small connections from one client to one
+//!   server at a tool's pace (two a second sustained), whose requests fall in a
+//!   few size groups (one request shape repeated: a tool's steps per attempt) and
+//!   whose answers do too, as refusals do. A poller reconnects every few seconds;
 //!   a client that always works this way has learned it as its baseline. Without
-//!   keys a stuffing run (many usernames) looks the same: the evidence says so.
+//!   keys a stuffing run (many usernames) and a fast scripted loop over one route
+//!   look the same: the evidence gives the sizes so a reader can judge.
 //!
 //! Every alert's evidence says what was seen: connections, byte sizes, the server
 //! name and the JA4 fingerprints the client used (a change of fingerprint within
@@ -47,6 +47,8 @@ pub const MAX_SERVERS: usize = 8;
 pub const MAX_STARTS: usize = 1024;
 /// Ended connections remembered per (client, server).
 pub const MAX_ENDS: usize = 256;
+/// Size groups an attempt pattern may have (a tool's steps per attempt).
+const MAX_MODES: usize = 3;
 /// JA4 fingerprints remembered per client.
 const MAX_JA4: usize = 4;
 
@@ -62,8 +64,9 @@ pub struct Config {
     pub burst_factor: f64,
     /// Window attempts are counted over.
     pub attempt_window: Nanos,
-    /// Attempt-like connections to one server in the window before it fires (a
-    /// person retyping a password opens a few; a tool dozens a minute).
+    /// Attempt-like connections to one server in the window before it fires: 20 in
+    /// 10 s is two a second sustained, a tool's pace (a person retyping a password
+    /// opens a few; a poller one every few seconds).
     pub min_attempts: usize,
     /// A connection carrying more than this from the client is no attempt.
     pub max_attempt_bytes: u64,
@@ -73,7 +76,9 @@ pub struct Config {
     pub size_band: u64,
     /// ...this fraction of it, whichever is larger.
     pub size_band_ratio: f64,
-    /// Distinct request sizes among them (attempts differ; a poller repeats).
+    /// Distinct sizes the largest-varying request group needs (1: any; more asks
+    /// for attempts that differ as passwords of different lengths do, which a
+    /// PIN or fixed-length wordlist does not).
     pub min_distinct_sizes: usize,
     /// Clients followed.
     pub max_clients: usize,
@@ -85,13 +90,13 @@ impl Default for Config {
             window: 10 * SEC,
             burst_floor: 50,
             burst_factor: 4.0,
-            attempt_window: 60 * SEC,
+            attempt_window: 10 * SEC,
             min_attempts: 20,
             max_attempt_bytes: 16 * 1024,
             max_attempt_duration: 10 * SEC,
             size_band: 48,
             size_band_ratio: 0.05,
-            min_distinct_sizes: 4,
+            min_distinct_sizes: 1,
             max_clients: 65_536,
         }
     }
@@ -379,15 +384,17 @@ fn ended(
     if n < cfg.min_attempts || (n as f64) < 4.0 * s.usual.mean {
         return None;
     }
-    let requests = spread(cfg, s.ends.iter().map(|e| e.client_bytes))?;
-    let answers = spread(cfg, s.ends.iter().map(|e| e.server_bytes))?;
-    // Near one size but not one request repeated; answered alike.
-    if requests.within < n * 4 / 5
-        || requests.distinct < cfg.min_distinct_sizes
-        || answers.within < n * 4 / 5
-    {
+    let requests = modes(cfg, s.ends.iter().map(|e| e.client_bytes));
+    let answers = modes(cfg, s.ends.iter().map(|e| e.server_bytes));
+    // A few sizes of request (a tool's steps: a GET then a POST per attempt), one
+    // of them varying as credentials do, not one request repeated; answered alike.
+    let covered = |m: &[Mode]| m.iter().map(|m| m.count).sum::<usize>() >= n * 4 / 5;
+    let varying = requests
+        .iter()
+        .find(|m| m.count >= n / 4 && m.distinct >= cfg.min_distinct_sizes);
+    let (true, Some(varying), true) = (covered(&requests), varying, covered(&answers)) else {
         return None;
-    }
+    };
     let sni = s.sni.clone();
     let first_ja4 = client.ja4.first().map(|(j, _)| j.as_str());
     let ja4_changed = client.ja4.len() > 1;
@@ -395,19 +402,20 @@ fn ended(
         kind: Kind::BruteForce,
         endpoint: None,
         summary: format!(
-            "{n} short TLS connections to {} in {} s: requests of {} sizes within {} bytes, answers of one size (repeated attempts, e.g. credential guessing; contents unreadable without keys)",
+            "{n} short TLS connections to {} in {} s: requests of {} size group(s), one of {} sizes within {} bytes, answers alike (repeated attempts, e.g. credential guessing; contents unreadable without keys)",
             sni.as_deref().unwrap_or("the server"),
             cfg.attempt_window / SEC,
-            requests.distinct,
-            requests.band,
+            requests.len(),
+            varying.distinct,
+            varying.band,
         ),
         evidence: json!({
             "encrypted": true,
             "connections": n,
             "window_s": cfg.attempt_window / SEC,
             "sni": sni,
-            "request_bytes": {"median": requests.median, "distinct": requests.distinct, "within_band": requests.within, "band": requests.band},
-            "answer_bytes": {"median": answers.median, "distinct": answers.distinct, "within_band": answers.within},
+            "request_bytes": requests.iter().map(Mode::evidence).collect::<Vec<_>>(),
+            "answer_bytes": answers.iter().map(Mode::evidence).collect::<Vec<_>>(),
             "usual_connections": (s.usual.mean * 10.0).round() / 10.0,
             "ja4": ja4_evidence(client),
             "ja4_first": first_ja4,
@@ -420,39 +428,55 @@ fn ended(
     })
 }
 
-/// How a set of sizes clusters: its median, the band around it, how many sizes
-/// fall inside, and how many distinct values those are.
+/// A group of sizes within a band of each other: its median, how many, how many
+/// distinct values.
 #[derive(Debug, PartialEq, Eq)]
-struct Spread {
+struct Mode {
     median: u64,
     band: u64,
-    within: usize,
+    count: usize,
     distinct: usize,
 }
 
-fn spread(cfg: &Config, sizes: impl Iterator<Item = u64>) -> Option<Spread> {
-    let mut v: Vec<u64> = sizes.collect();
-    if v.is_empty() {
-        return None;
+impl Mode {
+    fn evidence(&self) -> serde_json::Value {
+        json!({"median": self.median, "connections": self.count, "distinct": self.distinct})
     }
+}
+
+/// Groups of sizes at most [`MAX_MODES`], the largest first: sorted sizes are cut
+/// where the next one is more than twice the band (±max(`size_band`, the ratio of
+/// the median)) away from the group's first.
+fn modes(cfg: &Config, sizes: impl Iterator<Item = u64>) -> Vec<Mode> {
+    let mut v: Vec<u64> = sizes.collect();
     v.sort_unstable();
-    let median = v[v.len() / 2];
-    let band = cfg
-        .size_band
-        .max((median as f64 * cfg.size_band_ratio).round() as u64);
-    let inside: Vec<u64> = v
-        .into_iter()
-        .filter(|x| x.abs_diff(median) <= band)
-        .collect();
-    let within = inside.len();
-    let mut distinct = inside;
-    distinct.dedup();
-    Some(Spread {
-        median,
-        band,
-        within,
-        distinct: distinct.len(),
-    })
+    let band = |x: u64| {
+        cfg.size_band
+            .max((x as f64 * cfg.size_band_ratio).round() as u64)
+    };
+    let mut out: Vec<Mode> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let width = 2 * band(v[i]);
+        let mut j = i;
+        while j < v.len() && v[j] - v[i] <= width {
+            j += 1;
+        }
+        let group = &v[i..j];
+        let median = group[group.len() / 2];
+        let mut distinct = group.to_vec();
+        distinct.dedup();
+        out.push(Mode {
+            median,
+            band: band(median),
+            count: group.len(),
+            distinct: distinct.len(),
+        });
+        i = j;
+    }
+    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.median.cmp(&b.median)));
+    out.truncate(MAX_MODES);
+    out
 }
 
 #[cfg(test)]

@@ -30,6 +30,20 @@ const EPOCH: Nanos = SEC;
 /// the route tables, and never more than this.
 pub const OBJECT_USERS_CAP: usize = 1 << 19;
 
+/// The GraphQL operations of a request: a JSON body the credentials scanner saw a
+/// `query` (or a persisted query's hash) in, or a `GET` with a `query` parameter.
+fn graphql_of(ex: &Exchange, method: &str, uri: &str) -> Option<crate::graphql::Request> {
+    match method {
+        "POST" if ex.body_credentials.as_ref().is_some_and(|c| c.graphql) => {
+            crate::graphql::from_body(&ex.request_body_prefix)
+        }
+        "GET" if memchr::memchr(b'?', uri.as_bytes()).is_some() && uri.contains("query=") => {
+            crate::graphql::from_target(uri)
+        }
+        _ => None,
+    }
+}
+
 /// What the global stage worked out for one exchange: its labels, and everything
 /// its client's shard needs besides the client's own state.
 #[derive(Debug)]
@@ -49,6 +63,9 @@ pub struct Routed {
     pub(super) normalized: Option<Box<str>>,
     pub(super) learning_end: Nanos,
     pub(super) attempt: Option<login::Attempt>,
+    /// More attempts packed into the same request (GraphQL aliases or a batch):
+    /// their usernames' keyed hashes. Boxed: rare.
+    pub(super) extra_attempts: Option<Box<[u64]>>,
     pub(super) seen: unusual_endpoint::Seen,
     pub(super) clients_known: usize,
     /// Keyed hashes of the object values in the path.
@@ -304,7 +321,15 @@ impl Engine {
         let normalized = crate::routes::normalized(crate::routes::without_authority(target));
         let target: &str = &normalized;
         let (template, outside_spec) = self.template(ex, method, target, client_hash);
-        let obs = Obs::cut(ex, Some(template), target)?;
+        let gql = graphql_of(ex, method, uri);
+        let mut obs = Obs::cut(ex, Some(template), target)?;
+        if let Some(g) = &gql {
+            // One `POST /graphql`, seen per operation.
+            if let Some(label) = g.label() {
+                obs.endpoint = format!("{} {label}", obs.endpoint).into();
+            }
+            obs.graphql = Some(g);
+        }
         self.stats.exchanges += 1;
         let seq = self.stats.exchanges;
         if seq.is_multiple_of(BUDGET_CHECK) {
@@ -314,7 +339,7 @@ impl Engine {
         let clients_known = self.member(id, obs.ts);
         let endpoint_hash = self.stable.hash_one(obs.endpoint.as_bytes());
         let path_hash = self.stable.hash_one(obs.path.as_bytes());
-        let (attempt, global) = self.logins(&obs, id, client_hash, endpoint_hash);
+        let (attempt, global, extra_attempts) = self.logins(&obs, id, client_hash, endpoint_hash);
         let (objects, others_objects) = self.objects(&obs, client_hash);
         let usage = usage(ex, &obs, endpoint_hash, client_hash, &self.stable);
         let cfg = &self.cfg;
@@ -342,6 +367,7 @@ impl Engine {
             normalized: (!std::ptr::eq(obs.path.as_ptr(), uri.as_ptr())).then(|| obs.path.into()),
             learning_end,
             attempt,
+            extra_attempts,
             seen,
             clients_known,
             objects,
@@ -430,7 +456,11 @@ impl Engine {
         id: ClientId,
         client_hash: u64,
         endpoint_hash: u64,
-    ) -> (Option<login::Attempt>, Option<super::Finding>) {
+    ) -> (
+        Option<login::Attempt>,
+        Option<super::Finding>,
+        Option<Box<[u64]>>,
+    ) {
         let cfg = &self.cfg;
         let hasher = &self.hasher;
         let attempt = login::attempt(
@@ -447,8 +477,13 @@ impl Engine {
             a
         });
         let Some(a) = attempt else {
-            return (None, None);
+            return (None, None, None);
         };
+        // Every attempt past the first of a GraphQL request, one username each.
+        let extra = obs
+            .graphql
+            .filter(|g| g.attempts.len() > 1)
+            .map(|g| login::user_keys(&g.attempts[1..], |b: &[u8]| hasher.hash_one(b)));
         if a.failed {
             if self.failed_login_clients.len() >= 4 * cfg.max_clients {
                 self.failed_login_clients.clear();
@@ -464,7 +499,7 @@ impl Engine {
             a,
             &|h| names.get(&h).map(ClientId::key),
         );
-        (attempt, global)
+        (attempt, global, extra)
     }
 
     /// Keyed hashes of the object values in the path, and whether one of them was

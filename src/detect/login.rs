@@ -152,7 +152,7 @@ pub fn attempt(
     hash: impl Fn(&[u8]) -> u64,
 ) -> Option<(Attempt, Option<Vec<u8>>)> {
     let ex = obs.ex;
-    let status = ex.status?;
+    let status = obs.status?;
     let basic_user = ex
         .request_headers
         .authorization
@@ -185,11 +185,15 @@ pub fn attempt(
         .get(&endpoint_hash)
         .copied()
         .unwrap_or_default();
-    let body_login = obs.method == "POST" && (creds.password || creds.user.is_some()) && {
-        let lower = obs.template.to_ascii_lowercase();
-        !contains_any(lower.as_bytes(), NOT_LOGIN_WORDS)
-            && (learned.issued > 0 || contains_any(lower.as_bytes(), AUTH_WORDS))
-    };
+    // GraphQL: a root field called with a password argument is an attempt,
+    // whatever the route is called.
+    let graphql_login = obs.graphql.is_some_and(|g| !g.attempts.is_empty());
+    let body_login = graphql_login
+        || obs.method == "POST" && (creds.password || creds.user.is_some()) && {
+            let lower = obs.template.to_ascii_lowercase();
+            !contains_any(lower.as_bytes(), NOT_LOGIN_WORDS)
+                && (learned.issued > 0 || contains_any(lower.as_bytes(), AUTH_WORDS))
+        };
     if !(configured || basic_user.is_some() || body_login) {
         // A route without a login word that hands out sessions for passwords is one.
         if obs.method == "POST" && creds.password && matches!(status, 200..=399) && issued() {
@@ -208,6 +212,7 @@ pub fn attempt(
         200..=299 if issued => false,
         200..=299 => {
             has_marker(&ex.response_body_prefix, &cfg.failure_markers)
+                || (graphql_login && graphql_errors(&ex.response_body_prefix))
                 || (creds.password && learned.redirect_successes > 0)
         }
         // Form logins redirect back to the login page (often `?error`) on failure.
@@ -227,9 +232,28 @@ pub fn attempt(
             }
         });
     }
-    let name = basic_user.or_else(|| creds.user.as_deref().map(<[u8]>::to_vec));
+    let name = basic_user
+        .or_else(|| creds.user.as_deref().map(<[u8]>::to_vec))
+        .or_else(|| {
+            obs.graphql
+                .and_then(|g| g.attempts.first().cloned().flatten())
+        });
     let user = name.as_deref().map(&hash);
     Some((Attempt { user, failed }, name))
+}
+
+/// A GraphQL answer with an `errors` member: the attempts it answers failed (unless
+/// it handed out a session or token, checked first).
+fn graphql_errors(body: &[u8]) -> bool {
+    memchr::memmem::find(body, b"\"errors\"").is_some()
+}
+
+/// Keyed hashes of the usernames of attempts (unknown ones as [`NO_USER`]).
+pub fn user_keys(users: &[Option<Vec<u8>>], hash: impl Fn(&[u8]) -> u64) -> Box<[u64]> {
+    users
+        .iter()
+        .map(|u| u.as_deref().map_or(NO_USER, &hash))
+        .collect()
 }
 
 fn learn(routes: &mut Routes, endpoint: u64, f: impl FnOnce(&mut Learned)) {
@@ -269,6 +293,7 @@ pub(crate) use crate::credentials::{base64_decode, basic_username};
 static NO_CREDENTIALS: credentials::Credentials = credentials::Credentials {
     user: None,
     password: false,
+    graphql: false,
 };
 
 /// Key for a failure whose username could not be read.
@@ -310,15 +335,21 @@ fn distinct_users(w: &CountingWindow) -> usize {
 /// `reportable(kind)`: whether a finding of that kind would be reported now (the
 /// engine says no while an episode is in cooldown); without it the finding is
 /// returned bare, cheaply (an attack in progress costs no formatting per attempt).
+/// `extra`: the usernames (keyed) of more attempts in the same request (GraphQL
+/// aliases or a batch), answered as the first was.
 pub fn observe(
     cfg: &Config,
     st: &mut State,
     obs: &Obs<'_>,
     a: Attempt,
+    extra: &[u64],
     reportable: impl Fn(Kind) -> bool,
 ) -> Option<Finding> {
     if a.failed {
         st.failures.push(obs.ts, a.user.unwrap_or(NO_USER));
+        for &u in extra {
+            st.failures.push(obs.ts, u);
+        }
         if obs.ex.request_headers.oversized {
             st.padded.push(obs.ts, ());
         }
@@ -707,7 +738,7 @@ mod tests {
         for i in 0..20u64 {
             let o = login(SEC + i * SEC / 2, &format!("user{i}"), 401);
             let a = att(&cfg, &o.obs(), h).unwrap();
-            found = found.or(observe(&cfg, &mut st, &o.obs(), a, |_| true));
+            found = found.or(observe(&cfg, &mut st, &o.obs(), a, &[], |_| true));
         }
         assert_eq!(found.map(|f| f.kind), Some(Kind::CredentialStuffing));
 
@@ -717,7 +748,7 @@ mod tests {
         for i in 0..20u64 {
             let o = login(SEC + i * SEC / 2, "admin", 401);
             let a = att(&cfg, &o.obs(), h).unwrap();
-            found = found.or(observe(&cfg, &mut st, &o.obs(), a, |_| true));
+            found = found.or(observe(&cfg, &mut st, &o.obs(), a, &[], |_| true));
         }
         assert_eq!(found.map(|f| f.kind), Some(Kind::BruteForce));
 
@@ -727,7 +758,7 @@ mod tests {
             let status = if i % 10 == 0 { 401 } else { 200 };
             let o = login(SEC + i * SEC, &format!("employee{i}"), status);
             let a = att(&cfg, &o.obs(), h).unwrap();
-            assert!(observe(&cfg, &mut st, &o.obs(), a, |_| true).is_none());
+            assert!(observe(&cfg, &mut st, &o.obs(), a, &[], |_| true).is_none());
         }
     }
 

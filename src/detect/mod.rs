@@ -148,9 +148,14 @@ pub struct Obs<'a> {
     /// Request path without query.
     pub path: &'a str,
     pub template: Text,
-    /// Method plus template, e.g. `GET /users/{id}`.
+    /// Method plus template, e.g. `GET /users/{id}` (plus the operation for
+    /// GraphQL: `POST /graphql mutation login`).
     pub endpoint: Text,
+    /// The status as detectors read it ([`Exchange::judged_status`]: a gRPC
+    /// UNAUTHENTICATED reads as 401).
     pub status: Option<u16>,
+    /// The GraphQL operations of the request (the engine's global half only).
+    pub graphql: Option<&'a crate::graphql::Request>,
 }
 
 impl<'a> Obs<'a> {
@@ -175,7 +180,8 @@ impl<'a> Obs<'a> {
             }),
             template,
             endpoint,
-            status: ex.status,
+            status: ex.judged_status(),
+            graphql: None,
         })
     }
 
@@ -199,7 +205,8 @@ impl<'a> Obs<'a> {
             path,
             template,
             endpoint,
-            status: ex.status,
+            status: ex.judged_status(),
+            graphql: None,
         })
     }
 }

@@ -186,6 +186,7 @@ impl Shard {
                 &mut client.login,
                 &obs,
                 a,
+                r.extra_attempts.as_deref().unwrap_or(&[]),
                 |k| next_report(cfg, episodes.get(&k).copied(), obs.ts).is_some(),
             ));
         }

@@ -245,6 +245,13 @@ pub fn human_page(cfg: &Config, template: &str, response_type: Option<&str>) -> 
     html && !sensitive_by_words(cfg, template, |w| !DOC_WORDS.contains(&w))
 }
 
+/// A GraphQL operation that asks for the schema (its endpoint ends in `__schema`,
+/// see [`crate::graphql::Request::label`]): the machine description of the API,
+/// sensitive as an OpenAPI document is.
+fn introspection(endpoint: &str) -> Option<&str> {
+    endpoint.ends_with(" __schema").then_some(endpoint)
+}
+
 /// Sensitive by name, or a state change on an object.
 pub fn sensitive(cfg: &Config, method: &str, template: &str) -> bool {
     sensitive_by_name(cfg, template) || mutates_object(method, template)
@@ -465,8 +472,11 @@ pub fn profile(
         .as_ref()
         .and_then(|h| h.content_type.as_deref());
     let area = if new_endpoint {
-        sensitive_area(cfg, &obs.template)
-            .filter(|_| !human_page(cfg, &obs.template, response_type))
+        introspection(&obs.endpoint)
+            .or_else(|| {
+                sensitive_area(cfg, &obs.template)
+                    .filter(|_| !human_page(cfg, &obs.template, response_type))
+            })
             .map(|a| {
                 use std::hash::BuildHasher;
                 super::Prehashed::default().hash_one(a)
@@ -549,7 +559,7 @@ pub fn profile(
         evidence: json!({
             "rule": rule,
             "shadow": false,
-            "sensitive": sensitive_by_name(cfg, &obs.template),
+            "sensitive": sensitive_by_name(cfg, &obs.template) || introspection(&obs.endpoint).is_some(),
             "other_clients_using": others,
             "clients_known": side.clients_known,
             "page_size": page,

@@ -3,6 +3,7 @@
 //! follow Suricata 8's `etc/schema.json` (a copy is in `tests/fixtures`): fields that
 //! do not apply are omitted, never null.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -146,6 +147,28 @@ pub struct Http<'a> {
     pub status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub length: Option<u64>,
+    /// `"2"` on HTTP/2 exchanges, as Suricata's HTTP/2 logger writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<&'a str>,
+    /// A gRPC call's `grpc-status` and `grpc-message`, as the trailers carried them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_headers: Option<Vec<HeaderField<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http2: Option<Http2>,
+}
+
+/// One entry of EVE's `request_headers` / `response_headers`.
+#[derive(Serialize)]
+pub struct HeaderField<'a> {
+    pub name: &'static str,
+    pub value: Cow<'a, str>,
+}
+
+/// EVE's `http.http2` object (the stream; Suricata's settings and error codes are
+/// not kept).
+#[derive(Serialize)]
+pub struct Http2 {
+    pub stream_id: u32,
 }
 
 impl<'a> Http<'a> {
@@ -163,8 +186,31 @@ impl<'a> Http<'a> {
             protocol: e.version.as_deref().map(|v| format!("HTTP/{v}")),
             status: e.status,
             length: e.response_body_len,
+            version: e.h2.as_ref().and(e.version.as_deref()),
+            response_headers: e.h2.as_ref().and_then(|h| grpc_fields(h.grpc.as_ref()?)),
+            http2: e.h2.as_ref().map(|h| Http2 {
+                stream_id: h.stream_id,
+            }),
         }
     }
+}
+
+/// `grpc-status` and `grpc-message` as response header fields.
+fn grpc_fields(g: &crate::http::h2::grpc::Grpc) -> Option<Vec<HeaderField<'_>>> {
+    let mut v = Vec::new();
+    if let Some(s) = g.status {
+        v.push(HeaderField {
+            name: "grpc-status",
+            value: Cow::Owned(s.to_string()),
+        });
+    }
+    if let Some(m) = g.message.as_deref() {
+        v.push(HeaderField {
+            name: "grpc-message",
+            value: Cow::Borrowed(m),
+        });
+    }
+    (!v.is_empty()).then_some(v)
 }
 
 /// EVE's `flow` object as alerts carry it.

@@ -127,6 +127,9 @@ pub fn write_head(out: &mut String, e: &Exchange) {
         Some(ns) => json::millis(out, ns),
         None => out.push_str("null"),
     }
+    if let Some(h) = e.h2.as_deref() {
+        write_h2(out, h);
+    }
     let flags = flags(e);
     if !flags.is_empty() {
         out.push_str(",\"flags\":[");
@@ -137,6 +140,33 @@ pub fn write_head(out: &mut String, e: &Exchange) {
             json::string(out, f);
         }
         out.push(']');
+    }
+}
+
+/// An HTTP/2 exchange's stream and gRPC call: `"http2":{"stream_id":N}` (`pushed`
+/// and `reset` when true) and `"grpc":{...}` for a gRPC call.
+#[cold]
+fn write_h2(out: &mut String, h: &crate::http::h2::StreamInfo) {
+    use crate::export::json;
+    out.push_str(",\"http2\":{\"stream_id\":");
+    json::uint(out, u64::from(h.stream_id));
+    if h.pushed {
+        out.push_str(",\"pushed\":true");
+    }
+    if h.reset {
+        out.push_str(",\"reset\":true");
+    }
+    out.push('}');
+    if let Some(g) = &h.grpc {
+        out.push_str(",\"grpc\":{\"status\":");
+        json::opt_uint(out, g.status.map(u64::from));
+        out.push_str(",\"message\":");
+        json::opt_string(out, g.message.as_deref());
+        out.push_str(",\"request_messages\":");
+        json::uint(out, g.request_messages);
+        out.push_str(",\"response_messages\":");
+        json::uint(out, g.response_messages);
+        out.push('}');
     }
 }
 

@@ -87,6 +87,11 @@ pub fn lines(p: &PipelineStats, detect: &DetectStats, run: &RunInfo<'_>) -> Vec<
             ("requests", f.http.requests.into()),
             ("responses", f.http.responses.into()),
             ("connections_not_http", f.http.connections_not_http.into()),
+            (
+                "http2_connections",
+                f.http.h2.connections.iter().sum::<u64>().into(),
+            ),
+            ("http2_streams", f.http.h2.streams.into()),
         ],
     );
     add(
@@ -108,6 +113,11 @@ pub fn lines(p: &PipelineStats, detect: &DetectStats, run: &RunInfo<'_>) -> Vec<
         .filter(|e| f.http.parse_errors[e.index()] > 0)
         .map(|e| format!("{}={}", e.label(), f.http.parse_errors[e.index()]))
         .collect();
+    let h2err: Vec<String> = crate::http::h2::Problem::ALL
+        .iter()
+        .filter(|p| f.http.h2.problems[p.index()] > 0)
+        .map(|p| format!("{}={}", p.label(), f.http.h2.problems[p.index()]))
+        .collect();
     let derr: Vec<String> = DecodeError::ALL
         .iter()
         .filter(|e| c.decode_errors[e.index()] > 0)
@@ -128,6 +138,7 @@ pub fn lines(p: &PipelineStats, detect: &DetectStats, run: &RunInfo<'_>) -> Vec<
         "problems",
         vec![
             ("http_parse_errors", none_or(perr).into()),
+            ("http2_problems", none_or(h2err).into()),
             ("decode_errors", none_or(derr).into()),
         ],
     );

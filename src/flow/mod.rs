@@ -656,7 +656,13 @@ impl FlowTable {
             self.stats.midstream_pickups += 1;
         }
         let client_is_a = sender_is_client == from_a;
-        self.make_flow(key, client_is_a, midstream && !hello, ts)
+        let mut flow = self.make_flow(key, client_is_a, midstream && !hello, ts);
+        // HTTP/2 picked up mid-connection cannot be decoded (its HPACK tables were
+        // built before the capture): counted, not guessed at.
+        if midstream && !hello && crate::http::h2::frame::looks_like_frames(seg.payload) {
+            flow.http.h2_midstream();
+        }
+        flow
     }
 
     fn make_flow(&self, key: &FlowKey, client_is_a: bool, midstream: bool, ts: Nanos) -> Flow {

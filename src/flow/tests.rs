@@ -350,3 +350,23 @@ fn a_real_fin_still_ends_the_stream_and_data_after_it_is_not_read() {
     assert_eq!(uris, ["/a"]);
     assert_eq!(t.stats.streams.fins_disregarded, 0);
 }
+
+#[test]
+fn http2_picked_up_midstream_is_counted_not_decoded() {
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    let mut c = Conversation::new((ip(1), 40000), (ip(2), 8080), 1, 1);
+    // No handshake, no preface: a HEADERS frame (indexed fields only) and a
+    // WINDOW_UPDATE from the middle of a connection.
+    let mut frames = vec![0, 0, 3, 1, 5, 0, 0, 0, 7, 0x82, 0x86, 0x84];
+    frames.extend([0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0x10, 0]);
+    c.send(true, &frames, 1460)
+        .send(false, &[0, 0, 0, 4, 1, 0, 0, 0, 0], 1460);
+    feed_all(&mut t, &c.segs, SEC, &mut out);
+    t.flush_all(&mut out);
+    assert!(out.is_empty(), "headers are never guessed");
+    let h2 = &t.stats.http.h2;
+    assert_eq!(h2.problems[crate::http::h2::Problem::Midstream.index()], 1);
+    assert_eq!(h2.undecodable, 1);
+    assert_eq!(t.stats.http.connections_not_http, 0);
+}

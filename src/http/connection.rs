@@ -33,6 +33,7 @@ pub struct HttpStats {
     pub responses: u64,
     pub parse_errors: [u64; ParseError::ALL.len()],
     pub connections_not_http: u64,
+    pub h2: super::h2::H2Stats,
 }
 
 impl HttpStats {
@@ -47,6 +48,7 @@ impl HttpStats {
             *a += b;
         }
         self.connections_not_http += o.connections_not_http;
+        self.h2.add(&o.h2);
     }
 }
 
@@ -148,6 +150,8 @@ pub struct Connection {
     tls: Option<Box<TlsConn>>,
     /// The secrets TLS connections are decrypted with (`--tls-keylog`).
     keylog: Option<Arc<crate::tls::KeyLog>>,
+    /// The connection turned out to be HTTP/2 (`gave_up` is set as for TLS).
+    h2: Option<Box<super::h2::Connection>>,
     /// After the TLS record of a connection read without keys: what detection needs
     /// at its close (who, which server name, JA4) and what it carried since.
     tail: Option<Box<TlsTail>>,
@@ -180,6 +184,7 @@ impl Connection {
             tls: None,
             keylog: None,
             tail: None,
+            h2: None,
         };
         if midstream {
             c.requests.start_midstream();
@@ -204,6 +209,7 @@ impl Connection {
         self.requests.buffered()
             + self.responses.buffered()
             + self.tls.as_ref().map_or(0, |t| t.buffered())
+            + self.h2.as_ref().map_or(0, |h| h.buffered())
     }
 
     /// Memory pressure: both readers give back what they can (see
@@ -217,14 +223,14 @@ impl Connection {
     }
 
     pub fn is_done(&self) -> bool {
-        (self.gave_up && self.tls.is_none())
+        (self.gave_up && self.tls.is_none() && self.h2.is_none())
             || (self.requests.is_ignoring() && self.responses.is_ignoring() && self.txs.is_empty())
     }
 
     /// Bytes sent by the client.
     pub fn client_data(&mut self, mut data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
         if self.gave_up {
-            self.tls_data(true, data, ts, out);
+            self.after_http1(true, data, ts, out);
             return;
         }
         self.last_client_ts = ts;
@@ -235,20 +241,34 @@ impl Connection {
             match self.requests.step(&mut data) {
                 Step::NeedMore if data.is_empty() => break,
                 Step::NeedMore => {}
+                // HTTP/2's preface reads as a request head: checked per head, not
+                // per segment, and only its method on every other request.
+                Step::Head(head) if self.is_h2_preface(&head) => {
+                    self.begin_h2_preface(data, ts, out);
+                    return;
+                }
                 Step::Head(head) => self.request_head(head, ts, out),
                 Step::Body(b) => {
                     let limit = self.body_prefix_limit;
                     if let Some(tx) = self.current_request() {
                         tx.body_len += b.len() as u64;
-                        let room = limit.saturating_sub(tx.body_prefix.len());
-                        tx.body_prefix.extend_from_slice(&b[..room.min(b.len())]);
                         let ct = tx
                             .request
                             .as_ref()
                             .and_then(|h| h.headers.content_type.as_deref());
-                        tx.credentials
-                            .get_or_insert_with(|| crate::credentials::Scanner::new(ct))
-                            .feed(b);
+                        let scanner = tx
+                            .credentials
+                            .get_or_insert_with(|| crate::credentials::Scanner::new(ct));
+                        scanner.feed(b);
+                        // A GraphQL request is kept whole up to a bound: its
+                        // operations are read from it (aliases past 2 KiB count).
+                        let limit = if scanner.graphql() {
+                            limit.max(crate::graphql::MAX_QUERY_BYTES)
+                        } else {
+                            limit
+                        };
+                        let room = limit.saturating_sub(tx.body_prefix.len());
+                        tx.body_prefix.extend_from_slice(&b[..room.min(b.len())]);
                     }
                 }
                 Step::End => {
@@ -303,6 +323,111 @@ impl Connection {
                 self.end_tls();
             }
         }
+    }
+
+    /// A connection picked up mid-stream turned out to be HTTP/2 frames (asked
+    /// once per new flow, of its first segment): its HPACK tables are unknown, so it
+    /// is counted and not read. Headers are never guessed.
+    #[cold]
+    pub fn h2_midstream(&mut self) {
+        self.stats.h2.problem(super::h2::Problem::Midstream);
+        self.stats.h2.undecodable += 1;
+        self.gave_up = true;
+        self.requests.ignore();
+        self.responses.ignore();
+    }
+
+    /// Bytes of a connection HTTP/1 gave up on: HTTP/2 frames, or TLS.
+    #[inline(never)]
+    fn after_http1(&mut self, from_client: bool, data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
+        match self.h2.as_mut() {
+            Some(h) => h.data(from_client, data, ts, &mut self.stats.h2, out),
+            None => self.tls_data(from_client, data, ts, out),
+        }
+    }
+
+    /// Whether a request head is HTTP/2's connection preface (`PRI * HTTP/2.0`,
+    /// RFC 9113 §3.4) opening the connection.
+    #[inline]
+    fn is_h2_preface(&self, head: &Head) -> bool {
+        matches!(&head.start, StartLine::Request { method, uri, version }
+            if method == "PRI" && uri == "*" && version == "2.0")
+            && self.next_depth == 1
+            && !self.client_not_http
+    }
+
+    /// The client spoke HTTP/2 with prior knowledge: `rest` follows the preface's
+    /// first head.
+    #[cold]
+    #[inline(never)]
+    fn begin_h2_preface(&mut self, rest: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
+        // As for TLS, `gave_up` alone keeps HTTP/1 off the connection.
+        self.gave_up = true;
+        let mut h = super::h2::Connection::prior_knowledge(
+            self.endpoints,
+            super::h2::frame::PREFACE_TAIL,
+            self.body_prefix_limit,
+            &mut self.stats.h2,
+        );
+        if self.server_not_http || self.responses.resync_skipped > 0 {
+            h.server_settings_lost();
+        }
+        h.data(true, rest, ts, &mut self.stats.h2, out);
+        self.h2 = Some(Box::new(h));
+    }
+
+    /// A 101 answered what may be an `Upgrade: h2c` request: if it was, the
+    /// request becomes stream 1 and `rest` are the server's first frames.
+    #[cold]
+    #[inline(never)]
+    fn begin_h2_upgrade(
+        &mut self,
+        head: Box<Head>,
+        rest: &[u8],
+        ts: Nanos,
+        out: &mut Vec<Exchange>,
+    ) {
+        let upgrading = self
+            .txs
+            .iter()
+            .position(|t| t.awaits_response())
+            .filter(|i| {
+                self.txs[*i]
+                    .request
+                    .as_ref()
+                    .is_some_and(|r| r.headers.upgrade_h2c)
+            });
+        let Some(idx) = upgrading else {
+            // Another protocol's upgrade: read as any 101.
+            self.response_head(head, ts, out);
+            self.server_data(rest, ts, out);
+            return;
+        };
+        let Some(tx) = self.txs.remove(idx) else {
+            return;
+        };
+        // Anything else still pending ends here, as at the connection's end.
+        self.flush(out);
+        self.gave_up = true;
+        self.stats.responses += 1;
+        let reason = match head.start {
+            StartLine::Response { reason, .. } => reason,
+            StartLine::Request { .. } => super::Text::default(),
+        };
+        let Some(request) = tx.request else {
+            return;
+        };
+        let mut h = super::h2::Connection::upgraded(
+            self.endpoints,
+            *request,
+            (tx.depth, tx.ts),
+            (tx.body_len, tx.body_prefix, tx.credentials),
+            (tx.response_ts.unwrap_or(ts), reason),
+            self.body_prefix_limit,
+            &mut self.stats.h2,
+        );
+        h.data(false, rest, ts, &mut self.stats.h2, out);
+        self.h2 = Some(Box::new(h));
     }
 
     /// The TLS record is written and nothing is decrypted: an established
@@ -373,7 +498,7 @@ impl Connection {
     /// Bytes sent by the server.
     pub fn server_data(&mut self, mut data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
         if self.gave_up {
-            self.tls_data(false, data, ts, out);
+            self.after_http1(false, data, ts, out);
             return;
         }
         self.last_server_ts = ts;
@@ -393,6 +518,10 @@ impl Connection {
             match self.responses.step(&mut data) {
                 Step::NeedMore if data.is_empty() => break,
                 Step::NeedMore => {}
+                Step::Head(head) if is_h2c_switch(&head) => {
+                    self.begin_h2_upgrade(head, data, ts, out);
+                    return;
+                }
                 Step::Head(head) => self.response_head(head, ts, out),
                 Step::Body(b) => {
                     if let Some(tx) = self.current_response() {
@@ -418,6 +547,9 @@ impl Connection {
     /// Bytes were lost in one direction.
     pub fn gap(&mut self, from_client: bool, len: u64) {
         if self.gave_up {
+            if let Some(h) = self.h2.as_mut() {
+                h.gap(from_client, &mut self.stats.h2);
+            }
             self.tls_gap(from_client, len);
             return;
         }
@@ -528,6 +660,9 @@ impl Connection {
             t.flush(out);
         }
         self.emit_tail(out);
+        if let Some(h) = self.h2.as_mut() {
+            h.flush(out);
+        }
         while let Some(tx) = self.txs.pop_front() {
             let incomplete = !(tx.request_done || tx.request.is_none()) || !tx.response_done;
             self.emit(tx, incomplete, out);
@@ -749,8 +884,15 @@ impl Connection {
             flow: Default::default(),
             tls: None,
             decrypted: false,
+            h2: None,
         });
     }
+}
+
+/// A 101 that names `h2c` in its `Upgrade`.
+#[inline]
+fn is_h2c_switch(head: &Head) -> bool {
+    head.headers.upgrade_h2c && matches!(head.start, StartLine::Response { status: 101, .. })
 }
 
 /// Request body framing (RFC 9112 §6.3 items 3-6; a request never reads to close).

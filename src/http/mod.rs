@@ -2,6 +2,7 @@
 //! response pairing per connection ([`connection`]) and the resulting [`Exchange`].
 
 pub mod connection;
+pub mod h2;
 pub mod parser;
 
 use std::net::IpAddr;
@@ -66,6 +67,9 @@ pub struct Exchange {
     /// Read from a TLS connection's records decrypted with a key log
     /// (`--tls-keylog`); judged like any other exchange.
     pub decrypted: bool,
+    /// An HTTP/2 exchange's stream (and gRPC call); `None` for HTTP/1. Boxed: one
+    /// pointer on every HTTP/1 record.
+    pub h2: Option<Box<h2::StreamInfo>>,
 }
 
 /// What an exchange's record says about its TCP connection.
@@ -85,6 +89,21 @@ impl Exchange {
     /// Whether this is a TLS connection's record, not an HTTP exchange.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// The status detectors judge: the response's, except that a gRPC call that
+    /// failed as UNAUTHENTICATED, PERMISSION_DENIED or NOT_FOUND reads as 401, 403
+    /// or 404 (gRPC answers those with `:status` 200; [`Self::status`] keeps it).
+    #[inline]
+    pub fn judged_status(&self) -> Option<u16> {
+        match self.h2.as_deref() {
+            None => self.status,
+            Some(h) => h
+                .grpc
+                .as_ref()
+                .and_then(h2::grpc::Grpc::as_http_status)
+                .or(self.status),
+        }
     }
 
     /// Request start to response start.
@@ -122,6 +141,7 @@ impl Exchange {
             flow: FlowInfo::default(),
             tls: None,
             decrypted: false,
+            h2: None,
         }
     }
 
@@ -174,6 +194,7 @@ pub(crate) mod testing {
             flow: Default::default(),
             tls: None,
             decrypted: false,
+            h2: None,
         }
     }
 }

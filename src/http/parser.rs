@@ -21,6 +21,27 @@ mod head;
 mod scan;
 
 pub use head::parse_head;
+
+/// Header fields that do not come from an HTTP/1 head (an HTTP/2 header list): the
+/// same facts kept as [`parse_head`] keeps, by the same code.
+#[derive(Debug, Default)]
+pub struct FieldSink(FieldState);
+
+impl FieldSink {
+    /// One field, name and value as decoded.
+    pub fn field(&mut self, name: &[u8], value: &[u8]) {
+        self.0.named(name, value);
+    }
+
+    pub fn finish(self) -> Headers {
+        let start = StartLine::Response {
+            version: Text::const_new("2"),
+            status: 0,
+            reason: Text::const_new(""),
+        };
+        self.0.finish(start).headers
+    }
+}
 use head::*;
 use scan::*;
 
@@ -187,6 +208,8 @@ pub struct Headers {
     pub transfer_encoding: bool,
     pub connection_close: bool,
     pub upgrade: bool,
+    /// `Upgrade` names `h2c` (cleartext HTTP/2, RFC 7540 §3.2).
+    pub upgrade_h2c: bool,
     pub expect_continue: bool,
     pub x_forwarded_for: Option<String>,
     pub forwarded: Option<String>,

@@ -270,6 +270,60 @@ pub fn render(
             f.http.parse_errors[e.index()]
         );
     }
+    let h2 = &f.http.h2;
+    header(
+        &mut s,
+        "apiwatch_http2_connections_total",
+        "counter",
+        "Connections read as cleartext HTTP/2, by how they started: prior_knowledge (the client preface first) or upgrade (Upgrade: h2c answered 101). Counted when a connection ends, as every HTTP/2 counter.",
+    );
+    for st in crate::http::h2::Start::ALL {
+        let _ = writeln!(
+            s,
+            "apiwatch_http2_connections_total{{start=\"{}\"}} {}",
+            st.label(),
+            h2.connections[st.index()]
+        );
+    }
+    header(
+        &mut s,
+        "apiwatch_http2_streams_total",
+        "counter",
+        "HTTP/2 streams opened (requests and server pushes); each becomes one exchange.",
+    );
+    let _ = writeln!(s, "apiwatch_http2_streams_total {}", h2.streams);
+    header(
+        &mut s,
+        "apiwatch_http2_stream_resets_total",
+        "counter",
+        "HTTP/2 streams ended by RST_STREAM (their exchanges are incomplete).",
+    );
+    let _ = writeln!(s, "apiwatch_http2_stream_resets_total {}", h2.resets);
+    header(
+        &mut s,
+        "apiwatch_http2_problems_total",
+        "counter",
+        "HTTP/2 events that cost information, by reason: hpack_error, header_block_too_large, header_list_too_large, too_many_streams, malformed_frame, gap, bad_preface, midstream (a connection picked up mid-stream whose first segment is HTTP/2 frames: not decoded).",
+    );
+    for p in crate::http::h2::Problem::ALL {
+        let _ = writeln!(
+            s,
+            "apiwatch_http2_problems_total{{reason=\"{}\"}} {}",
+            p.label(),
+            h2.problems[p.index()]
+        );
+    }
+    header(
+        &mut s,
+        "apiwatch_http2_connections_undecodable_total",
+        "counter",
+        "HTTP/2 connections whose header decoding was lost in a direction (an HPACK table that can no longer be followed): their later streams carry no headers from that side.",
+    );
+    let _ = writeln!(
+        s,
+        "apiwatch_http2_connections_undecodable_total {}",
+        h2.undecodable
+    );
     header(
         &mut s,
         "apiwatch_http_response_latency_seconds",

@@ -360,6 +360,12 @@ impl Inventory {
             let Some((method, path)) = info.endpoint.split_once(' ') else {
                 continue;
             };
+            // A GraphQL endpoint (`POST /graphql mutation login`) is an operation of
+            // its path's method, listed under `x-graphql-operations`.
+            let (path, operation) = match path.split_once(' ') {
+                Some((p, op)) => (p, Some(op)),
+                None => (path, None),
+            };
             if !path.starts_with('/') || !method.bytes().all(|c| c.is_ascii_uppercase()) {
                 continue;
             }
@@ -380,6 +386,10 @@ impl Inventory {
                 .entry(method.to_ascii_lowercase())
                 .or_default();
             m.add(info, requests);
+            if let Some(op) = operation {
+                let n = m.graphql.entry(op.to_string()).or_default();
+                *n += requests.unwrap_or(info.requests);
+            }
         }
         let servers = match server {
             Some(s) => vec![s],
@@ -559,6 +569,8 @@ struct Merged {
     request_types: BTreeSet<String>,
     response_types: BTreeSet<String>,
     servers: BTreeSet<(IpAddr, u16)>,
+    /// GraphQL operations on this method and path, with their requests.
+    graphql: BTreeMap<String, u64>,
 }
 
 impl Merged {
@@ -611,6 +623,16 @@ impl Merged {
             op.insert("requestBody".into(), json!({ "content": content }));
         }
         op.insert("responses".into(), Value::Object(responses));
+        if !self.graphql.is_empty() {
+            op.insert(
+                "x-graphql-operations".into(),
+                self.graphql
+                    .iter()
+                    .map(|(name, n)| json!({"operation": name, "requests": n}))
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
+        }
         op.insert(
             "x-apiwatch".into(),
             json!({

@@ -587,7 +587,7 @@ impl Templater {
     /// caller that has cut it does not cut it again.
     pub fn template_cut(&mut self, ex: &Exchange, target: &str, client: u64) -> crate::http::Text {
         // Redirects do not teach: frameworks answer any path with one (`/x` → `/x/`).
-        let learn = matches!(ex.status, Some(200..=299 | 304));
+        let learn = matches!(ex.judged_status(), Some(200..=299 | 304));
         let get = ex.method.as_deref() == Some("GET");
         // Names are handed out by listings: a GET of an object (its last segment an
         // id) is not read for them.

@@ -211,6 +211,16 @@ impl FieldState {
         );
     }
 
+    /// One field already split into name and value (an HTTP/2 header list).
+    pub(super) fn named(&mut self, name: &[u8], value: &[u8]) {
+        self.count += 1;
+        if self.count > MAX_HEADERS {
+            self.h.overflow = true;
+            self.warning = Some(ParseError::TooManyHeaders);
+        }
+        apply_field(&mut self.h, &mut self.cl_values, name, value);
+    }
+
     pub(super) fn finish(mut self, start: StartLine) -> Head {
         match self.cl_values {
             ContentLengths { first: None, .. } => {}
@@ -383,6 +393,12 @@ pub(super) fn apply_field(
         }
         9 if is(b"x-api-key") => h.api_key = Some(text(value)),
         7 if is(b"api-key") => h.api_key = Some(text(value)),
+        // After the common seven-letter names: only h2c upgrades need it.
+        7 if is(b"upgrade") => {
+            h.upgrade_h2c = value
+                .split(|b| *b == b',')
+                .any(|t| trim(t).eq_ignore_ascii_case(b"h2c"))
+        }
         10 if is(b"set-cookie") => {
             h.has_set_cookie = true;
             // A CSRF cookie is re-sent with every form, failed logins included.
