@@ -266,6 +266,7 @@ fn api_exchanges() -> Vec<apiwatch::http::Exchange> {
                 incomplete: false,
                 flow: Default::default(),
                 tls: None,
+                decrypted: false,
                 h2: None,
             }
         })

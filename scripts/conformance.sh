@@ -10,6 +10,10 @@
 # are left out of the harness's Zeek comparison; the end of this script compares
 # them on the columns they do have (method/uri, or status), as multisets.
 #
+# Last, TLS decrypted with a key log (captures/tls-keylog.pcap and its .keys): the
+# harness passes no options to tshark or apiwatch, so the script compares
+# `apiwatch --tls-keylog` with `tshark -o tls.keylog_file:` itself (method, uri and
+# status of every exchange, per connection, in order).
 # The harness reads tshark's HTTP/1 fields only, so HTTP/2 is compared at the end as
 # well: every stream of captures/h2c.pcap, (method, path, status) per (connection,
 # stream id), against tshark's HEADERS frames (recall and status at least 0.99).
@@ -69,6 +73,35 @@ for line in open(listing):
     print(f"{'ok ' if ok else 'BAD'} {trace.split('/zeek/')[-1]:55} zeek {sorted(want.elements())} ours {sorted(got.elements())}"
           if not ok else f"ok  {trace.split('/zeek/')[-1]:55} {cols}: {sum(want.values())} rows agree")
 sys.exit(1 if bad else 0)
+PY
+install -m 600 "$root/captures/tls-keylog.keys" "$work/tls.keys"
+python3 - "$bin" "$root/captures/tls-keylog.pcap" "$work/tls.keys" <<'PY' || status=1
+import collections, json, subprocess, sys
+binary, cap, keys = sys.argv[1:4]
+out = subprocess.run([binary, "-r", cap, "--tls-keylog", keys, "--exchanges", "-", "--alerts", "/dev/null", "-q"],
+                     capture_output=True, text=True, check=True).stdout
+ours = collections.defaultdict(list)
+for d in map(json.loads, out.splitlines()):
+    if d.get("type") != "tls":
+        ours[str(d["client_port"])].append((d["method"], d["uri"], str(d["status"])))
+def tshark(filt, fields):
+    cmd = ["tshark", "-n", "-r", cap, "-o", f"tls.keylog_file:{keys}", "-Y", filt, "-T", "fields"]
+    for f in fields:
+        cmd += ["-e", f]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return [l.split("\t") for l in res.splitlines()]
+codes = collections.defaultdict(list)
+for port, code in tshark("http.response", ["tcp.dstport", "http.response.code"]):
+    codes[port].append(code)
+theirs = collections.defaultdict(list)
+for port, method, uri in tshark("http.request", ["tcp.srcport", "http.request.method", "http.request.uri"]):
+    theirs[port].append((method, uri, codes[port][len(theirs[port])]))
+n = sum(map(len, theirs.values()))
+same = sum(a == b for p in theirs for a, b in zip(theirs[p], ours.get(p, [])))
+ok = dict(ours) == dict(theirs)
+print(f"{'ok ' if ok else 'BAD'} tls-keylog.pcap (decrypted with --tls-keylog): {same}/{n} exchanges equal tshark's"
+      + ("" if ok else f"\n  tshark {dict(theirs)}\n  ours   {dict(ours)}"))
+sys.exit(0 if ok else 1)
 PY
 # HTTP/2 (cleartext): apiwatch's streams against tshark's HEADERS frames.
 python3 - "$bin" "$root/captures/h2c.pcap" <<'PY' || status=1

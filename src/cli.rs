@@ -149,6 +149,14 @@ pub const OPTIONS: &[Opt] = &[
     ),
     opt(
         None,
+        "tls-keylog",
+        Some("FILE"),
+        File,
+        DETECT,
+        "decrypt TLS with the secrets of this key log (SSLKEYLOGFILE format, as curl, browsers and openssl write it); the HTTP inside is read like cleartext. AES-GCM, ChaCha20 and (TLS 1.2) AES-CBC suites, TLS 1.2 and 1.3",
+    ),
+    opt(
+        None,
         "learning-period",
         Some("DUR"),
         Nothing,
@@ -614,6 +622,8 @@ pub struct Args {
     pub memory_limit: Option<u64>,
     pub web_config: Option<String>,
     pub openapi: Option<std::sync::Arc<crate::routes::spec::Spec>>,
+    /// `--tls-keylog` (read once logging is set up: it may warn).
+    pub tls_keylog: Option<String>,
 }
 
 fn string_value(p: &mut lexopt::Parser) -> Result<String, String> {
@@ -664,6 +674,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
         memory_limit: None,
         web_config: None,
         openapi: None,
+        tls_keylog: None,
     };
     // Options that only apply to one kind of run, as the user spelled them.
     let mut live_only = Vec::new();
@@ -683,6 +694,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
                     .map_err(|e| format!("--openapi {v}: {e}"))?;
                 a.openapi = Some(std::sync::Arc::new(spec));
             }
+            Long("tls-keylog") => a.tls_keylog = Some(string_value(&mut p)?),
             Long("workers") => {
                 let v = string_value(&mut p)?;
                 match v.parse::<usize>() {

@@ -62,6 +62,31 @@ fn main() -> ExitCode {
     }
     cfg.apply_memory_budget(args.sensor.workers);
     args.sensor.flow = cfg.flow;
+    let mut keylog = match args.tls_keylog.as_deref() {
+        Some(path) => match apiwatch::tls::KeyLog::load(std::path::Path::new(path)) {
+            Ok(log) => Some(log),
+            Err(e) => return fail(format!("--tls-keylog {path}: {e}"), 2),
+        },
+        None => None,
+    };
+    // Secrets a pcapng carries (Decryption Secrets Blocks) decrypt it too. A file that
+    // cannot be read is the capture reader's to report.
+    for path in &args.sensor.files {
+        let Ok(mut lines) = apiwatch::capture::file::secrets::tls_key_log(path) else {
+            continue;
+        };
+        if !lines.is_empty() {
+            let log = keylog.get_or_insert_with(apiwatch::tls::KeyLog::new);
+            let before = log.stats.secrets;
+            log.read(&lines);
+            apiwatch::tls::keylog::wipe(&mut lines);
+            tracing::info!(
+                "{path}: {} TLS secrets from its Decryption Secrets Blocks",
+                log.stats.secrets - before
+            );
+        }
+    }
+    args.sensor.flow.keylog = keylog.map(std::sync::Arc::new);
     args.sensor.ring = cfg.capture;
     if let Some(n) = args.ring_mib {
         args.sensor.ring.ring_mib = n;

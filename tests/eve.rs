@@ -209,6 +209,11 @@ fn alerts_and_eve_exchanges_of_every_capture_pass_suricatas_schema_and_join() {
         Some(&9),
         "one per TLS connection of tls-handshakes.pcap"
     );
+    assert_eq!(
+        tls_records.get("tls-keylog.pcap"),
+        Some(&9),
+        "one per TLS connection of tls-keylog.pcap read without its key log"
+    );
 }
 
 #[test]

@@ -72,6 +72,7 @@ fn exchanges(mut data: &[u8]) -> Vec<Exchange> {
             incomplete: h[6] & 0x80 != 0,
             flow: Default::default(),
             tls: None,
+            decrypted: false,
             h2: None,
         });
     }

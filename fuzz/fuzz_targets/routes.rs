@@ -36,6 +36,7 @@ fn exchange(uri: &str, status: u16) -> Exchange {
         incomplete: false,
         flow: Default::default(),
         tls: None,
+        decrypted: false,
         h2: None,
     }
 }

@@ -14,6 +14,7 @@ _apiwatch() {
         --endpoints) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --openmetrics-out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --openapi) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --tls-keylog) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --learning-period) COMPREPLY=(); return ;;
         --memory-limit) COMPREPLY=(); return ;;
         --config|-c) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -30,6 +31,6 @@ _apiwatch() {
         --log.format) COMPREPLY=($(compgen -W "logfmt json" -- "$cur")); return ;;
         --completions) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
     esac
-    COMPREPLY=($(compgen -W "--read -r --interface -i --replay-speed --workers --exchanges --exchanges-format --alerts --endpoints --openmetrics-out --quiet -q --openapi --learning-period --memory-limit --config -c --test-config -T --ring-size --block-timeout --user --capture-backend --web.listen-address --web.systemd-socket --web.telemetry-path --web.config.file --web.max-connections --web.linger --log.level --log.format --build-info --generate-man --completions --help -h --version -V" -- "$cur"))
+    COMPREPLY=($(compgen -W "--read -r --interface -i --replay-speed --workers --exchanges --exchanges-format --alerts --endpoints --openmetrics-out --quiet -q --openapi --tls-keylog --learning-period --memory-limit --config -c --test-config -T --ring-size --block-timeout --user --capture-backend --web.listen-address --web.systemd-socket --web.telemetry-path --web.config.file --web.max-connections --web.linger --log.level --log.format --build-info --generate-man --completions --help -h --version -V" -- "$cur"))
 }
 complete -F _apiwatch apiwatch

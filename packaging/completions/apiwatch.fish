@@ -10,6 +10,7 @@ complete -c apiwatch -l endpoints -r -F -d 'the learned API inventory as OpenAPI
 complete -c apiwatch -l openmetrics-out -r -F -d 'write the replay\'s metrics on packet time (OpenMetrics, for backfill)'
 complete -c apiwatch -l quiet -s q -d 'no progress and no summary on stderr'
 complete -c apiwatch -l openapi -r -F -d 'pin routes to your OpenAPI 3.0/3.1 spec (JSON or YAML): requests take its paths; a 2xx outside it is a shadow route'
+complete -c apiwatch -l tls-keylog -r -F -d 'decrypt TLS with the secrets of this key log (SSLKEYLOGFILE format, as curl, browsers and openssl write it); the HTTP inside is read like cleartext. AES-GCM, ChaCha20 and (TLS 1.2) AES-CBC suites, TLS 1.2 and 1.3'
 complete -c apiwatch -l learning-period -x -d 'baseline learning period, e.g. 5m (default 5m)'
 complete -c apiwatch -l memory-limit -x -d 'one budget for connections, clients, fragments and buffers (default 512MB)'
 complete -c apiwatch -l config -s c -r -F -d 'TOML configuration (every key optional, see the README)'

@@ -912,5 +912,7 @@ impl PacketSource for FileSource {
     }
 }
 
+pub mod secrets;
+
 #[cfg(test)]
 mod tests;

@@ -39,7 +39,8 @@ impl std::str::FromStr for ExchangeFormat {
 // response_time_ms, flags (only when there is something to say: `head_too_large`, a
 // head past the parser's limit read line by line with long lines skipped;
 // `too_many_headers`, fields past the count limit of which only the known ones were
-// read), endpoint, client. Missing values are null.
+// read; `decrypted`, read from TLS with `--tls-keylog`), endpoint, client. Missing
+// values are null.
 
 /// The exchange's flags (see the field list above).
 fn flags(e: &Exchange) -> Vec<&'static str> {
@@ -50,6 +51,9 @@ fn flags(e: &Exchange) -> Vec<&'static str> {
     }
     if e.request_headers.overflow || resp.is_some_and(|h| h.overflow) {
         f.push("too_many_headers");
+    }
+    if e.decrypted {
+        f.push("decrypted");
     }
     f
 }

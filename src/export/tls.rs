@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::export::eve::{Input, InputFields, community_id, zeek_uid};
 use crate::http::Exchange;
 use crate::identity;
+use crate::tls::decrypt::Outcome::Decrypted;
 use crate::tls::{self, Session};
 
 fn hex16(v: &[u16]) -> Vec<String> {
@@ -132,6 +133,11 @@ struct Record<'a> {
     alert: Option<AlertOut>,
     history: &'a str,
     certificates: Vec<CertOut<'a>>,
+    /// With `--tls-keylog`: whether the records were decrypted, and why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decrypted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decryption: Option<&'static str>,
     client: String,
 }
 
@@ -196,6 +202,8 @@ pub fn apiwatch(e: &Exchange, s: &Session) -> String {
             description: alert_name(a.description),
         }),
         history: &s.history,
+        decrypted: s.decryption.map(|o| o == Decrypted),
+        decryption: s.decryption.filter(|o| *o != Decrypted).map(|o| o.label()),
         certificates: s
             .certificates
             .iter()

@@ -47,6 +47,9 @@ pub struct FlowConfig {
     pub idle_timeout: Nanos,
     /// Request-body bytes kept per request for detectors.
     pub body_prefix: usize,
+    /// TLS secrets (`--tls-keylog`): TLS connections are decrypted and read as HTTP.
+    /// Shared by every worker's table, read only.
+    pub keylog: Option<std::sync::Arc<crate::tls::KeyLog>>,
 }
 
 impl Default for FlowConfig {
@@ -58,6 +61,7 @@ impl Default for FlowConfig {
             buffer_bytes: 64 << 20,
             idle_timeout: 300 * 1_000_000_000,
             body_prefix: crate::http::DEFAULT_BODY_PREFIX,
+            keylog: None,
         }
     }
 }
@@ -677,6 +681,9 @@ impl FlowTable {
             midstream,
         );
         http.set_body_prefix_limit(self.cfg.body_prefix);
+        if let Some(k) = &self.cfg.keylog {
+            http.set_keylog(std::sync::Arc::clone(k));
+        }
         Flow {
             client_is_a,
             streams: [Stream::default(), Stream::default()],

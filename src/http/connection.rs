@@ -9,10 +9,12 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::parser::{Finish, Framing, Head, MessageReader, ParseError, Role, StartLine, Step};
 use super::{DEFAULT_BODY_PREFIX, Exchange};
 use crate::time::Nanos;
+use tls::TlsConn;
 
 /// Response-body bytes kept (login failure markers such as `{"error":"invalid
 /// credentials"}` sit at the start of the body).
@@ -144,8 +146,10 @@ pub struct Connection {
     last_server_ts: Nanos,
     /// The connection turned out to be TLS: its handshake, read until it is
     /// established or the connection ends (`gave_up` is set, so the HTTP path never
-    /// looks at this).
-    tls: Option<Box<crate::tls::Reader>>,
+    /// looks at this); with a key log, its decryption too (`tls.rs`).
+    tls: Option<Box<TlsConn>>,
+    /// The secrets TLS connections are decrypted with (`--tls-keylog`).
+    keylog: Option<Arc<crate::tls::KeyLog>>,
     /// The connection turned out to be HTTP/2 (`gave_up` is set as for TLS).
     h2: Option<Box<super::h2::Connection>>,
     /// After the TLS record of a connection read without keys: what detection needs
@@ -178,6 +182,7 @@ impl Connection {
             last_client_ts: 0,
             last_server_ts: 0,
             tls: None,
+            keylog: None,
             tail: None,
             h2: None,
         };
@@ -186,6 +191,11 @@ impl Connection {
             c.responses.start_midstream();
         }
         c
+    }
+
+    /// Decrypts TLS connections with these secrets.
+    pub fn set_keylog(&mut self, keylog: Arc<crate::tls::KeyLog>) {
+        self.keylog = Some(keylog);
     }
 
     /// Sets how many request-body bytes are kept for detectors.
@@ -207,6 +217,9 @@ impl Connection {
     pub fn shed(&mut self) {
         self.requests.shed();
         self.responses.shed();
+        if let Some(t) = self.tls.as_mut() {
+            t.shed();
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -292,17 +305,22 @@ impl Connection {
         // `gave_up` alone keeps HTTP off the connection; the readers are not told to
         // ignore, so that `is_done` stays false while the handshake is read.
         self.gave_up = true;
-        self.tls = Some(Box::new(crate::tls::Reader::new(ts)));
-        self.tls_data(true, first, out);
+        self.tls = Some(Box::new(TlsConn::new(
+            self.endpoints,
+            ts,
+            self.keylog.as_ref(),
+            self.body_prefix_limit,
+        )));
+        self.tls_data(true, first, ts, out);
     }
 
-    /// Bytes of a connection HTTP gave up on: TLS handshake bytes when it is TLS.
+    /// Bytes of a connection HTTP gave up on: TLS bytes when it is TLS.
     #[inline(never)]
-    fn tls_data(&mut self, from_client: bool, data: &[u8], out: &mut Vec<Exchange>) {
+    fn tls_data(&mut self, from_client: bool, data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
         if let Some(t) = self.tls.as_mut() {
-            t.data(from_client, data);
-            if t.is_done() {
-                self.emit_tls(out);
+            t.data(from_client, data, ts, out);
+            if t.finished() {
+                self.end_tls();
             }
         }
     }
@@ -324,7 +342,7 @@ impl Connection {
     fn after_http1(&mut self, from_client: bool, data: &[u8], ts: Nanos, out: &mut Vec<Exchange>) {
         match self.h2.as_mut() {
             Some(h) => h.data(from_client, data, ts, &mut self.stats.h2, out),
-            None => self.tls_data(from_client, data, out),
+            None => self.tls_data(from_client, data, ts, out),
         }
     }
 
@@ -412,25 +430,17 @@ impl Connection {
         self.h2 = Some(Box::new(h));
     }
 
-    /// Writes the TLS record (once) and forgets the handshake; an established
+    /// The TLS record is written and nothing is decrypted: an established
     /// connection is then followed as bytes only ([`Self::opaque`]).
-    fn emit_tls(&mut self, out: &mut Vec<Exchange>) {
-        let Some(t) = self.tls.take() else {
-            return;
-        };
-        let session = t.finish();
-        if session.established() {
+    #[cold]
+    fn end_tls(&mut self) {
+        if let Some((start, client)) = self.tls.take().and_then(|t| t.into_tail()) {
             self.tail = Some(Box::new(TlsTail {
-                start: session.start,
-                client: session.client.as_ref().map(|c| crate::tls::ClientHello {
-                    sni: c.sni.clone(),
-                    ja4: c.ja4.clone(),
-                    ..Default::default()
-                }),
+                start,
+                client,
                 closed: crate::tls::Closed::default(),
             }));
         }
-        self.push_tls(session, out);
     }
 
     fn push_tls(&self, session: crate::tls::Session, out: &mut Vec<Exchange>) {
@@ -540,9 +550,7 @@ impl Connection {
             if let Some(h) = self.h2.as_mut() {
                 h.gap(from_client, &mut self.stats.h2);
             }
-            if let Some(t) = self.tls.as_mut() {
-                t.gap(from_client);
-            }
+            self.tls_gap(from_client, len);
             return;
         }
         let reader = if from_client {
@@ -577,6 +585,14 @@ impl Connection {
         self.mark_current(from_client, true, true);
     }
 
+    /// A gap on a TLS connection (its exchanges, if decrypted, are in the gap too).
+    #[cold]
+    fn tls_gap(&mut self, from_client: bool, len: u64) {
+        if let Some(t) = self.tls.as_mut() {
+            t.gap(from_client, len);
+        }
+    }
+
     /// The transaction being read in one direction: its message is over (`done`),
     /// possibly broken (`incomplete`).
     fn mark_current(&mut self, from_client: bool, done: bool, incomplete: bool) {
@@ -598,6 +614,9 @@ impl Connection {
     /// One direction closed.
     pub fn end(&mut self, from_client: bool, ts: Nanos, out: &mut Vec<Exchange>) {
         if self.gave_up {
+            if let Some(t) = self.tls.as_mut() {
+                t.end(from_client, ts, out);
+            }
             return;
         }
         let reader = if from_client {
@@ -637,7 +656,9 @@ impl Connection {
 
     /// The connection is over: everything still pending is emitted.
     pub fn flush(&mut self, out: &mut Vec<Exchange>) {
-        self.emit_tls(out);
+        if let Some(mut t) = self.tls.take() {
+            t.flush(out);
+        }
         self.emit_tail(out);
         if let Some(h) = self.h2.as_mut() {
             h.flush(out);
@@ -862,6 +883,7 @@ impl Connection {
             incomplete,
             flow: Default::default(),
             tls: None,
+            decrypted: false,
             h2: None,
         });
     }
@@ -916,6 +938,8 @@ fn response_framing(method: Option<&str>, status: u16, head: &Head) -> Framing {
         None => Framing::UntilClose,
     }
 }
+
+mod tls;
 
 #[cfg(test)]
 mod tests;

@@ -64,6 +64,9 @@ pub struct Exchange {
     /// handshake summary. Such a record has no request or response; it is written to
     /// the exchange log and counted, never judged (see [`Exchange::is_tls`]).
     pub tls: Option<Box<crate::tls::Session>>,
+    /// Read from a TLS connection's records decrypted with a key log
+    /// (`--tls-keylog`); judged like any other exchange.
+    pub decrypted: bool,
     /// An HTTP/2 exchange's stream (and gRPC call); `None` for HTTP/1. Boxed: one
     /// pointer on every HTTP/1 record.
     pub h2: Option<Box<h2::StreamInfo>>,
@@ -142,6 +145,7 @@ impl Exchange {
             incomplete: false,
             flow: FlowInfo::default(),
             tls: None,
+            decrypted: false,
             h2: None,
         }
     }
@@ -203,6 +207,7 @@ pub(crate) mod testing {
             incomplete: false,
             flow: Default::default(),
             tls: None,
+            decrypted: false,
             h2: None,
         }
     }

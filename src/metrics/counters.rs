@@ -31,6 +31,8 @@ pub struct TlsMetrics {
     pub(super) by_version: [u64; crate::tls::VERSION_LABELS.len()],
     pub(super) by_outcome: [u64; crate::tls::Outcome::ALL.len()],
     pub(super) by_suite_class: [u64; crate::tls::SUITE_CLASSES.len()],
+    /// With `--tls-keylog`: connections by how decrypting them went.
+    pub(super) by_decryption: [u64; crate::tls::decrypt::Outcome::ALL.len()],
 }
 
 impl TlsMetrics {
@@ -44,6 +46,9 @@ impl TlsMetrics {
         let class = crate::tls::suite_class(s.server.as_ref().map(|h| h.cipher));
         if let Some(i) = crate::tls::SUITE_CLASSES.iter().position(|l| *l == class) {
             self.by_suite_class[i] += 1;
+        }
+        if let Some(d) = s.decryption {
+            self.by_decryption[d.index()] += 1;
         }
     }
 }

@@ -244,6 +244,20 @@ pub fn render(
     }
     header(
         &mut s,
+        "apiwatch_tls_decryption_total",
+        "counter",
+        "TLS connections read with a key log (--tls-keylog), by outcome: decrypted, no_key (no secret for its client random), unsupported_suite (CCM, 3DES, Camellia..., TLS 1.1 or older), bad_record (a record that does not authenticate), midstream (encrypted records without the hellos).",
+    );
+    for o in crate::tls::decrypt::Outcome::ALL {
+        let _ = writeln!(
+            s,
+            "apiwatch_tls_decryption_total{{outcome=\"{}\"}} {}",
+            o.label(),
+            http.tls.by_decryption[o.index()]
+        );
+    }
+    header(
+        &mut s,
         "apiwatch_http_parse_errors_total",
         "counter",
         "HTTP parse problems, by reason (counted when a connection ends).",

@@ -102,6 +102,11 @@ impl Reader {
             || (self.sides[0].stopped && self.sides[1].stopped)
     }
 
+    /// The summary so far (not finished).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
     /// Handshake bytes held for messages not yet complete.
     pub fn buffered(&self) -> usize {
         self.sides[0].pending.capacity() + self.sides[1].pending.capacity()
@@ -391,6 +396,7 @@ fn alpn_text(p: &[u8]) -> String {
 fn client_hello(ch: &tls_parser::TlsClientHelloContents<'_>) -> ClientHello {
     let mut c = ClientHello {
         legacy_version: ch.version.0,
+        random: ch.random.try_into().unwrap_or_default(),
         ciphers: ch
             .ciphers
             .iter()
@@ -442,6 +448,7 @@ fn server_hello(sh: &tls_parser::TlsServerHelloContents<'_>) -> ServerHello {
     let mut s = ServerHello {
         version: sh.version.0,
         cipher: sh.cipher.0,
+        random: sh.random.try_into().unwrap_or_default(),
         session_id: sh.session_id.unwrap_or_default().to_vec(),
         ..ServerHello::default()
     };

@@ -18,11 +18,14 @@
 //! use, patent pending) and are not computed.
 
 pub mod cert;
+pub mod decrypt;
 pub mod handshake;
 pub mod ja4;
+pub mod keylog;
 
 pub use cert::Certificate;
 pub use handshake::Reader;
+pub use keylog::KeyLog;
 
 use crate::time::Nanos;
 
@@ -89,6 +92,8 @@ impl Outcome {
 pub struct ClientHello {
     /// The hello's own (legacy) version field.
     pub legacy_version: u16,
+    /// Its random: the key a key log's secrets are found by.
+    pub random: [u8; 32],
     /// The supported_versions extension's list, in order.
     pub versions: Vec<u16>,
     pub ciphers: Vec<u16>,
@@ -130,6 +135,8 @@ pub struct ServerHello {
     /// The negotiated version: supported_versions (TLS 1.3) else the hello's field.
     pub version: u16,
     pub cipher: u16,
+    /// Its random (TLS 1.2's key block is derived from both randoms).
+    pub random: [u8; 32],
     pub extensions: Vec<u16>,
     pub alpn: Option<String>,
     pub session_id: Vec<u8>,
@@ -161,6 +168,9 @@ pub struct Session {
     /// `ssl_history` letters (client's capitalised, server's lower case); at most
     /// [`handshake::MAX_HISTORY`] letters.
     pub history: String,
+    /// With a key log (`--tls-keylog`): how decrypting the connection went; `None`
+    /// without a key log, or when no encrypted record was seen.
+    pub decryption: Option<decrypt::Outcome>,
     /// Set on the second, internal record of a connection nobody could read: what it
     /// carried after the handshake, known when it ended. Such a record feeds
     /// detection only; it is never written.
@@ -199,6 +209,18 @@ impl Session {
 
     pub fn established(&self) -> bool {
         self.outcome == Outcome::Established
+    }
+
+    /// What decryption needs from the hellos, once both were seen.
+    pub fn hellos(&self) -> Option<decrypt::Hellos> {
+        let (c, s) = (self.client.as_ref()?, self.server.as_ref()?);
+        Some(decrypt::Hellos {
+            client_random: c.random,
+            server_random: s.random,
+            version: s.version,
+            cipher: s.cipher,
+            encrypt_then_mac: s.extensions.contains(&22),
+        })
     }
 }
 
@@ -314,4 +336,4 @@ pub fn group_name(g: u16) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

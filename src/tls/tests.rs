@@ -4,7 +4,7 @@ use super::handshake::{MAX_HANDSHAKE_BYTES, Reader};
 use super::*;
 
 /// A record of `kind` around `body`.
-fn record(kind: u8, body: &[u8]) -> Vec<u8> {
+pub(crate) fn record(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut r = vec![kind, 3, 3];
     r.extend_from_slice(&(body.len() as u16).to_be_bytes());
     r.extend_from_slice(body);
@@ -12,14 +12,14 @@ fn record(kind: u8, body: &[u8]) -> Vec<u8> {
 }
 
 /// A handshake message of `kind` around `body`.
-fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+pub(crate) fn message(kind: u8, body: &[u8]) -> Vec<u8> {
     let n = body.len() as u32;
     let mut m = vec![kind, (n >> 16) as u8, (n >> 8) as u8, n as u8];
     m.extend_from_slice(body);
     m
 }
 
-fn ext(kind: u16, body: &[u8]) -> Vec<u8> {
+pub(crate) fn ext(kind: u16, body: &[u8]) -> Vec<u8> {
     let mut e = kind.to_be_bytes().to_vec();
     e.extend_from_slice(&(body.len() as u16).to_be_bytes());
     e.extend_from_slice(body);
@@ -28,7 +28,7 @@ fn ext(kind: u16, body: &[u8]) -> Vec<u8> {
 
 /// A ClientHello offering TLS 1.3 and 1.2 to `example.com` with ALPN h2, http/1.1
 /// and GREASE values in every list.
-fn client_hello_body() -> Vec<u8> {
+pub(crate) fn client_hello_body() -> Vec<u8> {
     let mut b = vec![3, 3];
     b.extend_from_slice(&[7; 32]); // random
     b.push(32);
@@ -56,7 +56,7 @@ fn client_hello_body() -> Vec<u8> {
     b
 }
 
-fn server_hello_body(version: u16) -> Vec<u8> {
+pub(crate) fn server_hello_body(version: u16) -> Vec<u8> {
     let mut b = vec![3, 3];
     b.extend_from_slice(&[5; 32]);
     b.push(32);

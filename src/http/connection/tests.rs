@@ -370,3 +370,69 @@ fn smuggling_shapes_do_not_hide_the_second_request() {
     );
     assert_eq!(stats.parse_errors[ParseError::TeAndCl.index()], 1);
 }
+
+/// A TLS 1.3 connection (hellos in clear, then records sealed with RFC 8448's
+/// traffic secrets) with its secrets: the TLS record first, then the HTTP exchange
+/// read from the decrypted records, marked decrypted.
+#[test]
+fn a_tls13_connection_with_its_secrets_is_read_as_http_after_its_record() {
+    use crate::tls::decrypt::Outcome;
+    use crate::tls::decrypt::tests::{C_AP, C_HS, S_AP, S_HS, finished, keylog13, seal13, unhex};
+    use crate::tls::tests::{client_hello_body, message, record, server_hello_body};
+    let mut c = conn();
+    c.set_keylog(keylog13());
+    let mut out = Vec::new();
+    c.client_data(&record(22, &message(1, &client_hello_body())), 1, &mut out);
+    let mut s = record(22, &message(2, &server_hello_body(0x0304)));
+    s.extend(seal13(&unhex(S_HS), 0, 22, &finished()));
+    c.server_data(&s, 2, &mut out);
+    let mut client = record(20, &[1]);
+    client.extend(seal13(&unhex(C_HS), 0, 22, &finished()));
+    client.extend(seal13(
+        &unhex(C_AP),
+        0,
+        23,
+        b"GET /api/users HTTP/1.1\r\nHost: x\r\n\r\n",
+    ));
+    c.client_data(&client, 3, &mut out);
+    assert_eq!(out.len(), 1, "the record, once decryption has an outcome");
+    let session = out[0].tls.as_deref().expect("the TLS record");
+    assert_eq!(session.decryption, Some(Outcome::Decrypted));
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    c.server_data(&seal13(&unhex(S_AP), 0, 23, response), 4, &mut out);
+    assert_eq!(out.len(), 2);
+    assert_eq!(brief(&out[1]), "1 GET /api/users Some(200) Some(2)");
+    assert!(out[1].decrypted && !out[1].is_tls());
+    assert!(!c.is_done(), "read to the end");
+}
+
+/// Records that do not open with the logged secrets: the record says so, no
+/// exchange, and the connection is done (nothing more is reassembled).
+#[test]
+fn records_that_do_not_authenticate_end_decryption() {
+    use crate::tls::decrypt::Outcome;
+    use crate::tls::decrypt::tests::{C_AP, finished, keylog13, seal13, unhex};
+    use crate::tls::tests::{client_hello_body, message, record, server_hello_body};
+    let mut c = conn();
+    c.set_keylog(keylog13());
+    let mut out = Vec::new();
+    c.client_data(&record(22, &message(1, &client_hello_body())), 1, &mut out);
+    let mut s = record(22, &message(2, &server_hello_body(0x0304)));
+    // Sealed with the wrong secret.
+    s.extend(seal13(&unhex(C_AP), 0, 22, &finished()));
+    c.server_data(&s, 2, &mut out);
+    c.client_data(
+        &seal13(&unhex(C_AP), 0, 23, b"GET / HTTP/1.1\r\n\r\n"),
+        3,
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    let session = out[0].tls.as_deref().expect("the TLS record");
+    assert_eq!(session.decryption, Some(Outcome::BadRecord));
+    assert!(c.is_done());
+    c.flush(&mut out);
+    // Then, as for any connection nobody can read, the internal record of its
+    // encrypted rest.
+    assert_eq!(out.len(), 2);
+    assert!(out[1].tls.as_deref().is_some_and(|s| s.closed.is_some()));
+}

@@ -950,6 +950,7 @@ impl Connection {
             incomplete: s.incomplete,
             flow: Default::default(),
             tls: None,
+            decrypted: false,
             h2: Some(Box::new(info)),
         });
     }
