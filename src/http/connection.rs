@@ -205,11 +205,22 @@ impl Connection {
 
     /// Whether parsing stopped for good (not HTTP, or upgraded to something else).
     /// Bytes the two message readers hold for messages not yet complete.
+    /// Asked per segment: HTTP/1's readers inline, TLS and HTTP/2 (only ever set
+    /// once `gave_up` is) out of line.
+    #[inline]
     pub fn buffered(&self) -> usize {
-        self.requests.buffered()
-            + self.responses.buffered()
-            + self.tls.as_ref().map_or(0, |t| t.buffered())
-            + self.h2.as_ref().map_or(0, |h| h.buffered())
+        let http1 = self.requests.buffered() + self.responses.buffered();
+        if self.gave_up {
+            http1 + self.other_buffered()
+        } else {
+            http1
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn other_buffered(&self) -> usize {
+        self.tls.as_ref().map_or(0, |t| t.buffered()) + self.h2.as_ref().map_or(0, |h| h.buffered())
     }
 
     /// Memory pressure: both readers give back what they can (see
