@@ -88,6 +88,8 @@ for cap in "$@"; do
         --slurpfile a "$dir/apiwatch.json" --slurpfile s "$dir/s/eve.json" '
       def keyed(k): group_by(k) | map(to_entries | map({key: "\(.value | k) #\(.key)", value: .value})) | add // [] | from_entries;
       def orq: if . == null or . == "" or . == [] then "-" else . end;
+      # Suricata writes `TLS 1.2`, `TLSv1` (1.0), `SSLv3`; apiwatch `1.2`, `1.0`, `ssl3`.
+      def sver: if . == "TLSv1" then "1.0" elif . == "SSLv3" then "ssl3" else sub("^TLS "; "") end;
       ($a | map(select(.type == "tls")) | sort_by(.timestamp)
           | keyed("\(.client_ip) \(.client_port) \(.server_ip) \(.server_port)")) as $A
       | ($s | map(select(.event_type == "tls")) | sort_by(.timestamp)
@@ -95,7 +97,7 @@ for cap in "$@"; do
       | ([$A, $S] | map(keys) | add | unique | sort_by(split(" ") | .[1] | tonumber)) as $keys
       | $keys[] as $k | ($A[$k]) as $x | ($S[$k]) as $y
       | ($x.sni // $y.tls.sni | orq) as $sni
-      | ([($x.version | orq), ($y.tls.version // null | orq | sub("^TLS "; ""))] | unique | join(" / ")) as $ver
+      | ([($x.version | orq), ($y.tls.version // null | orq | sver)] | unique | join(" / ")) as $ver
       | (($x.alpn_offered // $y.tls.client_alpns // []) | join(",") | orq) as $alpn
       | ($x.ja4 | orq) as $ja
       | ($y.tls.ja4 | orq) as $js
