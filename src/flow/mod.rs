@@ -438,7 +438,13 @@ impl FlowTable {
                 let idx = if from_a { 0 } else { 1 };
                 let has_data = f.streams.iter().any(|s| s.started() && !s.midstream)
                     && f.streams[idx ^ 1].started();
-                if !same_client || has_data {
+                // A connection picked up midstream (no SYN seen either way) that this
+                // SYN does not open: bytes that came after an earlier connection on
+                // this key had ended (a TLS close_notify after the peer's FIN), now
+                // followed by a new connection on the same ports.
+                let stray = f.streams.iter().all(|s| s.midstream || !s.started())
+                    && !f.streams[idx].follows_syn(seg.seq);
+                if !same_client || has_data || stray {
                     self.stats.port_reuse += 1;
                     self.remove(&key, out);
                 }

@@ -118,6 +118,12 @@ impl Stream {
         self.base.is_some()
     }
 
+    /// Whether this stream starts just after `seq`: a SYN with that sequence number
+    /// opened it (or is its own SYN, retransmitted or captured late).
+    pub fn follows_syn(&self, seq: u32) -> bool {
+        self.base == Some(seq.wrapping_add(1))
+    }
+
     /// Whether the stream has ended.
     pub fn ended(&self) -> bool {
         self.ended

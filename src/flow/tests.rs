@@ -153,6 +153,57 @@ fn a_new_syn_on_a_used_four_tuple_starts_a_new_connection() {
 }
 
 #[test]
+fn bytes_after_a_connections_end_do_not_swallow_the_next_one_on_its_ports() {
+    // tls-attacks.pcap (issue #24): a server FIN ends a TLS connection, the client's
+    // close_notify comes after it and is picked up midstream; two seconds later the
+    // client reuses the port. That SYN starts a new connection (44 of 2271 were lost).
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    let mut first = exchange(40000, "/first");
+    first.close();
+    let mut late = Conversation::new(
+        first.client,
+        first.server,
+        first.client_seq,
+        first.server_seq,
+    );
+    late.send(true, b"\x15\x03\x03\x00\x02\x01\x00", 1460);
+    feed_all(&mut t, &first.segs, SEC, &mut out);
+    feed_all(&mut t, &late.segs, SEC, &mut out);
+    let mut second = Conversation::new((ip(1), 40000), (ip(2), 80), 5_000_000, 9_000_000);
+    second
+        .handshake()
+        .send(true, b"GET /second HTTP/1.1\r\nHost: h\r\n\r\n", 1460)
+        .send(
+            false,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            1460,
+        );
+    feed_all(&mut t, &second.segs, 3 * SEC, &mut out);
+    t.flush_all(&mut out);
+    let uris: Vec<_> = out
+        .iter()
+        .map(|e| e.uri.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(uris, ["/first", "/second"]);
+    assert_eq!(t.stats.port_reuse, 1);
+
+    // A SYN captured after its own connection's first data still belongs to it.
+    let mut t = FlowTable::new(FlowConfig::default());
+    let mut out = Vec::new();
+    let mut c = exchange(40001, "/late-syn");
+    let syn = c.segs.remove(0);
+    let data = c.segs.remove(2);
+    feed(&mut t, &data, SEC, &mut out);
+    feed(&mut t, &syn, SEC, &mut out);
+    feed_all(&mut t, &c.segs, SEC, &mut out);
+    t.flush_all(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].uri.as_deref(), Some("/late-syn"));
+    assert_eq!(t.stats.port_reuse, 0);
+}
+
+#[test]
 fn retransmitted_syn_is_not_port_reuse() {
     let mut t = FlowTable::new(FlowConfig::default());
     let mut out = Vec::new();
