@@ -38,7 +38,7 @@ pub fn max_duration(key: &str) -> Nanos {
         "detect.burst.window" | "detect.encrypted.window" | "detect.encrypted.attempt_window" => {
             HOUR / 12
         }
-        "detect.learning_period" => 90 * 24 * HOUR,
+        "detect.learning_period" | "posture.cert_warn" => 90 * 24 * HOUR,
         _ => 24 * HOUR,
     }
 }
@@ -163,6 +163,15 @@ struct Raw {
     flow: Option<RawFlow>,
     detect: Option<RawDetect>,
     memory: Option<RawMemory>,
+    posture: Option<RawPosture>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPosture {
+    cleartext_ok: Option<Vec<String>>,
+    cert_warn: Option<String>,
+    max_findings: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -385,8 +394,26 @@ impl Config {
             c.memory.max_clients_set = d.max_clients.is_some();
             detect(&a, d, &mut c.detect)?;
         }
+        if let Some(p) = raw.posture {
+            posture(&a, p, &mut c.detect.posture)?;
+        }
         Ok(c)
     }
+}
+
+/// `[posture]`.
+fn posture(a: &Apply<'_>, p: RawPosture, t: &mut crate::posture::Config) -> Result<(), String> {
+    if let Some(list) = p.cleartext_ok {
+        t.cleartext_ok = list
+            .iter()
+            .map(|s| {
+                s.parse::<Cidr>()
+                    .map_err(|e| a.err("posture.cleartext_ok", e))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    a.dur("posture.cert_warn", p.cert_warn, &mut t.cert_warn)?;
+    a.positive("posture.max_findings", p.max_findings, &mut t.max_findings)
 }
 
 /// `[capture]`.

@@ -19,6 +19,7 @@ pub mod logging;
 pub mod lru;
 pub mod metrics;
 pub mod pipeline;
+pub mod posture;
 pub mod privileges;
 pub mod progress;
 pub mod redact;

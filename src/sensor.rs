@@ -296,6 +296,11 @@ impl Sinks {
         }
         let ts = e.ts;
         crate::capture::readahead::during_work();
+        // Posture findings are worked out before the exchange goes to its shard and
+        // raised after its client's alerts.
+        let posture = self
+            .engine
+            .posture(e, routed.as_ref().map(|r| r.endpoint()));
         if let Some(r) = routed {
             // Shard threads need the exchange itself; inline judging only reads it
             // (no move of the whole record).
@@ -305,6 +310,9 @@ impl Sinks {
                 std::borrow::Cow::Borrowed(&*e)
             };
             self.engine.judge(r, ex, &mut self.fired);
+        }
+        if !posture.is_empty() {
+            self.engine.raise(posture, &mut self.fired);
         }
         if let Some(path) = &self.state_file {
             let due = *self

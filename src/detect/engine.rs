@@ -177,6 +177,8 @@ pub struct Engine {
     pub(super) failed_login_clients: HashMap<u64, ClientId, Prehashed>,
     /// Clients on TLS connections nobody can read.
     pub(super) encrypted: super::encrypted::Encrypted,
+    /// Posture findings reported today.
+    pub(super) posture: crate::posture::Posture,
     pub(super) stage: Stage,
     pub stats: DetectStats,
 }
@@ -206,6 +208,7 @@ impl Engine {
             global_episode: None,
             failed_login_clients: HashMap::default(),
             encrypted: Default::default(),
+            posture: Default::default(),
             stats: Default::default(),
         }
     }
@@ -543,10 +546,28 @@ impl Engine {
         let id = identity::client_id(ex, ip, &self.cfg.identity);
         let id_hash = self.stable.hash_one(id);
         let mut raised = Vec::new();
+        if let Some(s) = ex.tls.as_deref().filter(|s| s.closed.is_none()) {
+            self.posture.tls(&self.cfg.posture, ex, s, &mut raised);
+        }
         self.encrypted
             .observe(&self.cfg, ex, id, id_hash, &mut raised);
         self.stats.encrypted_clients = self.encrypted.clients();
         self.stats.encrypted_evicted = self.encrypted.evicted;
+        self.raise(raised, out);
+    }
+
+    /// Posture findings on one exchange (`endpoint`: its endpoint when routed),
+    /// to be raised with [`Self::raise`] after the exchange's client alerts.
+    pub fn posture(&mut self, ex: &Exchange, endpoint: Option<&str>) -> Vec<Alert> {
+        let mut raised = Vec::new();
+        self.posture
+            .exchange(&self.cfg.posture, ex, endpoint, &mut raised);
+        raised
+    }
+
+    /// Alerts of the global half: written now inline, or after the client alerts of
+    /// the exchanges judged so far when shards judge.
+    pub fn raise(&mut self, raised: Vec<Alert>, out: &mut Vec<Alert>) {
         match &mut self.stage {
             Stage::Inline(_) => out.extend(raised),
             Stage::Sharded(pool) => {

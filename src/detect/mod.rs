@@ -44,23 +44,41 @@ pub use engine::{Engine, OBJECT_USERS_CAP, Routed};
 /// What an alert is about. Each kind has one stable Suricata-style signature id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
-    Burst,
-    CredentialStuffing,
-    BruteForce,
-    EndpointScan,
-    UnusualEndpoint,
-    ObjectEnumeration,
+    Burst = 0,
+    CredentialStuffing = 1,
+    BruteForce = 2,
+    EndpointScan = 3,
+    UnusualEndpoint = 4,
+    ObjectEnumeration = 5,
+    // 6 and 7 (signature ids 9100007, 9100008) are kept for the planned client
+    // kinds `data_exfiltration` and `token_misuse`.
+    /// Posture findings (`scope: "api"`, see [`crate::posture`]).
+    CleartextCredentials = 8,
+    CredentialsInUrl = 9,
+    WeakTls = 10,
+    CertificateExpiry = 11,
+    JwtWeakness = 12,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Burst,
         Kind::CredentialStuffing,
         Kind::BruteForce,
         Kind::EndpointScan,
         Kind::UnusualEndpoint,
         Kind::ObjectEnumeration,
+        Kind::CleartextCredentials,
+        Kind::CredentialsInUrl,
+        Kind::WeakTls,
+        Kind::CertificateExpiry,
+        Kind::JwtWeakness,
     ];
+
+    /// A finding about a server or route, not about a client (`scope: "api"`).
+    pub fn is_posture(self) -> bool {
+        self as u32 >= Kind::CleartextCredentials as u32
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -70,6 +88,11 @@ impl Kind {
             Kind::EndpointScan => "endpoint_scan",
             Kind::UnusualEndpoint => "unusual_endpoint",
             Kind::ObjectEnumeration => "object_enumeration",
+            Kind::CleartextCredentials => "cleartext_credentials",
+            Kind::CredentialsInUrl => "credentials_in_url",
+            Kind::WeakTls => "weak_tls",
+            Kind::CertificateExpiry => "certificate_expiry",
+            Kind::JwtWeakness => "jwt_weakness",
         }
     }
 
@@ -85,6 +108,11 @@ impl Kind {
             Kind::EndpointScan => "Endpoint Scan",
             Kind::UnusualEndpoint => "Unusual Endpoint Access",
             Kind::ObjectEnumeration => "Object Enumeration",
+            Kind::CleartextCredentials => "Cleartext Credentials",
+            Kind::CredentialsInUrl => "Credentials in URL",
+            Kind::WeakTls => "Weak TLS",
+            Kind::CertificateExpiry => "Certificate Expiry",
+            Kind::JwtWeakness => "JWT Weakness",
         }
     }
 
@@ -123,6 +151,31 @@ impl Kind {
                 "T1213",
                 "Data from Information Repositories",
             ],
+            // What the weakness exposes to: credentials sniffed on the path...
+            Kind::CleartextCredentials => {
+                ["TA0006", "Credential Access", "T1040", "Network Sniffing"]
+            }
+            // ...credentials left where logs and proxies keep them...
+            Kind::CredentialsInUrl => [
+                "TA0006",
+                "Credential Access",
+                "T1552",
+                "Unsecured Credentials",
+            ],
+            // ...traffic a machine in the middle can read or alter...
+            Kind::WeakTls | Kind::CertificateExpiry => [
+                "TA0006",
+                "Credential Access",
+                "T1557",
+                "Adversary-in-the-Middle",
+            ],
+            // ...tokens anyone can forge or replay.
+            Kind::JwtWeakness => [
+                "TA0005",
+                "Defense Evasion",
+                "T1550.001",
+                "Application Access Token",
+            ],
         }
     }
 
@@ -135,6 +188,11 @@ impl Kind {
             Kind::EndpointScan => "APIWATCH endpoint scan",
             Kind::UnusualEndpoint => "APIWATCH unusual endpoint access",
             Kind::ObjectEnumeration => "APIWATCH object enumeration",
+            Kind::CleartextCredentials => "APIWATCH posture: credentials over cleartext HTTP",
+            Kind::CredentialsInUrl => "APIWATCH posture: credentials in a URL",
+            Kind::WeakTls => "APIWATCH posture: weak TLS",
+            Kind::CertificateExpiry => "APIWATCH posture: certificate expired or expiring",
+            Kind::JwtWeakness => "APIWATCH posture: JWT accepted unverified or expired",
         }
     }
 }
@@ -349,6 +407,8 @@ pub struct DetectConfig {
     pub object_users: usize,
     pub burst: burst::Config,
     pub encrypted: encrypted::Config,
+    /// Posture findings (config `[posture]`).
+    pub posture: crate::posture::Config,
     pub login: login::Config,
     pub endpoint_scan: endpoint_scan::Config,
     pub object_enumeration: object_enumeration::Config,
@@ -378,6 +438,7 @@ impl Default for DetectConfig {
             object_users: OBJECT_USERS_CAP,
             burst: Default::default(),
             encrypted: Default::default(),
+            posture: Default::default(),
             login: Default::default(),
             endpoint_scan: Default::default(),
             object_enumeration: Default::default(),

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value, json};
 
-use crate::detect::Alert;
+use crate::detect::{Alert, Kind};
 use crate::export::eve::{self, Input};
 use crate::identity;
 use crate::time::iso_utc_eve;
@@ -42,7 +42,9 @@ fn key_ip(key: &str) -> Option<IpAddr> {
 pub fn to_json(a: &Alert, input: Option<&Input>) -> String {
     let f = &a.finding;
     let kind = f.kind;
+    // Clientless: a global alert (many clients) or a posture finding (`api`).
     let global = a.client_ip.is_none();
+    let api = kind.is_posture();
     let [tactic_id, tactic, technique_id, technique] = kind.mitre();
     let client_ips: Option<Vec<String>> = f.clients.as_ref().map(|keys| {
         keys.iter()
@@ -52,7 +54,8 @@ pub fn to_json(a: &Alert, input: Option<&Input>) -> String {
     });
     let mut context = json!({
         "kind": kind.name(),
-        "scope": if global { "global" } else { "client" },
+        "scope": if api { "api" } else if global { "global" } else { "client" },
+        "server": if api { a.host.as_deref() } else { None },
         "client_ip": a.client_ip.map(|ip| identity::normalise(ip).to_string()),
         "client": a.client_key,
         "clients": f.clients,
@@ -109,7 +112,8 @@ pub fn to_json(a: &Alert, input: Option<&Input>) -> String {
         rec.insert("community_id".into(), eve::community_id(src, dest).into());
     }
     // Judged on TLS connections nobody could read: no transaction, no HTTP.
-    let encrypted = f.evidence.get("encrypted") == Some(&Value::Bool(true));
+    let encrypted = f.evidence.get("encrypted") == Some(&Value::Bool(true))
+        || matches!(kind, Kind::WeakTls | Kind::CertificateExpiry);
     rec.insert(
         "app_proto".into(),
         if encrypted { "tls" } else { "http" }.into(),

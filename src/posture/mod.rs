@@ -1,0 +1,410 @@
+//! Posture findings: where the APIs on the wire fall short, not who attacks them.
+//! Each is an alert with `scope: "api"` that names a server (and a route where one
+//! applies), no client; reported once per (server, route, kind, what) per UTC day,
+//! with redacted evidence. Kinds:
+//!
+//! - `cleartext_credentials`: Basic or bearer authorization, an API-key header, a
+//!   cookie, or a password in the body, sent over cleartext HTTP (decrypted TLS is
+//!   not cleartext). `posture.cleartext_ok` networks (a hop behind the TLS
+//!   terminator) are exempt, as client or server.
+//! - `credentials_in_url`: a query parameter named as a secret (`api_key`, `token`,
+//!   `password`, `access_token`...) with a value, on any exchange.
+//! - `jwt_weakness`: a bearer JWT with `alg: none` (or an empty signature) answered
+//!   2xx (`alg_none_accepted`), or whose `exp` is past at packet time answered 2xx
+//!   (`expired_accepted`). Only the header's `alg` and the claim's age are kept.
+//! - `weak_tls`: a server negotiating SSL 3, TLS 1.0 or 1.1, or a suite that is
+//!   weak (NULL, RC4, DES/3DES, export, MD5, anonymous), without forward secrecy
+//!   (RSA key exchange), or CBC with SHA-1.
+//! - `certificate_expiry`: a leaf certificate past its `notAfter` at packet time
+//!   (`expired`) or within `posture.cert_warn` of it (`expiring`); self-signed and
+//!   a server name outside its names are evidence.
+//!
+//! Bounded: at most [`Config::max_findings`] keys are remembered per day (past it
+//! nothing new is reported that day, counted in `suppressed`).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use serde_json::json;
+
+use crate::detect::{Alert, Finding, Kind, Novelty};
+use crate::http::Exchange;
+use crate::identity::Cidr;
+use crate::time::Nanos;
+
+const DAY: Nanos = 86_400 * 1_000_000_000;
+
+/// Settings (config `[posture]`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Networks whose cleartext hops are by design (behind a TLS terminator).
+    pub cleartext_ok: Vec<Cidr>,
+    /// A certificate expiring within this is `expiring`.
+    pub cert_warn: Nanos,
+    /// Findings remembered per day.
+    pub max_findings: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            cleartext_ok: Vec::new(),
+            cert_warn: 14 * DAY,
+            max_findings: 65_536,
+        }
+    }
+}
+
+/// The posture findings' state: what was reported today.
+#[derive(Debug, Default)]
+pub struct Posture {
+    day: Nanos,
+    reported: HashMap<u64, (), crate::lru::Prehashed>,
+    /// Findings not reported because the day's table was full.
+    pub suppressed: u64,
+}
+
+/// One finding about to be reported: its identity (server, route, kind, what) and
+/// its content.
+struct Found<'a> {
+    ex: &'a Exchange,
+    server: Option<String>,
+    endpoint: Option<&'a str>,
+    kind: Kind,
+    what: &'a str,
+    summary: String,
+    evidence: serde_json::Value,
+    severity: u8,
+}
+
+impl Posture {
+    /// One HTTP exchange (cleartext or decrypted), with its endpoint when routed.
+    pub fn exchange(
+        &mut self,
+        cfg: &Config,
+        ex: &Exchange,
+        endpoint: Option<&str>,
+        out: &mut Vec<Alert>,
+    ) {
+        let h = &ex.request_headers;
+        let server = || h.host.as_deref().map(|host| host.to_string());
+        // Cleartext credentials: only what the request itself carries.
+        if !ex.decrypted && !exempt(cfg, ex) {
+            let body_password = ex.body_credentials.as_ref().is_some_and(|c| c.password);
+            for what in credential_kinds(ex, body_password) {
+                self.report(
+                    cfg,
+                    Found {
+                        ex,
+                        server: server(),
+                        endpoint,
+                        kind: Kind::CleartextCredentials,
+                        what,
+                        summary: format!(
+                            "{what} credentials sent over cleartext HTTP to {}",
+                            endpoint.unwrap_or("this server")
+                        ),
+                        evidence: json!({"credential": what, "transport": "http"}),
+                        severity: 2,
+                    },
+                    out,
+                );
+            }
+        }
+        if let Some(name) = secret_in_query(ex.uri.as_deref().unwrap_or("")) {
+            let name = name.to_ascii_lowercase();
+            self.report(
+                cfg,
+                Found {
+                    ex,
+                    server: server(),
+                    endpoint,
+                    kind: Kind::CredentialsInUrl,
+                    what: &name,
+                    summary: format!(
+                        "a secret in the query string (parameter {name}) of {}",
+                        endpoint.unwrap_or("a request")
+                    ),
+                    evidence: json!({"parameter": name, "decrypted": ex.decrypted}),
+                    severity: 2,
+                },
+                out,
+            );
+        }
+        if matches!(ex.status, Some(200..=299))
+            && let Some(token) = bearer(ex)
+            && let Some((reason, alg, age)) = jwt_weakness(token, ex.ts)
+        {
+            self.report(
+                cfg,
+                Found {
+                    ex,
+                    server: server(),
+                    endpoint,
+                    kind: Kind::JwtWeakness,
+                    what: reason,
+                    summary: format!(
+                        "{} accepted a JWT {}",
+                        endpoint.unwrap_or("the server"),
+                        if reason == "alg_none_accepted" {
+                            "without a signature (alg none)"
+                        } else {
+                            "past its expiry"
+                        }
+                    ),
+                    evidence: json!({"reason": reason, "alg": alg, "expired_for_s": age}),
+                    severity: 1,
+                },
+                out,
+            );
+        }
+    }
+
+    /// One TLS connection's record (its handshake as seen).
+    pub fn tls(
+        &mut self,
+        cfg: &Config,
+        ex: &Exchange,
+        s: &crate::tls::Session,
+        out: &mut Vec<Alert>,
+    ) {
+        let Some(server_hello) = s.server.as_ref() else {
+            return;
+        };
+        let sni = s.client.as_ref().and_then(|c| c.sni.clone());
+        let version = server_hello.version;
+        let weak_version = version < 0x0303;
+        let class = crate::tls::suite_class(Some(server_hello.cipher));
+        let cbc_sha1 = tls_parser::TlsCipherSuite::from_id(server_hello.cipher).is_some_and(|c| {
+            c.enc_mode == tls_parser::TlsCipherEncMode::Cbc
+                && c.mac == tls_parser::TlsCipherMac::HmacSha1
+        });
+        let weak_suite = matches!(class, "weak" | "static_key_exchange") || cbc_sha1;
+        if weak_version || weak_suite {
+            let what = if weak_version {
+                "version"
+            } else {
+                "cipher_suite"
+            };
+            self.report(
+                cfg,
+                Found {
+                    ex,
+                    server: sni.clone(),
+                    endpoint: None,
+                    kind: Kind::WeakTls,
+                    what,
+                    summary: format!(
+                        "{} negotiates {} with {}",
+                        sni.as_deref().unwrap_or("a TLS server"),
+                        crate::tls::version_name(version),
+                        crate::tls::cipher_name(server_hello.cipher)
+                    ),
+                    evidence: json!({
+                        "version": crate::tls::version_name(version),
+                        "cipher_suite": crate::tls::cipher_name(server_hello.cipher),
+                        "suite_class": class,
+                        "cbc_sha1": cbc_sha1,
+                    }),
+                    severity: 2,
+                },
+                out,
+            );
+        }
+        if let Some(leaf) = s.certificates.first() {
+            let now = (ex.ts / 1_000_000_000) as i64;
+            let left = leaf.not_after.saturating_sub(now);
+            let warn = (cfg.cert_warn / 1_000_000_000) as i64;
+            let what = if left < 0 {
+                "expired"
+            } else if left < warn {
+                "expiring"
+            } else {
+                return;
+            };
+            let self_signed = leaf.subject == leaf.issuer;
+            let name_mismatch = sni.as_deref().is_some_and(|n| !names_match(&leaf.sans, n));
+            self.report(
+                cfg,
+                Found {
+                    ex,
+                    server: sni.clone(),
+                    endpoint: None,
+                    kind: Kind::CertificateExpiry,
+                    what,
+                    summary: format!(
+                        "{}'s certificate {} ({} days {})",
+                        sni.as_deref().unwrap_or("a TLS server"),
+                        if what == "expired" {
+                            "has expired"
+                        } else {
+                            "expires soon"
+                        },
+                        left.unsigned_abs() / 86_400,
+                        if what == "expired" { "ago" } else { "left" },
+                    ),
+                    evidence: json!({
+                        "status": what,
+                        "not_after": crate::time::iso_seconds(leaf.not_after),
+                        "days": left / 86_400,
+                        "subject": leaf.subject,
+                        "issuer": leaf.issuer,
+                        "self_signed": self_signed,
+                        "name_mismatch": name_mismatch,
+                    }),
+                    severity: if what == "expired" { 1 } else { 3 },
+                },
+                out,
+            );
+        }
+    }
+
+    /// Reports a finding unless its key was reported today.
+    fn report(&mut self, cfg: &Config, f: Found<'_>, out: &mut Vec<Alert>) {
+        let day = f.ex.ts / DAY;
+        if day != self.day {
+            self.day = day;
+            self.reported.clear();
+        }
+        let key = {
+            let mut h = std::hash::DefaultHasher::new();
+            (
+                f.ex.server_ip,
+                f.ex.server_port,
+                &f.server,
+                f.endpoint,
+                f.kind,
+                f.what,
+            )
+                .hash(&mut h);
+            std::hash::Hasher::finish(&h)
+        };
+        if self.reported.contains_key(&key) {
+            return;
+        }
+        if self.reported.len() >= cfg.max_findings {
+            self.suppressed += 1;
+            return;
+        }
+        self.reported.insert(key, ());
+        out.push(Alert {
+            ts: f.ex.ts,
+            finding: Finding {
+                kind: f.kind,
+                endpoint: f.endpoint.map(str::to_string),
+                summary: f.summary,
+                evidence: f.evidence,
+                severity: f.severity,
+                clients: None,
+                novelty: Novelty::Always,
+            },
+            client_ip: None,
+            client_key: None,
+            client_port: f.ex.client_port,
+            conn_ip: f.ex.client_ip,
+            trans_depth: f.ex.trans_depth,
+            flow: f.ex.flow,
+            server_ip: f.ex.server_ip,
+            server_port: f.ex.server_port,
+            host: f.server,
+            uri: None,
+            method: None,
+            status: None,
+            samples: Vec::new(),
+            report: 1,
+            episode_start: f.ex.ts,
+        });
+    }
+}
+
+/// Whether either end of the exchange is in a network where cleartext is by design.
+fn exempt(cfg: &Config, ex: &Exchange) -> bool {
+    !cfg.cleartext_ok.is_empty()
+        && cfg
+            .cleartext_ok
+            .iter()
+            .any(|n| n.contains(ex.server_ip) || n.contains(ex.client_ip))
+}
+
+/// The kinds of credentials a request carries: `basic`, `bearer`, `authorization`
+/// (another scheme), `api_key`, `cookie`, `password` (in the body).
+fn credential_kinds(ex: &Exchange, body_password: bool) -> impl Iterator<Item = &'static str> {
+    let h = &ex.request_headers;
+    let auth = h.authorization.as_deref().map(|a| {
+        let scheme = a.trim_start().split(' ').next().unwrap_or("");
+        if scheme.eq_ignore_ascii_case("basic") {
+            "basic"
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            "bearer"
+        } else {
+            "authorization"
+        }
+    });
+    [
+        auth,
+        h.api_key.as_ref().map(|_| "api_key"),
+        h.cookie.as_ref().map(|_| "cookie"),
+        body_password.then_some("password"),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The first query parameter named as a secret that has a value.
+fn secret_in_query(uri: &str) -> Option<&str> {
+    let q = &uri[memchr::memchr(b'?', uri.as_bytes())? + 1..];
+    q.split('&').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        (!v.is_empty() && crate::redact::is_secret_name(k)).then_some(k)
+    })
+}
+
+fn bearer(ex: &Exchange) -> Option<&str> {
+    let a = ex.request_headers.authorization.as_deref()?.trim();
+    let (scheme, token) = a.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| t.starts_with("eyJ"))
+}
+
+/// A JWT's weakness when accepted: `alg_none_accepted` or `expired_accepted`, the
+/// header's `alg` and, when expired, for how long (seconds).
+fn jwt_weakness(token: &str, ts: Nanos) -> Option<(&'static str, String, Option<i64>)> {
+    let mut parts = token.split('.');
+    let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next());
+    if header.len() > 4096 || payload.len() > 16384 {
+        return None;
+    }
+    let header: serde_json::Value =
+        serde_json::from_slice(&crate::credentials::base64_decode(header)?).ok()?;
+    let alg = header
+        .get("alg")?
+        .as_str()?
+        .chars()
+        .take(16)
+        .collect::<String>();
+    if alg.eq_ignore_ascii_case("none") || signature.is_none_or(str::is_empty) {
+        return Some(("alg_none_accepted", alg, None));
+    }
+    let claims: serde_json::Value =
+        serde_json::from_slice(&crate::credentials::base64_decode(payload)?).ok()?;
+    let exp = claims.get("exp")?.as_i64()?;
+    let now = (ts / 1_000_000_000) as i64;
+    (exp < now).then(|| ("expired_accepted", alg, Some(now - exp)))
+}
+
+/// Whether a server name is among a certificate's names (`*.example.test` covers
+/// one label).
+fn names_match(sans: &[String], name: &str) -> bool {
+    sans.iter().any(|s| {
+        s.eq_ignore_ascii_case(name)
+            || s.strip_prefix("*.").is_some_and(|rest| {
+                name.split_once('.')
+                    .is_some_and(|(_, tail)| tail.eq_ignore_ascii_case(rest))
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests;
