@@ -15,8 +15,10 @@
 # `apiwatch --tls-keylog` with `tshark -o tls.keylog_file:` itself (method, uri and
 # status of every exchange, per connection, in order).
 # The harness reads tshark's HTTP/1 fields only, so HTTP/2 is compared at the end as
-# well: every stream of captures/h2c.pcap, (method, path, status) per (connection,
-# stream id), against tshark's HEADERS frames (recall and status at least 0.99).
+# well: every stream of captures/h2c.pcap, and of captures/h2-tls.pcap decrypted with
+# its key log (`--tls-keylog` and `-o tls.keylog_file:`), (method, path, status) per
+# (connection, stream id), against tshark's HEADERS frames (recall and status at
+# least 0.99).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -103,49 +105,56 @@ print(f"{'ok ' if ok else 'BAD'} tls-keylog.pcap (decrypted with --tls-keylog): 
       + ("" if ok else f"\n  tshark {dict(theirs)}\n  ours   {dict(ours)}"))
 sys.exit(0 if ok else 1)
 PY
-# HTTP/2 (cleartext): apiwatch's streams against tshark's HEADERS frames.
-python3 - "$bin" "$root/captures/h2c.pcap" <<'PY' || status=1
+# HTTP/2: apiwatch's streams against tshark's HEADERS frames, cleartext (h2c) and
+# over TLS decrypted with the key log (both given it).
+install -m 600 "$root/captures/h2-tls.keys" "$work/h2-tls.keys"
+python3 - "$bin" "$root/captures" "$work/h2-tls.keys" <<'PY' || status=1
 import json, subprocess, sys
-binary, cap = sys.argv[1], sys.argv[2]
-ports = {18080, 18081, 18082}
+binary, caps, h2keys = sys.argv[1:4]
 fields = ["tcp.srcport", "tcp.dstport", "http2.type", "http2.streamid", "http2.headers.method",
           "http2.headers.path", "http2.headers.status", "http.request.method", "http.request.uri"]
-cmd = ["tshark", "-r", cap, "-d", "tcp.port==18080,http2", "-d", "tcp.port==18082,http2",
-       "-Y", "http2.type==1 || http.request", "-T", "fields", "-E", "separator=|"]
-for f in fields:
-    cmd += ["-e", f]
-theirs = {}
-for line in subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines():
-    src, dst, types, ids, methods, paths, statuses, h1m, h1u = line.split("|")
-    to_server = int(dst) in ports
-    client = int(src) if to_server else int(dst)
-    if h1m:  # the Upgrade: h2c request, stream 1
-        theirs.setdefault((client, 1), ["", "", 0])[:2] = [h1m, h1u]
-        continue
-    hs = [int(i) for t, i in zip(types.split(","), ids.split(",")) if t == "1"]
-    lst = lambda s: [x for x in s.split(",") if x]
-    if to_server:
-        for i, m, p in zip(hs, lst(methods), lst(paths)):
-            theirs.setdefault((client, i), ["", "", 0])[:2] = [m, p]
-    else:
-        st = iter(lst(statuses))
-        for i in hs:
-            e = theirs.setdefault((client, i), ["", "", 0])
-            if e[2] == 0:
-                e[2] = int(next(st, 0))
-out = subprocess.run([binary, "-r", cap, "--exchanges", "-", "--alerts", "/dev/null", "-q"],
-                     capture_output=True, text=True, check=True).stdout
-ours = {}
-for d in map(json.loads, out.splitlines()):
-    ours[(d["client_port"], d["http2"]["stream_id"])] = [d["method"], d["uri"], d["status"] or 0]
-seen = sum(1 for k in theirs if k in ours)
-agree = sum(1 for k, v in theirs.items() if ours.get(k) == v)
-n = len(theirs)
-ok = n > 0 and seen >= 0.99 * n and agree >= 0.99 * n
-print(f"{'ok ' if ok else 'BAD'} http2 captures/h2c.pcap: recall {seen}/{n}, method/path/status {agree}/{n}")
-for k, v in theirs.items():
-    if ours.get(k) != v:
-        print(f"    {k}: tshark {v} apiwatch {ours.get(k)}")
+def compare(cap, ports, tshark_opts, apiwatch_opts, label):
+    cmd = ["tshark", "-r", cap] + tshark_opts + ["-Y", "http2.type==1 || http.request", "-T", "fields", "-E", "separator=|"]
+    for f in fields:
+        cmd += ["-e", f]
+    theirs = {}
+    for line in subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines():
+        src, dst, types, ids, methods, paths, statuses, h1m, h1u = line.split("|")
+        to_server = int(dst) in ports
+        client = int(src) if to_server else int(dst)
+        if h1m:  # the Upgrade: h2c request, stream 1
+            theirs.setdefault((client, 1), ["", "", 0])[:2] = [h1m, h1u]
+            continue
+        hs = [int(i) for t, i in zip(types.split(","), ids.split(",")) if t == "1"]
+        lst = lambda s: [x for x in s.split(",") if x]
+        if to_server:
+            for i, m, p in zip(hs, lst(methods), lst(paths)):
+                theirs.setdefault((client, i), ["", "", 0])[:2] = [m, p]
+        else:
+            st = iter(lst(statuses))
+            for i in hs:
+                e = theirs.setdefault((client, i), ["", "", 0])
+                if e[2] == 0:
+                    e[2] = int(next(st, 0))
+    out = subprocess.run([binary, "-r", cap] + apiwatch_opts + ["--exchanges", "-", "--alerts", "/dev/null", "-q"],
+                         capture_output=True, text=True, check=True).stdout
+    ours = {}
+    for d in map(json.loads, out.splitlines()):
+        if d.get("type") != "tls":
+            ours[(d["client_port"], d["http2"]["stream_id"])] = [d["method"], d["uri"], d["status"] or 0]
+    seen = sum(1 for k in theirs if k in ours)
+    agree = sum(1 for k, v in theirs.items() if ours.get(k) == v)
+    n = len(theirs)
+    ok = n > 0 and seen >= 0.99 * n and agree >= 0.99 * n
+    print(f"{'ok ' if ok else 'BAD'} http2 {label}: recall {seen}/{n}, method/path/status {agree}/{n}")
+    for k, v in theirs.items():
+        if ours.get(k) != v:
+            print(f"    {k}: tshark {v} apiwatch {ours.get(k)}")
+    return ok
+ok = compare(f"{caps}/h2c.pcap", {18080, 18081, 18082},
+             ["-d", "tcp.port==18080,http2", "-d", "tcp.port==18082,http2"], [], "captures/h2c.pcap")
+ok &= compare(f"{caps}/h2-tls.pcap", {18463}, ["-o", f"tls.keylog_file:{h2keys}"],
+              ["--tls-keylog", h2keys], "captures/h2-tls.pcap (decrypted)")
 sys.exit(0 if ok else 1)
 PY
 exit $status

@@ -2,7 +2,9 @@
 //! with prior knowledge from curl and httpx, an `Upgrade: h2c` server, a grpcio
 //! server): every stream's (method, path, status) equals what tshark decodes; gRPC
 //! calls carry their status and message counts; the twelve UNAUTHENTICATED logins
-//! from one client raise a `brute_force` with the default thresholds.
+//! from one client raise a `brute_force` with the default thresholds. The same over
+//! TLS on `captures/h2-tls.pcap` (scripts/make-h2-tls-capture.sh), decrypted with its
+//! key log: every stream equals what tshark decrypts with it.
 
 mod common;
 
@@ -14,13 +16,23 @@ use serde_json::Value;
 const CAPTURE: &str = "captures/h2c.pcap";
 /// The capture's ports: nginx (prior knowledge), the h2c upgrade server, gRPC.
 const PORTS: [u16; 3] = [18080, 18081, 18082];
+/// HTTP/2 over TLS (ALPN h2) and its key log (scripts/make-h2-tls-capture.sh).
+const TLS_CAPTURE: &str = "captures/h2-tls.pcap";
+const TLS_KEYS: &str = "captures/h2-tls.keys";
+const TLS_PORT: u16 = 18463;
 
 /// (client port, stream id) -> (method, path, status).
 type Streams = BTreeMap<(u64, u64), (String, String, u64)>;
 
 fn apiwatch_streams() -> Streams {
-    common::exchanges(&common::repo(CAPTURE))
+    streams_of(&common::exchanges(&common::repo(CAPTURE)))
+}
+
+/// The streams of an exchange list (TLS connection records left out).
+fn streams_of(exchanges: &[Value]) -> Streams {
+    exchanges
         .iter()
+        .filter(|e| e["type"] != "tls")
         .map(|e| {
             (
                 (
@@ -41,14 +53,21 @@ fn apiwatch_streams() -> Streams {
 /// comma-joined field by field). The upgrade's stream 1 request is the HTTP/1.1
 /// request tshark shows as `http`.
 fn tshark_streams() -> Option<Streams> {
+    let decode_as: Vec<String> = [PORTS[0], PORTS[2]]
+        .iter()
+        .flat_map(|p| ["-d".to_string(), format!("tcp.port=={p},http2")])
+        .collect();
+    tshark_streams_of(CAPTURE, &PORTS, &decode_as)
+}
+
+/// tshark's streams of `capture`, whose servers listen on `ports`, with `extra`
+/// options (`-d` decode-as, `-o tls.keylog_file:`).
+fn tshark_streams_of(capture: &str, ports: &[u16], extra: &[String]) -> Option<Streams> {
     let mut args = vec![
         "-r".to_string(),
-        common::repo(CAPTURE).display().to_string(),
+        common::repo(capture).display().to_string(),
     ];
-    for p in [PORTS[0], PORTS[2]] {
-        args.push("-d".into());
-        args.push(format!("tcp.port=={p},http2"));
-    }
+    args.extend(extra.iter().cloned());
     args.extend(
         [
             "-Y",
@@ -86,7 +105,7 @@ fn tshark_streams() -> Option<Streams> {
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let f: Vec<&str> = line.split('|').collect();
         let (src, dst): (u64, u64) = (f[0].parse().ok()?, f[1].parse().ok()?);
-        let to_server = PORTS.contains(&(dst as u16));
+        let to_server = ports.contains(&(dst as u16));
         let client = if to_server { src } else { dst };
         if !f[7].is_empty() {
             m.entry((client, 1)).or_default().0 = f[7].into();
@@ -158,6 +177,73 @@ fn every_stream_equals_tsharks() {
     );
     assert_eq!(ours.len(), theirs.len(), "no stream tshark does not show");
     eprintln!("{agree}/{} streams agree with tshark", theirs.len());
+}
+
+/// HTTP/2 over TLS, decrypted with the key log: every stream equals what tshark
+/// decrypts with the same key log (curl over TLS 1.3 AES-128-GCM and ChaCha20 and
+/// TLS 1.2 AES-128-GCM and ChaCha20, several streams a connection; httpx's eleven
+/// streams on one connection, two POSTs with JSON bodies).
+#[test]
+fn every_decrypted_stream_equals_tsharks() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::fresh_dir("h2-tls");
+    // Owner-only, as a checkout may leave it world-readable (used, but warned about).
+    let keys = dir.join("keys");
+    std::fs::copy(common::repo(TLS_KEYS), &keys).unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = common::bin()
+        .arg("-r")
+        .arg(common::repo(TLS_CAPTURE))
+        .arg("--tls-keylog")
+        .arg(&keys)
+        .args(["--exchanges", "-", "--alerts", "/dev/null", "-q"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = common::parse_lines(&out.stdout);
+    let tls: Vec<&Value> = recs.iter().filter(|r| r["type"] == "tls").collect();
+    assert_eq!(tls.len(), 5, "five connections");
+    assert!(tls.iter().all(|t| t["decrypted"] == true), "{tls:?}");
+    let ex: Vec<&Value> = recs.iter().filter(|r| r["type"] != "tls").collect();
+    assert_eq!(ex.len(), 19, "{ex:?}");
+    for e in &ex {
+        assert_eq!(e["version"], "2", "{e}");
+        assert_eq!(e["flags"], serde_json::json!(["decrypted"]), "{e}");
+        assert!(e["http2"]["stream_id"].as_u64().is_some(), "{e}");
+    }
+    // The three POSTs' JSON bodies were read out of the decrypted DATA frames.
+    let posts: Vec<&&Value> = ex.iter().filter(|e| e["method"] == "POST").collect();
+    assert_eq!(posts.len(), 3);
+    assert!(
+        posts
+            .iter()
+            .all(|e| e["request_body_len"].as_u64() > Some(0)),
+        "{posts:?}"
+    );
+    let ours = streams_of(&recs);
+    assert_eq!(ours.len(), ex.len(), "one exchange per stream");
+    let keylog = [
+        "-o".to_string(),
+        format!("tls.keylog_file:{}", keys.display()),
+    ];
+    let Some(theirs) = tshark_streams_of(TLS_CAPTURE, &[TLS_PORT], &keylog) else {
+        common::skip("tshark is not installed");
+        return;
+    };
+    let agree = theirs
+        .iter()
+        .filter(|(k, v)| ours.get(k) == Some(v))
+        .count();
+    // Recall and status: every stream.
+    assert_eq!(ours, theirs, "{agree}/{} streams agree", theirs.len());
+    eprintln!(
+        "{agree}/{} decrypted streams agree with tshark",
+        theirs.len()
+    );
 }
 
 fn exchanges() -> Vec<Value> {
