@@ -18,7 +18,11 @@ fn alerts(capture: &str) -> Vec<Value> {
         .arg(&alerts)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     common::parse_lines(&std::fs::read(&alerts).unwrap())
 }
 
@@ -32,7 +36,10 @@ fn weak_tls_and_certificates_past_or_near_expiry_per_server() {
         .iter()
         .map(|a| {
             assert_eq!(ctx(a)["scope"], "api", "{a}");
-            assert!(a.get("src_ip").is_none() && ctx(a).get("client_ip").is_none(), "{a}");
+            assert!(
+                a.get("src_ip").is_none() && ctx(a).get("client_ip").is_none(),
+                "{a}"
+            );
             assert_eq!(a["app_proto"], "tls");
             let what = match ctx(a)["kind"].as_str().unwrap() {
                 "weak_tls" => ctx(a)["evidence"]["version"].as_str().unwrap().to_string(),
