@@ -186,6 +186,17 @@ fn alerts_and_eve_exchanges_of_every_capture_pass_suricatas_schema_and_join() {
                             .expect("an address");
                     }
                 }
+                Some("api") => {
+                    // A posture finding: about a server, naming no client.
+                    assert!(
+                        a.get("src_ip").is_none() && a.get("flow_id").is_none(),
+                        "{a}"
+                    );
+                    assert!(ctx.get("client").is_none() && ctx.get("client_ip").is_none());
+                    assert!(ctx["server"].is_string() || ctx.get("server").is_none());
+                    let sid = a["alert"]["signature_id"].as_u64().unwrap();
+                    assert!((9_100_009..=9_100_013).contains(&sid), "{a}");
+                }
                 other => panic!("scope {other:?}"),
             }
         }

@@ -9,7 +9,8 @@ mod common;
 use serde_json::Value;
 
 fn alerts(capture: &str) -> Vec<Value> {
-    let dir = common::fresh_dir("apiwatch-posture");
+    // A directory per capture: the tests of this file run in parallel.
+    let dir = common::fresh_dir(&format!("apiwatch-posture-{}", capture.replace('/', "_")));
     let alerts = dir.join("alerts.json");
     let out = common::bin()
         .arg("-r")

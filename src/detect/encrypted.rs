@@ -116,9 +116,36 @@ struct Server {
     sni: Option<String>,
     ends: VecDeque<End>,
     /// Attempt-like connections per window, learned while nothing fires.
+    rate: Rate,
+}
+
+/// A count per window and its learned usual value (EWMA of completed windows).
+#[derive(Debug, Default)]
+struct Rate {
     usual: Ewma,
-    interval_start: Nanos,
-    interval_count: u64,
+    start: Nanos,
+    count: u64,
+}
+
+impl Rate {
+    /// Moves to the window of `ts`; completed windows teach the usual count unless
+    /// `frozen` (an episode goes on: the attack must not become the usual). A long
+    /// silence (16 windows) restarts at `ts`: the windows in between were empty.
+    fn roll(&mut self, ts: Nanos, span: Nanos, frozen: bool) {
+        if self.start == 0 {
+            self.start = ts;
+        }
+        while ts >= self.start.saturating_add(span) {
+            if !frozen {
+                self.usual.update(self.count as f64, 0.1);
+            }
+            self.count = 0;
+            self.start = self.start.saturating_add(span);
+            if ts >= self.start.saturating_add(16 * span) {
+                self.start = ts;
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -126,9 +153,7 @@ struct Client {
     last_seen: Nanos,
     starts: VecDeque<Nanos>,
     /// New connections per window, learned while no burst goes on.
-    usual: Ewma,
-    interval_start: Nanos,
-    interval_count: u64,
+    rate: Rate,
     /// JA4 fingerprints in the order first seen, with their connection counts.
     ja4: Vec<(String, u32)>,
     servers: Vec<Server>,
@@ -277,25 +302,12 @@ fn started(cfg: &Config, client: &mut Client, session: &Session, ts: Nanos) -> O
     while client.starts.front().is_some_and(|&t| t < since) {
         client.starts.pop_front();
     }
-    let bursting = client.episodes[0].is_some();
-    // Completed windows teach the client's usual rate (not while a burst goes on).
-    if client.interval_start == 0 {
-        client.interval_start = ts;
-    }
-    while ts >= client.interval_start.saturating_add(cfg.window) {
-        if !bursting {
-            client.usual.update(client.interval_count as f64, 0.1);
-        }
-        client.interval_count = 0;
-        client.interval_start = client.interval_start.saturating_add(cfg.window);
-        if ts >= client.interval_start.saturating_add(16 * cfg.window) {
-            // A long silence: the windows in between were empty.
-            client.interval_start = ts;
-        }
-    }
-    client.interval_count += 1;
+    client
+        .rate
+        .roll(ts, cfg.window, client.episodes[0].is_some());
+    client.rate.count += 1;
     let n = client.starts.len() as u64;
-    let usual = client.usual.mean;
+    let usual = client.rate.usual.mean;
     if n < cfg.burst_floor || (n as f64) < cfg.burst_factor * usual {
         return None;
     }
@@ -351,19 +363,7 @@ fn ended(
         None => return None,
     };
     let s = &mut client.servers[i];
-    if s.interval_start == 0 {
-        s.interval_start = ts;
-    }
-    while ts >= s.interval_start.saturating_add(cfg.attempt_window) {
-        if !attempting {
-            s.usual.update(s.interval_count as f64, 0.1);
-        }
-        s.interval_count = 0;
-        s.interval_start = s.interval_start.saturating_add(cfg.attempt_window);
-        if ts >= s.interval_start.saturating_add(16 * cfg.attempt_window) {
-            s.interval_start = ts;
-        }
-    }
+    s.rate.roll(ts, cfg.attempt_window, attempting);
     let since = ts.saturating_sub(cfg.attempt_window);
     while s.ends.front().is_some_and(|e| e.ts < since) {
         s.ends.pop_front();
@@ -371,7 +371,7 @@ fn ended(
     if !attempt_like {
         return None;
     }
-    s.interval_count += 1;
+    s.rate.count += 1;
     if s.ends.len() == MAX_ENDS {
         s.ends.pop_front();
     }
@@ -381,7 +381,7 @@ fn ended(
         server_bytes: closed.server_bytes,
     });
     let n = s.ends.len();
-    if n < cfg.min_attempts || (n as f64) < 4.0 * s.usual.mean {
+    if n < cfg.min_attempts || (n as f64) < 4.0 * s.rate.usual.mean {
         return None;
     }
     let requests = modes(cfg, s.ends.iter().map(|e| e.client_bytes));
@@ -416,7 +416,7 @@ fn ended(
             "sni": sni,
             "request_bytes": requests.iter().map(Mode::evidence).collect::<Vec<_>>(),
             "answer_bytes": answers.iter().map(Mode::evidence).collect::<Vec<_>>(),
-            "usual_connections": (s.usual.mean * 10.0).round() / 10.0,
+            "usual_connections": (s.rate.usual.mean * 10.0).round() / 10.0,
             "ja4": ja4_evidence(client),
             "ja4_first": first_ja4,
             "ja4_changed": ja4_changed,
