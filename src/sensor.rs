@@ -298,9 +298,13 @@ impl Sinks {
         crate::capture::readahead::during_work();
         // Posture findings are worked out before the exchange goes to its shard and
         // raised after its client's alerts.
-        let posture = self
-            .engine
-            .posture(e, routed.as_ref().map(|r| r.endpoint()));
+        let posture = if crate::posture::may_find(e, routed.as_ref().is_some_and(|r| r.has_query()))
+        {
+            self.engine
+                .posture(e, routed.as_ref().map(|r| (r.endpoint(), r.query(e))))
+        } else {
+            Vec::new()
+        };
         if let Some(r) = routed {
             // Shard threads need the exchange itself; inline judging only reads it
             // (no move of the whole record).

@@ -69,6 +69,8 @@ pub struct Routed {
     pub(super) path_hash: u64,
     /// The request path's length (a prefix of the target)...
     pub(super) path_len: usize,
+    /// Where the query string starts in the URI (0: no query).
+    pub(super) query_at: u32,
     /// ...or the path as servers route it, when that differs from the target's.
     pub(super) normalized: Option<Box<str>>,
     pub(super) learning_end: Nanos,
@@ -121,6 +123,21 @@ impl Ids {
 
 impl Routed {
     /// The exchange's endpoint: method plus learned template.
+    /// Whether the exchange's target has a query string.
+    #[inline]
+    pub fn has_query(&self) -> bool {
+        self.query_at > 0
+    }
+
+    /// The exchange's query string (empty without one).
+    pub fn query<'e>(&self, ex: &'e Exchange) -> &'e str {
+        ex.uri
+            .as_deref()
+            .and_then(|u| u.get(self.query_at as usize..))
+            .filter(|_| self.query_at > 0)
+            .unwrap_or("")
+    }
+
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
@@ -377,6 +394,8 @@ impl Engine {
             endpoint_hash,
             path_hash,
             path_len: obs.path.len(),
+            query_at: u32::try_from(uri.len() - query.len()).unwrap_or(0)
+                * u32::from(!query.is_empty()),
             // A prefix of the target is passed by its length.
             normalized: (!std::ptr::eq(obs.path.as_ptr(), uri.as_ptr())).then(|| obs.path.into()),
             learning_end,
@@ -558,10 +577,11 @@ impl Engine {
 
     /// Posture findings on one exchange (`endpoint`: its endpoint when routed),
     /// to be raised with [`Self::raise`] after the exchange's client alerts.
-    pub fn posture(&mut self, ex: &Exchange, endpoint: Option<&str>) -> Vec<Alert> {
+    /// `routed`: its endpoint and query string when routed.
+    pub fn posture(&mut self, ex: &Exchange, routed: Option<(&str, &str)>) -> Vec<Alert> {
         let mut raised = Vec::new();
         self.posture
-            .exchange(&self.cfg.posture, ex, endpoint, &mut raised);
+            .exchange(&self.cfg.posture, ex, routed, &mut raised);
         raised
     }
 

@@ -8,7 +8,8 @@
 //!   not cleartext). `posture.cleartext_ok` networks (a hop behind the TLS
 //!   terminator) are exempt, as client or server.
 //! - `credentials_in_url`: a query parameter named as a secret (`api_key`, `token`,
-//!   `password`, `access_token`...) with a value, on any exchange.
+//!   `password`, `access_token`...) with a value of 4 characters or more, on any
+//!   exchange.
 //! - `jwt_weakness`: a bearer JWT with `alg: none` (or an empty signature) answered
 //!   2xx (`alg_none_accepted`), or whose `exp` is past at packet time answered 2xx
 //!   (`expired_accepted`). Only the header's `alg` and the claim's age are kept.
@@ -23,7 +24,7 @@
 //! nothing new is reported that day, counted in `suppressed`).
 
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::BuildHasher;
 
 use serde_json::json;
 
@@ -33,6 +34,9 @@ use crate::identity::Cidr;
 use crate::time::Nanos;
 
 const DAY: Nanos = 86_400 * 1_000_000_000;
+
+/// The shortest query value taken for a credential.
+const MIN_SECRET_VALUE: usize = 4;
 
 /// Settings (config `[posture]`).
 #[derive(Debug, Clone)]
@@ -64,42 +68,65 @@ pub struct Posture {
     pub suppressed: u64,
 }
 
-/// One finding about to be reported: its identity (server, route, kind, what) and
-/// its content.
-struct Found<'a> {
+/// What identifies a finding: (server, route, kind, what).
+struct Key<'a> {
     ex: &'a Exchange,
-    server: Option<String>,
+    server: Option<&'a str>,
     endpoint: Option<&'a str>,
     kind: Kind,
     what: &'a str,
+}
+
+/// A finding's content, built only when its key is new today.
+struct Content {
     summary: String,
     evidence: serde_json::Value,
     severity: u8,
 }
 
+/// Whether an exchange can give a finding at all: it carries a credential or has a
+/// query string. Asked per exchange before anything else (most give none).
+#[inline]
+pub fn may_find(ex: &Exchange, has_query: bool) -> bool {
+    let h = &ex.request_headers;
+    has_query
+        || h.authorization.is_some()
+        || h.api_key.is_some()
+        || h.cookie.is_some()
+        || ex.body_credentials.as_ref().is_some_and(|c| c.password)
+}
+
 impl Posture {
-    /// One HTTP exchange (cleartext or decrypted), with its endpoint when routed.
+    /// One HTTP exchange (cleartext or decrypted), with its endpoint and query
+    /// string when routed.
     pub fn exchange(
         &mut self,
         cfg: &Config,
         ex: &Exchange,
-        endpoint: Option<&str>,
+        routed: Option<(&str, &str)>,
         out: &mut Vec<Alert>,
     ) {
+        let endpoint = routed.map(|(e, _)| e);
+        let query = routed.map_or("", |(_, q)| q);
         let h = &ex.request_headers;
-        let server = || h.host.as_deref().map(|host| host.to_string());
+        let host = h.host.as_deref();
         // Cleartext credentials: only what the request itself carries.
-        if !ex.decrypted && !exempt(cfg, ex) {
-            let body_password = ex.body_credentials.as_ref().is_some_and(|c| c.password);
+        let body_password = ex.body_credentials.as_ref().is_some_and(|c| c.password);
+        // Most requests carry no credential at all: told by four fields.
+        let carries =
+            h.authorization.is_some() || h.api_key.is_some() || h.cookie.is_some() || body_password;
+        if carries && !ex.decrypted && !exempt(cfg, ex) {
             for what in credential_kinds(ex, body_password) {
                 self.report(
                     cfg,
-                    Found {
+                    Key {
                         ex,
-                        server: server(),
+                        server: host,
                         endpoint,
                         kind: Kind::CleartextCredentials,
                         what,
+                    },
+                    || Content {
                         summary: format!(
                             "{what} credentials sent over cleartext HTTP to {}",
                             endpoint.unwrap_or("this server")
@@ -111,16 +138,18 @@ impl Posture {
                 );
             }
         }
-        if let Some(name) = secret_in_query(ex.uri.as_deref().unwrap_or("")) {
+        if let Some(name) = secret_in_query(query) {
             let name = name.to_ascii_lowercase();
             self.report(
                 cfg,
-                Found {
+                Key {
                     ex,
-                    server: server(),
+                    server: host,
                     endpoint,
                     kind: Kind::CredentialsInUrl,
                     what: &name,
+                },
+                || Content {
                     summary: format!(
                         "a secret in the query string (parameter {name}) of {}",
                         endpoint.unwrap_or("a request")
@@ -137,12 +166,14 @@ impl Posture {
         {
             self.report(
                 cfg,
-                Found {
+                Key {
                     ex,
-                    server: server(),
+                    server: host,
                     endpoint,
                     kind: Kind::JwtWeakness,
                     what: reason,
+                },
+                || Content {
                     summary: format!(
                         "{} accepted a JWT {}",
                         endpoint.unwrap_or("the server"),
@@ -188,12 +219,14 @@ impl Posture {
             };
             self.report(
                 cfg,
-                Found {
+                Key {
                     ex,
-                    server: sni.clone(),
+                    server: sni.as_deref(),
                     endpoint: None,
                     kind: Kind::WeakTls,
                     what,
+                },
+                || Content {
                     summary: format!(
                         "{} negotiates {} with {}",
                         sni.as_deref().unwrap_or("a TLS server"),
@@ -226,12 +259,14 @@ impl Posture {
             let name_mismatch = sni.as_deref().is_some_and(|n| !names_match(&leaf.sans, n));
             self.report(
                 cfg,
-                Found {
+                Key {
                     ex,
-                    server: sni.clone(),
+                    server: sni.as_deref(),
                     endpoint: None,
                     kind: Kind::CertificateExpiry,
                     what,
+                },
+                || Content {
                     summary: format!(
                         "{}'s certificate {} ({} days {})",
                         sni.as_deref().unwrap_or("a TLS server"),
@@ -259,26 +294,29 @@ impl Posture {
         }
     }
 
-    /// Reports a finding unless its key was reported today.
-    fn report(&mut self, cfg: &Config, f: Found<'_>, out: &mut Vec<Alert>) {
-        let day = f.ex.ts / DAY;
+    /// Reports a finding unless its key was reported today; its content is built
+    /// only then.
+    fn report(
+        &mut self,
+        cfg: &Config,
+        k: Key<'_>,
+        content: impl FnOnce() -> Content,
+        out: &mut Vec<Alert>,
+    ) {
+        let ex = k.ex;
+        let day = ex.ts / DAY;
         if day != self.day {
             self.day = day;
             self.reported.clear();
         }
-        let key = {
-            let mut h = std::hash::DefaultHasher::new();
-            (
-                f.ex.server_ip,
-                f.ex.server_port,
-                &f.server,
-                f.endpoint,
-                f.kind,
-                f.what,
-            )
-                .hash(&mut h);
-            std::hash::Hasher::finish(&h)
-        };
+        let key = foldhash::fast::FixedState::with_seed(0x706f_7374_7572_6521).hash_one((
+            ex.server_ip,
+            ex.server_port,
+            k.server,
+            k.endpoint,
+            k.kind,
+            k.what,
+        ));
         if self.reported.contains_key(&key) {
             return;
         }
@@ -287,32 +325,33 @@ impl Posture {
             return;
         }
         self.reported.insert(key, ());
+        let c = content();
         out.push(Alert {
-            ts: f.ex.ts,
+            ts: ex.ts,
             finding: Finding {
-                kind: f.kind,
-                endpoint: f.endpoint.map(str::to_string),
-                summary: f.summary,
-                evidence: f.evidence,
-                severity: f.severity,
+                kind: k.kind,
+                endpoint: k.endpoint.map(str::to_string),
+                summary: c.summary,
+                evidence: c.evidence,
+                severity: c.severity,
                 clients: None,
                 novelty: Novelty::Always,
             },
             client_ip: None,
             client_key: None,
-            client_port: f.ex.client_port,
-            conn_ip: f.ex.client_ip,
-            trans_depth: f.ex.trans_depth,
-            flow: f.ex.flow,
-            server_ip: f.ex.server_ip,
-            server_port: f.ex.server_port,
-            host: f.server,
+            client_port: ex.client_port,
+            conn_ip: ex.client_ip,
+            trans_depth: ex.trans_depth,
+            flow: ex.flow,
+            server_ip: ex.server_ip,
+            server_port: ex.server_port,
+            host: k.server.map(str::to_string),
             uri: None,
             method: None,
             status: None,
             samples: Vec::new(),
             report: 1,
-            episode_start: f.ex.ts,
+            episode_start: ex.ts,
         });
     }
 }
@@ -350,13 +389,31 @@ fn credential_kinds(ex: &Exchange, body_password: bool) -> impl Iterator<Item = 
     .flatten()
 }
 
-/// The first query parameter named as a secret that has a value.
-fn secret_in_query(uri: &str) -> Option<&str> {
-    let q = &uri[memchr::memchr(b'?', uri.as_bytes())? + 1..];
-    q.split('&').find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        (!v.is_empty() && crate::redact::is_secret_name(k)).then_some(k)
-    })
+/// The first parameter of a query string named as a secret that has a value (a byte
+/// walk: no searcher set-up per request).
+fn secret_in_query(q: &str) -> Option<&str> {
+    if q.is_empty() {
+        return None;
+    }
+    let mut start = 0;
+    for part in q.as_bytes().split(|&b| b == b'&') {
+        let at = start;
+        start += part.len() + 1;
+        let Some(eq) = part.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        // A credential is at least 4 characters (page numbers and sizes are not
+        // asked about, which keeps the name check off most parameters).
+        if part.len() - eq - 1 < MIN_SECRET_VALUE {
+            continue;
+        }
+        // `&` and `=` are ASCII: the cuts are on character boundaries.
+        let name = &q[at..at + eq];
+        if crate::redact::is_secret_name(name) {
+            return Some(name);
+        }
+    }
+    None
 }
 
 fn bearer(ex: &Exchange) -> Option<&str> {

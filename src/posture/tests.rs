@@ -22,7 +22,9 @@ fn exchange(auth: Option<&str>, uri: &str, status: u16) -> Exchange {
 
 fn run(p: &mut Posture, cfg: &Config, e: &Exchange) -> Vec<Alert> {
     let mut out = Vec::new();
-    p.exchange(cfg, e, Some("GET /api/items"), &mut out);
+    let uri = e.uri.as_deref().unwrap_or("");
+    let query = uri.split_once('?').map_or("", |(_, q)| q);
+    p.exchange(cfg, e, Some(("GET /api/items", query)), &mut out);
     out
 }
 
