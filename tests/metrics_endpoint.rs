@@ -149,7 +149,7 @@ fn wrong_passwords_take_as_long_for_unknown_users_as_for_known_ones() {
     assert_eq!(ok, "HTTP/1.1 200 OK");
     // Interleaved, each password new (nothing cached), medians compared.
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
-    for i in 0..15 {
+    for i in 0..20 {
         let (s, t) = request(port, Some(&base64(&format!("prometheus:guess-{i}"))));
         assert_eq!(s, "HTTP/1.1 401 Unauthorized");
         known.push(t);
@@ -165,8 +165,11 @@ fn wrong_passwords_take_as_long_for_unknown_users_as_for_known_ones() {
     eprintln!(
         "401 time: known user min {kmin:?} median {k:?}, unknown user min {umin:?} median {u:?} (ratio of minima {ratio:.3})"
     );
+    // Without a dummy check an unknown user answers in microseconds against
+    // bcrypt's tens of milliseconds: a ratio near 0, far outside this band, which
+    // leaves room for a loaded machine (0.9-1.1 failed once under a fuzzer).
     assert!(
-        (0.9..=1.1).contains(&ratio),
+        (0.8..=1.25).contains(&ratio),
         "known {kmin:?} vs unknown {umin:?}: a user name can be told by timing"
     );
     // A verified password is cached: the next scrape does not pay bcrypt again.
