@@ -166,6 +166,12 @@ fn alerts_and_eve_exchanges_of_every_capture_pass_suricatas_schema_and_join() {
                     let ex = flows
                         .get(&id)
                         .unwrap_or_else(|| panic!("{name}: flow_id {id} of {a} is on no exchange"));
+                    // Judged on a TLS connection without keys: no HTTP transaction.
+                    if ctx["evidence"]["encrypted"] == true {
+                        assert_eq!(a["app_proto"], "tls", "{a}");
+                        assert!(a.get("http").is_none() && a.get("tx_id").is_none(), "{a}");
+                        assert_eq!(ex["event_type"], "tls", "{a}");
+                    }
                     // The same connection.
                     assert_eq!(ex["src_ip"], a["src_ip"]);
                     assert_eq!(ex["src_port"], a["src_port"]);

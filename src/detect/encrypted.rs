@@ -168,26 +168,6 @@ pub struct Encrypted {
 }
 
 impl Encrypted {
-    /// Heap bytes held (an estimate: the tables' entries and their rings).
-    pub fn heap_bytes(&self) -> usize {
-        self.clients
-            .values()
-            .map(|(_, c)| {
-                std::mem::size_of::<(u64, (ClientId, Client))>()
-                    + c.starts.capacity() * 8
-                    + c.ja4.iter().map(|(j, _)| j.capacity() + 32).sum::<usize>()
-                    + c.servers
-                        .iter()
-                        .map(|s| {
-                            std::mem::size_of::<Server>()
-                                + s.ends.capacity() * std::mem::size_of::<End>()
-                                + s.sni.as_ref().map_or(0, String::capacity)
-                        })
-                        .sum::<usize>()
-            })
-            .sum()
-    }
-
     pub fn clients(&self) -> usize {
         self.clients.len()
     }
@@ -264,6 +244,7 @@ impl Encrypted {
             uri: None,
             method: None,
             status: None,
+            tls: true,
             samples: Vec::new(),
             report,
             episode_start: e.start,

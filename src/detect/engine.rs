@@ -567,10 +567,10 @@ impl Engine {
         let mut raised = Vec::new();
         if let Some(s) = ex.tls.as_deref().filter(|s| s.closed.is_none()) {
             self.posture.tls(&self.cfg.posture, ex, s, &mut raised);
+            self.stats.posture_suppressed = self.posture.suppressed;
         }
         self.encrypted
             .observe(&self.cfg, ex, id, id_hash, &mut raised);
-        self.stats.encrypted_clients = self.encrypted.clients();
         self.stats.encrypted_evicted = self.encrypted.evicted;
         self.raise(raised, out);
     }
@@ -582,6 +582,7 @@ impl Engine {
         let mut raised = Vec::new();
         self.posture
             .exchange(&self.cfg.posture, ex, routed, &mut raised);
+        self.stats.posture_suppressed = self.posture.suppressed;
         raised
     }
 

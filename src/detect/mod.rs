@@ -368,6 +368,9 @@ pub struct Alert {
     pub uri: Option<String>,
     pub method: Option<String>,
     pub status: Option<u16>,
+    /// Judged on a TLS connection's handshake or its bytes, not on an HTTP
+    /// exchange: written with `app_proto: "tls"` and a `tls` object.
+    pub tls: bool,
     pub samples: Vec<Sample>,
     /// 1 for the first report of an episode, 2+ for re-reports after cooldown.
     pub report: u32,
@@ -461,9 +464,10 @@ pub struct DetectStats {
     pub client_bytes: u64,
     /// Epochs that found the clients past their share of the budget.
     pub clients_over_budget: u64,
-    /// Clients followed on TLS connections nobody can read, and those evicted.
-    pub encrypted_clients: usize,
+    /// Clients on TLS connections nobody can read evicted from their table.
     pub encrypted_evicted: u64,
+    /// Posture findings not reported because the day's table was full.
+    pub posture_suppressed: u64,
 }
 
 #[cfg(test)]

@@ -356,6 +356,7 @@ pub(super) fn make_alert(
         uri: ex.uri.as_deref().map(str::to_owned),
         method: ex.method.as_deref().map(str::to_owned),
         status: ex.status,
+        tls: false,
         samples,
         report,
         episode_start: start,

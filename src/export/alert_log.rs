@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value, json};
 
-use crate::detect::{Alert, Kind};
+use crate::detect::Alert;
 use crate::export::eve::{self, Input};
 use crate::identity;
 use crate::time::iso_utc_eve;
@@ -111,9 +111,8 @@ pub fn to_json(a: &Alert, input: Option<&Input>) -> String {
     if !global {
         rec.insert("community_id".into(), eve::community_id(src, dest).into());
     }
-    // Judged on TLS connections nobody could read: no transaction, no HTTP.
-    let encrypted = f.evidence.get("encrypted") == Some(&Value::Bool(true))
-        || matches!(kind, Kind::WeakTls | Kind::CertificateExpiry);
+    // Judged on a TLS connection, not an exchange: no transaction, no HTTP.
+    let encrypted = a.tls;
     rec.insert(
         "app_proto".into(),
         if encrypted { "tls" } else { "http" }.into(),

@@ -448,6 +448,8 @@ pub fn render(
         ("clients", detect.clients_evicted),
         ("endpoints", detect.endpoints_evicted),
         ("templates", detect.templates_evicted),
+        ("encrypted_clients", detect.encrypted_evicted),
+        ("posture_findings", detect.posture_suppressed),
     ] {
         let _ = writeln!(s, "apiwatch_evictions_total{{table=\"{table}\"}} {n}");
     }

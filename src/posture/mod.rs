@@ -349,6 +349,7 @@ impl Posture {
             uri: None,
             method: None,
             status: None,
+            tls: matches!(k.kind, Kind::WeakTls | Kind::CertificateExpiry),
             samples: Vec::new(),
             report: 1,
             episode_start: ex.ts,
