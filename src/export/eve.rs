@@ -225,9 +225,9 @@ pub struct Flow {
     pub dest_port: u16,
 }
 
-/// Suricata's EVE `http` record of one exchange.
+/// What every EVE event of a connection starts with (`http` and `tls` records).
 #[derive(Serialize)]
-struct HttpRecord<'a> {
+pub(crate) struct Head<'a> {
     timestamp: String,
     flow_id: u64,
     #[serde(flatten)]
@@ -239,6 +239,31 @@ struct HttpRecord<'a> {
     dest_port: u16,
     proto: &'static str,
     community_id: String,
+}
+
+impl<'a> Head<'a> {
+    /// The head of an `event_type` event about `e`'s connection, at `e.ts`.
+    pub(crate) fn of(e: &Exchange, input: Option<&'a Input>, event_type: &'static str) -> Self {
+        Head {
+            timestamp: crate::time::iso_utc_eve(e.ts),
+            flow_id: e.flow.id,
+            input: Input::fields(input),
+            event_type,
+            src_ip: identity::normalise(e.client_ip).to_string(),
+            src_port: e.client_port,
+            dest_ip: identity::normalise(e.server_ip).to_string(),
+            dest_port: e.server_port,
+            proto: "TCP",
+            community_id: community_id((e.client_ip, e.client_port), (e.server_ip, e.server_port)),
+        }
+    }
+}
+
+/// Suricata's EVE `http` record of one exchange.
+#[derive(Serialize)]
+struct HttpRecord<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
     tx_id: u32,
     http: Http<'a>,
 }
@@ -246,16 +271,7 @@ struct HttpRecord<'a> {
 /// One exchange as a Suricata EVE `http` line (without the newline).
 pub fn http_record(e: &Exchange, input: Option<&Input>) -> String {
     let rec = HttpRecord {
-        timestamp: crate::time::iso_utc_eve(e.ts),
-        flow_id: e.flow.id,
-        input: Input::fields(input),
-        event_type: "http",
-        src_ip: identity::normalise(e.client_ip).to_string(),
-        src_port: e.client_port,
-        dest_ip: identity::normalise(e.server_ip).to_string(),
-        dest_port: e.server_port,
-        proto: "TCP",
-        community_id: community_id((e.client_ip, e.client_port), (e.server_ip, e.server_port)),
+        head: Head::of(e, input, "http"),
         tx_id: e.trans_depth.saturating_sub(1),
         http: Http::of(e),
     };

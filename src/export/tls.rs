@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::export::eve::{Input, InputFields, community_id, zeek_uid};
+use crate::export::eve::{Input, community_id};
 use crate::http::Exchange;
 use crate::identity;
 use crate::tls::decrypt::Outcome::Decrypted;
@@ -279,17 +279,8 @@ struct EveTls<'a> {
 
 #[derive(Serialize)]
 struct EveRecord<'a> {
-    timestamp: String,
-    flow_id: u64,
     #[serde(flatten)]
-    input: InputFields<'a>,
-    event_type: &'static str,
-    src_ip: String,
-    src_port: u16,
-    dest_ip: String,
-    dest_port: u16,
-    proto: &'static str,
-    community_id: String,
+    head: crate::export::eve::Head<'a>,
     tls: EveTls<'a>,
 }
 
@@ -325,16 +316,7 @@ pub fn eve(e: &Exchange, s: &Session, input: Option<&Input>) -> String {
         }),
     };
     let rec = EveRecord {
-        timestamp: crate::time::iso_utc_eve(e.ts),
-        flow_id: e.flow.id,
-        input: Input::fields(input),
-        event_type: "tls",
-        src_ip: identity::normalise(e.client_ip).to_string(),
-        src_port: e.client_port,
-        dest_ip: identity::normalise(e.server_ip).to_string(),
-        dest_port: e.server_port,
-        proto: "TCP",
-        community_id: community_id((e.client_ip, e.client_port), (e.server_ip, e.server_port)),
+        head: crate::export::eve::Head::of(e, input, "tls"),
         tls,
     };
     serde_json::to_string(&rec).unwrap_or_default()
@@ -342,16 +324,8 @@ pub fn eve(e: &Exchange, s: &Session, input: Option<&Input>) -> String {
 
 #[derive(Serialize)]
 struct ZeekRecord<'a> {
-    ts: f64,
-    uid: String,
-    #[serde(rename = "id.orig_h")]
-    orig_h: String,
-    #[serde(rename = "id.orig_p")]
-    orig_p: u16,
-    #[serde(rename = "id.resp_h")]
-    resp_h: String,
-    #[serde(rename = "id.resp_p")]
-    resp_p: u16,
+    #[serde(flatten)]
+    head: crate::export::zeek::Head,
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -391,12 +365,7 @@ pub fn zeek(e: &Exchange, s: &Session) -> String {
     let sv = s.server.as_ref();
     let sni = c.and_then(|c| c.sni.as_deref());
     let rec = ZeekRecord {
-        ts: (e.ts / 1000) as f64 / 1e6,
-        uid: zeek_uid(e.flow.id),
-        orig_h: identity::normalise(e.client_ip).to_string(),
-        orig_p: e.client_port,
-        resp_h: identity::normalise(e.server_ip).to_string(),
-        resp_p: e.server_port,
+        head: crate::export::zeek::Head::of(e),
         version: sv.map(|s| tls::version_zeek(s.version)),
         cipher: sv.map(|s| tls::cipher_name(s.cipher)),
         curve: sv.and_then(|s| s.group).and_then(tls::group_name),

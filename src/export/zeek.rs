@@ -30,8 +30,9 @@ use crate::export::eve::zeek_uid;
 use crate::http::Exchange;
 use crate::identity;
 
+/// What every Zeek log line of a connection starts with (http.log, ssl.log).
 #[derive(Serialize)]
-struct Record<'a> {
+pub(crate) struct Head {
     ts: f64,
     uid: String,
     #[serde(rename = "id.orig_h")]
@@ -42,6 +43,26 @@ struct Record<'a> {
     resp_h: String,
     #[serde(rename = "id.resp_p")]
     resp_p: u16,
+}
+
+impl Head {
+    /// `e`'s connection, at `e.ts`.
+    pub(crate) fn of(e: &Exchange) -> Self {
+        Head {
+            ts: (e.ts / 1000) as f64 / 1e6,
+            uid: zeek_uid(e.flow.id),
+            orig_h: identity::normalise(e.client_ip).to_string(),
+            orig_p: e.client_port,
+            resp_h: identity::normalise(e.server_ip).to_string(),
+            resp_p: e.server_port,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    #[serde(flatten)]
+    head: Head,
     trans_depth: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     method: Option<&'a str>,
@@ -103,12 +124,7 @@ pub fn record(e: &Exchange) -> String {
     };
     let extra = h.extra.as_deref();
     let rec = Record {
-        ts: (e.ts / 1000) as f64 / 1e6,
-        uid: zeek_uid(e.flow.id),
-        orig_h: identity::normalise(e.client_ip).to_string(),
-        orig_p: e.client_port,
-        resp_h: identity::normalise(e.server_ip).to_string(),
-        resp_p: e.server_port,
+        head: Head::of(e),
         trans_depth: e.trans_depth,
         method: e.method.as_deref(),
         host: h.host.as_deref(),
