@@ -88,9 +88,14 @@ struct Content {
 /// query string. Asked per exchange before anything else (most give none).
 #[inline]
 pub fn may_find(ex: &Exchange, has_query: bool) -> bool {
+    has_query || carries_credentials(ex)
+}
+
+/// Whether the request carries a credential: told by four fields.
+#[inline]
+fn carries_credentials(ex: &Exchange) -> bool {
     let h = &ex.request_headers;
-    has_query
-        || h.authorization.is_some()
+    h.authorization.is_some()
         || h.api_key.is_some()
         || h.cookie.is_some()
         || ex.body_credentials.as_ref().is_some_and(|c| c.password)
@@ -111,11 +116,8 @@ impl Posture {
         let h = &ex.request_headers;
         let host = h.host.as_deref();
         // Cleartext credentials: only what the request itself carries.
-        let body_password = ex.body_credentials.as_ref().is_some_and(|c| c.password);
-        // Most requests carry no credential at all: told by four fields.
-        let carries =
-            h.authorization.is_some() || h.api_key.is_some() || h.cookie.is_some() || body_password;
-        if carries && !ex.decrypted && !exempt(cfg, ex) {
+        if carries_credentials(ex) && !ex.decrypted && !exempt(cfg, ex) {
+            let body_password = ex.body_credentials.as_ref().is_some_and(|c| c.password);
             for what in credential_kinds(ex, body_password) {
                 self.report(
                     cfg,
