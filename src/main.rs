@@ -62,11 +62,22 @@ fn main() -> ExitCode {
     }
     cfg.apply_memory_budget(args.sensor.workers);
     args.sensor.flow = cfg.flow;
+    // A live capture follows the key file as it grows (a server writing its secrets
+    // while it runs); a replay reads what it holds.
+    let live = args.sensor.interface.is_some();
     let mut keylog = match args.tls_keylog.as_deref() {
-        Some(path) => match apiwatch::tls::KeyLog::load(std::path::Path::new(path)) {
-            Ok(log) => Some(log),
-            Err(e) => return fail(format!("--tls-keylog {path}: {e}"), 2),
-        },
+        Some(path) => {
+            let path = std::path::Path::new(path);
+            let opened = if live {
+                apiwatch::tls::KeyLog::follow(path)
+            } else {
+                apiwatch::tls::KeyLog::load(path).map(std::sync::Arc::new)
+            };
+            match opened {
+                Ok(log) => Some(log),
+                Err(e) => return fail(format!("--tls-keylog {}: {e}", path.display()), 2),
+            }
+        }
         None => None,
     };
     // Secrets a pcapng carries (Decryption Secrets Blocks) decrypt it too. A file that
@@ -76,17 +87,18 @@ fn main() -> ExitCode {
             continue;
         };
         if !lines.is_empty() {
-            let log = keylog.get_or_insert_with(apiwatch::tls::KeyLog::new);
-            let before = log.stats.secrets;
+            let log =
+                keylog.get_or_insert_with(|| std::sync::Arc::new(apiwatch::tls::KeyLog::new()));
+            let before = log.stats().secrets;
             log.read(&lines);
             apiwatch::tls::keylog::wipe(&mut lines);
             tracing::info!(
                 "{path}: {} TLS secrets from its Decryption Secrets Blocks",
-                log.stats.secrets - before
+                log.stats().secrets - before
             );
         }
     }
-    args.sensor.flow.keylog = keylog.map(std::sync::Arc::new);
+    args.sensor.flow.keylog = keylog;
     args.sensor.ring = cfg.capture;
     if let Some(n) = args.ring_mib {
         args.sensor.ring.ring_mib = n;

@@ -886,3 +886,221 @@ fn user_that_cannot_write_the_log_directory_is_warned_at_start() {
     // --alerts /dev/null is not a file to recreate.
     assert!(!stderr.contains("files in /dev"), "{stderr}");
 }
+
+/// An HTTPS server (python's http.server with ssl, HTTP/1.1 keep-alive) for the live
+/// TLS test: a JSON body for every GET.
+const HTTPS_SERVER: &str = r#"import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self):
+        b = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer((sys.argv[1], 8443), H)
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+c.load_cert_chain(sys.argv[2], sys.argv[3])
+s.socket = c.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+"#;
+
+/// A client that writes its secrets to its own file, makes one request, says so on
+/// stdout, waits for the `go` file, then makes a second request on the same
+/// connection: the test hands the secrets to the sensor in between.
+const LATE_KEYS_CLIENT: &str = r#"import http.client, ssl, sys, os, time
+host, keys, go = sys.argv[1:4]
+c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+c.keylog_filename = keys
+h = http.client.HTTPSConnection(host, 8443, context=c, timeout=20)
+h.request('GET', '/late/1'); h.getresponse().read()
+print('first', flush=True)
+end = time.time() + 30
+while not os.path.exists(go) and time.time() < end: time.sleep(0.02)
+h.request('GET', '/late/2'); h.getresponse().read()
+h.close()
+"#;
+
+/// `--tls-keylog` in live capture follows the key file: curl writing its secrets
+/// into it as it runs is decrypted, and a connection whose secrets are appended only
+/// after its first exchange crossed the wire holds its records until they come, then
+/// reads both exchanges.
+#[test]
+fn live_capture_follows_the_key_file_and_decrypts_connections_whose_keys_come_late() {
+    if !can_run() {
+        return;
+    }
+    if !sh(&["openssl", "version"]) || !sh(&["python3", "-c", "import ssl"]) {
+        common::skip("needs openssl and python3's ssl");
+        return;
+    }
+    let (ns, vc, _vs) = netns_pair(9);
+    let dir = common::fresh_dir("apiwatch-live-keylog");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    assert!(sh(&[
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=api.test",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]));
+    let _server = Reaped(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.srv, "python3", "-c", HTTPS_SERVER])
+            .args(["10.78.9.2"])
+            .arg(&cert)
+            .arg(&key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(_server.0.id(), "10.78.9.2", 8443);
+    // The followed file, empty at start, only its owner may read it.
+    let keys = dir.join("keys.log");
+    std::fs::write(&keys, "").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let exchanges = dir.join("exchanges.jsonl");
+    assert!(sh(&["ip", "-n", &ns.cli, "link", "set", "lo", "up"]));
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns.cli])
+        .arg(env!("CARGO_BIN_EXE_apiwatch"))
+        .args(["-i", &vc, "--workers", "2", "--tls-keylog"])
+        .arg(&keys)
+        .args([
+            "--web.listen-address",
+            "10.78.9.1:9100",
+            "--alerts",
+            "/dev/null",
+            "--exchanges",
+        ])
+        .arg(&exchanges);
+    let mut aw = Sensor::start(cmd);
+    aw.wait_capturing();
+    // curl logs its secrets straight into the followed file.
+    for path in ["/curl/1", "/curl/2", "/curl/3"] {
+        let url = format!("https://10.78.9.2:8443{path}");
+        assert!(sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns.cli,
+            "env",
+            &format!("SSLKEYLOGFILE={}", keys.display()),
+            "curl",
+            "-sk",
+            "--http1.1",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            &url,
+        ]));
+    }
+    // The late client's secrets reach the followed file only after its first
+    // exchange is on the wire.
+    let private = dir.join("late-client-keys.log");
+    let go = dir.join("go");
+    let mut late = Command::new("ip")
+        .args(["netns", "exec", &ns.cli, "python3", "-c", LATE_KEYS_CLIENT])
+        .arg("10.78.9.2")
+        .arg(&private)
+        .arg(&go)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 6];
+    late.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"first\n");
+    // Held, not given up on: the wait is 3 s of packet time, and this connection
+    // sends nothing until `go`.
+    let secrets = std::fs::read(&private).unwrap();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&keys)
+            .unwrap();
+        f.write_all(&secrets).unwrap();
+    }
+    std::fs::write(&go, "").unwrap();
+    assert!(late.wait().unwrap().success());
+    wait_until("the decrypted exchanges did not reach the file", || {
+        let seen = exchanges_in(&exchanges);
+        ["/curl/3", "/late/2"]
+            .iter()
+            .all(|u| seen.iter().any(|e| e["uri"] == *u))
+    });
+    // Metrics are published a moment after the exchanges are written.
+    let scrape = || {
+        Command::new("ip")
+            .args(["netns", "exec", &ns.cli, "curl", "-s", "--max-time", "5"])
+            .arg("http://10.78.9.1:9100/metrics")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let mut metrics = String::new();
+    wait_until(
+        "the metrics did not count the four decrypted connections",
+        || {
+            metrics = scrape();
+            metrics.contains("apiwatch_tls_decryption_total{outcome=\"decrypted\"} 4")
+        },
+    );
+    let (status, stderr) = aw.stop();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let got = exchanges_in(&exchanges);
+    let http: Vec<&serde_json::Value> = got.iter().filter(|e| e["uri"].is_string()).collect();
+    let uris: Vec<&str> = http.iter().map(|e| e["uri"].as_str().unwrap()).collect();
+    for want in ["/curl/1", "/curl/2", "/curl/3", "/late/1", "/late/2"] {
+        let e = http
+            .iter()
+            .find(|e| e["uri"] == want)
+            .unwrap_or_else(|| panic!("{want} not in {uris:?}\n{stderr}"));
+        assert_eq!(e["status"], 200, "{e}");
+        assert!(
+            e["flags"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == "decrypted")),
+            "{e}"
+        );
+    }
+    assert_eq!(http.len(), 5, "{uris:?}");
+    // The late connection waited and its secrets arrived; nothing was given up on.
+    let count = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in {metrics}"))
+    };
+    assert!(
+        count("apiwatch_tls_key_waits_total{outcome=\"arrived\"}") >= 1,
+        "{metrics}"
+    );
+    assert_eq!(
+        count("apiwatch_tls_key_waits_total{outcome=\"gave_up\"}"),
+        0,
+        "{metrics}"
+    );
+}

@@ -365,8 +365,24 @@ pub struct FlowTable {
     buffered: usize,
     cfg: FlowConfig,
     clock: SweepClock,
+    /// Connections that ended while waiting for their TLS secrets (a followed key
+    /// file): flushed once the secrets come or the wait is over.
+    parked: Vec<Parked>,
+    /// The key log's generation when the parked connections were last looked at.
+    parked_generation: u64,
     pub stats: FlowStats,
 }
+
+/// An ended connection waiting for its TLS secrets.
+struct Parked {
+    http: Connection,
+    info: FlowInfo,
+}
+
+/// Ended connections kept at most while they wait for their TLS secrets (each
+/// holds at most `KEY_WAIT_BYTES`, for at most `KEY_WAIT`); past it, one that ends
+/// is read without them.
+const MAX_PARKED: usize = 256;
 
 /// When idle connections are looked for: once per second of capture time, on the
 /// latest timestamp seen. A reader that shards packets over workers keeps its own copy
@@ -403,6 +419,8 @@ impl FlowTable {
             half_open: HashMap::default(),
             buffered: 0,
             clock: SweepClock::default(),
+            parked: Vec::new(),
+            parked_generation: 0,
             stats: FlowStats {
                 capacity: cfg.max_flows as u64,
                 ..FlowStats::default()
@@ -420,8 +438,36 @@ impl FlowTable {
     /// the wire is quiet): connections idle past the timeout are finished.
     #[inline]
     pub fn tick(&mut self, ts: Nanos, out: &mut Vec<Exchange>) {
-        if self.clock.advance(ts) {
+        let sweep = self.clock.advance(ts);
+        if sweep {
             self.expire(out);
+        }
+        if !self.parked.is_empty() {
+            // Looked at when secrets were added, and once a second for the wait.
+            let generation = self.cfg.keylog.as_ref().map_or(0, |k| k.generation());
+            if sweep || generation != self.parked_generation {
+                self.parked_generation = generation;
+                self.unpark(false, out);
+            }
+        }
+    }
+
+    /// Flushes the parked connections whose secrets came or whose wait is over
+    /// (`all`: every one).
+    #[cold]
+    fn unpark(&mut self, all: bool, out: &mut Vec<Exchange>) {
+        let now = self.clock.now();
+        let mut i = 0;
+        while i < self.parked.len() {
+            if all || !self.parked[i].http.waits_for_keys(now) {
+                let mut p = self.parked.swap_remove(i);
+                let first_new = out.len();
+                p.http.flush(out);
+                stamp(out, first_new, p.info);
+                self.stats.http.add(&p.http.stats);
+            } else {
+                i += 1;
+            }
         }
     }
 
@@ -724,6 +770,15 @@ impl FlowTable {
                 st.buffer_overflows += s.stats.buffer_overflows;
                 st.fins_disregarded += s.stats.fins_disregarded;
             }
+            if f.http.waits_for_keys(f.last_seen) && self.parked.len() < MAX_PARKED {
+                // What the connection delivered is held; its secrets may come.
+                stamp(out, first_new, f.info);
+                self.parked.push(Parked {
+                    http: f.http,
+                    info: f.info,
+                });
+                return;
+            }
             f.http.flush(out);
             stamp(out, first_new, f.info);
             self.stats.http.add(&f.http.stats);
@@ -784,6 +839,7 @@ impl FlowTable {
         for k in keys {
             self.remove(&k, out);
         }
+        self.unpark(true, out);
     }
 }
 

@@ -665,6 +665,13 @@ impl Connection {
         }
     }
 
+    /// A TLS connection that holds its records for secrets not logged yet (a
+    /// followed key file) and may still get them by packet time `now`: one that
+    /// ended is kept a moment before it is flushed.
+    pub fn waits_for_keys(&self, now: Nanos) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.waits_for_keys(now))
+    }
+
     /// The connection is over: everything still pending is emitted.
     pub fn flush(&mut self, out: &mut Vec<Exchange>) {
         if let Some(mut t) = self.tls.take() {

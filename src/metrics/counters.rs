@@ -33,6 +33,9 @@ pub struct TlsMetrics {
     pub(super) by_suite_class: [u64; crate::tls::SUITE_CLASSES.len()],
     /// With `--tls-keylog`: connections by how decrypting them went.
     pub(super) by_decryption: [u64; crate::tls::decrypt::Outcome::ALL.len()],
+    /// With a followed key file: connections that waited for their secrets, by
+    /// whether they came (arrived, gave_up).
+    pub(super) key_waits: [u64; 2],
 }
 
 impl TlsMetrics {
@@ -49,6 +52,9 @@ impl TlsMetrics {
         }
         if let Some(d) = s.decryption {
             self.by_decryption[d.index()] += 1;
+        }
+        if let Some(arrived) = s.key_wait {
+            self.key_waits[usize::from(!arrived)] += 1;
         }
     }
 }

@@ -258,6 +258,19 @@ pub fn render(
     }
     header(
         &mut s,
+        "apiwatch_tls_key_waits_total",
+        "counter",
+        "TLS connections whose secrets were not in the followed key file (--tls-keylog in live capture) at their handshake and that held their records for them, by outcome: arrived (decrypted late), gave_up (3 s or 256 KiB passed, read without them).",
+    );
+    for (i, o) in ["arrived", "gave_up"].iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "apiwatch_tls_key_waits_total{{outcome=\"{o}\"}} {}",
+            http.tls.key_waits[i]
+        );
+    }
+    header(
+        &mut s,
         "apiwatch_http_parse_errors_total",
         "counter",
         "HTTP parse problems, by reason (counted when a connection ends).",

@@ -489,6 +489,11 @@ impl Decryptor {
         }
     }
 
+    /// The secrets it decrypts with.
+    pub fn keylog(&self) -> &Arc<KeyLog> {
+        &self.keylog
+    }
+
     /// How it went, once known (`None` until the first encrypted record).
     pub fn outcome(&self) -> Option<Outcome> {
         self.outcome
@@ -675,14 +680,13 @@ impl Decryptor {
             return false;
         };
         self.suite = Some((suite, h.client_random));
-        let keylog = Arc::clone(&self.keylog);
-        let Some(secrets) = keylog.get(&h.client_random) else {
+        let Some(secrets) = self.keylog.get(&h.client_random) else {
             self.fail(Outcome::NoKey);
             return false;
         };
         let from_client = idx == 0;
         let protection = if suite.tls13 {
-            return self.install13(idx, suite, secrets, epoch);
+            return self.install13(idx, suite, &secrets, epoch);
         } else {
             let Some(master) = &secrets.master else {
                 self.fail(Outcome::NoKey);
@@ -769,10 +773,9 @@ impl Decryptor {
             return;
         };
         if finished && dir.epoch == Epoch::Handshake {
-            let keylog = Arc::clone(&self.keylog);
-            match keylog.get(&client_random) {
+            match self.keylog.get(&client_random) {
                 Some(s) => {
-                    self.install13(idx, suite, s, Epoch::Application);
+                    self.install13(idx, suite, &s, Epoch::Application);
                 }
                 None => self.fail(Outcome::NoKey),
             }

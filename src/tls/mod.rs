@@ -171,6 +171,9 @@ pub struct Session {
     /// With a key log (`--tls-keylog`): how decrypting the connection went; `None`
     /// without a key log, or when no encrypted record was seen.
     pub decryption: Option<decrypt::Outcome>,
+    /// With a followed key file: the connection's secrets were not there at its
+    /// handshake, so it waited for them; `true` when they came in time.
+    pub key_wait: Option<bool>,
     /// Set on the second, internal record of a connection nobody could read: what it
     /// carried after the handshake, known when it ended. Such a record feeds
     /// detection only; it is never written.

@@ -406,6 +406,87 @@ fn a_tls13_connection_with_its_secrets_is_read_as_http_after_its_record() {
     assert!(!c.is_done(), "read to the end");
 }
 
+/// The hellos of the RFC 8448 connection, then the client's Finished and request
+/// (`from` ns on): what a TLS 1.3 client sends before its first answer.
+fn tls13_until_request(c: &mut Connection, from: Nanos, out: &mut Vec<Exchange>) {
+    use crate::tls::decrypt::tests::{C_AP, C_HS, S_HS, finished, seal13, unhex};
+    use crate::tls::tests::{client_hello_body, message, record, server_hello_body};
+    c.client_data(&record(22, &message(1, &client_hello_body())), from, out);
+    let mut s = record(22, &message(2, &server_hello_body(0x0304)));
+    s.extend(seal13(&unhex(S_HS), 0, 22, &finished()));
+    c.server_data(&s, from + 1, out);
+    let mut client = record(20, &[1]);
+    client.extend(seal13(&unhex(C_HS), 0, 22, &finished()));
+    client.extend(seal13(
+        &unhex(C_AP),
+        0,
+        23,
+        b"GET /api/users HTTP/1.1\r\nHost: x\r\n\r\n",
+    ));
+    c.client_data(&client, from + 2, out);
+}
+
+/// A followed key file whose secrets arrive after the handshake: the connection
+/// holds its records, and reads them all once the secrets are there.
+#[test]
+fn secrets_that_arrive_after_the_handshake_still_decrypt_when_the_key_file_is_followed() {
+    use crate::tls::decrypt::Outcome;
+    use crate::tls::decrypt::tests::{S_AP, keylog13, keylog13_text, seal13, unhex};
+    let log = Arc::new(crate::tls::KeyLog::new());
+    log.expect_more();
+    let mut c = conn();
+    c.set_keylog(Arc::clone(&log));
+    let mut out = Vec::new();
+    tls13_until_request(&mut c, 1_000, &mut out);
+    assert!(out.is_empty(), "waiting for the secrets");
+    // The secrets come (a follower reads them), then the answer.
+    let all = keylog13();
+    log.read(&keylog13_text());
+    assert!(log.has_all(&[7; 32], true) && all.has_all(&[7; 32], true));
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    c.server_data(&seal13(&unhex(S_AP), 0, 23, response), 2_000, &mut out);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(
+        out[0].tls.as_deref().unwrap().decryption,
+        Some(Outcome::Decrypted)
+    );
+    assert_eq!(brief(&out[1]), "1 GET /api/users Some(200) Some(2)");
+    assert!(out[1].decrypted);
+    assert_eq!(out[1].ts, 1_002, "the request's own time");
+}
+
+/// Secrets that never come: after the wait the connection is read without them
+/// (no_key), and its end also ends the wait.
+#[test]
+fn a_connection_waits_for_its_secrets_only_so_long() {
+    use crate::tls::decrypt::Outcome;
+    use crate::tls::decrypt::tests::{S_AP, seal13, unhex};
+    use crate::tls::keylog::KEY_WAIT;
+    for end in [false, true] {
+        let log = Arc::new(crate::tls::KeyLog::new());
+        log.expect_more();
+        let mut c = conn();
+        c.set_keylog(Arc::clone(&log));
+        let mut out = Vec::new();
+        tls13_until_request(&mut c, 1_000, &mut out);
+        let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        c.server_data(&seal13(&unhex(S_AP), 0, 23, response), 2_000, &mut out);
+        assert!(out.is_empty());
+        if end {
+            c.flush(&mut out);
+        } else {
+            c.server_data(b"", 1_001 + KEY_WAIT + 1, &mut out);
+            c.client_data(&[23, 3, 3, 0, 1, 0], 1_001 + KEY_WAIT + 1, &mut out);
+        }
+        assert!(!out.is_empty());
+        assert_eq!(
+            out[0].tls.as_deref().unwrap().decryption,
+            Some(Outcome::NoKey)
+        );
+        assert!(out.iter().all(|e| e.is_tls()), "no exchange without keys");
+    }
+}
+
 /// Records that do not open with the logged secrets: the record says so, no
 /// exchange, and the connection is done (nothing more is reassembled).
 #[test]

@@ -76,16 +76,19 @@ fn tls12_prf_matches_the_published_vector() {
 const CR: [u8; 32] = [7; 32];
 const SR: [u8; 32] = [9; 32];
 
-pub(crate) fn keylog13() -> Arc<KeyLog> {
+/// The key log lines of the RFC 8448 connection's four traffic secrets.
+pub(crate) fn keylog13_text() -> Vec<u8> {
     let cr = "07".repeat(32);
-    let mut log = KeyLog::new();
-    log.read(
-        format!(
-            "CLIENT_HANDSHAKE_TRAFFIC_SECRET {cr} {C_HS}\nSERVER_HANDSHAKE_TRAFFIC_SECRET {cr} {S_HS}\n\
-             CLIENT_TRAFFIC_SECRET_0 {cr} {C_AP}\nSERVER_TRAFFIC_SECRET_0 {cr} {S_AP}\n"
-        )
-        .as_bytes(),
-    );
+    format!(
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET {cr} {C_HS}\nSERVER_HANDSHAKE_TRAFFIC_SECRET {cr} {S_HS}\n\
+         CLIENT_TRAFFIC_SECRET_0 {cr} {C_AP}\nSERVER_TRAFFIC_SECRET_0 {cr} {S_AP}\n"
+    )
+    .into_bytes()
+}
+
+pub(crate) fn keylog13() -> Arc<KeyLog> {
+    let log = KeyLog::new();
+    log.read(&keylog13_text());
     Arc::new(log)
 }
 
@@ -218,7 +221,7 @@ fn failures_end_decryption_with_their_reason() {
 #[test]
 fn tls12_gcm_and_chacha_records_open_after_change_cipher_spec() {
     let master = [0x5a; 48];
-    let mut log = KeyLog::new();
+    let log = KeyLog::new();
     log.read(format!("CLIENT_RANDOM {} {}\n", "07".repeat(32), "5a".repeat(48)).as_bytes());
     let log = Arc::new(log);
     for (cipher, alg, kl, ivl) in [
@@ -349,7 +352,7 @@ fn tls12_cbc_records_open_both_mac_orders() {
     use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
     use ring::hmac;
     let master = [0x5a; 48];
-    let mut log = KeyLog::new();
+    let log = KeyLog::new();
     log.read(format!("CLIENT_RANDOM {} {}\n", "07".repeat(32), "5a".repeat(48)).as_bytes());
     let log = Arc::new(log);
     for (cipher, kl, ml, mac_alg) in [
