@@ -524,7 +524,7 @@ fn tls_decrypt(c: &mut Criterion) {
     let mut g = c.benchmark_group("tls_decrypt");
     g.sample_size(20);
     let cr = "07".repeat(32);
-    let mut log = KeyLog::new();
+    let log = KeyLog::new();
     log.read(
         format!(
             "SERVER_HANDSHAKE_TRAFFIC_SECRET {cr} {S_HS}\nSERVER_TRAFFIC_SECRET_0 {cr} {S_AP}\n"

@@ -27,7 +27,7 @@ fn keylog() -> Arc<KeyLog> {
     Arc::clone(LOG.get_or_init(|| {
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         let cr = hex(&CLIENT_RANDOM);
-        let mut log = KeyLog::new();
+        let log = KeyLog::new();
         log.read(
             format!(
                 "CLIENT_HANDSHAKE_TRAFFIC_SECRET {cr} {}\nSERVER_HANDSHAKE_TRAFFIC_SECRET {cr} {}\n\
