@@ -70,17 +70,35 @@ impl State {
 const UNLEARNED_FACTOR: u64 = 5;
 
 /// Rates of all clients that have a baseline: what "normal" looks like for a client
-/// the sensor has never seen.
+/// the sensor has never seen (and what clients usually take, for
+/// `data_exfiltration`).
 #[derive(Debug, Clone, Default)]
 pub struct Population {
     pub per_client: Ewma,
+    pub exfiltration: super::exfiltration::Population,
+}
+
+/// What a client's finished window adds to the population baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Contribution {
+    /// Requests in a burst window.
+    Requests(f64),
+    Exfiltration(super::exfiltration::Contribution),
 }
 
 impl Population {
     /// One client's finished interval joins the population baseline. The engine
     /// applies these once per epoch, in exchange order, whichever shard made them.
-    pub fn add(&mut self, requests: f64) {
-        self.per_client.update(requests, 0.01);
+    pub fn add(&mut self, c: Contribution) {
+        match c {
+            Contribution::Requests(requests) => self.per_client.update(requests, 0.01),
+            Contribution::Exfiltration(x) => self.exfiltration.add(x),
+        }
+    }
+
+    /// Forgets averages that are not numbers (a corrupt state file).
+    pub fn sanitize(&mut self) -> bool {
+        self.per_client.sanitize() | self.exfiltration.sanitize()
     }
 }
 
@@ -214,7 +232,7 @@ mod tests {
                 let mut done = None;
                 found.extend(observe(&cfg, st, pop, &o.obs(), false, &mut done, true));
                 if let Some(x) = done {
-                    pop.add(x);
+                    pop.add(Contribution::Requests(x));
                 }
             }
         }

@@ -86,7 +86,7 @@ pub struct Routed {
     pub(super) others_objects: bool,
     /// The distributed-stuffing alert this exchange raised: written after the
     /// client's own alerts for it.
-    pub(super) global: Option<Box<Alert>>,
+    pub(super) global: Option<Box<Vec<Alert>>>,
 }
 
 /// Keyed hashes of a path's object values: up to four (nearly every path) held
@@ -181,7 +181,7 @@ pub struct Engine {
     /// The population baseline as of the last epoch.
     pub(super) population: burst::Population,
     /// Contributions gathered from shards and not yet applied (waiting for an epoch).
-    pub(super) contributions: Vec<(u64, f64)>,
+    pub(super) contributions: Vec<(u64, super::burst::Contribution)>,
     pub(super) inventory: crate::routes::inventory::Inventory,
     /// How success looks on each login route.
     pub(super) login_routes: login::Routes,
@@ -196,6 +196,8 @@ pub struct Engine {
     pub(super) encrypted: super::encrypted::Encrypted,
     /// Posture findings reported today.
     pub(super) posture: crate::posture::Posture,
+    /// Principals' addresses and addresses' principals (`token_misuse`).
+    pub(super) tokens: super::tokens::Tokens,
     pub(super) stage: Stage,
     pub stats: DetectStats,
 }
@@ -226,6 +228,7 @@ impl Engine {
             failed_login_clients: HashMap::default(),
             encrypted: Default::default(),
             posture: Default::default(),
+            tokens: Default::default(),
             stats: Default::default(),
         }
     }
@@ -383,7 +386,10 @@ impl Engine {
             (learning_end - cfg.learning_period / 2, learning_end),
         );
         self.stats.endpoints_evicted = self.inventory.evicted;
-        let global = self.global_episode(&obs, global);
+        let mut global = self.global_episode(&obs, global).map(|a| Box::new(vec![*a]));
+        if ex.request_headers.authorization.is_some() || ex.request_headers.api_key.is_some() {
+            self.tokens(ex, &obs, ip, learning_end, &mut global);
+        }
         Some(Routed {
             seq,
             id,
@@ -640,6 +646,41 @@ impl Engine {
         alert
     }
 
+    /// Token misuse: the request's principal and address (global: a principal's
+    /// addresses span every shard's clients).
+    #[cold]
+    fn tokens(
+        &mut self,
+        ex: &Exchange,
+        obs: &Obs<'_>,
+        ip: IpAddr,
+        learning_end: Nanos,
+        global: &mut Option<Box<Vec<Alert>>>,
+    ) {
+        let Some(principal) = identity::principal(ex, self.cfg.identity.salt) else {
+            return;
+        };
+        let mut raised = Vec::new();
+        self.tokens.observe(
+            &self.cfg.token_misuse,
+            self.cfg.cooldown,
+            obs.ts,
+            ip,
+            principal,
+            obs.ts < learning_end,
+            &mut raised,
+        );
+        self.stats.tokens_evicted = self.tokens.evicted;
+        for r in raised {
+            let key = match r.principal {
+                Some((kind, h)) => ClientId::Principal(kind, h).key(),
+                None => identity::client_key(ip),
+            };
+            let a = make_alert(obs, Some((ip, key)), r.finding, Vec::new(), 1, obs.ts);
+            global.get_or_insert_with(Default::default).push(a);
+        }
+    }
+
     /// The per-client half for a routed exchange: inline, or queued for its shard.
     #[inline]
     pub fn judge(
@@ -652,7 +693,9 @@ impl Engine {
             Stage::Inline(shard) => {
                 let global = r.global.take();
                 shard.judge(&mut r, &ex, out);
-                out.extend(global.map(|a| *a));
+                if let Some(g) = global {
+                    out.extend(*g);
+                }
             }
             Stage::Sharded(pool) => {
                 pool.judge(r, ex.into_owned());

@@ -16,11 +16,13 @@ pub mod burst;
 pub mod encrypted;
 pub mod endpoint_scan;
 mod engine;
+pub mod exfiltration;
 pub mod login;
 pub mod object_enumeration;
 mod shard;
 mod shards;
 pub mod state;
+pub mod tokens;
 pub mod unusual_endpoint;
 pub mod window;
 
@@ -50,8 +52,8 @@ pub enum Kind {
     EndpointScan = 3,
     UnusualEndpoint = 4,
     ObjectEnumeration = 5,
-    // 6 and 7 (signature ids 9100007, 9100008) are kept for the planned client
-    // kinds `data_exfiltration` and `token_misuse`.
+    DataExfiltration = 6,
+    TokenMisuse = 7,
     /// Posture findings (`scope: "api"`, see [`crate::posture`]).
     CleartextCredentials = 8,
     CredentialsInUrl = 9,
@@ -61,13 +63,15 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Burst,
         Kind::CredentialStuffing,
         Kind::BruteForce,
         Kind::EndpointScan,
         Kind::UnusualEndpoint,
         Kind::ObjectEnumeration,
+        Kind::DataExfiltration,
+        Kind::TokenMisuse,
         Kind::CleartextCredentials,
         Kind::CredentialsInUrl,
         Kind::WeakTls,
@@ -88,6 +92,8 @@ impl Kind {
             Kind::EndpointScan => "endpoint_scan",
             Kind::UnusualEndpoint => "unusual_endpoint",
             Kind::ObjectEnumeration => "object_enumeration",
+            Kind::DataExfiltration => "data_exfiltration",
+            Kind::TokenMisuse => "token_misuse",
             Kind::CleartextCredentials => "cleartext_credentials",
             Kind::CredentialsInUrl => "credentials_in_url",
             Kind::WeakTls => "weak_tls",
@@ -108,6 +114,8 @@ impl Kind {
             Kind::EndpointScan => "Endpoint Scan",
             Kind::UnusualEndpoint => "Unusual Endpoint Access",
             Kind::ObjectEnumeration => "Object Enumeration",
+            Kind::DataExfiltration => "Data Exfiltration",
+            Kind::TokenMisuse => "Token Misuse",
             Kind::CleartextCredentials => "Cleartext Credentials",
             Kind::CredentialsInUrl => "Credentials in URL",
             Kind::WeakTls => "Weak TLS",
@@ -145,11 +153,18 @@ impl Kind {
                 "T1190",
                 "Exploit Public-Facing Application",
             ],
-            Kind::ObjectEnumeration => [
+            Kind::ObjectEnumeration | Kind::DataExfiltration => [
                 "TA0009",
                 "Collection",
                 "T1213",
                 "Data from Information Repositories",
+            ],
+            // A token used by someone else, or many tokens used by one.
+            Kind::TokenMisuse => [
+                "TA0005",
+                "Defense Evasion",
+                "T1550.001",
+                "Application Access Token",
             ],
             // What the weakness exposes to: credentials sniffed on the path...
             Kind::CleartextCredentials => {
@@ -188,6 +203,8 @@ impl Kind {
             Kind::EndpointScan => "APIWATCH endpoint scan",
             Kind::UnusualEndpoint => "APIWATCH unusual endpoint access",
             Kind::ObjectEnumeration => "APIWATCH object enumeration",
+            Kind::DataExfiltration => "APIWATCH data exfiltration",
+            Kind::TokenMisuse => "APIWATCH token misuse",
             Kind::CleartextCredentials => "APIWATCH posture: credentials over cleartext HTTP",
             Kind::CredentialsInUrl => "APIWATCH posture: credentials in a URL",
             Kind::WeakTls => "APIWATCH posture: weak TLS",
@@ -415,6 +432,8 @@ pub struct DetectConfig {
     pub login: login::Config,
     pub endpoint_scan: endpoint_scan::Config,
     pub object_enumeration: object_enumeration::Config,
+    pub data_exfiltration: exfiltration::Config,
+    pub token_misuse: tokens::Config,
     pub unusual_endpoint: unusual_endpoint::Config,
     pub templates: crate::routes::LearnConfig,
     /// Routes pinned by the user's OpenAPI document (`--openapi`).
@@ -445,6 +464,8 @@ impl Default for DetectConfig {
             login: Default::default(),
             endpoint_scan: Default::default(),
             object_enumeration: Default::default(),
+            data_exfiltration: Default::default(),
+            token_misuse: Default::default(),
             unusual_endpoint: Default::default(),
             templates: Default::default(),
             spec: None,
@@ -468,6 +489,8 @@ pub struct DetectStats {
     pub encrypted_evicted: u64,
     /// Posture findings not reported because the day's table was full.
     pub posture_suppressed: u64,
+    /// Principals and addresses evicted from the token-misuse tables.
+    pub tokens_evicted: u64,
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use super::engine::Routed;
 use super::{
     Alert, DetectConfig, Finding, Kind, Novelty, Obs, Prehashed, Sample, burst, endpoint_scan,
-    login, object_enumeration, state, unusual_endpoint,
+    exfiltration, login, object_enumeration, state, unusual_endpoint,
 };
 use crate::http::Exchange;
 use crate::identity::ClientId;
@@ -48,6 +48,7 @@ pub(super) struct Client {
     pub(super) login: login::State,
     pub(super) scan: endpoint_scan::State,
     pub(super) enumeration: object_enumeration::State,
+    pub(super) exfiltration: exfiltration::State,
     pub(super) profile: unusual_endpoint::Profile,
     pub(super) recent: std::collections::VecDeque<Sample>,
     pub(super) episodes: HashMap<Kind, Episode, Prehashed>,
@@ -70,6 +71,7 @@ impl Client {
             login: login::State::new(&cfg.login),
             scan: endpoint_scan::State::new(&cfg.endpoint_scan),
             enumeration: Default::default(),
+            exfiltration: Default::default(),
             profile: Default::default(),
             recent: Default::default(),
             episodes: HashMap::default(),
@@ -86,6 +88,7 @@ impl Client {
             + self.login.heap_bytes()
             + self.scan.heap_bytes()
             + self.enumeration.heap_bytes()
+            + self.exfiltration.heap_bytes()
             + self.profile.heap_bytes()
             + self.recent.capacity() * std::mem::size_of::<Sample>()
             + self.episodes.capacity() * (std::mem::size_of::<(Kind, Episode)>() + 1)
@@ -101,7 +104,7 @@ pub(crate) struct Shard {
     pub(super) hasher: foldhash::fast::RandomState,
     pub(super) population: burst::Population,
     /// (exchange number, requests in a finished interval), for the next epoch.
-    pub(super) contributions: Vec<(u64, f64)>,
+    pub(super) contributions: Vec<(u64, super::burst::Contribution)>,
     pub(super) now: Nanos,
     /// What its clients held when last measured.
     pub(super) bytes: usize,
@@ -177,7 +180,8 @@ impl Shard {
             next_report(cfg, client.episodes.get(&Kind::Burst).copied(), obs.ts).is_some(),
         ));
         if let Some(x) = contribution {
-            self.contributions.push((seq, x));
+            self.contributions
+                .push((seq, burst::Contribution::Requests(x)));
         }
         if let Some(a) = r.attempt {
             let episodes = &client.episodes;
@@ -211,6 +215,28 @@ impl Shard {
             &hash,
             enum_reportable,
         ));
+        let mut taken = Vec::new();
+        findings.extend(exfiltration::observe(
+            &cfg.data_exfiltration,
+            &mut client.exfiltration,
+            &self.population.exfiltration,
+            &obs,
+            r.query(ex),
+            r.endpoint_hash,
+            &hash,
+            &mut taken,
+            next_report(
+                cfg,
+                client.episodes.get(&Kind::DataExfiltration).copied(),
+                obs.ts,
+            )
+            .is_some(),
+        ));
+        self.contributions.extend(
+            taken
+                .into_iter()
+                .map(|c| (seq, burst::Contribution::Exfiltration(c))),
+        );
         findings.extend(unusual_endpoint::profile(
             &cfg.unusual_endpoint,
             &mut client.profile,

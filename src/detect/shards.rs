@@ -43,7 +43,7 @@ enum ToShard {
 struct Reply {
     /// (exchange number, alert), in the order the shard raised them.
     alerts: Vec<(u64, Alert)>,
-    contributions: Vec<(u64, f64)>,
+    contributions: Vec<(u64, super::burst::Contribution)>,
     episodes: HashMap<Kind, usize>,
     clients: ClientSnaps,
     /// What the shard's clients hold.
@@ -53,7 +53,7 @@ struct Reply {
 /// What a barrier gathered besides the alerts.
 #[derive(Default)]
 pub(super) struct Gathered {
-    pub contributions: Vec<(u64, f64)>,
+    pub contributions: Vec<(u64, super::burst::Contribution)>,
     pub clients: ClientSnaps,
     /// What the clients of every shard hold.
     pub bytes: usize,
@@ -127,8 +127,8 @@ impl Pool {
 
     pub fn judge(&mut self, mut r: Routed, ex: Exchange) {
         self.unmet += 1;
-        if let Some(a) = r.global.take() {
-            self.pending.push((r.seq, *a));
+        if let Some(g) = r.global.take() {
+            self.pending.extend(g.into_iter().map(|a| (r.seq, a)));
         }
         let shard = self.shard_of(r.client_hash);
         self.push(shard, Item::Judge(Box::new(r), Box::new(ex)));

@@ -46,6 +46,9 @@ pub struct Snapshot {
     /// The principal-hash key, so principal keys mean the same after a restart.
     salt: [u64; 2],
     population: Ewma,
+    /// What clients usually take (`data_exfiltration`).
+    #[serde(default)]
+    exfiltration: super::exfiltration::Population,
     login_failure_rate: Ewma,
     clients: Vec<ClientSnap>,
     inventory: Vec<(u64, EndpointInfo)>,
@@ -184,6 +187,7 @@ impl Engine {
             first_ts: self.first_ts,
             salt: self.cfg.identity.salt,
             population: self.population.per_client,
+            exfiltration: self.population.exfiltration,
             login_failure_rate: self.global_login.rate,
             clients: clients.clients,
             inventory,
@@ -207,6 +211,7 @@ impl Engine {
             self.cfg.identity.salt = s.salt;
         }
         self.population.per_client = s.population;
+        self.population.exfiltration = s.exfiltration;
         self.global_login.rate = s.login_failure_rate;
         for c in s.clients.into_iter().take(self.cfg.max_clients) {
             self.members.insert(c.id, c.last_seen);
@@ -268,7 +273,7 @@ impl Snapshot {
         }
         count(
             "averages that are not numbers",
-            usize::from(self.population.sanitize())
+            usize::from(self.population.sanitize() | self.exfiltration.sanitize())
                 + usize::from(self.login_failure_rate.sanitize()),
         );
         let max_endpoints = cfg.unusual_endpoint.max_endpoints;

@@ -34,12 +34,11 @@ pub fn obs_at(ts: Nanos, method: &str, uri: &str, status: Option<u16>) -> Owned 
 #[test]
 fn signature_ids_are_stable_and_distinct() {
     let ids: Vec<u32> = Kind::ALL.iter().map(|k| k.signature_id()).collect();
-    // 9100007 and 9100008 are kept for data_exfiltration and token_misuse.
     assert_eq!(
         ids,
         [
-            9100001, 9100002, 9100003, 9100004, 9100005, 9100006, 9100009, 9100010, 9100011,
-            9100012, 9100013
+            9100001, 9100002, 9100003, 9100004, 9100005, 9100006, 9100007, 9100008, 9100009,
+            9100010, 9100011, 9100012, 9100013
         ]
     );
 }

@@ -463,6 +463,7 @@ pub fn render(
         ("templates", detect.templates_evicted),
         ("encrypted_clients", detect.encrypted_evicted),
         ("posture_findings", detect.posture_suppressed),
+        ("token_misuse", detect.tokens_evicted),
     ] {
         let _ = writeln!(s, "apiwatch_evictions_total{{table=\"{table}\"}} {n}");
     }

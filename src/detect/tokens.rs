@@ -1,0 +1,341 @@
+//! `token_misuse`: credentials used the way their owners do not use them.
+//!
+//! - **shared principal**: one API key, bearer token or Basic-auth user (a keyed
+//!   hash) used from many addresses within a window: more than an absolute floor and
+//!   a multiple of what principals in general do (a phone that changes network, a
+//!   laptop moving between office and home, give two or three).
+//! - **principal cycling**: one address using many principals it had not used
+//!   before, one after the other: many new principals in a window, few of them at
+//!   once (to stay under per-key limits). A NAT'ed office also brings many
+//!   principals from one address, but its users work side by side: the principals
+//!   active at once are a large share of those it brought.
+//!
+//! This runs in the engine's global half: a principal's addresses span clients of
+//! every shard. Both tables are bounded (least recently seen evicted, counted).
+//! Principals are keyed hashes (the identity salt), addresses IPv6 /64 prefixes.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde_json::json;
+
+use super::window::Ewma;
+use super::{Finding, Kind, Novelty};
+use crate::identity::Principal;
+use crate::time::Nanos;
+
+const SEC: Nanos = 1_000_000_000;
+
+/// Thresholds (config `[detect.token_misuse]`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The span addresses and principals are counted over.
+    pub window: Nanos,
+    /// A shared principal: at least this many addresses in the window...
+    pub min_addresses: usize,
+    /// ...and this multiple of the population's usual addresses per principal.
+    pub address_factor: f64,
+    /// Cycling: at least this many principals new to the address in the window...
+    pub min_principals: usize,
+    /// ...this multiple of the population's usual new principals per address...
+    pub principal_factor: f64,
+    /// ...and at least this many times the principals it uses at once (within
+    /// [`Config::concurrent`]).
+    pub cycling_ratio: f64,
+    /// Principals used within this span count as used at once.
+    pub concurrent: Nanos,
+    /// Principals and addresses tracked (each table).
+    pub max_tracked: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            window: 300 * SEC,
+            min_addresses: 5,
+            address_factor: 3.0,
+            min_principals: 10,
+            principal_factor: 3.0,
+            cycling_ratio: 3.0,
+            concurrent: 30 * SEC,
+            max_tracked: 100_000,
+        }
+    }
+}
+
+/// Addresses remembered per principal, and principals per address.
+const MAX_MEMBERS: usize = 64;
+/// Addresses listed in an alert.
+const LISTED: usize = 16;
+
+/// One address of a principal, or one principal of an address.
+#[derive(Debug, Clone, Copy)]
+struct Member<K> {
+    key: K,
+    first: Nanos,
+    last: Nanos,
+}
+
+#[derive(Debug, Clone)]
+struct Entry<K> {
+    members: Vec<Member<K>>,
+    last_seen: Nanos,
+    /// Start of the window being counted for the population.
+    window_start: Nanos,
+    /// An alert was raised at: re-raised once per cooldown while it goes on.
+    alerted: Option<Nanos>,
+    /// The most members a finished window of this entry's had: its own usual (a
+    /// fleet of servers sharing one key, an office gateway).
+    peak: usize,
+}
+
+impl<K: Copy + PartialEq> Entry<K> {
+    fn new(ts: Nanos) -> Self {
+        Entry {
+            members: Vec::new(),
+            last_seen: ts,
+            window_start: ts,
+            alerted: None,
+            peak: 0,
+        }
+    }
+
+    /// Records `key` at `ts`; whether it is new to this entry's window.
+    fn touch(&mut self, key: K, ts: Nanos, window: Nanos) -> bool {
+        self.last_seen = self.last_seen.max(ts);
+        self.members
+            .retain(|m| ts < m.last.saturating_add(window));
+        if let Some(m) = self.members.iter_mut().find(|m| m.key == key) {
+            m.last = m.last.max(ts);
+            return false;
+        }
+        if self.members.len() >= MAX_MEMBERS
+            && let Some(i) = (0..self.members.len()).min_by_key(|&i| self.members[i].last)
+        {
+            self.members.swap_remove(i);
+        }
+        self.members.push(Member {
+            key,
+            first: ts,
+            last: ts,
+        });
+        true
+    }
+
+    /// Members first seen within the window.
+    fn new_within(&self, ts: Nanos, window: Nanos) -> usize {
+        self.members
+            .iter()
+            .filter(|m| ts < m.first.saturating_add(window))
+            .count()
+    }
+
+    fn active_within(&self, ts: Nanos, span: Nanos) -> usize {
+        self.members
+            .iter()
+            .filter(|m| ts < m.last.saturating_add(span))
+            .count()
+    }
+
+    /// A window of this entry's ended: its count joins the population's usual.
+    fn roll(&mut self, ts: Nanos, window: Nanos, usual: &mut Ewma) {
+        if ts >= self.window_start.saturating_add(window) {
+            let n = self.new_within(ts, window).max(1);
+            // A plain mean over the first hundred windows, then a slow EWMA: the
+            // first entries do not set the usual alone.
+            let alpha = (1.0 / (usual.samples + 1) as f64).max(0.01);
+            usual.update(n as f64, alpha);
+            self.peak = self.peak.max(n);
+            self.window_start = ts;
+        }
+    }
+
+    fn reportable(&self, ts: Nanos, cooldown: Nanos) -> bool {
+        self.alerted
+            .is_none_or(|at| ts >= at.saturating_add(cooldown))
+    }
+}
+
+/// Addresses per principal and principals per address, bounded.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    principals: HashMap<(Principal, u64), Entry<IpAddr>, foldhash::fast::RandomState>,
+    addresses: HashMap<IpAddr, Entry<u64>, foldhash::fast::RandomState>,
+    /// Distinct addresses a principal uses in a window, usually.
+    usual_addresses: Ewma,
+    /// New principals an address brings in a window, usually.
+    usual_principals: Ewma,
+    /// Entries evicted at the bound.
+    pub evicted: u64,
+}
+
+/// What a token-misuse finding is about: the principal's key and kind, the address
+/// that crossed the threshold.
+pub struct Raised {
+    pub finding: Finding,
+    /// The client key the alert names: the principal (`bearer:...`) for a shared
+    /// principal, the address for cycling.
+    pub principal: Option<(Principal, u64)>,
+}
+
+/// An address as counted here: IPv6 by its /64.
+fn address(ip: IpAddr) -> IpAddr {
+    match crate::identity::normalise(ip) {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & (u128::MAX << 64)).into()),
+        v4 => v4,
+    }
+}
+
+impl Tokens {
+    pub fn heap_bytes(&self) -> usize {
+        let p = std::mem::size_of::<((Principal, u64), Entry<IpAddr>)>()
+            + MAX_MEMBERS / 4 * std::mem::size_of::<Member<IpAddr>>();
+        let a = std::mem::size_of::<(IpAddr, Entry<u64>)>()
+            + MAX_MEMBERS / 4 * std::mem::size_of::<Member<u64>>();
+        self.principals.capacity() * p + self.addresses.capacity() * a
+    }
+
+    /// One request of `ip` with principal `principal` (a keyed hash); findings when
+    /// the principal is shared or the address cycles. `learning`: no finding yet.
+    pub fn observe(
+        &mut self,
+        cfg: &Config,
+        cooldown: Nanos,
+        ts: Nanos,
+        ip: IpAddr,
+        principal: (Principal, u64),
+        learning: bool,
+        out: &mut Vec<Raised>,
+    ) {
+        let ip = address(ip);
+        self.bound(cfg.max_tracked);
+        let w = cfg.window;
+        // The principal's addresses.
+        let p = self
+            .principals
+            .entry(principal)
+            .or_insert_with(|| Entry::new(ts));
+        p.roll(ts, w, &mut self.usual_addresses);
+        let new_address = p.touch(ip, ts, w);
+        let addresses = p.members.len();
+        let usual = self.usual_addresses.mean.max(1.0);
+        let threshold = (cfg.min_addresses as f64)
+            .max(cfg.address_factor * usual)
+            .max(cfg.address_factor * p.peak as f64)
+            .ceil();
+        if new_address && !learning && addresses as f64 >= threshold && p.reportable(ts, cooldown)
+        {
+            p.alerted = Some(ts);
+            let mut listed: Vec<&Member<IpAddr>> = p.members.iter().collect();
+            listed.sort_by_key(|m| m.first);
+            let ips: Vec<String> = listed.iter().take(LISTED).map(|m| m.key.to_string()).collect();
+            let first = listed.first().map_or(ts, |m| m.first);
+            out.push(Raised {
+                finding: Finding {
+                    kind: Kind::TokenMisuse,
+                    endpoint: None,
+                    summary: format!(
+                        "one {} used from {addresses} addresses in {}s, principals usually use {usual:.1}",
+                        kind_name(principal.0),
+                        ts.saturating_sub(first) / SEC
+                    ),
+                    evidence: json!({
+                        "reason": "shared_principal",
+                        "principal_kind": kind_name(principal.0),
+                        "addresses": addresses,
+                        "client_ips": ips,
+                        "window_s": w / SEC,
+                        "population_usual_addresses": round(self.usual_addresses.mean),
+                        "principal_usual_addresses": p.peak,
+                        "threshold": threshold,
+                    }),
+                    severity: 1,
+                    clients: None,
+                    novelty: Novelty::Kind(1),
+                },
+                principal: Some(principal),
+            });
+        }
+        // The address's principals.
+        let a = self.addresses.entry(ip).or_insert_with(|| Entry::new(ts));
+        a.roll(ts, w, &mut self.usual_principals);
+        if !a.touch(principal.1, ts, w) || learning {
+            return;
+        }
+        let brought = a.new_within(ts, w);
+        let at_once = a.active_within(ts, cfg.concurrent).max(1);
+        let usual = self.usual_principals.mean.max(1.0);
+        let threshold = (cfg.min_principals as f64)
+            .max(cfg.principal_factor * usual)
+            .max(cfg.principal_factor * a.peak as f64)
+            .ceil();
+        if (brought as f64) < threshold
+            || (brought as f64) < cfg.cycling_ratio * at_once as f64
+            || !a.reportable(ts, cooldown)
+        {
+            return;
+        }
+        a.alerted = Some(ts);
+        let first = a.members.iter().map(|m| m.first).min().unwrap_or(ts);
+        out.push(Raised {
+            finding: Finding {
+                kind: Kind::TokenMisuse,
+                endpoint: None,
+                summary: format!(
+                    "{brought} {}s new to this address in {}s, {at_once} at once; addresses usually bring {usual:.1}",
+                    kind_name(principal.0),
+                    ts.saturating_sub(first) / SEC
+                ),
+                evidence: json!({
+                    "reason": "principal_cycling",
+                    "principal_kind": kind_name(principal.0),
+                    "principals": brought,
+                    "at_once": at_once,
+                    "window_s": w / SEC,
+                    "population_usual_principals": round(self.usual_principals.mean),
+                    "address_usual_principals": a.peak,
+                    "threshold": threshold,
+                }),
+                severity: 2,
+                clients: None,
+                novelty: Novelty::Kind(2),
+            },
+            principal: None,
+        });
+    }
+
+    /// Holds both tables to `max` entries: the least recently seen sixteenth goes.
+    fn bound(&mut self, max: usize) {
+        let max = max.max(16);
+        if self.principals.len() >= max {
+            let n = crate::lru::batch(max);
+            for k in crate::lru::oldest(&self.principals, n, |e| e.last_seen) {
+                self.principals.remove(&k);
+                self.evicted += 1;
+            }
+        }
+        if self.addresses.len() >= max {
+            let n = crate::lru::batch(max);
+            for k in crate::lru::oldest(&self.addresses, n, |e| e.last_seen) {
+                self.addresses.remove(&k);
+                self.evicted += 1;
+            }
+        }
+    }
+}
+
+fn kind_name(k: Principal) -> &'static str {
+    match k {
+        Principal::ApiKey => "api_key",
+        Principal::Bearer => "bearer",
+        Principal::Basic => "basic",
+        Principal::Cookie => "cookie",
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests;
