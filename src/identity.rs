@@ -233,15 +233,27 @@ fn cookie_value<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
 /// key, else its bearer token, else its Basic-auth user name, as a keyed hash.
 pub fn principal(ex: &Exchange, salt: [u64; 2]) -> Option<(Principal, u64)> {
     let h = &ex.request_headers;
-    if let Some(k) = h.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-        return Some((Principal::ApiKey, keyed_hash(salt, Principal::ApiKey, k.as_bytes())));
+    if let Some(k) = h
+        .api_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    {
+        return Some((
+            Principal::ApiKey,
+            keyed_hash(salt, Principal::ApiKey, k.as_bytes()),
+        ));
     }
     let auth = h.authorization.as_deref()?.trim();
     let (scheme, rest) = auth.split_once(' ')?;
     if scheme.eq_ignore_ascii_case("bearer") {
         let t = rest.trim();
-        return (!t.is_empty())
-            .then(|| (Principal::Bearer, keyed_hash(salt, Principal::Bearer, t.as_bytes())));
+        return (!t.is_empty()).then(|| {
+            (
+                Principal::Bearer,
+                keyed_hash(salt, Principal::Bearer, t.as_bytes()),
+            )
+        });
     }
     let user = crate::credentials::basic_username(auth).filter(|u| !u.is_empty())?;
     Some((Principal::Basic, keyed_hash(salt, Principal::Basic, &user)))

@@ -161,7 +161,16 @@ fn check(name: &str) -> (Vec<String>, Vec<f64>) {
             attackers.extend(cs.iter().filter_map(|c| c.as_str().map(String::from)));
         }
         let start = t0 + attack["start_s"].as_f64().unwrap() * SEC;
-        let mine = per_attacker.get(&client).cloned().unwrap_or_default();
+        // An attack from several addresses (a stolen token replayed) is raised by
+        // whichever of them makes it plain.
+        let mut mine = per_attacker.get(&client).cloned().unwrap_or_default();
+        for c in attack["clients"].as_array().into_iter().flatten() {
+            let c = c.as_str().unwrap();
+            if c != client {
+                mine.extend(per_attacker.get(c).cloned().unwrap_or_default());
+            }
+        }
+        mine.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
         let Some(hit) = mine.iter().find(|a| kind(a) == k) else {
             let got: Vec<&str> = mine.iter().map(|a| kind(a)).collect();
             failures.push(format!(
@@ -215,9 +224,62 @@ fn check(name: &str) -> (Vec<String>, Vec<f64>) {
         failures.push(format!("{name}: benign clients alerted: {benign:#?}"));
     }
     report.push(format!("{name:10} posture findings: {posture}"));
+    if let Some(expected) = l["findings"].as_array() {
+        failures.extend(check_findings(name, expected, &alerts));
+    }
     eprintln!("{}", report.join("\n"));
     assert!(failures.is_empty(), "{failures:#?}");
     (report, delays)
+}
+
+/// What a posture finding is about beyond its kind, server and route: the
+/// credential kind, the query parameter, the certificate's status or the JWT's
+/// weakness, as its evidence names it and its label gives it.
+fn finding_what(kind: &str, evidence: &Value, label: bool) -> Value {
+    let key = match (kind, label) {
+        ("cleartext_credentials", _) => "credential",
+        ("credentials_in_url", _) => "parameter",
+        ("certificate_expiry", true) | ("jwt_weakness", _) => "reason",
+        ("certificate_expiry", false) => "status",
+        _ => return Value::Null,
+    };
+    evidence[key].clone()
+}
+
+/// Every labelled posture finding is raised exactly once, and nothing else is.
+fn check_findings(name: &str, expected: &[Value], alerts: &[Value]) -> Vec<String> {
+    let ctx = |a: &Value| a["alert"]["context"]["apiwatch"].clone();
+    let posture: Vec<&Value> = alerts.iter().filter(|a| scope(a) == "api").collect();
+    let mut failures = Vec::new();
+    let mut matched = vec![false; posture.len()];
+    for f in expected {
+        let kind = f["kind"].as_str().unwrap();
+        let hits: Vec<usize> = posture
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| {
+                let c = ctx(a);
+                c["kind"] == kind
+                    && c["server"] == f["server"]
+                    && a["dest_port"] == f["dest_port"]
+                    && c["endpoint"] == f["endpoint"]
+                    && finding_what(kind, &c["evidence"], false) == finding_what(kind, f, true)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if hits.len() != 1 {
+            failures.push(format!("{name}: finding {f} raised {} times", hits.len()));
+        }
+        for i in hits {
+            matched[i] = true;
+        }
+    }
+    for (a, m) in posture.iter().zip(&matched) {
+        if !m {
+            failures.push(format!("{name}: unlabelled posture finding {}", ctx(a)));
+        }
+    }
+    failures
 }
 
 #[test]

@@ -26,7 +26,7 @@ fn captures() -> Vec<PathBuf> {
         .map(|e| e.unwrap().path())
         .filter(|p| {
             let n = p.to_string_lossy();
-            n.ends_with(".pcap") || n.ends_with(".pcap.gz")
+            n.ends_with(".pcap") || n.ends_with(".pcap.gz") || n.ends_with(".pcapng.gz")
         })
         .collect();
     v.sort();

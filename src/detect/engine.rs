@@ -86,7 +86,7 @@ pub struct Routed {
     pub(super) others_objects: bool,
     /// The distributed-stuffing alert this exchange raised: written after the
     /// client's own alerts for it.
-    pub(super) global: Option<Box<Vec<Alert>>>,
+    pub(super) global: Option<Box<[Alert]>>,
 }
 
 /// Keyed hashes of a path's object values: up to four (nearly every path) held
@@ -386,8 +386,19 @@ impl Engine {
             (learning_end - cfg.learning_period / 2, learning_end),
         );
         self.stats.endpoints_evicted = self.inventory.evicted;
-        let mut global = self.global_episode(&obs, global).map(|a| Box::new(vec![*a]));
-        if ex.request_headers.authorization.is_some() || ex.request_headers.api_key.is_some() {
+        let mut global: Vec<Alert> = self
+            .global_episode(&obs, global)
+            .map(|a| *a)
+            .into_iter()
+            .collect();
+        if let Some(login::Attempt { failed: false, .. }) = attempt {
+            self.tokens.login(&self.cfg.token_misuse, obs.ts, ip);
+        }
+        // A credential the server accepted: refused ones are attempts, the login
+        // detectors' business.
+        if (ex.request_headers.authorization.is_some() || ex.request_headers.api_key.is_some())
+            && obs.status.is_some_and(|s| !matches!(s, 401 | 403 | 407))
+        {
             self.tokens(ex, &obs, ip, learning_end, &mut global);
         }
         Some(Routed {
@@ -411,7 +422,7 @@ impl Engine {
             clients_known,
             objects,
             others_objects,
-            global,
+            global: (!global.is_empty()).then(|| global.into_boxed_slice()),
         })
     }
 
@@ -655,7 +666,7 @@ impl Engine {
         obs: &Obs<'_>,
         ip: IpAddr,
         learning_end: Nanos,
-        global: &mut Option<Box<Vec<Alert>>>,
+        global: &mut Vec<Alert>,
     ) {
         let Some(principal) = identity::principal(ex, self.cfg.identity.salt) else {
             return;
@@ -677,7 +688,7 @@ impl Engine {
                 None => identity::client_key(ip),
             };
             let a = make_alert(obs, Some((ip, key)), r.finding, Vec::new(), 1, obs.ts);
-            global.get_or_insert_with(Default::default).push(a);
+            global.push(a);
         }
     }
 
@@ -694,7 +705,7 @@ impl Engine {
                 let global = r.global.take();
                 shard.judge(&mut r, &ex, out);
                 if let Some(g) = global {
-                    out.extend(*g);
+                    out.extend(g);
                 }
             }
             Stage::Sharded(pool) => {

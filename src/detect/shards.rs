@@ -128,7 +128,8 @@ impl Pool {
     pub fn judge(&mut self, mut r: Routed, ex: Exchange) {
         self.unmet += 1;
         if let Some(g) = r.global.take() {
-            self.pending.extend(g.into_iter().map(|a| (r.seq, a)));
+            self.pending
+                .extend(g.into_vec().into_iter().map(|a| (r.seq, a)));
         }
         let shard = self.shard_of(r.client_hash);
         self.push(shard, Item::Judge(Box::new(r), Box::new(ex)));

@@ -7,8 +7,13 @@
 //! - **principal cycling**: one address using many principals it had not used
 //!   before, one after the other: many new principals in a window, few of them at
 //!   once (to stay under per-key limits). A NAT'ed office also brings many
-//!   principals from one address, but its users work side by side: the principals
-//!   active at once are a large share of those it brought.
+//!   principals from one address, but its users work side by side (the principals
+//!   active at once are a large share of those it brought) and its tokens are
+//!   handed out there: a principal first seen after a successful login from the
+//!   address is issued, not brought (sessions, re-logins, token refreshes).
+//!
+//! Only requests the server accepted count (not 401, 403 or 407): refused
+//! credentials are attempts, which the login detectors judge.
 //!
 //! This runs in the engine's global half: a principal's addresses span clients of
 //! every shard. Both tables are bounded (least recently seen evicted, counted).
@@ -39,11 +44,8 @@ pub struct Config {
     pub min_principals: usize,
     /// ...this multiple of the population's usual new principals per address...
     pub principal_factor: f64,
-    /// ...and at least this many times the principals it uses at once (within
-    /// [`Config::concurrent`]).
+    /// ...and at least this many times the most it used at the same moment.
     pub cycling_ratio: f64,
-    /// Principals used within this span count as used at once.
-    pub concurrent: Nanos,
     /// Principals and addresses tracked (each table).
     pub max_tracked: usize,
 }
@@ -54,10 +56,9 @@ impl Default for Config {
             window: 300 * SEC,
             min_addresses: 5,
             address_factor: 3.0,
-            min_principals: 10,
+            min_principals: 6,
             principal_factor: 3.0,
             cycling_ratio: 3.0,
-            concurrent: 30 * SEC,
             max_tracked: 100_000,
         }
     }
@@ -74,6 +75,9 @@ struct Member<K> {
     key: K,
     first: Nanos,
     last: Nanos,
+    /// Handed out on this address: the first new principal after a successful
+    /// login from it (a session token, a re-login's fresh one).
+    issued: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +91,8 @@ struct Entry<K> {
     /// The most members a finished window of this entry's had: its own usual (a
     /// fleet of servers sharing one key, an office gateway).
     peak: usize,
+    /// Successful logins from this address whose token has not been seen yet.
+    logins: Vec<Nanos>,
 }
 
 impl<K: Copy + PartialEq> Entry<K> {
@@ -97,14 +103,14 @@ impl<K: Copy + PartialEq> Entry<K> {
             window_start: ts,
             alerted: None,
             peak: 0,
+            logins: Vec::new(),
         }
     }
 
     /// Records `key` at `ts`; whether it is new to this entry's window.
     fn touch(&mut self, key: K, ts: Nanos, window: Nanos) -> bool {
         self.last_seen = self.last_seen.max(ts);
-        self.members
-            .retain(|m| ts < m.last.saturating_add(window));
+        self.members.retain(|m| ts < m.last.saturating_add(window));
         if let Some(m) = self.members.iter_mut().find(|m| m.key == key) {
             m.last = m.last.max(ts);
             return false;
@@ -114,27 +120,42 @@ impl<K: Copy + PartialEq> Entry<K> {
         {
             self.members.swap_remove(i);
         }
+        self.logins.retain(|&at| ts < at.saturating_add(window));
+        let issued = self.logins.pop().is_some();
         self.members.push(Member {
             key,
             first: ts,
             last: ts,
+            issued,
         });
         true
     }
 
-    /// Members first seen within the window.
+    /// Members first seen within the window (not handed out here).
     fn new_within(&self, ts: Nanos, window: Nanos) -> usize {
         self.members
             .iter()
-            .filter(|m| ts < m.first.saturating_add(window))
+            .filter(|m| !m.issued && ts < m.first.saturating_add(window))
             .count()
     }
 
-    fn active_within(&self, ts: Nanos, span: Nanos) -> usize {
-        self.members
-            .iter()
-            .filter(|m| ts < m.last.saturating_add(span))
-            .count()
+    /// The most members brought within the window that were in use at the same
+    /// moment (their first-to-last spans overlapping): 1 for principals used one
+    /// after the other, most of them for users working side by side.
+    fn at_once(&self, ts: Nanos, window: Nanos) -> usize {
+        let brought = || {
+            self.members
+                .iter()
+                .filter(move |m| !m.issued && ts < m.first.saturating_add(window))
+        };
+        brought()
+            .map(|m| {
+                brought()
+                    .filter(|n| n.first <= m.first && m.first <= n.last)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// A window of this entry's ended: its count joins the population's usual.
@@ -197,6 +218,7 @@ impl Tokens {
 
     /// One request of `ip` with principal `principal` (a keyed hash); findings when
     /// the principal is shared or the address cycles. `learning`: no finding yet.
+    #[allow(clippy::too_many_arguments)]
     pub fn observe(
         &mut self,
         cfg: &Config,
@@ -223,12 +245,15 @@ impl Tokens {
             .max(cfg.address_factor * usual)
             .max(cfg.address_factor * p.peak as f64)
             .ceil();
-        if new_address && !learning && addresses as f64 >= threshold && p.reportable(ts, cooldown)
-        {
+        if new_address && !learning && addresses as f64 >= threshold && p.reportable(ts, cooldown) {
             p.alerted = Some(ts);
             let mut listed: Vec<&Member<IpAddr>> = p.members.iter().collect();
             listed.sort_by_key(|m| m.first);
-            let ips: Vec<String> = listed.iter().take(LISTED).map(|m| m.key.to_string()).collect();
+            let ips: Vec<String> = listed
+                .iter()
+                .take(LISTED)
+                .map(|m| m.key.to_string())
+                .collect();
             let first = listed.first().map_or(ts, |m| m.first);
             out.push(Raised {
                 finding: Finding {
@@ -263,7 +288,10 @@ impl Tokens {
             return;
         }
         let brought = a.new_within(ts, w);
-        let at_once = a.active_within(ts, cfg.concurrent).max(1);
+        if brought < cfg.min_principals {
+            return;
+        }
+        let at_once = a.at_once(ts, w).max(1);
         let usual = self.usual_principals.mean.max(1.0);
         let threshold = (cfg.min_principals as f64)
             .max(cfg.principal_factor * usual)
@@ -302,6 +330,20 @@ impl Tokens {
             },
             principal: None,
         });
+    }
+
+    /// A successful login from `ip`: the next principal new to it was handed out
+    /// there, not brought.
+    pub fn login(&mut self, cfg: &Config, ts: Nanos, ip: IpAddr) {
+        self.bound(cfg.max_tracked);
+        let a = self
+            .addresses
+            .entry(address(ip))
+            .or_insert_with(|| Entry::new(ts));
+        a.last_seen = a.last_seen.max(ts);
+        if a.logins.len() < MAX_MEMBERS {
+            a.logins.push(ts);
+        }
     }
 
     /// Holds both tables to `max` entries: the least recently seen sixteenth goes.

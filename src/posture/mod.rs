@@ -142,6 +142,30 @@ impl Posture {
         }
         if let Some(name) = secret_in_query(query) {
             let name = name.to_ascii_lowercase();
+            // A secret in the URL of a cleartext request also crossed the wire in
+            // clear: the same finding as one in a header, by its kind.
+            if !ex.decrypted && !exempt(cfg, ex) {
+                let what = query_credential_kind(&name);
+                self.report(
+                    cfg,
+                    Key {
+                        ex,
+                        server: host,
+                        endpoint,
+                        kind: Kind::CleartextCredentials,
+                        what,
+                    },
+                    || Content {
+                        summary: format!(
+                            "{what} credentials sent over cleartext HTTP to {} (in the query string)",
+                            endpoint.unwrap_or("this server")
+                        ),
+                        evidence: json!({"credential": what, "transport": "http", "in": "query"}),
+                        severity: 2,
+                    },
+                    out,
+                );
+            }
             self.report(
                 cfg,
                 Key {
@@ -390,6 +414,18 @@ fn credential_kinds(ex: &Exchange, body_password: bool) -> impl Iterator<Item = 
     ]
     .into_iter()
     .flatten()
+}
+
+/// The kind of credential a secret query parameter holds, by its (lower-case)
+/// name: `password`, `api_key` or `token` (what header credentials are called).
+fn query_credential_kind(name: &str) -> &'static str {
+    if name.contains("pass") || name.contains("pwd") {
+        "password"
+    } else if name.contains("key") {
+        "api_key"
+    } else {
+        "token"
+    }
 }
 
 /// The first parameter of a query string named as a secret that has a value (a byte

@@ -46,7 +46,14 @@ fn page_parameters_by_convention_are_pages_and_others_are_not() {
     ] {
         assert!(page_of(q, h).is_some(), "{q}");
     }
-    for q in ["", "limit=50", "q=shoes&sort=asc", "page=", "pages=3", "id=7"] {
+    for q in [
+        "",
+        "limit=50",
+        "q=shoes&sort=asc",
+        "page=",
+        "pages=3",
+        "id=7",
+    ] {
         assert!(page_of(q, h).is_none(), "{q}");
     }
     assert_eq!(page_of("page=3&per_page=20", h).unwrap().1, Some(3));
@@ -58,7 +65,14 @@ fn a_user_reading_the_first_pages_is_not_a_walk_but_a_scraper_to_the_end_is() {
     let pop = Population::default();
     let mut user = State::default();
     for p in 1..=3 {
-        let (f, _) = get(&mut user, &pop, p * SEC, &format!("/api/customers?page={p}"), 200, 4000);
+        let (f, _) = get(
+            &mut user,
+            &pop,
+            p * SEC,
+            &format!("/api/customers?page={p}"),
+            200,
+            4000,
+        );
         assert!(f.is_none());
     }
     let mut scraper = State::default();
@@ -93,7 +107,14 @@ fn a_walk_without_an_end_needs_twice_the_pages() {
     let mut st = State::default();
     let mut first = None;
     for p in 1..=20u64 {
-        let (f, _) = get(&mut st, &pop, p * SEC, &format!("/feed?cursor=c{p}"), 200, 3000);
+        let (f, _) = get(
+            &mut st,
+            &pop,
+            p * SEC,
+            &format!("/feed?cursor=c{p}"),
+            200,
+            3000,
+        );
         if f.is_some() && first.is_none() {
             first = Some(p);
         }
@@ -137,7 +158,14 @@ fn ten_times_the_usual_volume_above_the_floor_is_exfiltration() {
     // Then 2 MB in 20 s.
     let mut found = None;
     for i in 0..20u64 {
-        let (f, _) = get(&mut st, &pop, 301 * SEC + i * SEC, "/api/export", 200, 100_000);
+        let (f, _) = get(
+            &mut st,
+            &pop,
+            301 * SEC + i * SEC,
+            "/api/export",
+            200,
+            100_000,
+        );
         found = found.or(f);
     }
     let f = found.expect("volume");

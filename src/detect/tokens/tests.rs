@@ -63,9 +63,12 @@ fn a_token_replayed_from_ten_addresses_is_shared_and_a_roaming_phone_is_not() {
 fn an_address_cycling_thirty_keys_is_caught_and_an_office_is_not() {
     let mut t = Tokens::default();
     let mut reqs = Vec::new();
-    // The office: 12 users behind one address, side by side, for 10 minutes.
-    for s in 0..600u64 {
-        reqs.push((s, "192.0.2.1", 100 + s % 12));
+    // The office: 12 users behind one address arriving over a minute, then side by
+    // side, a request every 12 s each, for 10 minutes.
+    for u in 0..12u64 {
+        for s in (5 * u..600).step_by(12) {
+            reqs.push((s, "192.0.2.1", 100 + u));
+        }
     }
     // Fifty ordinary users, each with their own token and address.
     for u in 0..50u64 {
@@ -119,7 +122,15 @@ fn the_tables_are_bounded() {
     let mut out = Vec::new();
     for i in 0..10_000u64 {
         let a = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i as u32));
-        t.observe(&cfg, 600 * SEC, i * SEC, a, (Principal::Bearer, i), true, &mut out);
+        t.observe(
+            &cfg,
+            600 * SEC,
+            i * SEC,
+            a,
+            (Principal::Bearer, i),
+            true,
+            &mut out,
+        );
     }
     assert!(t.principals.len() <= 64 && t.addresses.len() <= 64);
     assert!(t.evicted > 0);
