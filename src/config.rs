@@ -35,9 +35,11 @@ const HOUR: Nanos = 3_600_000_000_000;
 /// [`crate::time::MAX_TIME`]).
 pub fn max_duration(key: &str) -> Nanos {
     match key {
-        "detect.burst.window" | "detect.encrypted.window" | "detect.encrypted.attempt_window" => {
-            HOUR / 12
-        }
+        "detect.burst.window"
+        | "detect.encrypted.window"
+        | "detect.encrypted.attempt_window"
+        | "detect.data_exfiltration.volume_window" => HOUR / 12,
+        "detect.data_exfiltration.paging_window" | "detect.token_misuse.window" => HOUR,
         "detect.learning_period" | "posture.cert_warn" => 90 * 24 * HOUR,
         _ => 24 * HOUR,
     }
@@ -224,6 +226,8 @@ struct RawDetect {
     login: Option<RawLogin>,
     endpoint_scan: Option<RawScan>,
     object_enumeration: Option<RawEnum>,
+    data_exfiltration: Option<RawExfiltration>,
+    token_misuse: Option<RawTokens>,
     unusual_endpoint: Option<RawUnusual>,
     templates: Option<RawTemplates>,
 }
@@ -234,6 +238,30 @@ struct RawTemplates {
     param_limit: Option<usize>,
     min_rare_share: Option<f64>,
     max_positions: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExfiltration {
+    paging_window: Option<String>,
+    min_pages: Option<u64>,
+    page_factor: Option<f64>,
+    volume_window: Option<String>,
+    volume_factor: Option<f64>,
+    min_bytes: Option<u64>,
+    min_history: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTokens {
+    window: Option<String>,
+    min_addresses: Option<usize>,
+    address_factor: Option<f64>,
+    min_principals: Option<usize>,
+    principal_factor: Option<f64>,
+    cycling_ratio: Option<f64>,
+    max_tracked: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -514,6 +542,12 @@ fn detect(a: &Apply<'_>, d: RawDetect, t: &mut DetectConfig) -> Result<(), Strin
     if let Some(e) = d.object_enumeration {
         detect_object_enumeration(a, e, t)?;
     }
+    if let Some(x) = d.data_exfiltration {
+        detect_exfiltration(a, x, t)?;
+    }
+    if let Some(k) = d.token_misuse {
+        detect_tokens(a, k, t)?;
+    }
     if let Some(tp) = d.templates {
         detect_templates(a, tp, t)?;
     }
@@ -521,6 +555,96 @@ fn detect(a: &Apply<'_>, d: RawDetect, t: &mut DetectConfig) -> Result<(), Strin
         detect_unusual_endpoint(a, u, t)?;
     }
     Ok(())
+}
+
+/// `[detect.data_exfiltration]`.
+fn detect_exfiltration(
+    a: &Apply<'_>,
+    x: RawExfiltration,
+    t: &mut DetectConfig,
+) -> Result<(), String> {
+    let c = &mut t.data_exfiltration;
+    for (key, v, into) in [
+        (
+            "detect.data_exfiltration.paging_window",
+            x.paging_window,
+            &mut c.paging_window,
+        ),
+        (
+            "detect.data_exfiltration.volume_window",
+            x.volume_window,
+            &mut c.volume_window,
+        ),
+    ] {
+        a.dur(key, v, into)?;
+        if *into < 1_000_000_000 {
+            return Err(a.err(key, "must be at least 1s"));
+        }
+    }
+    a.positive(
+        "detect.data_exfiltration.min_pages",
+        x.min_pages,
+        &mut c.min_pages,
+    )?;
+    a.positive(
+        "detect.data_exfiltration.page_factor",
+        x.page_factor,
+        &mut c.page_factor,
+    )?;
+    a.positive(
+        "detect.data_exfiltration.volume_factor",
+        x.volume_factor,
+        &mut c.volume_factor,
+    )?;
+    a.positive(
+        "detect.data_exfiltration.min_bytes",
+        x.min_bytes,
+        &mut c.min_bytes,
+    )?;
+    a.positive(
+        "detect.data_exfiltration.min_history",
+        x.min_history,
+        &mut c.min_history,
+    )
+}
+
+/// `[detect.token_misuse]`.
+fn detect_tokens(a: &Apply<'_>, k: RawTokens, t: &mut DetectConfig) -> Result<(), String> {
+    let c = &mut t.token_misuse;
+    a.dur("detect.token_misuse.window", k.window, &mut c.window)?;
+    if c.window < 1_000_000_000 {
+        return Err(a.err("detect.token_misuse.window", "must be at least 1s"));
+    }
+    a.positive(
+        "detect.token_misuse.min_addresses",
+        k.min_addresses,
+        &mut c.min_addresses,
+    )?;
+    a.positive(
+        "detect.token_misuse.address_factor",
+        k.address_factor,
+        &mut c.address_factor,
+    )?;
+    a.positive(
+        "detect.token_misuse.min_principals",
+        k.min_principals,
+        &mut c.min_principals,
+    )?;
+    a.positive(
+        "detect.token_misuse.principal_factor",
+        k.principal_factor,
+        &mut c.principal_factor,
+    )?;
+    a.positive(
+        "detect.token_misuse.cycling_ratio",
+        k.cycling_ratio,
+        &mut c.cycling_ratio,
+    )?;
+    a.positive(
+        "detect.token_misuse.max_tracked",
+        k.max_tracked,
+        &mut c.max_tracked,
+    )
 }
 
 /// `[detect.burst]`.

@@ -95,10 +95,20 @@ fn secrets_in_the_query_string() {
         &Config::default(),
         &exchange(None, "/api/items?page=2&api_key=abc123", 200),
     );
+    // Over cleartext HTTP the key also crossed the wire in clear.
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0].finding.kind, Kind::CleartextCredentials);
+    assert_eq!(a[0].finding.evidence["credential"], "api_key");
+    assert_eq!(a[0].finding.evidence["in"], "query");
+    assert_eq!(a[1].finding.kind, Kind::CredentialsInUrl);
+    assert_eq!(a[1].finding.evidence["parameter"], "api_key");
+    assert!(!format!("{a:?}").contains("abc123"));
+    // Decrypted: in the URL, not in clear.
+    let mut d = exchange(None, "/api/items?access_token=abcdef", 200);
+    d.decrypted = true;
+    let a = run(&mut p, &Config::default(), &d);
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].finding.kind, Kind::CredentialsInUrl);
-    assert_eq!(a[0].finding.evidence["parameter"], "api_key");
-    assert!(!format!("{a:?}").contains("abc123"));
     assert!(
         run(
             &mut p,
