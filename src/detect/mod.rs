@@ -491,6 +491,10 @@ pub struct DetectStats {
     pub posture_suppressed: u64,
     /// Principals and addresses evicted from the token-misuse tables.
     pub tokens_evicted: u64,
+    /// Posture findings reported today, and exchanges or connections that showed
+    /// a finding's weakness, by kind (`posture::KINDS` order).
+    pub posture_today: [u64; 5],
+    pub posture_seen: [u64; 5],
 }
 
 #[cfg(test)]

@@ -384,6 +384,34 @@ pub fn render(
     }
     header(
         &mut s,
+        "apiwatch_findings",
+        "gauge",
+        "Posture findings (scope api) reported this UTC day, by kind: distinct (server, route, kind, credential kind or reason).",
+    );
+    for (i, k) in crate::posture::KINDS.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "apiwatch_findings{{kind=\"{}\"}} {}",
+            k.name(),
+            detect.posture_today[i]
+        );
+    }
+    header(
+        &mut s,
+        "apiwatch_finding_observations_total",
+        "counter",
+        "Exchanges (TLS connections for weak_tls and certificate_expiry) that showed a posture finding's weakness, reported or already known that day, by kind.",
+    );
+    for (i, k) in crate::posture::KINDS.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "apiwatch_finding_observations_total{{kind=\"{}\"}} {}",
+            k.name(),
+            detect.posture_seen[i]
+        );
+    }
+    header(
+        &mut s,
         "apiwatch_alert_episodes_active",
         "gauge",
         "Alert episodes going on, by kind.",

@@ -63,10 +63,25 @@ impl Default for Config {
 #[derive(Debug, Default)]
 pub struct Posture {
     day: Nanos,
-    reported: HashMap<u64, (), crate::lru::Prehashed>,
+    /// Finding key → the kind's index in [`KINDS`].
+    reported: HashMap<u64, u8, crate::lru::Prehashed>,
     /// Findings not reported because the day's table was full.
     pub suppressed: u64,
+    /// Findings reported today, by kind ([`KINDS`] order).
+    pub today: [u64; KINDS.len()],
+    /// Exchanges (or TLS connections) that showed a finding's weakness, reported
+    /// or already known, by kind.
+    pub seen: [u64; KINDS.len()],
 }
+
+/// The posture kinds, in the order the metrics list them.
+pub const KINDS: [Kind; 5] = [
+    Kind::CleartextCredentials,
+    Kind::CredentialsInUrl,
+    Kind::WeakTls,
+    Kind::CertificateExpiry,
+    Kind::JwtWeakness,
+];
 
 /// What identifies a finding: (server, route, kind, what).
 struct Key<'a> {
@@ -334,7 +349,10 @@ impl Posture {
         if day != self.day {
             self.day = day;
             self.reported.clear();
+            self.today = [0; KINDS.len()];
         }
+        let kind = KINDS.iter().position(|x| *x == k.kind).unwrap_or(0);
+        self.seen[kind] += 1;
         let key = foldhash::fast::FixedState::with_seed(0x706f_7374_7572_6521).hash_one((
             ex.server_ip,
             ex.server_port,
@@ -350,7 +368,8 @@ impl Posture {
             self.suppressed += 1;
             return;
         }
-        self.reported.insert(key, ());
+        self.reported.insert(key, kind as u8);
+        self.today[kind] += 1;
         let c = content();
         out.push(Alert {
             ts: ex.ts,
