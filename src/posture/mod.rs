@@ -11,7 +11,8 @@
 //!   `password`, `access_token`...) with a value of 4 characters or more, on any
 //!   exchange.
 //! - `jwt_weakness`: a bearer JWT with `alg: none` (or an empty signature) answered
-//!   2xx (`alg_none_accepted`), or whose `exp` is past at packet time answered 2xx
+//!   2xx (`alg_none_accepted`), HMAC-signed with a published default key
+//!   (`default_key_accepted`), or whose `exp` is past at packet time answered 2xx
 //!   (`expired_accepted`). Only the header's `alg` and the claim's age are kept.
 //! - `weak_tls`: a server negotiating SSL 3, TLS 1.0 or 1.1, or a suite that is
 //!   weak (NULL, RC4, DES/3DES, export, MD5, anonymous), without forward secrecy
@@ -34,6 +35,37 @@ use crate::identity::Cidr;
 use crate::time::Nanos;
 
 const DAY: Nanos = 86_400 * 1_000_000_000;
+
+/// HMAC keys published as defaults or examples, that servers ship with and
+/// forget to change: jwt.io's examples, framework and tutorial placeholders. A
+/// token that verifies with one can be forged by anyone.
+const DEFAULT_JWT_KEYS: &[&str] = &[
+    "your-256-bit-secret",
+    "your-384-bit-secret",
+    "your-512-bit-secret",
+    "secret",
+    "secretkey",
+    "secret-key",
+    "secret_key",
+    "mysecret",
+    "my-secret",
+    "supersecret",
+    "jwt_secret",
+    "jwt-secret",
+    "jwtsecret",
+    "changeme",
+    "change-me",
+    "changeit",
+    "password",
+    "key",
+    "default",
+    "test",
+    "shhhhh",
+    "keyboard cat",
+];
+
+/// JWTs remembered as tried against the default keys.
+const JWT_TRIED: usize = 65_536;
 
 /// The shortest query value taken for a credential.
 const MIN_SECRET_VALUE: usize = 4;
@@ -67,6 +99,9 @@ pub struct Posture {
     reported: HashMap<u64, u8, crate::lru::Prehashed>,
     /// Findings not reported because the day's table was full.
     pub suppressed: u64,
+    /// Keyed hashes of the HMAC-signed JWTs already tried against the published
+    /// default keys (each token once; cleared when full).
+    jwt_tried: HashMap<u64, (), crate::lru::Prehashed>,
     /// Findings reported today, by kind ([`KINDS`] order).
     pub today: [u64; KINDS.len()],
     /// Exchanges (or TLS connections) that showed a finding's weakness, reported
@@ -203,7 +238,7 @@ impl Posture {
         }
         if matches!(ex.status, Some(200..=299))
             && let Some(token) = bearer(ex)
-            && let Some((reason, alg, age)) = jwt_weakness(token, ex.ts)
+            && let Some((reason, alg, age)) = self.jwt_weakness(token, ex.ts)
         {
             self.report(
                 cfg,
@@ -218,10 +253,10 @@ impl Posture {
                     summary: format!(
                         "{} accepted a JWT {}",
                         endpoint.unwrap_or("the server"),
-                        if reason == "alg_none_accepted" {
-                            "without a signature (alg none)"
-                        } else {
-                            "past its expiry"
+                        match reason {
+                            "alg_none_accepted" => "without a signature (alg none)",
+                            "default_key_accepted" => "signed with a published default key",
+                            _ => "past its expiry",
                         }
                     ),
                     evidence: json!({"reason": reason, "alg": alg, "expired_for_s": age}),
@@ -337,6 +372,63 @@ impl Posture {
 
     /// Reports a finding unless its key was reported today; its content is built
     /// only then.
+    /// A JWT's weakness when accepted: `alg_none_accepted`, `default_key_accepted`
+    /// (HMAC-signed with a key from [`DEFAULT_JWT_KEYS`], tried once per token) or
+    /// `expired_accepted`; the header's `alg` and, when expired, for how long
+    /// (seconds).
+    fn jwt_weakness(
+        &mut self,
+        token: &str,
+        ts: Nanos,
+    ) -> Option<(&'static str, String, Option<i64>)> {
+        let mut parts = token.split('.');
+        let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next());
+        if header.len() > 4096 || payload.len() > 16384 {
+            return None;
+        }
+        let header_json: serde_json::Value =
+            serde_json::from_slice(&crate::credentials::base64_decode(header)?).ok()?;
+        let alg = header_json
+            .get("alg")?
+            .as_str()?
+            .chars()
+            .take(16)
+            .collect::<String>();
+        if alg.eq_ignore_ascii_case("none") || signature.is_none_or(str::is_empty) {
+            return Some(("alg_none_accepted", alg, None));
+        }
+        if let Some(signature) = signature
+            && let Some(hmac) = match alg.as_str() {
+                "HS256" => Some(ring::hmac::HMAC_SHA256),
+                "HS384" => Some(ring::hmac::HMAC_SHA384),
+                "HS512" => Some(ring::hmac::HMAC_SHA512),
+                _ => None,
+            }
+        {
+            let h = foldhash::fast::FixedState::with_seed(0x6a77_74).hash_one(token);
+            if !self.jwt_tried.contains_key(&h) {
+                if self.jwt_tried.len() >= JWT_TRIED {
+                    self.jwt_tried.clear();
+                }
+                self.jwt_tried.insert(h, ());
+                let signed = &token[..header.len() + 1 + payload.len()];
+                if let Some(sig) = crate::credentials::base64_decode(signature)
+                    && DEFAULT_JWT_KEYS.iter().any(|k| {
+                        let key = ring::hmac::Key::new(hmac, k.as_bytes());
+                        ring::hmac::verify(&key, signed.as_bytes(), &sig).is_ok()
+                    })
+                {
+                    return Some(("default_key_accepted", alg, None));
+                }
+            }
+        }
+        let claims: serde_json::Value =
+            serde_json::from_slice(&crate::credentials::base64_decode(payload)?).ok()?;
+        let exp = claims.get("exp")?.as_i64()?;
+        let now = (ts / 1_000_000_000) as i64;
+        (exp < now).then(|| ("expired_accepted", alg, Some(now - exp)))
+    }
+
     fn report(
         &mut self,
         cfg: &Config,
@@ -481,32 +573,6 @@ fn bearer(ex: &Exchange) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| t.starts_with("eyJ"))
-}
-
-/// A JWT's weakness when accepted: `alg_none_accepted` or `expired_accepted`, the
-/// header's `alg` and, when expired, for how long (seconds).
-fn jwt_weakness(token: &str, ts: Nanos) -> Option<(&'static str, String, Option<i64>)> {
-    let mut parts = token.split('.');
-    let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next());
-    if header.len() > 4096 || payload.len() > 16384 {
-        return None;
-    }
-    let header: serde_json::Value =
-        serde_json::from_slice(&crate::credentials::base64_decode(header)?).ok()?;
-    let alg = header
-        .get("alg")?
-        .as_str()?
-        .chars()
-        .take(16)
-        .collect::<String>();
-    if alg.eq_ignore_ascii_case("none") || signature.is_none_or(str::is_empty) {
-        return Some(("alg_none_accepted", alg, None));
-    }
-    let claims: serde_json::Value =
-        serde_json::from_slice(&crate::credentials::base64_decode(payload)?).ok()?;
-    let exp = claims.get("exp")?.as_i64()?;
-    let now = (ts / 1_000_000_000) as i64;
-    (exp < now).then(|| ("expired_accepted", alg, Some(now - exp)))
 }
 
 /// Whether a server name is among a certificate's names (`*.example.test` covers

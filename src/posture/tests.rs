@@ -237,3 +237,36 @@ fn weak_versions_and_suites_and_certificates_near_or_past_expiry() {
     );
     assert!(out.is_empty());
 }
+
+/// jwt.io's example token, signed HS256 with its example key
+/// `your-256-bit-secret`: anyone can sign such tokens.
+#[test]
+fn a_jwt_signed_with_a_published_default_key_is_a_weakness() {
+    const JWT_IO: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
+        eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.\
+        SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+    let cfg = Config::default();
+    let mut p = Posture::default();
+    let a = run(
+        &mut p,
+        &cfg,
+        &exchange(Some(&format!("Bearer {JWT_IO}")), "/api/me", 200),
+    );
+    let jwt: Vec<&Alert> = a
+        .iter()
+        .filter(|a| a.finding.kind == Kind::JwtWeakness)
+        .collect();
+    assert_eq!(jwt.len(), 1);
+    assert_eq!(jwt[0].finding.evidence["reason"], "default_key_accepted");
+    assert_eq!(jwt[0].finding.evidence["alg"], "HS256");
+    assert!(!format!("{a:?}").contains("SflKxw"), "the token never leaves");
+    // The same token with another signature: not a default key (and not expired).
+    let other = format!("{}Ab", &JWT_IO[..JWT_IO.len() - 2]);
+    let mut q = Posture::default();
+    let a = run(
+        &mut q,
+        &cfg,
+        &exchange(Some(&format!("Bearer {other}")), "/api/me", 200),
+    );
+    assert!(a.iter().all(|a| a.finding.kind != Kind::JwtWeakness));
+}
