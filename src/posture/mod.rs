@@ -405,7 +405,7 @@ impl Posture {
                 _ => None,
             }
         {
-            let h = foldhash::fast::FixedState::with_seed(0x6a77_74).hash_one(token);
+            let h = foldhash::fast::FixedState::with_seed(0x006a_7774).hash_one(token);
             if !self.jwt_tried.contains_key(&h) {
                 if self.jwt_tried.len() >= JWT_TRIED {
                     self.jwt_tried.clear();
