@@ -83,6 +83,9 @@ struct Walk {
 #[derive(Debug, Clone, Default)]
 pub struct State {
     walks: Vec<Walk>,
+    /// When the first of the walks' windows ends (looked at only while there are
+    /// walks).
+    walks_end: Nanos,
     /// The most distinct pages a finished window of this client's walked.
     pub usual_pages: Ewma,
     /// Response bytes: the current interval, and the usual per interval.
@@ -226,7 +229,7 @@ pub fn observe(
     endpoint_hash: u64,
     hash: &dyn Fn(&[u8]) -> u64,
     contribute: &mut Vec<Contribution>,
-    evidence: bool,
+    evidence: &dyn Fn() -> bool,
 ) -> Option<Finding> {
     let ts = obs.ts;
     let len = obs.ex.response_body_len.unwrap_or(0);
@@ -248,17 +251,29 @@ pub fn observe(
             )
         })
     };
-    // Walks that went quiet end; each closed walk is a window of this client's.
-    if !st.walks.is_empty() {
-        let (keep, done): (Vec<Walk>, Vec<Walk>) = std::mem::take(&mut st.walks)
-            .into_iter()
-            .partition(|w| ts < w.start.saturating_add(cfg.paging_window));
-        st.walks = keep;
-        for w in done {
-            close(st, &w, contribute);
+    // Walks whose window is over end; each closed walk is a window of this client's.
+    if !st.walks.is_empty() && ts >= st.walks_end {
+        let mut i = 0;
+        while i < st.walks.len() {
+            if ts >= st.walks[i].start.saturating_add(cfg.paging_window) {
+                let w = st.walks.swap_remove(i);
+                close(st, &w, contribute);
+            } else {
+                i += 1;
+            }
         }
+        st.walks_end = ends(&st.walks, cfg);
     }
     paging.or(volume)
+}
+
+/// When the first walk's window ends.
+fn ends(walks: &[Walk], cfg: &Config) -> Nanos {
+    walks
+        .iter()
+        .map(|w| w.start.saturating_add(cfg.paging_window))
+        .min()
+        .unwrap_or(Nanos::MAX)
 }
 
 /// A walk's window is over: its pages join the client's usual and the population's.
@@ -278,7 +293,7 @@ fn paging(
     (page, number): (u64, Option<u64>),
     len: u64,
     contribute: &mut Vec<Contribution>,
-    evidence: bool,
+    evidence: &dyn Fn() -> bool,
 ) -> Option<Finding> {
     let ts = obs.ts;
     let at = match st.walks.iter().position(|w| w.endpoint == endpoint_hash) {
@@ -295,6 +310,7 @@ fn paging(
                 start: ts,
                 ..Walk::default()
             });
+            st.walks_end = ends(&st.walks, cfg);
             st.walks.len() - 1
         }
     };
@@ -330,7 +346,7 @@ fn paging(
     if (pages as f64) < threshold || !(w.reached_end || far) {
         return None;
     }
-    if !evidence {
+    if !evidence() {
         return Some(Finding::bare(Kind::DataExfiltration, 2));
     }
     let secs = (ts.saturating_sub(w.start) / SEC).max(1);
@@ -372,7 +388,7 @@ fn volume(
     ts: Nanos,
     len: u64,
     contribute: &mut Vec<Contribution>,
-    evidence: bool,
+    evidence: &dyn Fn() -> bool,
 ) -> Option<Finding> {
     if st.interval_start == 0 || super::state::in_future(st.interval_start, ts) {
         st.interval_start = ts;
@@ -415,7 +431,7 @@ fn volume(
     if (observed as f64) < threshold {
         return None;
     }
-    if !evidence {
+    if !evidence() {
         return Some(Finding::bare(Kind::DataExfiltration, 2));
     }
     let secs = cfg.volume_window / SEC;

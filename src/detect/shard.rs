@@ -216,6 +216,10 @@ impl Shard {
             enum_reportable,
         ));
         let mut taken = Vec::new();
+        let episodes = &client.episodes;
+        let exfil_reportable = || {
+            next_report(cfg, episodes.get(&Kind::DataExfiltration).copied(), obs.ts).is_some()
+        };
         findings.extend(exfiltration::observe(
             &cfg.data_exfiltration,
             &mut client.exfiltration,
@@ -225,12 +229,7 @@ impl Shard {
             r.endpoint_hash,
             &hash,
             &mut taken,
-            next_report(
-                cfg,
-                client.episodes.get(&Kind::DataExfiltration).copied(),
-                obs.ts,
-            )
-            .is_some(),
+            &exfil_reportable,
         ));
         self.contributions.extend(
             taken

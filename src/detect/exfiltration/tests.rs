@@ -26,7 +26,7 @@ fn get(
         test_hash(obs.endpoint.as_bytes()),
         &test_hash,
         &mut c,
-        true,
+        &|| true,
     );
     (f, c)
 }
