@@ -16,7 +16,7 @@
 use serde_json::json;
 
 use super::window::{Ewma, intervals_ended};
-use super::{Finding, Kind, Novelty, Obs};
+use super::{Finding, Kind, Novelty, Obs, round};
 use crate::time::Nanos;
 
 const SEC: Nanos = 1_000_000_000;
@@ -455,10 +455,6 @@ fn volume(
         clients: None,
         novelty: Novelty::Kind(2),
     })
-}
-
-fn round(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

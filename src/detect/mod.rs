@@ -43,6 +43,11 @@ pub const CLIENT_BYTES: u64 = 4096;
 pub(crate) use crate::lru::Prehashed;
 pub use engine::{Engine, OBJECT_USERS_CAP, Routed};
 
+/// A number for evidence: two decimals.
+pub(crate) fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
 /// What an alert is about. Each kind has one stable Suricata-style signature id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {

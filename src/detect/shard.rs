@@ -217,9 +217,8 @@ impl Shard {
         ));
         let mut taken = Vec::new();
         let episodes = &client.episodes;
-        let exfil_reportable = || {
-            next_report(cfg, episodes.get(&Kind::DataExfiltration).copied(), obs.ts).is_some()
-        };
+        let exfil_reportable =
+            || next_report(cfg, episodes.get(&Kind::DataExfiltration).copied(), obs.ts).is_some();
         findings.extend(exfiltration::observe(
             &cfg.data_exfiltration,
             &mut client.exfiltration,

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use super::window::Ewma;
-use super::{Finding, Kind, Novelty};
+use super::{Finding, Kind, Novelty, round};
 use crate::identity::Principal;
 use crate::time::Nanos;
 
@@ -373,10 +373,6 @@ fn kind_name(k: Principal) -> &'static str {
         Principal::Basic => "basic",
         Principal::Cookie => "cookie",
     }
-}
-
-fn round(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

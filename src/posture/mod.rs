@@ -165,10 +165,20 @@ impl Posture {
         let query = routed.map_or("", |(_, q)| q);
         let h = &ex.request_headers;
         let host = h.host.as_deref();
-        // Cleartext credentials: only what the request itself carries.
-        if carries_credentials(ex) && !ex.decrypted && !exempt(cfg, ex) {
+        // Cleartext credentials: what the request itself carries, in its headers,
+        // its body or its query string.
+        let query_secret = secret_in_query(query).map(str::to_ascii_lowercase);
+        if !ex.decrypted && !exempt(cfg, ex) {
             let body_password = ex.body_credentials.as_ref().is_some_and(|c| c.password);
-            for what in credential_kinds(ex, body_password) {
+            let in_headers = carries_credentials(ex)
+                .then(|| credential_kinds(ex, body_password))
+                .into_iter()
+                .flatten()
+                .map(|what| (what, false));
+            let in_query = query_secret
+                .as_deref()
+                .map(|name| (query_credential_kind(name), true));
+            for (what, in_query) in in_headers.chain(in_query) {
                 self.report(
                     cfg,
                     Key {
@@ -180,42 +190,26 @@ impl Posture {
                     },
                     || Content {
                         summary: format!(
-                            "{what} credentials sent over cleartext HTTP to {}",
-                            endpoint.unwrap_or("this server")
+                            "{what} credentials sent over cleartext HTTP to {}{}",
+                            endpoint.unwrap_or("this server"),
+                            if in_query {
+                                " (in the query string)"
+                            } else {
+                                ""
+                            }
                         ),
-                        evidence: json!({"credential": what, "transport": "http"}),
+                        evidence: if in_query {
+                            json!({"credential": what, "transport": "http", "in": "query"})
+                        } else {
+                            json!({"credential": what, "transport": "http"})
+                        },
                         severity: 2,
                     },
                     out,
                 );
             }
         }
-        if let Some(name) = secret_in_query(query) {
-            let name = name.to_ascii_lowercase();
-            // A secret in the URL of a cleartext request also crossed the wire in
-            // clear: the same finding as one in a header, by its kind.
-            if !ex.decrypted && !exempt(cfg, ex) {
-                let what = query_credential_kind(&name);
-                self.report(
-                    cfg,
-                    Key {
-                        ex,
-                        server: host,
-                        endpoint,
-                        kind: Kind::CleartextCredentials,
-                        what,
-                    },
-                    || Content {
-                        summary: format!(
-                            "{what} credentials sent over cleartext HTTP to {} (in the query string)",
-                            endpoint.unwrap_or("this server")
-                        ),
-                        evidence: json!({"credential": what, "transport": "http", "in": "query"}),
-                        severity: 2,
-                    },
-                    out,
-                );
-            }
+        if let Some(name) = query_secret {
             self.report(
                 cfg,
                 Key {

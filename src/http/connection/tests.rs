@@ -377,24 +377,11 @@ fn smuggling_shapes_do_not_hide_the_second_request() {
 #[test]
 fn a_tls13_connection_with_its_secrets_is_read_as_http_after_its_record() {
     use crate::tls::decrypt::Outcome;
-    use crate::tls::decrypt::tests::{C_AP, C_HS, S_AP, S_HS, finished, keylog13, seal13, unhex};
-    use crate::tls::tests::{client_hello_body, message, record, server_hello_body};
+    use crate::tls::decrypt::tests::{S_AP, keylog13, seal13, unhex};
     let mut c = conn();
     c.set_keylog(keylog13());
     let mut out = Vec::new();
-    c.client_data(&record(22, &message(1, &client_hello_body())), 1, &mut out);
-    let mut s = record(22, &message(2, &server_hello_body(0x0304)));
-    s.extend(seal13(&unhex(S_HS), 0, 22, &finished()));
-    c.server_data(&s, 2, &mut out);
-    let mut client = record(20, &[1]);
-    client.extend(seal13(&unhex(C_HS), 0, 22, &finished()));
-    client.extend(seal13(
-        &unhex(C_AP),
-        0,
-        23,
-        b"GET /api/users HTTP/1.1\r\nHost: x\r\n\r\n",
-    ));
-    c.client_data(&client, 3, &mut out);
+    tls13_until_request(&mut c, 1, &mut out);
     assert_eq!(out.len(), 1, "the record, once decryption has an outcome");
     let session = out[0].tls.as_deref().expect("the TLS record");
     assert_eq!(session.decryption, Some(Outcome::Decrypted));
