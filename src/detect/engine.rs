@@ -585,8 +585,8 @@ impl Engine {
         if let Some(s) = ex.tls.as_deref().filter(|s| s.closed.is_none()) {
             self.posture.tls(&self.cfg.posture, ex, s, &mut raised);
             self.stats.posture_suppressed = self.posture.suppressed;
-        self.stats.posture_today = self.posture.today;
-        self.stats.posture_seen = self.posture.seen;
+            self.stats.posture_today = self.posture.today;
+            self.stats.posture_seen = self.posture.seen;
         }
         self.encrypted
             .observe(&self.cfg, ex, id, id_hash, &mut raised);
