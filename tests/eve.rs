@@ -134,6 +134,12 @@ fn alerts_and_eve_exchanges_of_every_capture_pass_suricatas_schema_and_join() {
                     e["tls"]["ja4"].as_str().is_some_and(|j| j.len() == 36),
                     "{e}"
                 );
+                assert!(
+                    e["tls"]["ja3"]["hash"]
+                        .as_str()
+                        .is_some_and(|j| j.len() == 32),
+                    "{e}"
+                );
                 continue;
             }
             assert_eq!(e["event_type"], "http");

@@ -2,7 +2,8 @@
 //! s_server`, curl and `openssl s_client` on loopback; scripts/make-tls-capture.sh):
 //! one record each, with the SNI, versions and ALPN tshark shows for the same
 //! packets and the JA4 FoxIO's own `ja4.py` computes for them (checked when the
-//! capture was made; the table is in captures/README.md).
+//! capture was made; the table is in captures/README.md), and the JA3 and JA3S
+//! Suricata 8.0.6 writes for them (scripts/ja4-vs-suricata.sh --fingerprint ja3).
 
 mod common;
 
@@ -181,6 +182,8 @@ fn the_zeek_form_uses_ssl_log_columns_and_the_same_uid_as_the_eve_form_flow() {
         "cert_chain_fps",
         "sni_matches_cert",
         "ja4",
+        "ja3",
+        "ja3s",
     ];
     for (z, e) in zeek.iter().zip(&eve) {
         for k in z.as_object().unwrap().keys() {
@@ -191,6 +194,8 @@ fn the_zeek_form_uses_ssl_log_columns_and_the_same_uid_as_the_eve_form_flow() {
         }
         assert!(z["established"].is_boolean() && z["resumed"].is_boolean());
         assert_eq!(z["ja4"], e["tls"]["ja4"]);
+        assert_eq!(z["ja3"], e["tls"]["ja3"]["hash"]);
+        assert_eq!(z["ja3s"], e["tls"]["ja3s"]["hash"]);
         assert_eq!(z["id.orig_p"], e["src_port"]);
     }
     assert_eq!(zeek[0]["version"], "TLSv13");
@@ -204,6 +209,88 @@ fn the_zeek_form_uses_ssl_log_columns_and_the_same_uid_as_the_eve_form_flow() {
     assert_eq!(eve[2]["tls"]["version"], "TLS 1.2");
     assert_eq!(eve[2]["tls"]["server_alpns"], serde_json::json!(["h2"]));
     assert!(eve[2]["tls"]["fingerprint"].as_str().unwrap().len() == 59);
+}
+
+/// client port, JA3, JA3S (none without a ServerHello): Suricata 8.0.6's `tls.ja3.hash`
+/// and `tls.ja3s.hash` for the same connections.
+const JA3: [(u64, &str, &str); 9] = [
+    (
+        32808,
+        "89dfc51e72bdcb94e4ba4622588002b1",
+        "15af977ce25de452b96affa2addb1036",
+    ),
+    (
+        32820,
+        "89dfc51e72bdcb94e4ba4622588002b1",
+        "15af977ce25de452b96affa2addb1036",
+    ),
+    (
+        32830,
+        "87b9bfc7da97115ed2276737b09f8d74",
+        "263c859c5391203d774bc0599793d915",
+    ),
+    (
+        32832,
+        "2c4428422b734ef16cdbf05bc5d82e08",
+        "b653c251b0ee54c3088fe7bb997cf59d",
+    ),
+    (
+        32848,
+        "c9c1eed92382442399b8d87cbe8a6779",
+        "15af977ce25de452b96affa2addb1036",
+    ),
+    (
+        32864,
+        "9dffdb8b608a430b774a2ff7d36c1a0c",
+        "15af977ce25de452b96affa2addb1036",
+    ),
+    (
+        33046,
+        "871a754af286dfb70c1b53c6887c62e0",
+        "abade5a4a7f42baf54766e5d108283b6",
+    ),
+    (
+        33048,
+        "871a754af286dfb70c1b53c6887c62e0",
+        "f14f2862ee2df5d0f63a88b60c8eee56",
+    ),
+    (33058, "f146948b4a599d4d7ddf071b74696983", ""),
+];
+
+#[test]
+fn ja3_and_ja3s_equal_suricatas_in_every_form() {
+    let recs = records("apiwatch");
+    let eve = records("eve");
+    let zeek = records("zeek");
+    assert_eq!(recs.len(), JA3.len());
+    for (i, (port, ja3, ja3s)) in JA3.into_iter().enumerate() {
+        let (r, e, z) = (&recs[i], &eve[i]["tls"], &zeek[i]);
+        assert_eq!(r["client_port"], port);
+        assert_eq!(r["ja3"], ja3, "{r}");
+        assert_eq!(r["ja3s"].as_str().unwrap_or(""), ja3s, "{r}");
+        assert_eq!(e["ja3"]["hash"], ja3, "{e}");
+        assert_eq!(e["ja3"]["string"], r["ja3_string"]);
+        assert_eq!(z["ja3"], ja3);
+        if ja3s.is_empty() {
+            assert!(
+                r["ja3s_string"].is_null() && e.get("ja3s").is_none() && z.get("ja3s").is_none()
+            );
+        } else {
+            assert_eq!(e["ja3s"]["hash"], ja3s);
+            assert_eq!(e["ja3s"]["string"], r["ja3s_string"]);
+            assert_eq!(z["ja3s"], ja3s);
+        }
+    }
+    // The strings, as Suricata writes them: curl's TLS 1.3 hello (GREASE-free
+    // OpenSSL) and the server's TLS 1.3 answer (its legacy version, 771)...
+    assert_eq!(
+        recs[0]["ja3_string"],
+        "771,4866-4867-4865-255,0-11-10-16-22-23-49-13-43-45-51-21,\
+         29-23-30-25-24-256-257-258-259-260,0-1-2"
+    );
+    assert_eq!(recs[0]["ja3s_string"], "771,4866,43-51");
+    // ... and nginx's TLS 1.2 ServerHello.
+    assert_eq!(recs[2]["ja3s_string"], "771,49200,65281-0-11-16-23");
 }
 
 /// The replay summary counts the TLS connections beside the HTTP exchanges.

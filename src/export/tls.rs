@@ -2,7 +2,8 @@
 //! (docs/exchange-log.md, "TLS records"): the `apiwatch` form (`"type":"tls"`,
 //! the connection fields as exchanges have them), Suricata's EVE `tls` event (fields
 //! of Suricata 8's `tls` object, valid against its schema) and Zeek's ssl.log (its
-//! columns and types, plus the `ja4` column of FoxIO's Zeek package).
+//! columns and types, plus the `ja4` column of FoxIO's Zeek package and the `ja3`,
+//! `ja3s` columns of Salesforce's).
 
 use serde::Serialize;
 
@@ -126,6 +127,10 @@ struct Record<'a> {
     groups: Vec<String>,
     group: Option<String>,
     ja4: Option<&'a str>,
+    ja3: Option<&'a str>,
+    ja3_string: Option<&'a str>,
+    ja3s: Option<&'a str>,
+    ja3s_string: Option<&'a str>,
     resumption_offered: Vec<&'static str>,
     resumed: bool,
     established: bool,
@@ -192,6 +197,10 @@ pub fn apiwatch(e: &Exchange, s: &Session) -> String {
                 .unwrap_or_else(|| format!("{g:04x}"))
         }),
         ja4: c.map(|c| c.ja4.as_str()),
+        ja3: c.map(|c| c.ja3.hash()),
+        ja3_string: c.map(|c| c.ja3.string.as_str()),
+        ja3s: sv.map(|s| s.ja3s.hash()),
+        ja3s_string: sv.map(|s| s.ja3s.string.as_str()),
         resumption_offered: resumption_offered(s),
         resumed: s.resumed,
         established: s.established(),
@@ -245,6 +254,22 @@ struct ServerHandshake {
     exts: Vec<u16>,
 }
 
+/// Suricata's `ja3` / `ja3s` object.
+#[derive(Serialize)]
+struct EveJa3<'a> {
+    hash: &'a str,
+    string: &'a str,
+}
+
+impl<'a> From<&'a tls::Ja3> for EveJa3<'a> {
+    fn from(j: &'a tls::Ja3) -> Self {
+        EveJa3 {
+            hash: j.hash(),
+            string: &j.string,
+        }
+    }
+}
+
 #[derive(Serialize, Default)]
 struct EveTls<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -265,6 +290,10 @@ struct EveTls<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     subjectaltname: Option<&'a [String]>,
     session_resumed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ja3: Option<EveJa3<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ja3s: Option<EveJa3<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ja4: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -300,6 +329,8 @@ pub fn eve(e: &Exchange, s: &Session, input: Option<&Input>) -> String {
         notafter: leaf.map(|x| crate::time::iso_seconds(x.not_after)),
         subjectaltname: leaf.map(|x| x.sans.as_slice()).filter(|v| !v.is_empty()),
         session_resumed: s.resumed,
+        ja3: c.map(|c| EveJa3::from(&c.ja3)),
+        ja3s: sv.map(|s| EveJa3::from(&s.ja3s)),
         ja4: c.map(|c| c.ja4.as_str()),
         client_alpns: c.map(|c| c.alpn.as_slice()).filter(|v| !v.is_empty()),
         server_alpns: sv.and_then(|s| s.alpn.as_deref()).map(|a| [a]),
@@ -347,6 +378,10 @@ struct ZeekRecord<'a> {
     sni_matches_cert: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ja4: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ja3: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ja3s: Option<&'a str>,
 }
 
 /// Whether `name` matches a certificate name (`*.example.com` covers one label).
@@ -381,6 +416,8 @@ pub fn zeek(e: &Exchange, s: &Session) -> String {
             _ => None,
         },
         ja4: c.map(|c| c.ja4.as_str()),
+        ja3: c.map(|c| c.ja3.hash()),
+        ja3s: sv.map(|s| s.ja3s.hash()),
     };
     serde_json::to_string(&rec).unwrap_or_default()
 }

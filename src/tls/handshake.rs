@@ -435,18 +435,27 @@ fn client_hello(ch: &tls_parser::TlsClientHelloContents<'_>) -> ClientHello {
             TlsExtension::EllipticCurves(v) => {
                 c.groups = v.iter().map(|g| g.0).filter(|g| !is_grease(*g)).collect();
             }
+            TlsExtension::EcPointFormats(v) => c.point_formats = v.to_vec(),
             TlsExtension::SessionTicket(t) => c.session_ticket = !t.is_empty(),
             TlsExtension::PreSharedKey(_) => c.psk = true,
             _ => {}
         }
     }
     c.ja4 = super::ja4::ja4(&c);
+    c.ja3 = super::ja3::ja3(
+        c.legacy_version,
+        &c.ciphers,
+        &c.extensions,
+        &c.groups,
+        &c.point_formats,
+    );
     c
 }
 
 fn server_hello(sh: &tls_parser::TlsServerHelloContents<'_>) -> ServerHello {
     let mut s = ServerHello {
         version: sh.version.0,
+        legacy_version: sh.version.0,
         cipher: sh.cipher.0,
         random: sh.random.try_into().unwrap_or_default(),
         session_id: sh.session_id.unwrap_or_default().to_vec(),
@@ -473,5 +482,6 @@ fn server_hello(sh: &tls_parser::TlsServerHelloContents<'_>) -> ServerHello {
             _ => {}
         }
     }
+    s.ja3s = super::ja3::ja3s(s.legacy_version, s.cipher, &s.extensions);
     s
 }

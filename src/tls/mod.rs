@@ -1,6 +1,7 @@
 //! TLS connections seen without keys: the handshake summary a connection's one TLS
 //! record is made of (SNI, versions, ALPN, suites, extensions, resumption, a clear
-//! alert, the server certificates up to TLS 1.2) and its JA4 fingerprint.
+//! alert, the server certificates up to TLS 1.2) and its JA4, JA3 and JA3S
+//! fingerprints.
 //!
 //! The contract: a connection whose first client bytes are a TLS handshake record
 //! (content type 22, version 0x03xx) is read as TLS instead of HTTP
@@ -15,16 +16,19 @@
 //!
 //! JA4 follows FoxIO's specification (`technical_details/JA4.md`, BSD 3-Clause), see
 //! [`ja4`]. JA4S and the rest of JA4+ are under the FoxIO License 1.1 (no commercial
-//! use, patent pending) and are not computed.
+//! use, patent pending) and are not computed. JA3 and JA3S follow Salesforce's
+//! definition (BSD 3-Clause) as Suricata computes them, see [`ja3`].
 
 pub mod cert;
 pub mod decrypt;
 pub mod handshake;
+pub mod ja3;
 pub mod ja4;
 pub mod keylog;
 
 pub use cert::Certificate;
 pub use handshake::Reader;
+pub use ja3::Ja3;
 pub use keylog::KeyLog;
 
 use crate::time::Nanos;
@@ -106,6 +110,8 @@ pub struct ClientHello {
     pub alpn_first: Vec<u8>,
     pub signature_algorithms: Vec<u16>,
     pub groups: Vec<u16>,
+    /// The ec_point_formats extension's list, in order (JA3's last field).
+    pub point_formats: Vec<u8>,
     /// Session id length (resumption of a TLS 1.2 session is offered when not 0;
     /// TLS 1.3 clients send a random one for middlebox compatibility).
     pub session_id: Vec<u8>,
@@ -115,6 +121,8 @@ pub struct ClientHello {
     pub psk: bool,
     /// JA4 of this hello.
     pub ja4: String,
+    /// JA3 of this hello.
+    pub ja3: Ja3,
 }
 
 impl ClientHello {
@@ -134,6 +142,8 @@ impl ClientHello {
 pub struct ServerHello {
     /// The negotiated version: supported_versions (TLS 1.3) else the hello's field.
     pub version: u16,
+    /// The hello's own (legacy) version field (0x0303 for TLS 1.3).
+    pub legacy_version: u16,
     pub cipher: u16,
     /// Its random (TLS 1.2's key block is derived from both randoms).
     pub random: [u8; 32],
@@ -144,6 +154,8 @@ pub struct ServerHello {
     pub psk: bool,
     /// The key_share group it picked (TLS 1.3).
     pub group: Option<u16>,
+    /// JA3S of this hello.
+    pub ja3s: Ja3,
 }
 
 /// One TLS connection's handshake as seen, finished into its record.

@@ -167,6 +167,53 @@ fn tls12_resumption_by_session_id_is_seen() {
     assert!(s.resumed);
 }
 
+/// `body` (a hello) with `more` appended to its extensions.
+fn with_extensions(mut body: Vec<u8>, more: &[u8]) -> Vec<u8> {
+    // version, random, session id (32), 4 suites, compression: then the block's length.
+    let at = 2 + 32 + 1 + 32 + 2 + 8 + 2;
+    let n = u16::from_be_bytes([body[at], body[at + 1]]) + more.len() as u16;
+    body[at..at + 2].copy_from_slice(&n.to_be_bytes());
+    body.extend_from_slice(more);
+    body
+}
+
+#[test]
+fn ja3_and_ja3s_are_of_the_hellos_legacy_versions_and_lists_as_sent_without_grease() {
+    // ec_point_formats (uncompressed, ansiX962_compressed_prime and _char2), then a
+    // GREASE extension.
+    let mut more = ext(11, &[3, 0, 1, 2]);
+    more.extend(ext(0x5a5a, &[0]));
+    let body = with_extensions(client_hello_body(), &more);
+    let mut r = Reader::new(1);
+    r.data(true, &record(22, &message(1, &body)));
+    r.data(false, &record(22, &message(2, &server_hello_body(0x0304))));
+    let s = r.finish();
+    let c = s.client.as_ref().unwrap();
+    assert_eq!(c.point_formats, [0, 1, 2]);
+    assert_eq!(
+        c.ja3.string,
+        "771,4865-4866-49199,0-16-43-13-10-11,29-23,0-1-2"
+    );
+    assert_eq!(c.ja3.hash(), "2c9e48daf4cd7bbf6e5a9bc4d26cdf44");
+    // TLS 1.3 is chosen by supported_versions; JA3S has the hello's own 0x0303.
+    let sv = s.server.as_ref().unwrap();
+    assert_eq!((sv.version, sv.legacy_version), (0x0304, 0x0303));
+    assert_eq!(sv.ja3s.string, "771,4865,43-51");
+    assert_eq!(sv.ja3s.hash(), "f4febc55ea12b31ae17cfb7e614afda8");
+
+    // Without point formats the last field is empty; TLS 1.2's ServerHello.
+    let mut r = Reader::new(1);
+    r.data(true, &record(22, &message(1, &client_hello_body())));
+    r.data(false, &record(22, &message(2, &server_hello_body(0x0303))));
+    let s = r.finish();
+    let c = s.client.as_ref().unwrap();
+    assert_eq!(c.ja3.string, "771,4865-4866-49199,0-16-43-13-10,29-23,");
+    assert_eq!(c.ja3.hash(), "7739bf44dbdd9d1c4bb1e0d69a1378f2");
+    let sv = s.server.as_ref().unwrap();
+    assert_eq!(sv.ja3s.string, "771,4865,16");
+    assert_eq!(sv.ja3s.hash(), "0a26c219c6c129f5c955265975fedfd6");
+}
+
 #[test]
 fn a_huge_certificate_message_is_cut_without_being_held() {
     let mut r = Reader::new(1);
