@@ -409,7 +409,7 @@ fn volume(
         st.interval_start += ended * cfg.volume_window;
     }
     st.interval_bytes = st.interval_bytes.saturating_add(len);
-    if len == 0 {
+    if len == 0 || st.interval_bytes.saturating_add(st.previous_bytes) < cfg.min_bytes {
         return None;
     }
     // The current interval plus the part of the previous one still within a window.
