@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
     let mut k = 0;
     while at < body.len() {
         let size = sizes.get(k % sizes.len().max(1)).map_or(1, |s| usize::from(s % 16));
-        let end = (at + size).min(body.len());
+        if size == 0 {
+            // An empty chunk, then one byte: every chunking moves on.
+            pieces.push(&body[at..at]);
+        }
+        let end = (at + size.max(1)).min(body.len());
         pieces.push(&body[at..end]);
         at = end;
         k += 1;
