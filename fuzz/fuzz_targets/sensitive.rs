@@ -31,7 +31,9 @@ fuzz_target!(|data: &[u8]| {
     let mut at = 0;
     let mut k = 0;
     while at < body.len() {
-        let size = sizes.get(k % sizes.len().max(1)).map_or(1, |s| usize::from(s % 16));
+        let size = sizes
+            .get(k % sizes.len().max(1))
+            .map_or(1, |s| usize::from(s % 16));
         if size == 0 {
             // An empty chunk, then one byte: every chunking moves on.
             pieces.push(&body[at..at]);
