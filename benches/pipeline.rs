@@ -281,6 +281,7 @@ fn api_exchanges() -> Vec<apiwatch::http::Exchange> {
                 flow: Default::default(),
                 tls: None,
                 decrypted: false,
+                sensitive: Default::default(),
                 h2: None,
             }
         })

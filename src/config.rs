@@ -166,6 +166,13 @@ struct Raw {
     detect: Option<RawDetect>,
     memory: Option<RawMemory>,
     posture: Option<RawPosture>,
+    exposure: Option<RawExposure>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExposure {
+    sensitive_prefix: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -425,6 +432,9 @@ impl Config {
         if let Some(p) = raw.posture {
             posture(&a, p, &mut c.detect.posture)?;
         }
+        if let Some(e) = raw.exposure {
+            exposure(&a, e, &mut c.flow)?;
+        }
         Ok(c)
     }
 }
@@ -479,6 +489,20 @@ fn flow(a: &Apply<'_>, f: RawFlow, c: &mut FlowConfig) -> Result<(), String> {
             return Err(a.err("flow.body_prefix", format!("{n} is more than 1 MiB")));
         }
         c.body_prefix = n;
+    }
+    Ok(())
+}
+
+/// `[exposure]`.
+fn exposure(a: &Apply<'_>, e: RawExposure, c: &mut FlowConfig) -> Result<(), String> {
+    if let Some(n) = e.sensitive_prefix {
+        if n > crate::sensitive::MAX_PREFIX {
+            return Err(a.err(
+                "exposure.sensitive_prefix",
+                format!("{n} is more than 1 MiB"),
+            ));
+        }
+        c.sensitive_prefix = n;
     }
     Ok(())
 }
@@ -982,10 +1006,19 @@ mod tests {
             min_failures = 5
             [detect.burst]
             floor = 50
+            [exposure]
+            sensitive_prefix = 4096
             "#,
         )
         .unwrap();
         assert_eq!(c.flow.body_prefix, 512);
+        assert_eq!(c.flow.sensitive_prefix, 4096);
+        let off = Config::parse("x.toml", "[exposure]\nsensitive_prefix = 0\n").unwrap();
+        assert_eq!(off.flow.sensitive_prefix, 0);
+        assert_eq!(
+            Config::default().flow.sensitive_prefix,
+            crate::sensitive::DEFAULT_PREFIX
+        );
         assert_eq!(c.detect.learning_period, 90 * 1_000_000_000);
         assert_eq!(c.detect.trusted_proxies.len(), 2);
         assert_eq!(c.detect.login.endpoints, ["POST /api/session"]);
@@ -1007,6 +1040,8 @@ mod tests {
         );
         let e = Config::parse("a.toml", "[detect.login]\nmin_failures = 0\n").unwrap_err();
         assert!(e.contains("detect.login.min_failures"), "{e}");
+        let e = Config::parse("a.toml", "[exposure]\nsensitive_prefix = 2000000\n").unwrap_err();
+        assert!(e.contains("exposure.sensitive_prefix"), "{e}");
         let e = Config::parse("a.toml", "[detect]\nshards = 1000\n").unwrap_err();
         assert!(e.contains("detect.shards") && e.contains("256"), "{e}");
         let e =

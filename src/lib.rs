@@ -24,6 +24,7 @@ pub mod privileges;
 pub mod progress;
 pub mod redact;
 pub mod routes;
+pub mod sensitive;
 pub mod sensor;
 pub mod signals;
 pub mod synth;

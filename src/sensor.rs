@@ -287,8 +287,12 @@ impl Sinks {
         let routed = self.engine.route(e, &mut self.fired);
         crate::capture::readahead::during_work();
         if let Some(r) = &routed {
-            self.per_endpoint
-                .request(r.endpoint(), e.status, r.client_hash());
+            self.per_endpoint.request(
+                r.endpoint(),
+                e.status,
+                r.client_hash(),
+                e.sensitive.counts(),
+            );
         }
         if let Some(l) = self.log.as_mut() {
             l.write(e, routed.as_ref().map(|r| (r.endpoint(), r.client())), head)

@@ -73,6 +73,7 @@ fn exchanges(mut data: &[u8]) -> Vec<Exchange> {
             flow: Default::default(),
             tls: None,
             decrypted: false,
+            sensitive: Default::default(),
             h2: None,
         });
     }

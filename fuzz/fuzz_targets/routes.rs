@@ -37,6 +37,7 @@ fn exchange(uri: &str, status: u16) -> Exchange {
         flow: Default::default(),
         tls: None,
         decrypted: false,
+        sensitive: Default::default(),
         h2: None,
     }
 }

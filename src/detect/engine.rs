@@ -851,6 +851,7 @@ fn usage<'a>(
                 let l = crate::routes::path_of(l);
                 l.len() == obs.path.len() + 1 && l.ends_with('/') && l.starts_with(obs.path)
             }),
+        sensitive: ex.sensitive.counts(),
     }
 }
 

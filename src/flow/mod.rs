@@ -47,6 +47,9 @@ pub struct FlowConfig {
     pub idle_timeout: Nanos,
     /// Request-body bytes kept per request for detectors.
     pub body_prefix: usize,
+    /// Response-body bytes scanned per response for sensitive values
+    /// (`exposure.sensitive_prefix`; 0: none).
+    pub sensitive_prefix: usize,
     /// TLS secrets (`--tls-keylog`): TLS connections are decrypted and read as HTTP.
     /// Shared by every worker's table, read only.
     pub keylog: Option<std::sync::Arc<crate::tls::KeyLog>>,
@@ -61,6 +64,7 @@ impl Default for FlowConfig {
             buffer_bytes: 64 << 20,
             idle_timeout: 300 * 1_000_000_000,
             body_prefix: crate::http::DEFAULT_BODY_PREFIX,
+            sensitive_prefix: crate::sensitive::DEFAULT_PREFIX,
             keylog: None,
         }
     }
@@ -733,6 +737,7 @@ impl FlowTable {
             midstream,
         );
         http.set_body_prefix_limit(self.cfg.body_prefix);
+        http.set_sensitive_prefix(self.cfg.sensitive_prefix);
         if let Some(k) = &self.cfg.keylog {
             http.set_keylog(std::sync::Arc::clone(k));
         }

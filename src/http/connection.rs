@@ -63,6 +63,8 @@ struct Transaction {
     /// The request body's credentials, read as the body streams by.
     credentials: Option<crate::credentials::Scanner>,
     response_body_prefix: Vec<u8>,
+    /// Sensitive values counted in the response body as it streams by.
+    sensitive: crate::sensitive::Scanner,
     response: Option<Box<Head>>,
     /// The last interim 1xx response's code and reason phrase.
     interim: Option<Box<(u16, super::Text)>>,
@@ -87,6 +89,7 @@ impl Transaction {
             body_prefix: Vec::new(),
             credentials: None,
             response_body_prefix: Vec::new(),
+            sensitive: Default::default(),
             response: None,
             interim: None,
             response_ts: None,
@@ -136,6 +139,8 @@ pub struct Connection {
     txs: VecDeque<Transaction>,
     next_depth: u32,
     body_prefix_limit: usize,
+    /// Response-body bytes scanned for sensitive values (`exposure.sensitive_prefix`).
+    sensitive_prefix: usize,
     pub stats: HttpStats,
     gave_up: bool,
     /// Which sides started with bytes that are not HTTP (before any message).
@@ -175,6 +180,7 @@ impl Connection {
             txs: VecDeque::new(),
             next_depth: 1,
             body_prefix_limit: DEFAULT_BODY_PREFIX,
+            sensitive_prefix: crate::sensitive::DEFAULT_PREFIX,
             stats: HttpStats::default(),
             gave_up: false,
             client_not_http: false,
@@ -201,6 +207,11 @@ impl Connection {
     /// Sets how many request-body bytes are kept for detectors.
     pub fn set_body_prefix_limit(&mut self, n: usize) {
         self.body_prefix_limit = n;
+    }
+
+    /// Sets how many response-body bytes are scanned for sensitive values (0: none).
+    pub fn set_sensitive_prefix(&mut self, n: usize) {
+        self.sensitive_prefix = n;
     }
 
     /// Whether parsing stopped for good (not HTTP, or upgraded to something else).
@@ -321,6 +332,7 @@ impl Connection {
             ts,
             self.keylog.as_ref(),
             self.body_prefix_limit,
+            self.sensitive_prefix,
         )));
         self.tls_data(true, first, ts, out);
     }
@@ -377,7 +389,7 @@ impl Connection {
         let mut h = super::h2::Connection::prior_knowledge(
             self.endpoints,
             super::h2::frame::PREFACE_TAIL,
-            self.body_prefix_limit,
+            (self.body_prefix_limit, self.sensitive_prefix),
             &mut self.stats.h2,
         );
         if self.server_not_http || self.responses.resync_skipped > 0 {
@@ -434,7 +446,7 @@ impl Connection {
             (tx.depth, tx.ts),
             (tx.body_len, tx.body_prefix, tx.credentials),
             (tx.response_ts.unwrap_or(ts), reason),
-            self.body_prefix_limit,
+            (self.body_prefix_limit, self.sensitive_prefix),
             &mut self.stats.h2,
         );
         h.data(false, rest, ts, &mut self.stats.h2, out);
@@ -542,6 +554,7 @@ impl Connection {
                             tx.response_body_prefix
                                 .extend_from_slice(&b[..room.min(b.len())]);
                         }
+                        tx.sensitive.feed(b);
                     }
                 }
                 Step::End => {
@@ -770,6 +783,16 @@ impl Connection {
             return;
         }
         self.stats.responses += 1;
+        if matches!(framing, Framing::Chunked | Framing::UntilClose)
+            || matches!(framing, Framing::Length(n) if n > 0)
+        {
+            let h = &head.headers;
+            self.txs[idx].sensitive = crate::sensitive::Scanner::new(
+                self.sensitive_prefix,
+                h.content_type.as_deref(),
+                h.content_encoded,
+            );
+        }
         self.txs[idx].response = Some(head);
         self.responses.set_framing(framing);
         match framing {
@@ -903,6 +926,7 @@ impl Connection {
             tls: None,
             decrypted: false,
             h2: None,
+            sensitive: tx.sensitive.finish(!incomplete),
         });
     }
 }

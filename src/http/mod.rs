@@ -70,6 +70,10 @@ pub struct Exchange {
     /// An HTTP/2 exchange's stream (and gRPC call); `None` for HTTP/1. Boxed: one
     /// pointer on every HTTP/1 record.
     pub h2: Option<Box<h2::StreamInfo>>,
+    /// Sensitive values counted in the response body's prefix (e-mail addresses,
+    /// card numbers, IBANs, SSNs; see [`crate::sensitive`]): counts only, never the
+    /// values, and never written to the exchange log.
+    pub sensitive: crate::sensitive::Found,
 }
 
 /// What an exchange's record says about its TCP connection.
@@ -146,6 +150,7 @@ impl Exchange {
             flow: FlowInfo::default(),
             tls: None,
             decrypted: false,
+            sensitive: Default::default(),
             h2: None,
         }
     }
@@ -208,6 +213,7 @@ pub(crate) mod testing {
             flow: Default::default(),
             tls: None,
             decrypted: false,
+            sensitive: Default::default(),
             h2: None,
         }
     }

@@ -205,6 +205,9 @@ pub struct Headers {
     pub content_length_invalid: bool,
     /// The final transfer coding is chunked.
     pub chunked: bool,
+    /// A content coding (`Content-Encoding`) or a transfer coding other than
+    /// chunked applies: the body is compressed (not scanned for sensitive values).
+    pub content_encoded: bool,
     pub transfer_encoding: bool,
     pub connection_close: bool,
     pub upgrade: bool,

@@ -21,6 +21,9 @@ pub struct HttpMetrics {
     pub(super) latency_buckets: [u64; LATENCY_BUCKETS.len()],
     pub(super) latency_count: u64,
     pub(super) latency_sum: f64,
+    /// Response bodies by what the sensitive-value scan made of them
+    /// ([`crate::sensitive::Outcome::LABELS`]).
+    pub(super) sensitive_scans: [u64; crate::sensitive::Outcome::LABELS.len()],
     /// TLS connections' records (they come down the same stream as exchanges).
     pub tls: TlsMetrics,
 }
@@ -72,6 +75,9 @@ impl HttpMetrics {
             _ => 5,
         };
         self.by_method_class[m][c] += 1;
+        if let Some(i) = e.sensitive.outcome.index() {
+            self.sensitive_scans[i] += 1;
+        }
         if let Some(ns) = e.response_time_ns() {
             let secs = ns as f64 / 1e9;
             self.latency_count += 1;
@@ -89,13 +95,39 @@ impl HttpMetrics {
 /// with a segment that looks like a credential never gets one: label values are
 /// routes many clients share, never one client's literal token. Series never move
 /// between label values, so every counter stays monotonic, and the label set stays
-/// bounded.
+/// bounded. Sensitive values found in responses count under the same label values.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointMetrics {
-    pub(super) slots: std::collections::BTreeMap<String, [u64; 2]>,
-    pub(super) other: [u64; 2],
+    pub(super) slots: std::collections::BTreeMap<String, Slot>,
+    pub(super) other: Slot,
     /// Requests and the first distinct clients of templates without a slot yet.
     pending: std::collections::HashMap<String, (u64, Vec<u64>), foldhash::fast::RandomState>,
+}
+
+/// One label value's counters.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Slot {
+    pub(super) requests: u64,
+    /// Answered 4xx or 5xx.
+    pub(super) errors: u64,
+    /// Sensitive values in responses, by kind ([`crate::sensitive::KINDS`]).
+    pub(super) sensitive: [u64; 4],
+    /// Responses with at least one sensitive value.
+    pub(super) sensitive_responses: u64,
+}
+
+impl Slot {
+    #[inline]
+    fn add(&mut self, err: bool, sensitive: Option<&crate::sensitive::Counts>) {
+        self.requests += 1;
+        self.errors += u64::from(err);
+        if let Some(c) = sensitive {
+            self.sensitive_responses += 1;
+            for (t, n) in self.sensitive.iter_mut().zip(c.0) {
+                *t += u64::from(n);
+            }
+        }
+    }
 }
 
 /// Templates with their own label value.
@@ -106,16 +138,20 @@ const PENDING_MAX: usize = 10_000;
 
 impl EndpointMetrics {
     /// Counts a request to `endpoint` (method plus learned template) by `client` (a
-    /// hash of the client key).
-    pub fn request(&mut self, endpoint: &str, status: Option<u16>, client: u64) {
-        let err = u64::from(matches!(status, Some(400..=599)));
+    /// hash of the client key), with the sensitive values its response showed.
+    pub fn request(
+        &mut self,
+        endpoint: &str,
+        status: Option<u16>,
+        client: u64,
+        sensitive: Option<&crate::sensitive::Counts>,
+    ) {
+        let err = matches!(status, Some(400..=599));
         if let Some(c) = self.slots.get_mut(endpoint) {
-            c[0] += 1;
-            c[1] += err;
+            c.add(err, sensitive);
             return;
         }
-        self.other[0] += 1;
-        self.other[1] += err;
+        self.other.add(err, sensitive);
         if self.slots.len() >= ENDPOINT_SLOTS {
             return;
         }
@@ -140,7 +176,7 @@ impl EndpointMetrics {
                 .any(crate::redact::looks_like_secret)
         {
             self.pending.remove(endpoint);
-            self.slots.insert(endpoint.to_string(), [0, 0]);
+            self.slots.insert(endpoint.to_string(), Slot::default());
         }
     }
 }

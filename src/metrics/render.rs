@@ -428,26 +428,76 @@ pub fn render(
             k.name()
         );
     }
-    for (i, name, help) in [
+    let per_label = || {
+        per_endpoint
+            .slots
+            .iter()
+            .map(|(e, c)| (label_escape(e), c))
+            .chain([("other".to_string(), &per_endpoint.other)])
+    };
+    type Pick = fn(&super::counters::Slot) -> u64;
+    for (name, help, pick) in [
         (
-            0,
             "apiwatch_endpoint_requests_total",
             "Requests per endpoint template (the busiest templates; the rest as other).",
+            (|c| c.requests) as Pick,
         ),
         (
-            1,
             "apiwatch_endpoint_errors_total",
             "Requests answered 4xx or 5xx per endpoint template (as for requests).",
+            |c| c.errors,
         ),
     ] {
         header(&mut s, name, "counter", help);
-        let slots = per_endpoint
-            .slots
-            .iter()
-            .map(|(e, c)| (label_escape(e), c[i]));
-        for (e, n) in slots.chain([("other".to_string(), per_endpoint.other[i])]) {
-            let _ = writeln!(s, "{name}{{endpoint=\"{e}\"}} {n}");
+        for (e, c) in per_label() {
+            let _ = writeln!(s, "{name}{{endpoint=\"{e}\"}} {}", pick(c));
         }
+    }
+    header(
+        &mut s,
+        "apiwatch_sensitive_values_total",
+        "counter",
+        "Sensitive values (email, card, iban, national_id) counted in response bodies per endpoint template (labelled as for requests; a series appears with its first value). The values themselves are never kept.",
+    );
+    for (e, c) in per_label() {
+        for (kind, n) in crate::sensitive::KINDS.iter().zip(c.sensitive) {
+            if n > 0 {
+                let _ = writeln!(
+                    s,
+                    "apiwatch_sensitive_values_total{{endpoint=\"{e}\",kind=\"{kind}\"}} {n}"
+                );
+            }
+        }
+    }
+    header(
+        &mut s,
+        "apiwatch_sensitive_responses_total",
+        "counter",
+        "Responses with at least one sensitive value per endpoint template (labelled as for requests; a series appears with its first response).",
+    );
+    for (e, c) in per_label() {
+        if c.sensitive_responses > 0 {
+            let _ = writeln!(
+                s,
+                "apiwatch_sensitive_responses_total{{endpoint=\"{e}\"}} {}",
+                c.sensitive_responses
+            );
+        }
+    }
+    header(
+        &mut s,
+        "apiwatch_sensitive_scans_total",
+        "counter",
+        "Response bodies by what the sensitive-value scan made of them: scanned (up to exposure.sensitive_prefix bytes), compressed (a content coding: not scanned) or not_text (a binary type, or a control byte in the body: not scanned past it).",
+    );
+    for (label, n) in crate::sensitive::Outcome::LABELS
+        .iter()
+        .zip(http.sensitive_scans)
+    {
+        let _ = writeln!(
+            s,
+            "apiwatch_sensitive_scans_total{{outcome=\"{label}\"}} {n}"
+        );
     }
     one(
         &mut s,
@@ -553,11 +603,17 @@ mod tests {
         e.response_ts = Some(3_000_000);
         http.exchange(&e);
         let mut per = EndpointMetrics::default();
+        let found = crate::sensitive::Counts([2, 1, 0, 0]);
         for i in 0..12 {
-            per.request("GET /api/users/{id}", Some(404), i % 3);
+            per.request("GET /api/users/{id}", Some(404), i % 3, Some(&found));
             // One client's route, or one with a token in it, never gets a label.
-            per.request("GET /api/mine", Some(200), 7);
-            per.request("GET /s/AbCdEfGhIjKlMnOp123456789", Some(200), i);
+            per.request("GET /api/mine", Some(200), 7, None);
+            per.request(
+                "GET /s/AbCdEfGhIjKlMnOp123456789",
+                Some(200),
+                i,
+                Some(&found),
+            );
         }
         let text = render(
             &p,
@@ -572,6 +628,16 @@ mod tests {
         );
         assert!(!text.contains("/api/mine") && !text.contains("AbCdEf"));
         assert!(text.contains("apiwatch_endpoint_errors_total{endpoint=\"other\"} 10"));
+        // Sensitive values count under the same label values.
+        assert!(text.contains(
+            "apiwatch_sensitive_values_total{endpoint=\"GET /api/users/{id}\",kind=\"email\"} 4"
+        ));
+        assert!(
+            text.contains("apiwatch_sensitive_values_total{endpoint=\"other\",kind=\"card\"} 22")
+        );
+        assert!(!text.contains("kind=\"iban\""));
+        assert!(text.contains("apiwatch_sensitive_responses_total{endpoint=\"other\"} 22"));
+        assert!(text.contains("apiwatch_sensitive_scans_total{outcome=\"scanned\"} 0"));
         assert!(
             text.contains("apiwatch_http_exchanges_total{method=\"GET\",status_class=\"4xx\"} 1")
         );

@@ -63,6 +63,10 @@ pub struct EndpointInfo {
     /// [`SERVER_CAP`]; empty in a state file written before servers were kept).
     #[serde(default, deserialize_with = "capped_servers")]
     pub servers: Vec<ServerUse>,
+    /// Sensitive values its responses showed, by kind (counts only; written only
+    /// when some were).
+    #[serde(default, skip_serializing_if = "crate::sensitive::Totals::is_empty")]
+    pub sensitive: crate::sensitive::Totals,
 }
 
 /// A server (the address and port requests went to) and its requests for one
@@ -228,6 +232,8 @@ pub struct Use<'a> {
     /// The answer was the redirect a framework gives any path (`/x` → `/x/`): it says
     /// nothing about the route existing.
     pub slash_redirect: bool,
+    /// Sensitive values counted in the response, when there were any.
+    pub sensitive: Option<&'a crate::sensitive::Counts>,
 }
 
 /// What the whole population uses.
@@ -282,7 +288,11 @@ impl Inventory {
             response_types: BTreeSet::new(),
             principals: HashSet::default(),
             servers: Vec::new(),
+            sensitive: Default::default(),
         });
+        if let Some(c) = u.sensitive {
+            info.sensitive.add(c);
+        }
         info.last_seen = crate::time::not_after(info.last_seen, u.ts).max(u.ts);
         info.first_seen = info.first_seen.min(u.ts);
         info.requests = info.requests.saturating_add(1);
@@ -441,7 +451,7 @@ impl Serialize for Document {
             &json!({
                 "title": "API inventory learned by apiwatch",
                 "version": crate::time::iso_utc_z(self.generated),
-                "description": "Routes, methods, status codes and content types observed on the wire. x-apiwatch holds first and last seen (packet time), request counts and how many distinct clients and principals used each operation.",
+                "description": "Routes, methods, status codes and content types observed on the wire. x-apiwatch holds first and last seen (packet time), request counts, how many distinct clients and principals used each operation and, under sensitive, how many e-mail addresses, card numbers, IBANs and national ids its responses showed (counts only).",
             }),
         )?;
         if !self.servers.is_empty() {
@@ -571,6 +581,7 @@ struct Merged {
     servers: BTreeSet<(IpAddr, u16)>,
     /// GraphQL operations on this method and path, with their requests.
     graphql: BTreeMap<String, u64>,
+    sensitive: crate::sensitive::Totals,
 }
 
 impl Merged {
@@ -589,6 +600,7 @@ impl Merged {
         }
         self.request_types.extend(i.request_types.iter().cloned());
         self.response_types.extend(i.response_types.iter().cloned());
+        self.sensitive.merge(&i.sensitive);
     }
 
     fn operation(&self, method: &str, path: &str) -> Value {
@@ -633,16 +645,17 @@ impl Merged {
                     .into(),
             );
         }
-        op.insert(
-            "x-apiwatch".into(),
-            json!({
-                "first_seen": crate::time::iso_utc_z(self.first.unwrap_or(0)),
-                "last_seen": crate::time::iso_utc_z(self.last),
-                "requests": self.requests,
-                "clients": self.clients.len(),
-                "principals": self.principals.len(),
-            }),
-        );
+        let mut x = json!({
+            "first_seen": crate::time::iso_utc_z(self.first.unwrap_or(0)),
+            "last_seen": crate::time::iso_utc_z(self.last),
+            "requests": self.requests,
+            "clients": self.clients.len(),
+            "principals": self.principals.len(),
+        });
+        if !self.sensitive.is_empty() {
+            x["sensitive"] = json!(self.sensitive);
+        }
+        op.insert("x-apiwatch".into(), x);
         Value::Object(op)
     }
 }
@@ -743,6 +756,7 @@ mod tests {
             response_type: Some("application/json; charset=utf-8"),
             slash_redirect: false,
             server: ([10, 0, 0, 2].into(), 8080),
+            sensitive: None,
         }
     }
 
@@ -775,6 +789,37 @@ mod tests {
         assert!(
             doc["paths"]["/wp-admin.php"].is_null(),
             "scanner misses are not routes"
+        );
+    }
+
+    #[test]
+    fn sensitive_values_are_summed_per_operation_and_survive_a_round_trip() {
+        let mut inv = Inventory::default();
+        let found = crate::sensitive::Counts([1, 2, 0, 0]);
+        for ts in 0..3 {
+            let mut u = use_at(ts, "GET /customers/{id}", ts, 200);
+            u.sensitive = Some(&found);
+            inv.record(u, 100);
+        }
+        inv.record(use_at(4, "GET /customers/{id}", 1, 200), 100);
+        inv.record(use_at(5, "GET /health", 1, 200), 100);
+        let doc = serde_json::to_value(inv.to_openapi(|p| p.into(), 0, None)).unwrap();
+        let x = &doc["paths"]["/customers/{id}"]["get"]["x-apiwatch"];
+        assert_eq!(x["sensitive"], serde_json::json!({"email": 3, "card": 6}));
+        assert!(doc["paths"]["/health"]["get"]["x-apiwatch"]["sensitive"].is_null());
+        // Kept in the state file as the other counters are.
+        let info = inv
+            .endpoints
+            .values()
+            .find(|i| i.endpoint == "GET /customers/{id}");
+        let text = serde_json::to_string(info.unwrap()).unwrap();
+        let back: EndpointInfo = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.sensitive.card, 6);
+        let health = inv.endpoints.values().find(|i| i.endpoint == "GET /health");
+        assert!(
+            !serde_json::to_string(health.unwrap())
+                .unwrap()
+                .contains("sensitive")
         );
     }
 

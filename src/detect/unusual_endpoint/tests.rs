@@ -56,6 +56,7 @@ impl World {
                 request_type: None,
                 response_type: None,
                 slash_redirect: false,
+                sensitive: None,
                 server: ([10, 0, 0, 2].into(), 8080),
             },
             self.outside_spec,

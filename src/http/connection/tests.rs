@@ -504,3 +504,37 @@ fn records_that_do_not_authenticate_end_decryption() {
     assert_eq!(out.len(), 2);
     assert!(out[1].tls.as_deref().is_some_and(|s| s.closed.is_some()));
 }
+
+#[test]
+fn sensitive_values_are_counted_across_segments_and_chunks_per_response() {
+    use crate::sensitive::Outcome;
+    let (out, _) = run(&[
+        ('C', b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\nGET /d HTTP/1.1\r\nHost: h\r\n\r\nHEAD /e HTTP/1.1\r\nHost: h\r\n\r\n"),
+        // Chunked, a card number cut by a chunk boundary and a segment boundary.
+        ('S', b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"card\":\"4111 11\r\n"),
+        ('S', b"b\r\n11 1111 111\r\n"),
+        ('S', b"7\r\n1\",\"e\":\r\n13\r\n\"bob@example.org\"}\n\r\n0\r\n\r\n"),
+        // Compressed: not scanned, whatever the bytes say.
+        ('S', b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 16\r\n\r\n4111111111111111"),
+        // A binary type.
+        ('S', b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 16\r\n\r\n4111111111111111"),
+        // No type: text by its bytes; its SSN ends the body.
+        ('S', b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n123-45-6789"),
+        ('S', b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n\r\n"),
+    ]);
+    let got: Vec<(Outcome, Option<[u32; 4]>)> = out
+        .iter()
+        .map(|e| (e.sensitive.outcome, e.sensitive.counts().map(|c| c.0)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Outcome::Scanned, Some([1, 1, 0, 0])),
+            (Outcome::Compressed, None),
+            (Outcome::NotText, None),
+            (Outcome::Scanned, Some([0, 0, 0, 1])),
+            // HEAD: no body.
+            (Outcome::None, None),
+        ]
+    );
+}

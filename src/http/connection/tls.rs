@@ -78,13 +78,14 @@ pub(super) struct TlsConn {
 }
 
 impl TlsConn {
-    /// `body_prefix`: the request-body bytes the decrypted HTTP keeps, as the
-    /// connection's own.
+    /// `body_prefix`: the request-body bytes the decrypted HTTP keeps, and
+    /// `sensitive_prefix` the response-body bytes it scans, as the connection's own.
     pub(super) fn new(
         endpoints: Endpoints,
         ts: Nanos,
         keylog: Option<&Arc<KeyLog>>,
         body_prefix: usize,
+        sensitive_prefix: usize,
     ) -> TlsConn {
         TlsConn {
             endpoints,
@@ -97,6 +98,7 @@ impl TlsConn {
             decrypted: keylog.map(|k| {
                 let mut http = Connection::new(endpoints, false);
                 http.set_body_prefix_limit(body_prefix);
+                http.set_sensitive_prefix(sensitive_prefix);
                 Box::new(Decrypted {
                     records: Decryptor::new(Arc::clone(k)),
                     http,

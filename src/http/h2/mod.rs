@@ -326,6 +326,8 @@ struct Stream {
     response_headers: Option<Headers>,
     response_body_len: u64,
     response_body_prefix: Vec<u8>,
+    /// Sensitive values counted in the response body as its DATA frames come.
+    sensitive: crate::sensitive::Scanner,
     response_done: bool,
     incomplete: bool,
     info: StreamInfo,
@@ -351,6 +353,7 @@ impl Stream {
             response_headers: None,
             response_body_len: 0,
             response_body_prefix: Vec::new(),
+            sensitive: Default::default(),
             response_done: false,
             incomplete: false,
             info: StreamInfo {
@@ -392,6 +395,8 @@ pub struct Connection {
     /// stream already emitted, never a new one.
     max_client_stream: u32,
     body_prefix_limit: usize,
+    /// Response-body bytes scanned for sensitive values.
+    sensitive_prefix: usize,
     /// Counted once per connection.
     undecodable: bool,
 }
@@ -402,16 +407,11 @@ impl Connection {
     pub fn prior_knowledge(
         endpoints: Endpoints,
         client_expects: &'static [u8],
-        body_prefix_limit: usize,
+        limits: (usize, usize),
         stats: &mut H2Stats,
     ) -> Self {
         stats.connections[Start::PriorKnowledge.index()] += 1;
-        Connection::new(
-            endpoints,
-            client_expects,
-            body_prefix_limit,
-            DEFAULT_HPACK_TABLE,
-        )
+        Connection::new(endpoints, client_expects, limits, DEFAULT_HPACK_TABLE)
     }
 
     /// A connection upgraded from HTTP/1.1 (`Upgrade: h2c`, 101): the upgrade
@@ -425,19 +425,14 @@ impl Connection {
         (depth, ts): (u32, Nanos),
         body: (u64, Vec<u8>, Option<crate::credentials::Scanner>),
         switched: (Nanos, Text),
-        body_prefix_limit: usize,
+        limits: (usize, usize),
         stats: &mut H2Stats,
     ) -> Self {
         stats.connections[Start::Upgrade.index()] += 1;
         stats.streams += 1;
         // The client's SETTINGS travelled in its HTTP2-Settings field, which is not
         // kept: the server's table may be as large as the cap allows.
-        let mut c = Connection::new(
-            endpoints,
-            frame::PREFACE,
-            body_prefix_limit,
-            MAX_HPACK_TABLE,
-        );
+        let mut c = Connection::new(endpoints, frame::PREFACE, limits, MAX_HPACK_TABLE);
         // Numbered on from the HTTP/1 requests before it.
         let mut s = Stream::new(1, depth, ts);
         c.next_seq = depth.saturating_add(1);
@@ -458,7 +453,7 @@ impl Connection {
     fn new(
         endpoints: Endpoints,
         client_expects: &'static [u8],
-        body_prefix_limit: usize,
+        (body_prefix_limit, sensitive_prefix): (usize, usize),
         server_table: usize,
     ) -> Self {
         Connection {
@@ -473,6 +468,7 @@ impl Connection {
             next_seq: 1,
             max_client_stream: 0,
             body_prefix_limit,
+            sensitive_prefix,
             undecodable: false,
         }
     }
@@ -808,7 +804,15 @@ impl Connection {
                     }
                     Some(st) if s.response_headers.is_none() => {
                         s.status = Some(st);
-                        s.response_headers = Some(f.headers().0);
+                        let h = f.headers().0;
+                        if !b.end_stream {
+                            s.sensitive = crate::sensitive::Scanner::new(
+                                self.sensitive_prefix,
+                                h.content_type.as_deref(),
+                                h.content_encoded,
+                            );
+                        }
+                        s.response_headers = Some(h);
                     }
                     // Trailers (gRPC's status among them, read above).
                     _ => {}
@@ -892,6 +896,7 @@ impl Connection {
             let room = RESPONSE_PREFIX.saturating_sub(s.response_body_prefix.len());
             s.response_body_prefix
                 .extend_from_slice(&chunk[..room.min(chunk.len())]);
+            s.sensitive.feed(chunk);
             if let Some(m) = s.messages.as_mut() {
                 m.1.feed(chunk);
             }
@@ -952,6 +957,7 @@ impl Connection {
             tls: None,
             decrypted: false,
             h2: Some(Box::new(info)),
+            sensitive: s.sensitive.finish(!s.incomplete && s.response_done),
         });
     }
 }

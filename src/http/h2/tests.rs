@@ -457,7 +457,12 @@ fn login_body_credentials_are_read_as_for_http1() {
 
 #[test]
 fn continuation_flood_is_bounded_and_counted() {
-    let mut h = Connection::prior_knowledge(endpoints(), &[], 64, &mut H2Stats::default());
+    let mut h = Connection::prior_knowledge(
+        endpoints(),
+        &[],
+        (64, crate::sensitive::DEFAULT_PREFIX),
+        &mut H2Stats::default(),
+    );
     let mut stats = H2Stats::default();
     let mut out = Vec::new();
     h.data(
@@ -491,7 +496,12 @@ fn continuation_flood_is_bounded_and_counted() {
 
 #[test]
 fn empty_continuations_alone_hit_the_frame_cap() {
-    let mut h = Connection::prior_knowledge(endpoints(), &[], 64, &mut H2Stats::default());
+    let mut h = Connection::prior_knowledge(
+        endpoints(),
+        &[],
+        (64, crate::sensitive::DEFAULT_PREFIX),
+        &mut H2Stats::default(),
+    );
     let mut stats = H2Stats::default();
     let mut out = Vec::new();
     h.data(
@@ -511,7 +521,12 @@ fn empty_continuations_alone_hit_the_frame_cap() {
 #[test]
 fn a_hundred_thousand_streams_hold_no_memory() {
     let mut p = Peer::new();
-    let mut h = Connection::prior_knowledge(endpoints(), &[], 64, &mut H2Stats::default());
+    let mut h = Connection::prior_knowledge(
+        endpoints(),
+        &[],
+        (64, crate::sensitive::DEFAULT_PREFIX),
+        &mut H2Stats::default(),
+    );
     let mut stats = H2Stats::default();
     let mut out = Vec::new();
     for i in 0..100_000u32 {
@@ -549,7 +564,12 @@ fn a_hundred_thousand_streams_hold_no_memory() {
 
 #[test]
 fn hpack_table_size_bomb_is_refused_and_counted() {
-    let mut h = Connection::prior_knowledge(endpoints(), &[], 64, &mut H2Stats::default());
+    let mut h = Connection::prior_knowledge(
+        endpoints(),
+        &[],
+        (64, crate::sensitive::DEFAULT_PREFIX),
+        &mut H2Stats::default(),
+    );
     let mut stats = H2Stats::default();
     let mut out = Vec::new();
     // A dynamic table size update to 1 GiB (0x3f then the varint), then :method GET.
@@ -571,7 +591,12 @@ fn hpack_table_size_bomb_is_refused_and_counted() {
     assert_eq!(stats.problems[Problem::HpackError.index()], 1);
     assert_eq!(stats.undecodable, 1);
     // A server that announced more is believed up to the cap only.
-    let mut h = Connection::prior_knowledge(endpoints(), &[], 64, &mut H2Stats::default());
+    let mut h = Connection::prior_knowledge(
+        endpoints(),
+        &[],
+        (64, crate::sensitive::DEFAULT_PREFIX),
+        &mut H2Stats::default(),
+    );
     h.data(false, &settings(&[(1, u32::MAX)]), 0, &mut stats, &mut out);
     assert_eq!(h.client_hpack.allowed, MAX_HPACK_TABLE);
 }
@@ -677,4 +702,33 @@ fn byte_at_a_time_gives_the_same_exchanges() {
         bytes.iter().map(key).collect::<Vec<_>>()
     );
     assert_eq!(whole[0].request_body_len, 3, "padding removed");
+}
+
+#[test]
+fn sensitive_values_split_across_data_frames_of_interleaved_streams_count_once() {
+    let mut p = Peer::new();
+    let mut c1 = preface();
+    c1.extend(p.request(1, "GET", "/customers/1", true));
+    c1.extend(p.request(3, "GET", "/customers/2", true));
+    let mut s1 = settings(&[]);
+    s1.extend(p.response(1, "200", false));
+    s1.extend(p.response(3, "200", false));
+    // Stream 1: an e-mail address and a card number, each cut between frames that
+    // alternate with stream 3's (an IBAN, cut too).
+    s1.extend(frame(kind::DATA, 0, 1, b"{\"email\":\"ann.lee@exa"));
+    s1.extend(frame(kind::DATA, 0, 3, b"{\"iban\":\"DE89 3704 00"));
+    s1.extend(frame(kind::DATA, 0, 1, b"mple.com\",\"card\":\"4111 1111 "));
+    s1.extend(frame(kind::DATA, 0, 3, b"44 0532 0130 00\"}"));
+    s1.extend(frame(kind::DATA, flag::END_STREAM, 1, b"1111 1111\"}"));
+    s1.extend(frame(kind::DATA, flag::END_STREAM, 3, b""));
+    let (ex, _) = run(&[(true, c1), (false, s1)]);
+    assert_eq!(ex.len(), 2);
+    let found = |i: usize| ex[i].sensitive.counts().map(|c| c.0);
+    let one = ex
+        .iter()
+        .position(|e| e.h2.as_ref().unwrap().stream_id == 1)
+        .unwrap();
+    assert_eq!(found(one), Some([1, 1, 0, 0]));
+    assert_eq!(found(1 - one), Some([0, 0, 1, 0]));
+    assert_eq!(ex[0].sensitive.outcome, crate::sensitive::Outcome::Scanned);
 }

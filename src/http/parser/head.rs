@@ -339,6 +339,14 @@ pub(super) fn parse_head_split(
 }
 
 /// Records one header field in `h` if it is one the pipeline uses.
+/// Whether a coding list names a coding other than `identity` and `except`
+/// (`gzip`, `br`...: the body is not readable as sent).
+fn has_coding(value: &[u8], except: &[u8]) -> bool {
+    value.split(|b| *b == b',').map(trim).any(|c| {
+        !c.is_empty() && !c.eq_ignore_ascii_case(b"identity") && !c.eq_ignore_ascii_case(except)
+    })
+}
+
 pub(super) fn apply_field(
     h: &mut Headers,
     cl_values: &mut ContentLengths,
@@ -374,6 +382,7 @@ pub(super) fn apply_field(
         }
         17 if is(b"transfer-encoding") => {
             h.transfer_encoding = true;
+            h.content_encoded |= has_coding(value, b"chunked");
             // Chunked only counts as the final coding.
             let last = value.rsplit(|b| *b == b',').next().map(trim).unwrap_or(&[]);
             h.chunked = last.eq_ignore_ascii_case(b"chunked");
@@ -413,6 +422,7 @@ pub(super) fn apply_field(
         6 if is(b"origin") => h.extra.get_or_insert_default().origin = Some(text(value)),
         3 if is(b"via") => proxy(h, ProxyHeader::Via, value),
         9 if is(b"client-ip") => proxy(h, ProxyHeader::ClientIp, value),
+        16 if is(b"content-encoding") => h.content_encoded |= has_coding(value, b""),
         16 if is(b"x-forwarded-from") => proxy(h, ProxyHeader::XForwardedFrom, value),
         16 if is(b"proxy-connection") => proxy(h, ProxyHeader::ProxyConnection, value),
         16 if is(b"xroxy-connection") => proxy(h, ProxyHeader::XroxyConnection, value),
