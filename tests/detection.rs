@@ -307,6 +307,42 @@ fn every_labelled_capture_of_a_real_api_server() {
     assert!(median <= 2.0, "median time to detect {median:.1}s");
 }
 
+/// The sensitive values the inventory counts per route (`x-apiwatch.sensitive`)
+/// are what the capture's server says it sent (`sensitive` in the labels).
+#[test]
+fn sensitive_value_counts_per_route_agree_with_what_the_server_sent() {
+    let mut checked = 0;
+    for name in labelled() {
+        let l = labels(&name);
+        let Some(truth) = l["sensitive"].as_object() else {
+            continue;
+        };
+        let (_, _, inv) = run_labelled(&name, &[]);
+        let mut got: BTreeMap<String, Value> = BTreeMap::new();
+        for (path, item) in inv["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if let Some(s) = op["x-apiwatch"].get("sensitive") {
+                    got.insert(format!("{} {path}", method.to_uppercase()), s.clone());
+                }
+            }
+        }
+        for (route, want) in truth {
+            for (kind, n) in want.as_object().unwrap() {
+                let have = got.get(route).and_then(|s| s[kind].as_u64()).unwrap_or(0);
+                assert_eq!(
+                    have,
+                    n.as_u64().unwrap(),
+                    "{name}: {kind} on {route}: {:?}",
+                    got.get(route)
+                );
+                checked += 1;
+            }
+        }
+        eprintln!("{name}: sensitive counts of {} routes agree", truth.len());
+    }
+    assert!(checked > 0, "no labelled capture has sensitive counts");
+}
+
 /// The inventory each capture's traffic teaches lists the server's real routes:
 /// every labelled route is found once, none is split into objects.
 #[test]
