@@ -386,11 +386,9 @@ impl Engine {
             (learning_end - cfg.learning_period / 2, learning_end),
         );
         self.stats.endpoints_evicted = self.inventory.evicted;
-        let mut global: Vec<Alert> = self
+        let mut global = self
             .global_episode(&obs, global)
-            .map(|a| *a)
-            .into_iter()
-            .collect();
+            .map(|a| Box::new([*a]) as Box<[Alert]>);
         if let Some(login::Attempt { failed: false, .. }) = attempt {
             self.tokens.login(&self.cfg.token_misuse, obs.ts, ip);
         }
@@ -422,7 +420,7 @@ impl Engine {
             clients_known,
             objects,
             others_objects,
-            global: (!global.is_empty()).then(|| global.into_boxed_slice()),
+            global,
         })
     }
 
@@ -670,7 +668,7 @@ impl Engine {
         obs: &Obs<'_>,
         ip: IpAddr,
         learning_end: Nanos,
-        global: &mut Vec<Alert>,
+        global: &mut Option<Box<[Alert]>>,
     ) {
         let Some(principal) = identity::principal(ex, self.cfg.identity.salt) else {
             return;
@@ -686,14 +684,25 @@ impl Engine {
             &mut raised,
         );
         self.stats.tokens_evicted = self.tokens.evicted;
+        if raised.is_empty() {
+            return;
+        }
+        let mut all: Vec<Alert> = global.take().map(Vec::from).unwrap_or_default();
         for r in raised {
             let key = match r.principal {
                 Some((kind, h)) => ClientId::Principal(kind, h).key(),
                 None => identity::client_key(ip),
             };
-            let a = make_alert(obs, Some((ip, key)), r.finding, Vec::new(), 1, obs.ts);
-            global.push(a);
+            all.push(make_alert(
+                obs,
+                Some((ip, key)),
+                r.finding,
+                Vec::new(),
+                1,
+                obs.ts,
+            ));
         }
+        *global = Some(all.into_boxed_slice());
     }
 
     /// The per-client half for a routed exchange: inline, or queued for its shard.

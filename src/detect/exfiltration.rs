@@ -94,6 +94,9 @@ pub struct State {
     pub usual_bytes: Ewma,
     /// The last two intervals (a sliding view across the boundary).
     previous_bytes: u64,
+    /// Bytes below which the client's own usual rules out a finding (10× it, once
+    /// learned; set when an interval ends): one comparison per exchange.
+    own_floor: u64,
 }
 
 impl State {
@@ -175,13 +178,19 @@ const PAGE_PARAMS: &[&str] = &[
 /// values, and the value when it is a number. `None`: not a paged request.
 pub fn page_of(query: &str, hash: &dyn Fn(&[u8]) -> u64) -> Option<(u64, Option<u64>)> {
     let mut found: Option<(u64, Option<u64>)> = None;
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    // A byte walk: no searcher set-up per request.
+    for pair in query.as_bytes().split(|&b| b == b'&') {
+        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        let (k, v) = (&pair[..eq], &pair[eq + 1..]);
         if v.is_empty() || !is_page_param(k) {
             continue;
         }
-        let h = hash(pair.as_bytes());
-        let n = v.parse::<u64>().ok();
+        let h = hash(pair);
+        let n = std::str::from_utf8(v)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok());
         found = Some(match found {
             Some((prev, pn)) => (prev ^ h.rotate_left(17), pn.or(n)),
             None => (h, n),
@@ -190,19 +199,22 @@ pub fn page_of(query: &str, hash: &dyn Fn(&[u8]) -> u64) -> Option<(u64, Option<
     found
 }
 
-fn is_page_param(k: &str) -> bool {
+fn is_page_param(k: &[u8]) -> bool {
     // JSON:API's `page[number]`, `page[offset]`, `page[cursor]`... (not `page[size]`).
     let inner = k
-        .strip_prefix("page%5B")
-        .or_else(|| k.strip_prefix("page%5b"))
-        .and_then(|r| r.strip_suffix("%5D").or_else(|| r.strip_suffix("%5d")))
-        .or_else(|| k.strip_prefix("page[").and_then(|r| r.strip_suffix(']')));
+        .strip_prefix(b"page%5B")
+        .or_else(|| k.strip_prefix(b"page%5b"))
+        .and_then(|r| r.strip_suffix(b"%5D").or_else(|| r.strip_suffix(b"%5d")))
+        .or_else(|| k.strip_prefix(b"page[").and_then(|r| r.strip_suffix(b"]")));
     if let Some(inner) = inner {
         return ["number", "offset", "cursor", "after", "before"]
             .iter()
-            .any(|p| p.eq_ignore_ascii_case(inner));
+            .any(|p| p.as_bytes().eq_ignore_ascii_case(inner));
     }
-    k.len() <= 20 && PAGE_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(k))
+    k.len() <= 20
+        && PAGE_PARAMS
+            .iter()
+            .any(|p| p.len() == k.len() && p.as_bytes().eq_ignore_ascii_case(k))
 }
 
 /// A response that says the collection ended: an error past the last page, or a
@@ -407,9 +419,15 @@ fn volume(
         st.previous_bytes = if ended == 1 { st.interval_bytes } else { 0 };
         st.interval_bytes = 0;
         st.interval_start += ended * cfg.volume_window;
+        st.own_floor = if st.usual_bytes.samples >= cfg.min_history {
+            (cfg.volume_factor * st.usual_bytes.mean) as u64
+        } else {
+            0
+        };
     }
     st.interval_bytes = st.interval_bytes.saturating_add(len);
-    if len == 0 || st.interval_bytes.saturating_add(st.previous_bytes) < cfg.min_bytes {
+    let most = st.interval_bytes.saturating_add(st.previous_bytes);
+    if len == 0 || most < cfg.min_bytes || most < st.own_floor {
         return None;
     }
     // The current interval plus the part of the previous one still within a window.

@@ -168,7 +168,8 @@ impl Posture {
         // Cleartext credentials: what the request itself carries, in its headers,
         // its body or its query string.
         let query_secret = secret_in_query(query).map(str::to_ascii_lowercase);
-        if !ex.decrypted && !exempt(cfg, ex) {
+        let in_clear = (query_secret.is_some() || carries_credentials(ex)) && !ex.decrypted;
+        if in_clear && !exempt(cfg, ex) {
             let body_password = ex.body_credentials.as_ref().is_some_and(|c| c.password);
             let in_headers = carries_credentials(ex)
                 .then(|| credential_kinds(ex, body_password))
