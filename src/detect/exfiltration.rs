@@ -59,8 +59,10 @@ impl Default for Config {
 
 /// Routes walked at once per client (the least recently paged is dropped).
 const MAX_WALKS: usize = 4;
-/// Distinct pages remembered per walk.
-const MAX_PAGES: usize = 1024;
+/// Distinct pages remembered per walk (2 KiB: a client's walks stay within what
+/// the memory budget assumes a client holds, whatever cursors it sends; far more
+/// than a walk needs to be judged).
+const MAX_PAGES: usize = 256;
 
 /// One collection route being paged by a client.
 #[derive(Debug, Clone, Default)]
