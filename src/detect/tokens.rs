@@ -10,7 +10,11 @@
 //!   principals from one address, but its users work side by side (the principals
 //!   active at once are a large share of those it brought) and its tokens are
 //!   handed out there: a principal first seen after a successful login from the
-//!   address is issued, not brought (sessions, re-logins, token refreshes).
+//!   address is issued, not brought (sessions, re-logins, token refreshes), and
+//!   the principals brought must have been used (two requests each on average),
+//!   not only shown once each as people arriving behind a new gateway do. An
+//!   address with more principals at once than the table keeps (a proxy, a
+//!   carrier NAT) is not judged for cycling.
 //!
 //! Only requests the server accepted count (not 401, 403 or 407): refused
 //! credentials are attempts, which the login detectors judge.
@@ -64,8 +68,9 @@ impl Default for Config {
     }
 }
 
-/// Addresses remembered per principal, and principals per address.
-const MAX_MEMBERS: usize = 64;
+/// Addresses remembered per principal, and principals per address (about 1 KiB
+/// an entry at most: 100 k entries a table stay near 100 MiB whatever is sent).
+const MAX_MEMBERS: usize = 32;
 /// Addresses listed in an alert.
 const LISTED: usize = 16;
 
@@ -78,6 +83,8 @@ struct Member<K> {
     /// Handed out on this address: the first new principal after a successful
     /// login from it (a session token, a re-login's fresh one).
     issued: bool,
+    /// Requests made with it (saturating).
+    requests: u16,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +100,9 @@ struct Entry<K> {
     peak: usize,
     /// Successful logins from this address whose token has not been seen yet.
     logins: Vec<Nanos>,
+    /// More members than [`MAX_MEMBERS`] at once until then (a proxy or a carrier
+    /// NAT): the ones dropped would come back as new, so no cycling is judged.
+    saturated_until: Nanos,
 }
 
 impl<K: Copy + PartialEq> Entry<K> {
@@ -104,6 +114,7 @@ impl<K: Copy + PartialEq> Entry<K> {
             alerted: None,
             peak: 0,
             logins: Vec::new(),
+            saturated_until: 0,
         }
     }
 
@@ -113,12 +124,14 @@ impl<K: Copy + PartialEq> Entry<K> {
         self.members.retain(|m| ts < m.last.saturating_add(window));
         if let Some(m) = self.members.iter_mut().find(|m| m.key == key) {
             m.last = m.last.max(ts);
+            m.requests = m.requests.saturating_add(1);
             return false;
         }
         if self.members.len() >= MAX_MEMBERS
             && let Some(i) = (0..self.members.len()).min_by_key(|&i| self.members[i].last)
         {
             self.members.swap_remove(i);
+            self.saturated_until = ts.saturating_add(window);
         }
         self.logins.retain(|&at| ts < at.saturating_add(window));
         let issued = self.logins.pop().is_some();
@@ -127,6 +140,7 @@ impl<K: Copy + PartialEq> Entry<K> {
             first: ts,
             last: ts,
             issued,
+            requests: 1,
         });
         true
     }
@@ -137,6 +151,15 @@ impl<K: Copy + PartialEq> Entry<K> {
             .iter()
             .filter(|m| !m.issued && ts < m.first.saturating_add(window))
             .count()
+    }
+
+    /// Requests made with the members brought within the window.
+    fn requests_within(&self, ts: Nanos, window: Nanos) -> usize {
+        self.members
+            .iter()
+            .filter(|m| !m.issued && ts < m.first.saturating_add(window))
+            .map(|m| usize::from(m.requests))
+            .sum()
     }
 
     /// The most members brought within the window that were in use at the same
@@ -284,11 +307,16 @@ impl Tokens {
         // The address's principals.
         let a = self.addresses.entry(ip).or_insert_with(|| Entry::new(ts));
         a.roll(ts, w, &mut self.usual_principals);
-        if !a.touch(principal.1, ts, w) || learning {
+        if !a.touch(principal.1, ts, w) || learning || ts < a.saturated_until {
             return;
         }
         let brought = a.new_within(ts, w);
         if brought < cfg.min_principals {
+            return;
+        }
+        // Used, not just shown: people arriving behind one gateway make one request
+        // each at first, a key cycled to stay under its limit is used for several.
+        if a.requests_within(ts, w) < 2 * brought - 1 {
             return;
         }
         let at_once = a.at_once(ts, w).max(1);

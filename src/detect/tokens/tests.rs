@@ -135,3 +135,18 @@ fn the_tables_are_bounded() {
     assert!(t.principals.len() <= 64 && t.addresses.len() <= 64);
     assert!(t.evicted > 0);
 }
+
+/// A gateway with more users at once than the table keeps (a proxy, a carrier
+/// NAT): users dropped from the table come back, never counted as cycling.
+#[test]
+fn a_gateway_with_hundreds_of_users_is_not_cycling() {
+    let mut t = Tokens::default();
+    let mut reqs = Vec::new();
+    for u in 0..200u64 {
+        for s in (u % 60..900).step_by(60) {
+            reqs.push((s, "192.0.2.99", 10_000 + u));
+        }
+    }
+    reqs.sort_by_key(|r| r.0);
+    assert_eq!(run(&mut t, &reqs), Vec::<(String, String)>::new());
+}
