@@ -259,7 +259,10 @@ fn a_jwt_signed_with_a_published_default_key_is_a_weakness() {
     assert_eq!(jwt.len(), 1);
     assert_eq!(jwt[0].finding.evidence["reason"], "default_key_accepted");
     assert_eq!(jwt[0].finding.evidence["alg"], "HS256");
-    assert!(!format!("{a:?}").contains("SflKxw"), "the token never leaves");
+    assert!(
+        !format!("{a:?}").contains("SflKxw"),
+        "the token never leaves"
+    );
     // The same token with another signature: not a default key (and not expired).
     let other = format!("{}Ab", &JWT_IO[..JWT_IO.len() - 2]);
     let mut q = Posture::default();
