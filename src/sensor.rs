@@ -695,7 +695,13 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         Some(_) => Engine::new(opts.detect.clone()),
         None => Engine::sharded(opts.detect.clone(), shards),
     };
-    let state_file = opts.detect.state_file.clone();
+    // A publishing sensor has no detection state or inventory to save: the
+    // detectors do (an empty snapshot must not overwrite theirs).
+    let state_file = opts
+        .detect
+        .state_file
+        .clone()
+        .filter(|_| opts.publish.is_none());
     if let Some(path) = &opts.endpoints {
         crate::durable::remove_leftovers(path);
     }
@@ -751,7 +757,7 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         snapshot_interval: opts.detect.snapshot_interval,
         next_snapshot: None,
         saver: crate::durable::Saver::new(),
-        endpoints_file: opts.endpoints.clone(),
+        endpoints_file: opts.endpoints.clone().filter(|_| opts.publish.is_none()),
         next_endpoints: None,
         publisher: match &opts.publish {
             Some(p) => {
