@@ -56,6 +56,7 @@ const DETECT: &str = "Detection and configuration";
 const LIVE: &str = "Live capture";
 const WEB: &str = "Metrics endpoint";
 const LOG: &str = "Logging and information";
+const NATS: &str = "Beyond one machine (NATS JetStream)";
 
 /// Every option, in help order.
 pub const OPTIONS: &[Opt] = &[
@@ -307,13 +308,86 @@ pub const OPTIONS: &[Opt] = &[
         LOG,
         "print the shell completion script and exit",
     ),
+    opt(
+        None,
+        "publish",
+        Some("URL"),
+        Nothing,
+        NATS,
+        "nats://HOST:PORT: run stage 1 only (decode, flows, HTTP) and publish every exchange to a JetStream stream (created if missing) for 'apiwatch detect' processes; no alerts here",
+    ),
+    opt(
+        None,
+        "partitions",
+        Some("N"),
+        Nothing,
+        NATS,
+        "with --publish: clients are spread over N partitions, one subject each, by a stable hash of the client key (default 64)",
+    ),
+    opt(
+        None,
+        "publish-buffer",
+        Some("N"),
+        Nothing,
+        NATS,
+        "with --publish: exchanges buffered while the server is slow or away (default 65536); beyond it live capture drops and counts them, a replay waits",
+    ),
+    opt(
+        None,
+        "from",
+        Some("URL"),
+        Nothing,
+        NATS,
+        "apiwatch detect: the NATS server whose stream the sensors publish to",
+    ),
+    opt(
+        None,
+        "shard",
+        Some("K/N"),
+        Nothing,
+        NATS,
+        "apiwatch detect: judge the clients of shard K of N (every detector follows the whole stream for the global half; shard 1 writes the global alerts)",
+    ),
+    opt(
+        None,
+        "until-idle",
+        Some("DURATION"),
+        Nothing,
+        NATS,
+        "apiwatch detect: exit once the stream is drained and nothing new came for DURATION (default: run until SIGINT/SIGTERM)",
+    ),
+    opt(
+        None,
+        "nats-stream",
+        Some("NAME"),
+        Nothing,
+        NATS,
+        "the JetStream stream (default APIWATCH)",
+    ),
+    opt(
+        None,
+        "nats-subject",
+        Some("PREFIX"),
+        Nothing,
+        NATS,
+        "subjects are PREFIX.exchanges.PARTITION and PREFIX.epochs.SHARD (default apiwatch)",
+    ),
+    opt(
+        None,
+        "nats-creds",
+        Some("FILE"),
+        File,
+        NATS,
+        "a NATS credentials file (user JWT and NKey seed) to connect with",
+    ),
     opt(Some('h'), "help", None, Nothing, LOG, "this help"),
     opt(Some('V'), "version", None, Nothing, LOG, "version"),
 ];
 
-const SYNOPSIS: [&str; 2] = [
+const SYNOPSIS: [&str; 3] = [
     "apiwatch -r FILE [-r FILE]... [OPTIONS] [FILTER...]",
     "apiwatch -i IFACE [OPTIONS] [FILTER...]",
+    "apiwatch detect --from nats://HOST:PORT --shard K/N [OPTIONS]",
 ];
 
 const ABOUT: &str = "Passive API-traffic anomaly detector: reassembles TCP, reconstructs HTTP/1.x \
@@ -624,6 +698,8 @@ pub struct Args {
     pub openapi: Option<std::sync::Arc<crate::routes::spec::Spec>>,
     /// `--tls-keylog` (read once logging is set up: it may warn).
     pub tls_keylog: Option<String>,
+    /// `apiwatch detect ...`: stage 2 from NATS instead of a capture.
+    pub detect: Option<crate::nats::DetectOptions>,
 }
 
 fn string_value(p: &mut lexopt::Parser) -> Result<String, String> {
@@ -655,7 +731,6 @@ pub fn log_format_hint(args: &[std::ffi::OsString]) -> crate::logging::LogFormat
 /// `Err` is a usage error (exit 2), one line.
 pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
     use lexopt::prelude::*;
-    let mut p = lexopt::Parser::from_args(args);
     let mut sensor = SensorOptions {
         // As DESIGN.md's CLI says: one worker per available core unless told.
         workers: std::thread::available_parallelism().map_or(1, |n| n.get().min(256)),
@@ -675,7 +750,16 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
         web_config: None,
         openapi: None,
         tls_keylog: None,
+        detect: None,
     };
+    let mut args = args;
+    // `apiwatch detect ...`: the subcommand is the first word.
+    let detect_mode = args.first().is_some_and(|w| w == "detect");
+    if detect_mode {
+        args.remove(0);
+    }
+    let mut p = lexopt::Parser::from_args(args);
+    let mut nats = Nats::default();
     // Options that only apply to one kind of run, as the user spelled them.
     let mut live_only = Vec::new();
     let mut web_only = Vec::new();
@@ -805,6 +889,41 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
                 }
             }
             Short('q') | Long("quiet") => a.quiet = true,
+            Long("publish") => nats.publish = Some(string_value(&mut p)?),
+            Long("from") => nats.from = Some(string_value(&mut p)?),
+            Long("shard") => nats.shard = Some(crate::nats::parse_shard(&string_value(&mut p)?)?),
+            Long("until-idle") => {
+                let v = string_value(&mut p)?;
+                match parse_duration(&v) {
+                    Some(d) if d > 0 => nats.until_idle = Some(std::time::Duration::from_nanos(d)),
+                    _ => return Err(format!("--until-idle: '{v}' is not a duration (e.g. 2s)")),
+                }
+            }
+            Long("partitions") => {
+                let v = string_value(&mut p)?;
+                match v.parse::<u32>() {
+                    Ok(n) if (1..=4096).contains(&n) => nats.partitions = Some(n),
+                    _ => {
+                        return Err(format!(
+                            "--partitions: '{v}' is not a number from 1 to 4096"
+                        ));
+                    }
+                }
+            }
+            Long("publish-buffer") => {
+                let v = string_value(&mut p)?;
+                match v.parse::<usize>() {
+                    Ok(n) if (1..=16_777_216).contains(&n) => nats.buffer = Some(n),
+                    _ => {
+                        return Err(format!(
+                            "--publish-buffer: '{v}' is not a number from 1 to 16777216"
+                        ));
+                    }
+                }
+            }
+            Long("nats-stream") => nats.stream = Some(string_value(&mut p)?),
+            Long("nats-subject") => nats.subject = Some(string_value(&mut p)?),
+            Long("nats-creds") => nats.creds = Some(string_value(&mut p)?.into()),
             Short('h') | Long("help") => return Ok(Command::Print(usage())),
             Long("log.level") => {
                 a.log_level = Some(crate::logging::parse_level(&string_value(&mut p)?)?)
@@ -827,6 +946,27 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
             Value(v) => positional.push(v.string().map_err(|e| e.to_string())?),
             _ => return Err(arg.unexpected().to_string()),
         }
+    }
+    if detect_mode {
+        return detect_args(a, sensor, nats, &positional);
+    }
+    if nats.from.is_some() || nats.shard.is_some() || nats.until_idle.is_some() {
+        return Err("--from, --shard and --until-idle are for 'apiwatch detect'".into());
+    }
+    if let Some(url) = nats.publish.take() {
+        sensor.publish = Some(crate::nats::PublishOptions {
+            nats: nats.options(url)?,
+            partitions: nats.partitions.unwrap_or(crate::nats::DEFAULT_PARTITIONS),
+            buffer: nats.buffer.unwrap_or(crate::nats::DEFAULT_BUFFER),
+            block: sensor.interface.is_none(),
+        });
+    } else if nats.partitions.is_some()
+        || nats.buffer.is_some()
+        || nats.stream.is_some()
+        || nats.subject.is_some()
+        || nats.creds.is_some()
+    {
+        return Err("--partitions, --publish-buffer and --nats-* need --publish URL".into());
     }
     // Trailing words are a filter expression, always: every input file has its own
     // `-r` (a file named `80` in the working directory must not turn `tcp port 80`
@@ -859,6 +999,84 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
         );
     }
     sensor.progress = !a.quiet;
+    a.sensor = sensor;
+    Ok(Command::Run(Box::new(a)))
+}
+
+/// The NATS options as given, before the run they belong to is known.
+#[derive(Default)]
+struct Nats {
+    publish: Option<String>,
+    from: Option<String>,
+    shard: Option<(u32, u32)>,
+    until_idle: Option<std::time::Duration>,
+    partitions: Option<u32>,
+    buffer: Option<usize>,
+    stream: Option<String>,
+    subject: Option<String>,
+    creds: Option<std::path::PathBuf>,
+}
+
+impl Nats {
+    fn options(&self, url: String) -> Result<crate::nats::NatsOptions, String> {
+        if !url
+            .split(',')
+            .all(|u| u.starts_with("nats://") || u.starts_with("tls://") || !u.contains("://"))
+        {
+            return Err(format!("'{url}' is not a NATS URL (nats://HOST:PORT)"));
+        }
+        let mut o = crate::nats::NatsOptions::new(url);
+        if let Some(s) = &self.stream {
+            if s.is_empty() || s.contains(['.', '*', '>', ' ', '/', '\\']) {
+                return Err(format!("--nats-stream: '{s}' is not a stream name"));
+            }
+            o.stream = s.clone();
+        }
+        if let Some(s) = &self.subject {
+            if s.is_empty() || s.contains(['*', '>', ' ']) || s.starts_with('.') || s.ends_with('.')
+            {
+                return Err(format!("--nats-subject: '{s}' is not a subject prefix"));
+            }
+            o.prefix = s.clone();
+        }
+        o.creds = self.creds.clone();
+        Ok(o)
+    }
+}
+
+/// `apiwatch detect`: only the options stage 2 reads.
+fn detect_args(
+    mut a: Args,
+    sensor: SensorOptions,
+    nats: Nats,
+    positional: &[String],
+) -> Result<Command, String> {
+    if !positional.is_empty() {
+        return Err(format!(
+            "apiwatch detect takes no filter ('{}')",
+            positional.join(" ")
+        ));
+    }
+    if !sensor.files.is_empty() || sensor.interface.is_some() || nats.publish.is_some() {
+        return Err(
+            "apiwatch detect reads NATS (--from): -r, -i and --publish are for sensors".into(),
+        );
+    }
+    let from = nats
+        .from
+        .clone()
+        .ok_or("apiwatch detect needs --from nats://HOST:PORT")?;
+    let shard = nats.shard.unwrap_or((1, 1));
+    if nats.partitions.is_some() || nats.buffer.is_some() {
+        return Err("--partitions and --publish-buffer are the sensor's (--publish)".into());
+    }
+    a.detect = Some(crate::nats::DetectOptions {
+        nats: nats.options(from)?,
+        shard,
+        alerts: sensor.alerts.clone(),
+        until_idle: nats.until_idle,
+        endpoints: sensor.endpoints.clone(),
+    });
     a.sensor = sensor;
     Ok(Command::Run(Box::new(a)))
 }

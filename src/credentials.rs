@@ -36,7 +36,7 @@ const MAX_PART_HEAD: usize = 1024;
 pub const MAX_SCANNED: u64 = 10 << 20;
 
 /// What a request body says about credentials.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Credentials {
     /// The account name (the most specific user field).
     pub user: Option<Box<[u8]>>,

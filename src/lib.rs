@@ -18,6 +18,7 @@ pub mod jsonscan;
 pub mod logging;
 pub mod lru;
 pub mod metrics;
+pub mod nats;
 pub mod pipeline;
 pub mod posture;
 pub mod privileges;

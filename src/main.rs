@@ -133,8 +133,48 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    if let Some(d) = args.detect.take() {
+        return match apiwatch::nats::detect(&d, args.sensor.detect.clone()) {
+            Ok(r) => {
+                if !args.quiet {
+                    logging::emit(
+                        tracing::Level::INFO,
+                        "Detector finished",
+                        &[
+                            ("shard", Value::from(format!("{}/{}", d.shard.0, d.shard.1))),
+                            ("exchanges", Value::from(r.exchanges)),
+                            ("judged", Value::from(r.judged)),
+                            ("alerts", Value::from(r.alerts)),
+                            ("unreadable", Value::from(r.unreadable)),
+                            ("interrupted", Value::from(r.interrupted.unwrap_or("no"))),
+                        ],
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(msg) => fail(msg, 1),
+        };
+    }
     match sensor::run(&args.sensor) {
         Ok(report) => {
+            if let Some(c) = &report.published
+                && !args.quiet
+            {
+                use std::sync::atomic::Ordering::Relaxed;
+                logging::emit(
+                    tracing::Level::INFO,
+                    "Published to NATS",
+                    &[
+                        ("published", Value::from(c.published.load(Relaxed))),
+                        ("acked", Value::from(c.acked.load(Relaxed))),
+                        ("dropped", Value::from(c.dropped.load(Relaxed))),
+                        (
+                            "tls_records_skipped",
+                            Value::from(c.skipped_tls.load(Relaxed)),
+                        ),
+                    ],
+                );
+            }
             // Errors first, so the first line says what went wrong; the summary only
             // when something was read.
             for e in &report.errors {

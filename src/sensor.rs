@@ -62,6 +62,9 @@ pub struct SensorOptions {
     pub endpoints: Option<std::path::PathBuf>,
     /// Show a replay's progress on stderr (not with `-q`).
     pub progress: bool,
+    /// `--publish nats://...`: stage 1 only, every exchange published to NATS
+    /// JetStream for `apiwatch detect` processes (no detection here).
+    pub publish: Option<crate::nats::PublishOptions>,
 }
 
 /// Why a replay failed. `Usage` errors exit 2, `Runtime` errors exit 1.
@@ -94,6 +97,8 @@ pub struct SensorReport {
     pub warnings: Vec<String>,
     /// Fatal problems with one input (not a capture, corrupt): later files still ran.
     pub errors: Vec<String>,
+    /// With `--publish`: what was published, acknowledged and dropped.
+    pub published: Option<std::sync::Arc<crate::nats::PublishCounters>>,
 }
 
 /// Opens an output file without following a symbolic link in its last component:
@@ -188,6 +193,8 @@ struct Sinks {
     next_endpoints: Option<u64>,
     /// Writes periodic snapshots off the processing thread.
     saver: crate::durable::Saver,
+    /// `--publish`: exchanges go to NATS instead of the engine.
+    publisher: Option<crate::nats::Publisher>,
 }
 
 fn write_err(e: io::Error) -> SensorError {
@@ -250,13 +257,40 @@ impl Sinks {
             endpoints: self.engine.endpoints_learned(),
             episodes: self.engine.active_episodes(),
         };
-        metrics::render(
+        let mut text = metrics::render(
             stats,
             &self.http,
             &self.per_endpoint,
             &self.engine.stats,
             &gauges,
-        )
+        );
+        if let Some(p) = &self.publisher {
+            p.counters.render(&mut text);
+        }
+        text
+    }
+
+    /// `--publish`: the exchange is logged and counted here, published for the
+    /// detectors, and not judged.
+    #[cold]
+    fn publish(&mut self, e: &Exchange, head: Option<&str>) -> Result<(), SensorError> {
+        let closed = e.tls.as_deref().is_some_and(|t| t.closed.is_some());
+        if let Some(t) = e.tls.as_deref() {
+            if !closed {
+                self.http.tls.record(t);
+                self.tls_written += 1;
+            }
+        } else {
+            self.written += 1;
+            self.http.exchange(e);
+        }
+        if !closed && let Some(l) = self.log.as_mut() {
+            l.write(e, None, head).map_err(write_err)?;
+        }
+        if let Some(p) = self.publisher.as_mut() {
+            p.exchange(e);
+        }
+        Ok(())
     }
 
     /// One exchange; `head` is its exchange-log head when a worker made it.
@@ -265,6 +299,9 @@ impl Sinks {
         // not at the next quiet moment.
         if crate::signals::take_reopen() {
             self.reopen()?;
+        }
+        if self.publisher.is_some() {
+            return self.publish(e, head);
         }
         if let Some(t) = e.tls.as_deref() {
             // A TLS connection's record: logged and counted, judged by what
@@ -395,6 +432,10 @@ impl Sinks {
 
     /// End of the exchanges: every alert still on its way is written.
     fn finish(&mut self) -> Result<(), SensorError> {
+        if let Some(p) = self.publisher.as_mut() {
+            // Everything buffered is published and acknowledged (or counted dropped).
+            p.finish();
+        }
         self.engine.finish(&mut self.fired);
         self.write_alerts()
     }
@@ -653,8 +694,18 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         0 => auto_shards(opts.workers),
         n => n,
     };
-    let mut engine = Engine::sharded(opts.detect.clone(), shards);
-    let state_file = opts.detect.state_file.clone();
+    // A publishing sensor judges nothing: no shard threads.
+    let mut engine = match opts.publish {
+        Some(_) => Engine::new(opts.detect.clone()),
+        None => Engine::sharded(opts.detect.clone(), shards),
+    };
+    // A publishing sensor has no detection state or inventory to save: the
+    // detectors do (an empty snapshot must not overwrite theirs).
+    let state_file = opts
+        .detect
+        .state_file
+        .clone()
+        .filter(|_| opts.publish.is_none());
     if let Some(path) = &opts.endpoints {
         crate::durable::remove_leftovers(path);
     }
@@ -710,8 +761,14 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
         snapshot_interval: opts.detect.snapshot_interval,
         next_snapshot: None,
         saver: crate::durable::Saver::new(),
-        endpoints_file: opts.endpoints.clone(),
+        endpoints_file: opts.endpoints.clone().filter(|_| opts.publish.is_none()),
         next_endpoints: None,
+        publisher: match &opts.publish {
+            Some(p) => {
+                Some(crate::nats::Publisher::start(p, &opts.detect).map_err(SensorError::Runtime)?)
+            }
+            None => None,
+        },
     };
     let started = Instant::now();
     // A scrape before the first packet sees every metric at zero, not an empty page.
@@ -872,7 +929,9 @@ pub fn run(opts: &SensorOptions) -> Result<SensorReport, SensorError> {
             ));
         }
     }
+    let published = sinks.publisher.as_ref().map(|p| p.counters.clone());
     Ok(SensorReport {
+        published,
         stats,
         engine: sinks.engine,
         exchanges: sinks.written,

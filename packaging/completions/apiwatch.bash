@@ -30,7 +30,16 @@ _apiwatch() {
         --log.level) COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
         --log.format) COMPREPLY=($(compgen -W "logfmt json" -- "$cur")); return ;;
         --completions) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
+        --publish) COMPREPLY=(); return ;;
+        --partitions) COMPREPLY=(); return ;;
+        --publish-buffer) COMPREPLY=(); return ;;
+        --from) COMPREPLY=(); return ;;
+        --shard) COMPREPLY=(); return ;;
+        --until-idle) COMPREPLY=(); return ;;
+        --nats-stream) COMPREPLY=(); return ;;
+        --nats-subject) COMPREPLY=(); return ;;
+        --nats-creds) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
-    COMPREPLY=($(compgen -W "--read -r --interface -i --replay-speed --workers --exchanges --exchanges-format --alerts --endpoints --openmetrics-out --quiet -q --openapi --tls-keylog --learning-period --memory-limit --config -c --test-config -T --ring-size --block-timeout --user --capture-backend --web.listen-address --web.systemd-socket --web.telemetry-path --web.config.file --web.max-connections --web.linger --log.level --log.format --build-info --generate-man --completions --help -h --version -V" -- "$cur"))
+    COMPREPLY=($(compgen -W "--read -r --interface -i --replay-speed --workers --exchanges --exchanges-format --alerts --endpoints --openmetrics-out --quiet -q --openapi --tls-keylog --learning-period --memory-limit --config -c --test-config -T --ring-size --block-timeout --user --capture-backend --web.listen-address --web.systemd-socket --web.telemetry-path --web.config.file --web.max-connections --web.linger --log.level --log.format --build-info --generate-man --completions --publish --partitions --publish-buffer --from --shard --until-idle --nats-stream --nats-subject --nats-creds --help -h --version -V" -- "$cur"))
 }
 complete -F _apiwatch apiwatch

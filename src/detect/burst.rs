@@ -78,8 +78,9 @@ pub struct Population {
     pub exfiltration: super::exfiltration::Population,
 }
 
-/// What a client's finished window adds to the population baseline.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What a client's finished window adds to the population baseline (serde: the
+/// contributions detectors share each epoch, `crate::nats`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Contribution {
     /// Requests in a burst window.
     Requests(f64),

@@ -150,6 +150,13 @@ impl Routed {
     pub fn client_hash(&self) -> u64 {
         self.client_hash
     }
+
+    /// Takes the global-half alerts this exchange raised (distributed stuffing,
+    /// token misuse), so [`Engine::judge`] leaves them out: a detector process that
+    /// does not write global alerts (`apiwatch detect --shard K/N`, K > 1).
+    pub fn take_global(&mut self) -> Option<Box<[Alert]>> {
+        self.global.take()
+    }
 }
 
 /// Where the per-client half runs: on the caller's thread, or on shard threads.
@@ -200,7 +207,16 @@ pub struct Engine {
     pub(super) tokens: super::tokens::Tokens,
     pub(super) stage: Stage,
     pub stats: DetectStats,
+    /// With detectors in several processes (`apiwatch detect --shard K/N`): swaps
+    /// this process's population contributions of the epoch that ended for every
+    /// detector's, so each applies the same baseline. `None` in one process.
+    pub(super) epoch_exchange: Option<Box<EpochExchange>>,
 }
+
+/// See [`Engine::share_epochs`]: called with the epoch just opened and this
+/// process's contributions (exchange number, contribution); returns everyone's.
+pub type EpochExchange =
+    dyn FnMut(Nanos, Vec<(u64, burst::Contribution)>) -> Vec<(u64, burst::Contribution)> + Send;
 
 impl Engine {
     pub fn new(mut cfg: DetectConfig) -> Self {
@@ -230,7 +246,15 @@ impl Engine {
             posture: Default::default(),
             tokens: Default::default(),
             stats: Default::default(),
+            epoch_exchange: None,
         }
+    }
+
+    /// Shares each epoch's population contributions with the other detector
+    /// processes (`crate::nats`): the per-client half of the other shards' clients
+    /// runs elsewhere, and the population baseline must still hear from all of them.
+    pub fn share_epochs(&mut self, exchange: Box<EpochExchange>) {
+        self.epoch_exchange = Some(exchange);
     }
 
     /// An engine whose per-client detectors run on `shards` threads, clients spread
@@ -747,6 +771,10 @@ impl Engine {
             }
         };
         self.hold_to_budget(bytes);
+        if let Some(x) = self.epoch_exchange.as_mut() {
+            let mine = std::mem::take(&mut self.contributions);
+            self.contributions = x(self.epoch, mine);
+        }
         // Exchange order, whichever shard judged them.
         self.contributions.sort_by_key(|(seq, _)| *seq);
         for (_, x) in self.contributions.drain(..) {

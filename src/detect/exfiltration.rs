@@ -120,7 +120,7 @@ pub struct Population {
 }
 
 /// What a client adds to the population when a window of its closes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Contribution {
     Pages(f64),
     Bytes(f64),

@@ -77,7 +77,7 @@ pub struct Exchange {
 }
 
 /// What an exchange's record says about its TCP connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FlowInfo {
     /// A 53-bit connection id (exact in any JSON reader), the same on every exchange
     /// of the connection and for every run over the same capture; 0: unknown.

@@ -194,8 +194,9 @@ pub enum Framing {
     Tunnel,
 }
 
-/// Header facts the pipeline needs, extracted once while parsing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Header facts the pipeline needs, extracted once while parsing. Serde: the
+/// exchanges a sensor publishes (`crate::nats`), without [`Headers::extra`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Headers {
     pub host: Option<Text>,
     pub user_agent: Option<Text>,
@@ -230,6 +231,7 @@ pub struct Headers {
     /// `Referer`, `Origin` and proxy headers: columns of Zeek's http.log that
     /// nothing else reads. Boxed, allocated only for a head that has one: `Headers`
     /// travels with every exchange, so each byte here is copied per exchange.
+    #[serde(skip)]
     pub extra: Option<Box<ExtraFields>>,
     /// More than [`MAX_HEADERS`] fields (the known ones past it still applied).
     pub overflow: bool,

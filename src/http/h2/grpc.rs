@@ -11,7 +11,7 @@ use crate::http::Text;
 pub const MAX_GRPC_MESSAGE: usize = 128;
 
 /// What the exchange says about a gRPC call.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Grpc {
     /// `grpc-status` (0 OK, 5 NOT_FOUND, 7 PERMISSION_DENIED, 16 UNAUTHENTICATED...).
     pub status: Option<u32>,

@@ -169,7 +169,7 @@ impl H2Stats {
 }
 
 /// What an HTTP/2 exchange carries besides the HTTP/1 fields.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StreamInfo {
     pub stream_id: u32,
     /// A server push: the request is the PUSH_PROMISE's.

@@ -1,0 +1,275 @@
+//! Beyond one machine (issue #27): one sensor publishes a labelled capture to a real
+//! nats-server (JetStream, loopback, temporary directory), two detector processes
+//! (`--shard 1/2`, `--shard 2/2`) consume it, and together they write exactly the
+//! alerts `apiwatch -r` writes alone: the same (kind, client, timestamp) multiset.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{bin, parse_lines, repo};
+use serde_json::Value;
+
+/// A nats-server with JetStream on a free loopback port, killed (and its storage
+/// removed) when dropped.
+struct Server {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Server {
+    /// `None` (the test skips) when nats-server is not installed.
+    fn start() -> Option<Server> {
+        if Command::new("nats-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            common::skip("nats-server is not installed (apt-get install nats-server)");
+            return None;
+        }
+        let dir = common::fresh_dir("apiwatch-nats");
+        // A free port: the kernel's pick, released for the server (a race with
+        // another process is possible but would make the start below fail loudly).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        let server = Server { child, dir, port };
+        // Ready when a client gets its INFO line saying JetStream is on.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut line = String::new();
+                if BufReader::new(s).read_line(&mut line).is_ok()
+                    && line.starts_with("INFO ")
+                    && line.contains("\"jetstream\":true")
+                {
+                    return Some(server);
+                }
+            }
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Waits for a child with a deadline (killed and failed past it).
+fn wait(mut child: Child, what: &str, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{what} did not finish in {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn learning_period(name: &str) -> String {
+    let text = std::fs::read_to_string(repo(&format!("captures/{name}.labels.json"))).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["learning_period"].as_str().unwrap().to_string()
+}
+
+fn capture(name: &str) -> PathBuf {
+    repo(&format!("captures/{name}.pcap.gz"))
+}
+
+/// (kind, client or `global`, timestamp) of each alert, sorted.
+fn keys(alerts: &[Value]) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = alerts
+        .iter()
+        .map(|a| {
+            let ctx = if a["apiwatch"].is_object() {
+                &a["apiwatch"]
+            } else {
+                &a["alert"]["context"]["apiwatch"]
+            };
+            (
+                ctx["kind"].as_str().unwrap_or("").to_string(),
+                ctx["client"]
+                    .as_str()
+                    .or(ctx["client_ip"].as_str())
+                    .unwrap_or("global")
+                    .to_string(),
+                a["timestamp"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn read_alerts(path: &Path) -> Vec<Value> {
+    parse_lines(&std::fs::read(path).unwrap_or_default())
+}
+
+fn detector(url: &str, name: &str, shard: &str, alerts: &Path, until_idle: bool) -> Child {
+    let mut c = bin();
+    c.args(["detect", "--from", url, "--shard", shard, "-q"])
+        .args([
+            "--nats-stream",
+            &name.to_uppercase(),
+            "--nats-subject",
+            name,
+        ])
+        .args(["--learning-period", &learning_period(name)])
+        .arg("--alerts")
+        .arg(alerts);
+    if until_idle {
+        c.args(["--until-idle", "2s"]);
+    }
+    c.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start apiwatch detect")
+}
+
+/// One capture through one sensor and two detectors; returns the alerts of the
+/// single process for further checks.
+fn sharded_equals_single(server: &Server, name: &str, dir: &Path) -> Vec<(String, String, String)> {
+    let cap = capture(name);
+    let lp = learning_period(name);
+    let single = bin()
+        .arg("-r")
+        .arg(&cap)
+        .args(["--alerts", "-", "-q", "--learning-period", &lp])
+        .output()
+        .unwrap();
+    ok(&single, "apiwatch -r");
+    let expected = keys(&parse_lines(&single.stdout));
+    assert!(!expected.is_empty(), "{name}: no alerts to compare");
+
+    let sensor = bin()
+        .arg("-r")
+        .arg(&cap)
+        .args(["--publish", &server.url(), "-q"])
+        .args([
+            "--nats-stream",
+            &name.to_uppercase(),
+            "--nats-subject",
+            name,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait(sensor, "the publishing sensor", Duration::from_secs(300));
+    ok(&out, "apiwatch -r --publish");
+
+    let paths: Vec<PathBuf> = (1..=2)
+        .map(|k| dir.join(format!("{name}-{k}.json")))
+        .collect();
+    let children: Vec<Child> = (1..=2)
+        .map(|k| detector(&server.url(), name, &format!("{k}/2"), &paths[k - 1], true))
+        .collect();
+    for (k, c) in children.into_iter().enumerate() {
+        let out = wait(
+            c,
+            &format!("detector {}/2", k + 1),
+            Duration::from_secs(300),
+        );
+        ok(&out, &format!("apiwatch detect --shard {}/2", k + 1));
+    }
+    let per_shard: Vec<Vec<Value>> = paths.iter().map(|p| read_alerts(p)).collect();
+    let mut union: Vec<Value> = per_shard.concat();
+    let got = keys(&union);
+    assert_eq!(
+        got, expected,
+        "{name}: the two detectors' alerts differ from one process's"
+    );
+    // Each shard wrote its own share (the clients are spread over both).
+    assert!(
+        per_shard.iter().all(|a| !a.is_empty()),
+        "{name}: a shard wrote nothing"
+    );
+    union.clear();
+    expected
+}
+
+#[test]
+fn two_detectors_write_exactly_the_alerts_of_one_process() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let dir = common::fresh_dir("apiwatch-nats-alerts");
+    for name in ["attacks", "kinto"] {
+        sharded_equals_single(&server, name, &dir);
+    }
+
+    // A detector without --until-idle runs until SIGINT and exits 0. Shard 1 alone
+    // replays the stream: shard 2's epoch contributions are already in it.
+    let path = dir.join("attacks-sigint.json");
+    let want = read_alerts(&dir.join("attacks-1.json")).len();
+    let child = detector(&server.url(), "attacks", "1/2", &path, false);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while read_alerts(&path).len() < want {
+        assert!(Instant::now() < deadline, "the SIGINT detector fell behind");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: a plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = wait(child, "the SIGINT detector", Duration::from_secs(60));
+    ok(&out, "apiwatch detect (SIGINT)");
+    assert_eq!(
+        keys(&read_alerts(&path)),
+        keys(&read_alerts(&dir.join("attacks-1.json")))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn detect_usage_errors_exit_2() {
+    for args in [
+        vec!["detect"],
+        vec!["detect", "--from", "nats://127.0.0.1:1", "--shard", "3/2"],
+        vec!["detect", "--from", "nats://127.0.0.1:1", "-r", "x.pcap"],
+        vec!["-r", "x.pcap", "--shard", "1/2"],
+        vec!["-r", "x.pcap", "--partitions", "8"],
+    ] {
+        let out = bin().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
