@@ -318,6 +318,14 @@ pub const OPTIONS: &[Opt] = &[
     ),
     opt(
         None,
+        "publish-credentials",
+        None,
+        Nothing,
+        NATS,
+        "with --publish: accept that this version's records carry the requests' Authorization and API-key values and body prefixes to the NATS server (detection reads them); without it --publish refuses to run",
+    ),
+    opt(
+        None,
         "partitions",
         Some("N"),
         Nothing,
@@ -924,6 +932,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
             Long("nats-stream") => nats.stream = Some(string_value(&mut p)?),
             Long("nats-subject") => nats.subject = Some(string_value(&mut p)?),
             Long("nats-creds") => nats.creds = Some(string_value(&mut p)?.into()),
+            Long("publish-credentials") => nats.credentials = true,
             Short('h') | Long("help") => return Ok(Command::Print(usage())),
             Long("log.level") => {
                 a.log_level = Some(crate::logging::parse_level(&string_value(&mut p)?)?)
@@ -954,6 +963,11 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
         return Err("--from, --shard and --until-idle are for 'apiwatch detect'".into());
     }
     if let Some(url) = nats.publish.take() {
+        // No secret leaves the sensor unless the user says so: the wire format
+        // does not redact credentials yet (docs/distributed.md).
+        if !nats.credentials {
+            return Err("--publish sends the requests' credentials (Authorization, API keys, body prefixes) to the NATS server in this version: add --publish-credentials to accept that, on a server and network you trust".into());
+        }
         sensor.publish = Some(crate::nats::PublishOptions {
             nats: nats.options(url)?,
             partitions: nats.partitions.unwrap_or(crate::nats::DEFAULT_PARTITIONS),
@@ -965,8 +979,12 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
         || nats.stream.is_some()
         || nats.subject.is_some()
         || nats.creds.is_some()
+        || nats.credentials
     {
-        return Err("--partitions, --publish-buffer and --nats-* need --publish URL".into());
+        return Err(
+            "--partitions, --publish-buffer, --publish-credentials and --nats-* need --publish URL"
+                .into(),
+        );
     }
     // Trailing words are a filter expression, always: every input file has its own
     // `-r` (a file named `80` in the working directory must not turn `tcp port 80`
@@ -1015,6 +1033,8 @@ struct Nats {
     stream: Option<String>,
     subject: Option<String>,
     creds: Option<std::path::PathBuf>,
+    /// `--publish-credentials`: the unredacted records are accepted.
+    credentials: bool,
 }
 
 impl Nats {

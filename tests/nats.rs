@@ -185,7 +185,7 @@ fn sharded_equals_single(server: &Server, name: &str, dir: &Path) -> Vec<(String
     let sensor = bin()
         .arg("-r")
         .arg(&cap)
-        .args(["--publish", &server.url(), "-q"])
+        .args(["--publish", &server.url(), "--publish-credentials", "-q"])
         .args([
             "--nats-stream",
             &name.to_uppercase(),
