@@ -119,6 +119,8 @@ struct Wire<'a> {
     flow: FlowInfo,
     decrypted: bool,
     h2: Option<&'a crate::http::h2::StreamInfo>,
+    /// The sensitive values the sensor counted in the response (counts only).
+    sensitive: Option<[u32; 4]>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +148,7 @@ struct Owned {
     flow: FlowInfo,
     decrypted: bool,
     h2: Option<crate::http::h2::StreamInfo>,
+    sensitive: Option<[u32; 4]>,
 }
 
 /// Byte slices as postcard byte strings (length and bytes), read back as `Vec<u8>`.
@@ -205,6 +208,7 @@ pub fn encode(ex: &Exchange, partition: u32, cookie_mode: bool, out: &mut Vec<u8
         flow: ex.flow,
         decrypted: ex.decrypted,
         h2: ex.h2.as_deref(),
+        sensitive: ex.sensitive.counts().map(|c| c.0),
     };
     // Writing into a Vec cannot fail.
     let taken = std::mem::take(out);
@@ -241,6 +245,12 @@ pub fn decode(bytes: &[u8]) -> Result<(u32, Exchange), WireError> {
     ex.flow = o.flow;
     ex.decrypted = o.decrypted;
     ex.h2 = o.h2.map(Box::new);
+    if let Some(c) = o.sensitive {
+        ex.sensitive = crate::sensitive::Found {
+            outcome: crate::sensitive::Outcome::Scanned,
+            counts: Some(Box::new(crate::sensitive::Counts(c))),
+        };
+    }
     Ok((o.partition, ex))
 }
 
@@ -789,6 +799,10 @@ mod tests {
         ex.response_body_prefix = br#"{"error":"no"}"#.to_vec();
         ex.response_body_len = Some(14);
         ex.flow.id = 42;
+        ex.sensitive = crate::sensitive::Found {
+            outcome: crate::sensitive::Outcome::Scanned,
+            counts: Some(Box::new(crate::sensitive::Counts([2, 1, 0, 0]))),
+        };
         let mut buf = Vec::new();
         encode(&ex, 5, true, &mut buf);
         assert_eq!(buf[0], WIRE_VERSION);
