@@ -322,7 +322,7 @@ pub const OPTIONS: &[Opt] = &[
         None,
         Nothing,
         NATS,
-        "with --publish: accept that this version's records carry the requests' Authorization and API-key values and body prefixes to the NATS server (detection reads them); without it --publish refuses to run",
+        "with --publish: accept that this version's records carry response-body prefixes and request bodies without a password to the NATS server (credentials, API keys and secret query values are hashed or removed); without it --publish refuses to run",
     ),
     opt(
         None,
@@ -966,7 +966,7 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
         // No secret leaves the sensor unless the user says so: the wire format
         // does not redact credentials yet (docs/distributed.md).
         if !nats.credentials {
-            return Err("--publish sends the requests' credentials (Authorization, API keys, body prefixes) to the NATS server in this version: add --publish-credentials to accept that, on a server and network you trust".into());
+            return Err("--publish sends response-body prefixes and request bodies without a password (which can hold tokens) to the NATS server in this version: add --publish-credentials to accept that, on a server and network you trust".into());
         }
         sensor.publish = Some(crate::nats::PublishOptions {
             nats: nats.options(url)?,
