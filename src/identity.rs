@@ -165,6 +165,18 @@ pub enum Principal {
     Cookie,
 }
 
+impl Principal {
+    /// The name keys and evidence use: `api_key`, `bearer`, `basic`, `cookie`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Principal::ApiKey => "api_key",
+            Principal::Bearer => "bearer",
+            Principal::Basic => "basic",
+            Principal::Cookie => "cookie",
+        }
+    }
+}
+
 /// A client: an address (or IPv6 prefix), or a hashed principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ClientId {
@@ -196,12 +208,7 @@ impl ClientId {
                 json::uint(out, u64::from(*len));
             }
             ClientId::Principal(kind, h) => {
-                out.push_str(match kind {
-                    Principal::ApiKey => "api_key",
-                    Principal::Bearer => "bearer",
-                    Principal::Basic => "basic",
-                    Principal::Cookie => "cookie",
-                });
+                out.push_str(kind.name());
                 out.push(':');
                 let mut hex = [0u8; 16];
                 for (i, d) in hex.iter_mut().enumerate() {

@@ -78,3 +78,54 @@ fn a_login_over_cleartext_http_is_one_finding_however_many_attempts() {
     assert_eq!(p["alert"]["signature_id"], 9100009);
     assert!(p.get("src_ip").is_none() && p.get("flow_id").is_none());
 }
+
+/// The findings are metrics too: on the labelled posture capture the day's gauge
+/// holds one per labelled finding of each kind, and the observations counter counts
+/// every exchange or connection that showed the weakness (more than the findings).
+#[test]
+fn findings_are_counted_in_the_metrics() {
+    let dir = common::fresh_dir("apiwatch-posture-metrics");
+    let om = dir.join("metrics.om");
+    let out = common::bin()
+        .arg("-r")
+        .arg(common::repo("captures/posture.pcapng.gz"))
+        .args(["-q", "--learning-period", "2m", "--alerts", "/dev/null"])
+        .arg("--openmetrics-out")
+        .arg(&om)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&om).unwrap();
+    // The last sample of a series (the backfill file repeats them over time).
+    let last = |series: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(series))
+            .last()
+            .and_then(|l| l[series.len()..].split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{series} not in the metrics"))
+    };
+    for (kind, findings) in [
+        ("cleartext_credentials", 3),
+        ("credentials_in_url", 1),
+        ("weak_tls", 1),
+        ("certificate_expiry", 2),
+        ("jwt_weakness", 2),
+    ] {
+        assert_eq!(
+            last(&format!("apiwatch_findings{{kind=\"{kind}\"}} ")),
+            findings,
+            "{kind}"
+        );
+        let seen = last(&format!(
+            "apiwatch_finding_observations_total{{kind=\"{kind}\"}} "
+        ));
+        assert!(seen >= findings, "{kind}: {seen} observations");
+    }
+    // The legacy clients keep sending Basic credentials in clear.
+    assert!(last("apiwatch_finding_observations_total{kind=\"cleartext_credentials\"} ") > 10);
+}

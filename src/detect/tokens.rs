@@ -284,12 +284,12 @@ impl Tokens {
                     endpoint: None,
                     summary: format!(
                         "one {} used from {addresses} addresses in {}s, principals usually use {usual:.1}",
-                        kind_name(principal.0),
+                        principal.0.name(),
                         ts.saturating_sub(first) / SEC
                     ),
                     evidence: json!({
                         "reason": "shared_principal",
-                        "principal_kind": kind_name(principal.0),
+                        "principal_kind": principal.0.name(),
                         "addresses": addresses,
                         "client_ips": ips,
                         "window_s": w / SEC,
@@ -339,12 +339,12 @@ impl Tokens {
                 endpoint: None,
                 summary: format!(
                     "{brought} {}s new to this address in {}s, {at_once} at once; addresses usually bring {usual:.1}",
-                    kind_name(principal.0),
+                    principal.0.name(),
                     ts.saturating_sub(first) / SEC
                 ),
                 evidence: json!({
                     "reason": "principal_cycling",
-                    "principal_kind": kind_name(principal.0),
+                    "principal_kind": principal.0.name(),
                     "principals": brought,
                     "at_once": at_once,
                     "window_s": w / SEC,
@@ -391,15 +391,6 @@ impl Tokens {
                 self.evicted += 1;
             }
         }
-    }
-}
-
-fn kind_name(k: Principal) -> &'static str {
-    match k {
-        Principal::ApiKey => "api_key",
-        Principal::Bearer => "bearer",
-        Principal::Basic => "basic",
-        Principal::Cookie => "cookie",
     }
 }
 
