@@ -103,8 +103,8 @@ fn findings_are_counted_in_the_metrics() {
     // The last sample of a series (the backfill file repeats them over time).
     let last = |series: &str| -> u64 {
         text.lines()
-            .filter(|l| l.starts_with(series))
-            .last()
+            .rev()
+            .find(|l| l.starts_with(series))
             .and_then(|l| l[series.len()..].split_whitespace().next())
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{series} not in the metrics"))

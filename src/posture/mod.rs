@@ -165,6 +165,14 @@ impl Posture {
         let query = routed.map_or("", |(_, q)| q);
         let h = &ex.request_headers;
         let host = h.host.as_deref();
+        // A finding of this exchange: its server and route, a kind and what.
+        let key = |kind, what| Key {
+            ex,
+            server: host,
+            endpoint,
+            kind,
+            what,
+        };
         // Cleartext credentials: what the request itself carries, in its headers,
         // its body or its query string.
         let query_secret = secret_in_query(query).map(str::to_ascii_lowercase);
@@ -182,13 +190,7 @@ impl Posture {
             for (what, in_query) in in_headers.chain(in_query) {
                 self.report(
                     cfg,
-                    Key {
-                        ex,
-                        server: host,
-                        endpoint,
-                        kind: Kind::CleartextCredentials,
-                        what,
-                    },
+                    key(Kind::CleartextCredentials, what),
                     || Content {
                         summary: format!(
                             "{what} credentials sent over cleartext HTTP to {}{}",
@@ -210,16 +212,10 @@ impl Posture {
                 );
             }
         }
-        if let Some(name) = query_secret {
+        if let Some(name) = query_secret.as_deref() {
             self.report(
                 cfg,
-                Key {
-                    ex,
-                    server: host,
-                    endpoint,
-                    kind: Kind::CredentialsInUrl,
-                    what: &name,
-                },
+                key(Kind::CredentialsInUrl, name),
                 || Content {
                     summary: format!(
                         "a secret in the query string (parameter {name}) of {}",
@@ -237,13 +233,7 @@ impl Posture {
         {
             self.report(
                 cfg,
-                Key {
-                    ex,
-                    server: host,
-                    endpoint,
-                    kind: Kind::JwtWeakness,
-                    what: reason,
-                },
+                key(Kind::JwtWeakness, reason),
                 || Content {
                     summary: format!(
                         "{} accepted a JWT {}",
