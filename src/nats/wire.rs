@@ -1,0 +1,420 @@
+//! The published record: what detection reads of an exchange, secrets redacted at
+//! the sensor, in a versioned compact binary form (postcard).
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::http::{Exchange, FlowInfo, Headers, Text};
+use crate::time::Nanos;
+/// The first byte of every published exchange: the record layout below. A
+/// detector refuses (counts and skips) any other.
+pub const WIRE_VERSION: u8 = 1;
+
+/// An exchange as published: what detection reads of it, in the order of
+/// [`Exchange`]'s fields. Left out: the TLS handshake summary (TLS records are not
+/// published in this version), `Referer`/`Origin`/proxy headers (`Headers::extra`),
+/// the interim response, reason phrase and response version (exchange log only).
+/// Borrowed when written, owned when read ([`Owned`]): the two must list the same
+/// fields in the same order (a unit test checks the round trip).
+#[derive(Serialize)]
+struct Wire<'a> {
+    partition: u32,
+    ts: Nanos,
+    client_ip: IpAddr,
+    client_port: u16,
+    server_ip: IpAddr,
+    server_port: u16,
+    trans_depth: u32,
+    method: &'a Option<Text>,
+    uri: &'a Option<Text>,
+    version: &'a Option<Text>,
+    request_headers: &'a Headers,
+    request_body_len: u64,
+    #[serde(with = "serde_bytes_ref")]
+    request_body_prefix: &'a [u8],
+    body_credentials: &'a Option<crate::credentials::Credentials>,
+    #[serde(with = "serde_bytes_ref")]
+    response_body_prefix: &'a [u8],
+    status: Option<u16>,
+    response_headers: &'a Option<Headers>,
+    response_body_len: Option<u64>,
+    response_ts: Option<Nanos>,
+    incomplete: bool,
+    flow: FlowInfo,
+    decrypted: bool,
+    h2: Option<&'a crate::http::h2::StreamInfo>,
+    /// The sensitive values the sensor counted in the response (counts only).
+    sensitive: Option<[u32; 4]>,
+}
+
+#[derive(Deserialize)]
+struct Owned {
+    partition: u32,
+    ts: Nanos,
+    client_ip: IpAddr,
+    client_port: u16,
+    server_ip: IpAddr,
+    server_port: u16,
+    trans_depth: u32,
+    method: Option<Text>,
+    uri: Option<Text>,
+    version: Option<Text>,
+    request_headers: Headers,
+    request_body_len: u64,
+    request_body_prefix: Vec<u8>,
+    body_credentials: Option<crate::credentials::Credentials>,
+    response_body_prefix: Vec<u8>,
+    status: Option<u16>,
+    response_headers: Option<Headers>,
+    response_body_len: Option<u64>,
+    response_ts: Option<Nanos>,
+    incomplete: bool,
+    flow: FlowInfo,
+    decrypted: bool,
+    h2: Option<crate::http::h2::StreamInfo>,
+    sensitive: Option<[u32; 4]>,
+}
+
+/// Byte slices as postcard byte strings (length and bytes), read back as `Vec<u8>`.
+mod serde_bytes_ref {
+    pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+}
+
+/// Why a published record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("empty record")]
+    Empty,
+    #[error("record format version {0} (this build reads {WIRE_VERSION})")]
+    Version(u8),
+    #[error("corrupt record: {0}")]
+    Corrupt(#[from] postcard::Error),
+}
+
+/// A keyed hash of a secret, as 32 hex digits: what the record carries instead of
+/// it. The same secret gives the same text on every sensor that shares the key (the
+/// identity salt), so detectors key, count and compare principals as one process
+/// does, without the secret.
+fn sealed(key: [u64; 2], secret: &[u8]) -> String {
+    use std::hash::Hasher;
+    let mut out = String::with_capacity(32);
+    for k in [key[0], key[1]] {
+        let mut h = siphasher::sip::SipHasher24::new_with_keys(k, !k ^ 0x6e61_7473);
+        h.write(secret);
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+/// An `Authorization` value without its secret: a Basic user name stays (login
+/// detection counts users) with the password dropped; a JWT keeps its header and
+/// claims (posture reads `alg` and `exp`; without a signature it cannot be
+/// replayed) with the signature sealed; any other credential is sealed whole.
+fn redact_authorization(a: &str, key: [u64; 2]) -> String {
+    let t = a.trim();
+    let Some((scheme, cred)) = t.split_once(' ') else {
+        return sealed(key, t.as_bytes());
+    };
+    let cred = cred.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let user = crate::credentials::basic_username(t).unwrap_or_default();
+        let mut plain = user;
+        plain.push(b':');
+        return format!("{scheme} {}", base64_encode(&plain));
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        let mut parts = cred.splitn(3, '.');
+        if let (Some(h), Some(p), Some(sig)) = (parts.next(), parts.next(), parts.next())
+            && h.starts_with("eyJ")
+        {
+            let sig = if sig.is_empty() {
+                String::new()
+            } else {
+                sealed(key, sig.as_bytes())
+            };
+            return format!("{scheme} {h}.{p}.{sig}");
+        }
+    }
+    format!("{scheme} {}", sealed(key, cred.as_bytes()))
+}
+
+/// Standard base64 with padding.
+fn base64_encode(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A target with the values of secret-named query parameters replaced (the path is
+/// kept: routes and object ids are judged on it).
+fn redact_query(uri: &str) -> Option<String> {
+    let (path, query) = uri.split_once('?')?;
+    let secret = |p: &str| {
+        p.split_once('=')
+            .is_some_and(|(k, v)| !v.is_empty() && crate::redact::is_secret_name(k))
+    };
+    if !query.split('&').any(secret) {
+        return None;
+    }
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if secret(p) => format!("{k}=REDACTED"),
+            _ => p.to_string(),
+        })
+        .collect();
+    Some(format!("{path}?{}", pairs.join("&")))
+}
+
+/// The bytes published for one exchange: [`WIRE_VERSION`], then the postcard
+/// record. Secrets are redacted first (`key`: the identity salt, shared by the
+/// sensors): `Authorization` and API keys as [`redact_authorization`] and
+/// [`sealed`] make them, secret query values replaced, a body that carries a
+/// password left out (what detection needs of it, the user name and that a password
+/// was there, travels in `body_credentials`, the user name sealed). `cookie_mode`:
+/// the clients are keyed by a cookie, so the `Cookie` header travels (sealed);
+/// otherwise only its presence does.
+pub fn encode(ex: &Exchange, partition: u32, cookie_mode: bool, key: [u64; 2], out: &mut Vec<u8>) {
+    out.clear();
+    out.push(WIRE_VERSION);
+    let h = &ex.request_headers;
+    let redacted;
+    let request_headers = if h.authorization.is_some() || h.api_key.is_some() || h.cookie.is_some()
+    {
+        let mut r = h.clone();
+        r.authorization = h
+            .authorization
+            .as_deref()
+            .map(|a| redact_authorization(a, key).into());
+        r.api_key = h
+            .api_key
+            .as_deref()
+            .map(|k| sealed(key, k.trim().as_bytes()).into());
+        r.cookie = h.cookie.as_deref().map(|c| {
+            if cookie_mode {
+                // Each value sealed, names kept: the keying cookie is found by name.
+                c.split(';')
+                    .map(|kv| match kv.split_once('=') {
+                        Some((k, v)) => {
+                            format!("{}={}", k.trim(), sealed(key, v.trim().as_bytes()))
+                        }
+                        None => kv.trim().to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            } else {
+                String::new()
+            }
+        });
+        redacted = r;
+        &redacted
+    } else {
+        h
+    };
+    let uri = ex
+        .uri
+        .as_deref()
+        .and_then(redact_query)
+        .map(|u| Some(Text::from(u)));
+    let uri = uri.as_ref().unwrap_or(&ex.uri);
+    let password = ex.body_credentials.as_ref().is_some_and(|c| c.password);
+    let body_credentials = ex
+        .body_credentials
+        .as_ref()
+        .map(|c| crate::credentials::Credentials {
+            user: c
+                .user
+                .as_deref()
+                .map(|u| sealed(key, u).into_bytes().into_boxed_slice()),
+            ..c.clone()
+        });
+    let request_body_prefix: &[u8] = if password {
+        &[]
+    } else {
+        &ex.request_body_prefix
+    };
+    let w = Wire {
+        partition,
+        ts: ex.ts,
+        client_ip: ex.client_ip,
+        client_port: ex.client_port,
+        server_ip: ex.server_ip,
+        server_port: ex.server_port,
+        trans_depth: ex.trans_depth,
+        method: &ex.method,
+        uri,
+        version: &ex.version,
+        request_headers,
+        request_body_len: ex.request_body_len,
+        request_body_prefix,
+        body_credentials: &body_credentials,
+        response_body_prefix: &ex.response_body_prefix,
+        status: ex.status,
+        response_headers: &ex.response_headers,
+        response_body_len: ex.response_body_len,
+        response_ts: ex.response_ts,
+        incomplete: ex.incomplete,
+        flow: ex.flow,
+        decrypted: ex.decrypted,
+        h2: ex.h2.as_deref(),
+        sensitive: ex.sensitive.counts().map(|c| c.0),
+    };
+    // Writing into a Vec cannot fail.
+    let taken = std::mem::take(out);
+    *out = postcard::to_extend(&w, taken).unwrap_or_else(|_| vec![WIRE_VERSION]);
+}
+
+/// Reads a published exchange back: its partition and the exchange.
+pub fn decode(bytes: &[u8]) -> Result<(u32, Exchange), WireError> {
+    let (&v, rest) = bytes.split_first().ok_or(WireError::Empty)?;
+    if v != WIRE_VERSION {
+        return Err(WireError::Version(v));
+    }
+    let o: Owned = postcard::from_bytes(rest)?;
+    let mut ex = Exchange::vacant();
+    ex.ts = o.ts;
+    ex.client_ip = o.client_ip;
+    ex.client_port = o.client_port;
+    ex.server_ip = o.server_ip;
+    ex.server_port = o.server_port;
+    ex.trans_depth = o.trans_depth;
+    ex.method = o.method;
+    ex.uri = o.uri;
+    ex.version = o.version;
+    ex.request_headers = o.request_headers;
+    ex.request_body_len = o.request_body_len;
+    ex.request_body_prefix = o.request_body_prefix;
+    ex.body_credentials = o.body_credentials;
+    ex.response_body_prefix = o.response_body_prefix;
+    ex.status = o.status;
+    ex.response_headers = o.response_headers;
+    ex.response_body_len = o.response_body_len;
+    ex.response_ts = o.response_ts;
+    ex.incomplete = o.incomplete;
+    ex.flow = o.flow;
+    ex.decrypted = o.decrypted;
+    ex.h2 = o.h2.map(Box::new);
+    if let Some(c) = o.sensitive {
+        ex.sensitive = crate::sensitive::Found {
+            outcome: crate::sensitive::Outcome::Scanned,
+            counts: Some(Box::new(crate::sensitive::Counts(c))),
+        };
+    }
+    Ok((o.partition, ex))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exchange_survives_the_wire() {
+        let mut ex = crate::http::testing::exchange(7, 3, "GET", "/api/items?page=2", Some(200));
+        ex.response_headers = Some(Headers {
+            content_type: Some("application/json".into()),
+            ..Default::default()
+        });
+        ex.response_body_prefix = br#"{"items":[]}"#.to_vec();
+        ex.response_body_len = Some(12);
+        ex.flow.id = 42;
+        ex.sensitive = crate::sensitive::Found {
+            outcome: crate::sensitive::Outcome::Scanned,
+            counts: Some(Box::new(crate::sensitive::Counts([2, 1, 0, 0]))),
+        };
+        let mut buf = Vec::new();
+        encode(&ex, 5, false, [1, 2], &mut buf);
+        assert_eq!(buf[0], WIRE_VERSION);
+        let (p, back) = decode(&buf).unwrap();
+        assert_eq!(p, 5);
+        assert_eq!(back, ex, "an exchange without secrets travels whole");
+        assert!(matches!(decode(&[9]), Err(WireError::Version(9))));
+        assert!(decode(&[WIRE_VERSION, 0xff]).is_err());
+    }
+
+    /// No secret is published: what detection needs travels instead (the Basic
+    /// user name, a JWT's header and claims, keyed hashes that compare equal
+    /// across sensors sharing the salt).
+    #[test]
+    fn secrets_do_not_travel_what_detection_needs_does() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2lnbmF0dXJlLXNlY3JldA";
+        let mut ex = crate::http::testing::exchange(
+            7,
+            3,
+            "POST",
+            "/api/login?api_key=k3y-s3cret&x=1",
+            Some(401),
+        );
+        ex.request_headers.authorization = Some("Basic Y2Fyb2w6aHVudGVyMg==".into());
+        ex.request_headers.api_key = Some("AKIA-secret-key".into());
+        ex.request_headers.cookie = Some("sid=cookie-secret".into());
+        ex.request_body_prefix = b"user=carol&password=hunter2".to_vec();
+        ex.body_credentials = Some(crate::credentials::Credentials {
+            user: Some(b"carol".to_vec().into()),
+            password: true,
+            graphql: false,
+        });
+        let mut buf = Vec::new();
+        encode(&ex, 5, false, [1, 2], &mut buf);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        for secret in [
+            "hunter2",
+            "k3y-s3cret",
+            "AKIA-secret-key",
+            "cookie-secret",
+            "Y2Fyb2w6aHVudGVyMg",
+        ] {
+            assert!(!text.contains(secret), "{secret} published");
+        }
+        let (_, back) = decode(&buf).unwrap();
+        let auth = back.request_headers.authorization.as_deref().unwrap();
+        assert_eq!(
+            crate::credentials::basic_username(auth).as_deref(),
+            Some(&b"carol"[..])
+        );
+        assert_eq!(back.uri.as_deref(), Some("/api/login?api_key=REDACTED&x=1"));
+        assert!(back.request_body_prefix.is_empty());
+        let c = back.body_credentials.as_ref().unwrap();
+        assert!(c.password && c.user.as_deref() != Some(&b"carol"[..]));
+        assert_eq!(back.request_headers.cookie.as_deref(), Some(""));
+        // The same API key on another sensor with the same salt: the same text.
+        let mut again = Vec::new();
+        encode(&ex, 5, false, [1, 2], &mut again);
+        assert_eq!(
+            decode(&again).unwrap().1.request_headers.api_key,
+            back.request_headers.api_key
+        );
+        // A JWT keeps its header and claims, its signature sealed.
+        ex.request_headers.authorization = Some(format!("Bearer {jwt}").into());
+        encode(&ex, 5, false, [1, 2], &mut buf);
+        let (_, back) = decode(&buf).unwrap();
+        let auth = back.request_headers.authorization.unwrap();
+        assert!(
+            auth.starts_with("Bearer eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9."),
+            "{auth}"
+        );
+        assert!(!auth.contains("c2lnbmF0dXJl"));
+        // With cookie keying the cookie's values are sealed, its names kept.
+        encode(&ex, 5, true, [1, 2], &mut buf);
+        let (_, back) = decode(&buf).unwrap();
+        let cookie = back.request_headers.cookie.unwrap();
+        assert!(
+            cookie.starts_with("sid=") && !cookie.contains("cookie-secret"),
+            "{cookie}"
+        );
+    }
+}
