@@ -282,6 +282,7 @@ fn api_exchanges() -> Vec<apiwatch::http::Exchange> {
                 tls: None,
                 decrypted: false,
                 sensitive: Default::default(),
+                sealed: None,
                 h2: None,
             }
         })

@@ -319,14 +319,6 @@ pub const OPTIONS: &[Opt] = &[
     ),
     opt(
         None,
-        "publish-credentials",
-        None,
-        Nothing,
-        NATS,
-        "with --publish: accept that this version's records carry response-body prefixes and request bodies without a password to the NATS server (credentials, API keys and secret query values are hashed or removed); without it --publish refuses to run",
-    ),
-    opt(
-        None,
         "partitions",
         Some("N"),
         Nothing,
@@ -643,7 +635,6 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
             Long("nats-stream") => nats.stream = Some(string_value(&mut p)?),
             Long("nats-subject") => nats.subject = Some(string_value(&mut p)?),
             Long("nats-creds") => nats.creds = Some(string_value(&mut p)?.into()),
-            Long("publish-credentials") => nats.credentials = true,
             Short('h') | Long("help") => return Ok(Command::Print(usage())),
             Long("log.level") => {
                 a.log_level = Some(crate::logging::parse_level(&string_value(&mut p)?)?)
@@ -674,11 +665,6 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
         return Err("--from, --shard and --until-idle are for 'apiwatch detect'".into());
     }
     if let Some(url) = nats.publish.take() {
-        // No secret leaves the sensor unless the user says so: the wire format
-        // does not redact credentials yet (docs/distributed.md).
-        if !nats.credentials {
-            return Err("--publish sends response-body prefixes and request bodies without a password (which can hold tokens) to the NATS server in this version: add --publish-credentials to accept that, on a server and network you trust".into());
-        }
         sensor.publish = Some(crate::nats::PublishOptions {
             nats: nats.options(url)?,
             partitions: nats.partitions.unwrap_or(crate::nats::DEFAULT_PARTITIONS),
@@ -690,12 +676,8 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
         || nats.stream.is_some()
         || nats.subject.is_some()
         || nats.creds.is_some()
-        || nats.credentials
     {
-        return Err(
-            "--partitions, --publish-buffer, --publish-credentials and --nats-* need --publish URL"
-                .into(),
-        );
+        return Err("--partitions, --publish-buffer and --nats-* need --publish URL".into());
     }
     // Trailing words are a filter expression, always: every input file has its own
     // `-r` (a file named `80` in the working directory must not turn `tcp port 80`
@@ -744,8 +726,6 @@ struct Nats {
     stream: Option<String>,
     subject: Option<String>,
     creds: Option<std::path::PathBuf>,
-    /// `--publish-credentials`: the unredacted records are accepted.
-    credentials: bool,
 }
 
 impl Nats {

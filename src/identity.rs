@@ -220,6 +220,31 @@ impl ClientId {
     }
 }
 
+/// What identity needs of an exchange's secrets, worked out by the sensor that saw
+/// them before it sealed them for the wire ([`crate::nats`]): the principal the
+/// request authenticates as, and the client key when clients are keyed by a
+/// principal. Read back, these stand in for the sealed header values, so every
+/// detector keys and names clients exactly as one process would.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    pub principal: Option<(Principal, u64)>,
+    pub client: Option<(Principal, u64)>,
+}
+
+impl Sealed {
+    /// What a sensor with identity settings `cfg` publishes for `ex` whose client
+    /// is `id`.
+    pub fn of(ex: &Exchange, id: ClientId, cfg: &IdentityConfig) -> Sealed {
+        Sealed {
+            principal: principal(ex, cfg.salt),
+            client: match id {
+                ClientId::Principal(kind, h) => Some((kind, h)),
+                _ => None,
+            },
+        }
+    }
+}
+
 fn keyed_hash(salt: [u64; 2], kind: Principal, value: &[u8]) -> u64 {
     let mut h = siphasher::sip::SipHasher24::new_with_keys(salt[0], salt[1]);
     h.write_u8(kind as u8);
@@ -239,6 +264,9 @@ fn cookie_value<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
 /// The principal a request authenticates as, whatever the client key mode: its API
 /// key, else its bearer token, else its Basic-auth user name, as a keyed hash.
 pub fn principal(ex: &Exchange, salt: [u64; 2]) -> Option<(Principal, u64)> {
+    if let Some(s) = ex.sealed.as_deref() {
+        return s.principal;
+    }
     let h = &ex.request_headers;
     if let Some(k) = h
         .api_key
@@ -273,6 +301,13 @@ pub fn client_id(ex: &Exchange, ip: IpAddr, cfg: &IdentityConfig) -> ClientId {
     let auth = h.authorization.as_deref().map(str::trim);
     let principal = match &cfg.mode {
         KeyMode::Ip => None,
+        // Read back from a sensor: its principals stand in for the sealed values.
+        _ if ex.sealed.is_some() => {
+            if let Some((kind, h)) = ex.sealed.as_deref().and_then(|s| s.client) {
+                return ClientId::Principal(kind, h);
+            }
+            None
+        }
         KeyMode::ApiKey => h
             .api_key
             .as_deref()

@@ -168,10 +168,6 @@ fn main() -> ExitCode {
                         ("published", Value::from(c.published.load(Relaxed))),
                         ("acked", Value::from(c.acked.load(Relaxed))),
                         ("dropped", Value::from(c.dropped.load(Relaxed))),
-                        (
-                            "tls_records_skipped",
-                            Value::from(c.skipped_tls.load(Relaxed)),
-                        ),
                     ],
                 );
             }

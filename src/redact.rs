@@ -11,6 +11,9 @@ use std::borrow::Cow;
 
 use crate::routes::percent_decoded;
 
+mod body;
+pub use body::{redact_body, redact_graphql};
+
 /// Words that make a parameter name a credential when they are a whole word of it
 /// (`session_id`, `apiKey`, `X-Auth`, `otp`).
 const SECRET_WORDS: &[&str] = &[
@@ -145,8 +148,8 @@ pub fn without_matrix(seg: &str) -> &str {
 }
 
 /// `name=value` pairs (query or matrix): values of secret names and secret-looking
-/// values replaced. Returns whether anything changed.
-fn redact_pairs(out: &mut String, pairs: &str, sep: char) -> bool {
+/// values replaced by what `seal` makes of them. Returns whether anything changed.
+fn redact_pairs(out: &mut String, pairs: &str, sep: char, seal: Seal<'_>) -> bool {
     let mut changed = false;
     for (i, kv) in pairs.split(sep).enumerate() {
         if i > 0 {
@@ -156,15 +159,22 @@ fn redact_pairs(out: &mut String, pairs: &str, sep: char) -> bool {
             out.push_str(kv);
             continue;
         }
-        if let Some((k, _)) = kv.split_once('=') {
-            out.push_str(k);
-            out.push('=');
-        }
-        out.push_str(REDACTED);
+        let value = match kv.split_once('=') {
+            Some((k, v)) => {
+                out.push_str(k);
+                out.push('=');
+                v
+            }
+            None => kv,
+        };
+        out.push_str(&seal(value.as_bytes()));
         changed = true;
     }
     changed
 }
+
+/// What a secret is replaced with: [`REDACTED`] in logs, a keyed hash on the wire.
+pub type Seal<'a> = &'a mut dyn FnMut(&[u8]) -> String;
 
 /// Whether a `name=value` pair (or a bare value) is redacted: a value under a
 /// secret name, or a value that looks like a secret.
@@ -217,11 +227,20 @@ pub fn redact_uri(uri: &str) -> Cow<'_, str> {
     {
         return Cow::Borrowed(uri);
     }
-    redact_built(uri)
+    redact_built(uri, &mut |_| REDACTED.to_string())
+}
+
+/// [`redact_uri`] with each secret replaced by what `seal` makes of it (the wire's
+/// keyed hash keeps distinct secrets distinct, so ids and routes judge alike).
+pub fn redact_uri_with<'u>(uri: &'u str, seal: Seal<'_>) -> Cow<'u, str> {
+    if quick_clean(uri) {
+        return Cow::Borrowed(uri);
+    }
+    redact_built(uri, seal)
 }
 
 /// [`redact_uri`] without its fast paths: the target rebuilt piece by piece.
-fn redact_built(uri: &str) -> Cow<'_, str> {
+fn redact_built<'u>(uri: &'u str, seal: Seal<'_>) -> Cow<'u, str> {
     let mut out = String::with_capacity(uri.len() + 16);
     let mut changed = false;
     let (before_frag, fragment) = match uri.split_once('#') {
@@ -242,8 +261,8 @@ fn redact_built(uri: &str) -> Cow<'_, str> {
         out.push_str(&path[..auth_start]);
         let authority = &path[auth_start..auth_end];
         match authority.rsplit_once('@') {
-            Some((_, host)) => {
-                out.push_str(REDACTED);
+            Some((user, host)) => {
+                out.push_str(&seal(user.as_bytes()));
                 out.push('@');
                 out.push_str(host);
                 changed = true;
@@ -261,24 +280,24 @@ fn redact_built(uri: &str) -> Cow<'_, str> {
             None => (seg, None),
         };
         if looks_like_secret(name) {
-            out.push_str(REDACTED);
+            out.push_str(&seal(name.as_bytes()));
             changed = true;
         } else {
             out.push_str(name);
         }
         if let Some(m) = matrix {
             out.push(';');
-            changed |= redact_pairs(&mut out, m, ';');
+            changed |= redact_pairs(&mut out, m, ';', seal);
         }
     }
     if let Some(q) = query {
         out.push('?');
-        changed |= redact_pairs(&mut out, q, '&');
+        changed |= redact_pairs(&mut out, q, '&', seal);
     }
     if let Some(f) = fragment {
         out.push('#');
         if !f.is_empty() {
-            out.push_str(REDACTED);
+            out.push_str(&seal(f.as_bytes()));
             changed = true;
         }
     }
@@ -369,7 +388,11 @@ mod tests {
             "/a?sk_live_4eC39HqLyjWDarjtT1zdp7dc",
         ];
         for uri in fixed {
-            assert_eq!(redact_uri(uri), redact_built(uri), "{uri}");
+            assert_eq!(
+                redact_uri(uri),
+                redact_built(uri, &mut |_| REDACTED.into()),
+                "{uri}"
+            );
         }
         // Generated targets over the bytes that matter to the rules.
         let alphabet = b"a=?&#;/@:%5TkeyJ._-AK";
@@ -385,7 +408,11 @@ mod tests {
                 y = y.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                 s.push(alphabet[(y >> 33) as usize % alphabet.len()] as char);
             }
-            assert_eq!(redact_uri(&s), redact_built(&s), "{s}");
+            assert_eq!(
+                redact_uri(&s),
+                redact_built(&s, &mut |_| REDACTED.into()),
+                "{s}"
+            );
         }
     }
 

@@ -74,6 +74,7 @@ fn exchanges(mut data: &[u8]) -> Vec<Exchange> {
             tls: None,
             decrypted: false,
             sensitive: Default::default(),
+            sealed: None,
             h2: None,
         });
     }

@@ -38,6 +38,7 @@ fn exchange(uri: &str, status: u16) -> Exchange {
         tls: None,
         decrypted: false,
         sensitive: Default::default(),
+        sealed: None,
         h2: None,
     }
 }

@@ -31,7 +31,6 @@ complete -c apiwatch -l build-info -d 'version, git revision, features and compi
 complete -c apiwatch -l generate-man -d 'print the man page (roff) and exit'
 complete -c apiwatch -l completions -x -a 'bash zsh fish' -d 'print the shell completion script and exit'
 complete -c apiwatch -l publish -x -d 'nats://HOST:PORT: run stage 1 only (decode, flows, HTTP) and publish every exchange to a JetStream stream (created if missing) for \'apiwatch detect\' processes; no alerts here'
-complete -c apiwatch -l publish-credentials -d 'with --publish: accept that this version\'s records carry response-body prefixes and request bodies without a password to the NATS server (credentials, API keys and secret query values are hashed or removed); without it --publish refuses to run'
 complete -c apiwatch -l partitions -x -d 'with --publish: clients are spread over N partitions, one subject each, by a stable hash of the client key (default 64)'
 complete -c apiwatch -l publish-buffer -x -d 'with --publish: exchanges buffered while the server is slow or away (default 65536); beyond it live capture drops and counts them, a replay waits'
 complete -c apiwatch -l from -x -d 'apiwatch detect: the NATS server whose stream the sensors publish to'

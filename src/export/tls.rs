@@ -223,7 +223,7 @@ pub fn apiwatch(e: &Exchange, s: &Session) -> String {
                 sans: &x.sans,
                 not_before: iso(x.not_before),
                 not_after: iso(x.not_after),
-                key_type: x.key_type,
+                key_type: &x.key_type,
                 key_bits: x.key_bits,
                 signature_algorithm: &x.signature_algorithm,
                 sha256: &x.sha256,

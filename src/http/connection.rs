@@ -927,6 +927,7 @@ impl Connection {
             decrypted: false,
             h2: None,
             sensitive: tx.sensitive.finish(!incomplete),
+            sealed: None,
         });
     }
 }

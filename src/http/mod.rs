@@ -74,6 +74,10 @@ pub struct Exchange {
     /// card numbers, IBANs, SSNs; see [`crate::sensitive`]): counts only, never the
     /// values, and never written to the exchange log.
     pub sensitive: crate::sensitive::Found,
+    /// The principals worked out where the secrets were seen, for an exchange read
+    /// back from a sensor that sealed them before publishing (`apiwatch detect`);
+    /// `None` everywhere else. Identity uses these instead of the sealed values.
+    pub sealed: Option<Box<crate::identity::Sealed>>,
 }
 
 /// What an exchange's record says about its TCP connection.
@@ -151,6 +155,7 @@ impl Exchange {
             tls: None,
             decrypted: false,
             sensitive: Default::default(),
+            sealed: None,
             h2: None,
         }
     }
@@ -214,6 +219,7 @@ pub(crate) mod testing {
             tls: None,
             decrypted: false,
             sensitive: Default::default(),
+            sealed: None,
             h2: None,
         }
     }

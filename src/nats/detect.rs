@@ -253,6 +253,16 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Stri
             }
         };
         report.exchanges += 1;
+        if ex.tls.is_some() {
+            // A TLS connection's record: posture's TLS findings are global and the
+            // encrypted-traffic detector keeps its own per-client state, so shard 1
+            // judges them all, as one process does.
+            if k == 1 {
+                engine.encrypted(&ex, &mut fired);
+                write(&mut fired, &mut engine, &mut alerts, &mut report)?;
+            }
+            continue;
+        }
         let mine = shard_of(partition, n) == k;
         let Some(mut r) = engine.route(&ex, &mut fired) else {
             write(&mut fired, &mut engine, &mut alerts, &mut report)?;

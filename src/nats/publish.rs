@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::{PublishOptions, connect, encode, partition_of, stream};
 use crate::detect::DetectConfig;
 use crate::http::Exchange;
-use crate::identity::{self, KeyMode};
+use crate::identity;
 
 /// Publishes awaiting their acknowledgement before the sensor waits for them all.
 const ACK_WINDOW: usize = 1024;
@@ -26,8 +26,6 @@ pub struct PublishCounters {
     /// Dropped: the buffer was full (live capture), or the server refused or never
     /// acknowledged them.
     pub dropped: AtomicU64,
-    /// TLS connections' records, not published in this version.
-    pub skipped_tls: AtomicU64,
 }
 
 impl PublishCounters {
@@ -67,7 +65,6 @@ pub struct Publisher {
     pub counters: Arc<PublishCounters>,
     partitions: u32,
     block: bool,
-    cookie_mode: bool,
     buf: Vec<u8>,
     key: String,
     trusted: Vec<identity::Cidr>,
@@ -103,7 +100,6 @@ impl Publisher {
             counters,
             partitions: o.partitions.max(1),
             block: o.block,
-            cookie_mode: matches!(detect.identity.mode, KeyMode::Cookie(_)),
             buf: Vec::with_capacity(1024),
             key: String::with_capacity(48),
             trusted: detect.trusted_proxies.clone(),
@@ -111,18 +107,15 @@ impl Publisher {
         })
     }
 
-    /// Publishes one exchange (a TLS connection's record is counted and skipped).
+    /// Publishes one exchange or TLS connection record.
     pub fn exchange(&mut self, ex: &Exchange) {
-        if ex.is_tls() {
-            self.counters.skipped_tls.fetch_add(1, Relaxed);
-            return;
-        }
         let ip = identity::client_ip(ex, &self.trusted);
         let id = identity::client_id(ex, ip, &self.identity);
         self.key.clear();
         id.write_key(&mut self.key);
         let p = partition_of(&self.key, self.partitions);
-        encode(ex, p, self.cookie_mode, self.identity.salt, &mut self.buf);
+        let sealed = identity::Sealed::of(ex, id, &self.identity);
+        encode(ex, p, sealed, self.identity.salt, &mut self.buf);
         let msg = (p, Bytes::copy_from_slice(&self.buf));
         let Some(tx) = &self.tx else { return };
         let sent = if self.block {

@@ -9,11 +9,10 @@ use crate::http::{Exchange, FlowInfo, Headers, Text};
 use crate::time::Nanos;
 /// The first byte of every published exchange: the record layout below. A
 /// detector refuses (counts and skips) any other.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 
 /// An exchange as published: what detection reads of it, in the order of
-/// [`Exchange`]'s fields. Left out: the TLS handshake summary (TLS records are not
-/// published in this version), `Referer`/`Origin`/proxy headers (`Headers::extra`),
+/// [`Exchange`]'s fields. Left out: `Referer`/`Origin`/proxy headers (`Headers::extra`),
 /// the interim response, reason phrase and response version (exchange log only).
 /// Borrowed when written, owned when read ([`Owned`]): the two must list the same
 /// fields in the same order (a unit test checks the round trip).
@@ -46,6 +45,11 @@ struct Wire<'a> {
     h2: Option<&'a crate::http::h2::StreamInfo>,
     /// The sensitive values the sensor counted in the response (counts only).
     sensitive: Option<[u32; 4]>,
+    /// A TLS connection's record: its handshake (hellos, certificates, outcome), or
+    /// with `closed` its end. Nothing in it is secret (no key material is kept).
+    tls: Option<&'a crate::tls::Session>,
+    /// The principals of the request, worked out before its secrets were sealed.
+    sealed: crate::identity::Sealed,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +78,8 @@ struct Owned {
     decrypted: bool,
     h2: Option<crate::http::h2::StreamInfo>,
     sensitive: Option<[u32; 4]>,
+    tls: Option<crate::tls::Session>,
+    sealed: crate::identity::Sealed,
 }
 
 /// Byte slices as postcard byte strings (length and bytes), read back as `Vec<u8>`.
@@ -160,36 +166,41 @@ fn base64_encode(b: &[u8]) -> String {
     out
 }
 
-/// A target with the values of secret-named query parameters replaced (the path is
-/// kept: routes and object ids are judged on it).
-fn redact_query(uri: &str) -> Option<String> {
-    let (path, query) = uri.split_once('?')?;
-    let secret = |p: &str| {
-        p.split_once('=')
-            .is_some_and(|(k, v)| !v.is_empty() && crate::redact::is_secret_name(k))
-    };
-    if !query.split('&').any(secret) {
-        return None;
+/// `Location` with its secrets sealed (a redirect can carry an OAuth code or a
+/// token in its query or fragment).
+fn redact_location(h: &Option<Headers>, key: [u64; 2]) -> Option<Headers> {
+    let h = h.as_ref()?;
+    let loc = h.location.as_deref()?;
+    match crate::redact::redact_uri_with(loc, &mut |s| sealed(key, s)) {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(l) => {
+            let mut r = h.clone();
+            r.location = Some(l.into());
+            Some(r)
+        }
     }
-    let pairs: Vec<String> = query
-        .split('&')
-        .map(|p| match p.split_once('=') {
-            Some((k, _)) if secret(p) => format!("{k}=REDACTED"),
-            _ => p.to_string(),
-        })
-        .collect();
-    Some(format!("{path}?{}", pairs.join("&")))
 }
 
 /// The bytes published for one exchange: [`WIRE_VERSION`], then the postcard
 /// record. Secrets are redacted first (`key`: the identity salt, shared by the
 /// sensors): `Authorization` and API keys as [`redact_authorization`] and
-/// [`sealed`] make them, secret query values replaced, a body that carries a
-/// password left out (what detection needs of it, the user name and that a password
-/// was there, travels in `body_credentials`, the user name sealed). `cookie_mode`:
-/// the clients are keyed by a cookie, so the `Cookie` header travels (sealed);
-/// otherwise only its presence does.
-pub fn encode(ex: &Exchange, partition: u32, cookie_mode: bool, key: [u64; 2], out: &mut Vec<u8>) {
+/// [`sealed`] make them; the target and `Location` as the exchange log redacts
+/// them, each secret sealed instead of `REDACTED` (distinct secrets stay distinct);
+/// a body that carries a password left out (what detection needs of it, the user
+/// name and that a password was there, travels in `body_credentials`, the user name
+/// sealed); other request and response body prefixes with their secrets sealed
+/// ([`crate::redact::redact_body`]: JSON values under secret keys, credential-shaped
+/// words anywhere), their structure and words kept for detection; of `Cookie`
+/// only its presence. `principals`: the request's principals as identity worked them
+/// out from the secrets ([`crate::identity::Sealed::of`]), so that detectors key
+/// and name clients as one process does.
+pub fn encode(
+    ex: &Exchange,
+    partition: u32,
+    principals: crate::identity::Sealed,
+    key: [u64; 2],
+    out: &mut Vec<u8>,
+) {
     out.clear();
     out.push(WIRE_VERSION);
     let h = &ex.request_headers;
@@ -205,33 +216,29 @@ pub fn encode(ex: &Exchange, partition: u32, cookie_mode: bool, key: [u64; 2], o
             .api_key
             .as_deref()
             .map(|k| sealed(key, k.trim().as_bytes()).into());
-        r.cookie = h.cookie.as_deref().map(|c| {
-            if cookie_mode {
-                // Each value sealed, names kept: the keying cookie is found by name.
-                c.split(';')
-                    .map(|kv| match kv.split_once('=') {
-                        Some((k, v)) => {
-                            format!("{}={}", k.trim(), sealed(key, v.trim().as_bytes()))
-                        }
-                        None => kv.trim().to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            } else {
-                String::new()
-            }
-        });
+        // Only that there was one: identity's cookie keys travel in `sealed`.
+        r.cookie = h.cookie.as_ref().map(|_| String::new());
         redacted = r;
         &redacted
     } else {
         h
     };
+    let mut seal = |s: &[u8]| sealed(key, s);
     let uri = ex
         .uri
         .as_deref()
-        .and_then(redact_query)
-        .map(|u| Some(Text::from(u)));
+        .map(|u| crate::redact::redact_uri_with(u, &mut seal))
+        .and_then(|u| match u {
+            std::borrow::Cow::Owned(u) => Some(Some(Text::from(u))),
+            std::borrow::Cow::Borrowed(_) => None,
+        });
     let uri = uri.as_ref().unwrap_or(&ex.uri);
+    let response_headers = redact_location(&ex.response_headers, key);
+    let response_headers = if response_headers.is_some() {
+        &response_headers
+    } else {
+        &ex.response_headers
+    };
     let password = ex.body_credentials.as_ref().is_some_and(|c| c.password);
     let body_credentials = ex
         .body_credentials
@@ -243,11 +250,22 @@ pub fn encode(ex: &Exchange, partition: u32, cookie_mode: bool, key: [u64; 2], o
                 .map(|u| sealed(key, u).into_bytes().into_boxed_slice()),
             ..c.clone()
         });
-    let request_body_prefix: &[u8] = if password {
-        &[]
-    } else {
-        &ex.request_body_prefix
+    // A body that carried a password: a GraphQL one travels with every value in it
+    // sealed (its operations and login attempts are read from it), any other is
+    // left out whole. Other bodies travel with their secrets sealed.
+    let graphql = ex.body_credentials.as_ref().is_some_and(|c| c.graphql);
+    let request_body = match (password, graphql) {
+        (true, true) => crate::redact::redact_graphql(&ex.request_body_prefix, &mut seal),
+        (true, false) => None,
+        (false, _) => crate::redact::redact_body(&ex.request_body_prefix, &mut seal),
     };
+    let request_body_prefix: &[u8] = match (&request_body, password) {
+        (Some(b), _) => b,
+        (None, true) => &[],
+        (None, false) => &ex.request_body_prefix,
+    };
+    let response_body = crate::redact::redact_body(&ex.response_body_prefix, &mut seal);
+    let response_body_prefix: &[u8] = response_body.as_deref().unwrap_or(&ex.response_body_prefix);
     let w = Wire {
         partition,
         ts: ex.ts,
@@ -263,9 +281,9 @@ pub fn encode(ex: &Exchange, partition: u32, cookie_mode: bool, key: [u64; 2], o
         request_body_len: ex.request_body_len,
         request_body_prefix,
         body_credentials: &body_credentials,
-        response_body_prefix: &ex.response_body_prefix,
+        response_body_prefix,
         status: ex.status,
-        response_headers: &ex.response_headers,
+        response_headers,
         response_body_len: ex.response_body_len,
         response_ts: ex.response_ts,
         incomplete: ex.incomplete,
@@ -273,6 +291,8 @@ pub fn encode(ex: &Exchange, partition: u32, cookie_mode: bool, key: [u64; 2], o
         decrypted: ex.decrypted,
         h2: ex.h2.as_deref(),
         sensitive: ex.sensitive.counts().map(|c| c.0),
+        tls: ex.tls.as_deref(),
+        sealed: principals,
     };
     // Writing into a Vec cannot fail.
     let taken = std::mem::take(out);
@@ -309,6 +329,9 @@ pub fn decode(bytes: &[u8]) -> Result<(u32, Exchange), WireError> {
     ex.flow = o.flow;
     ex.decrypted = o.decrypted;
     ex.h2 = o.h2.map(Box::new);
+    ex.tls = o.tls.map(Box::new);
+    // Always set: identity must never read a principal from the sealed values.
+    ex.sealed = Some(Box::new(o.sealed));
     if let Some(c) = o.sensitive {
         ex.sensitive = crate::sensitive::Found {
             outcome: crate::sensitive::Outcome::Scanned,
@@ -337,11 +360,13 @@ mod tests {
             counts: Some(Box::new(crate::sensitive::Counts([2, 1, 0, 0]))),
         };
         let mut buf = Vec::new();
-        encode(&ex, 5, false, [1, 2], &mut buf);
+        encode(&ex, 5, Default::default(), [1, 2], &mut buf);
         assert_eq!(buf[0], WIRE_VERSION);
         let (p, back) = decode(&buf).unwrap();
         assert_eq!(p, 5);
-        assert_eq!(back, ex, "an exchange without secrets travels whole");
+        let mut want = ex.clone();
+        want.sealed = Some(Box::default());
+        assert_eq!(back, want, "an exchange without secrets travels whole");
         assert!(matches!(decode(&[9]), Err(WireError::Version(9))));
         assert!(decode(&[WIRE_VERSION, 0xff]).is_err());
     }
@@ -362,6 +387,12 @@ mod tests {
         ex.request_headers.authorization = Some("Basic Y2Fyb2w6aHVudGVyMg==".into());
         ex.request_headers.api_key = Some("AKIA-secret-key".into());
         ex.request_headers.cookie = Some("sid=cookie-secret".into());
+        ex.response_headers = Some(Headers {
+            location: Some("/cb?code=oauth-code-secret&state=1".into()),
+            ..Default::default()
+        });
+        ex.response_body_prefix =
+            br#"{"access_token":"handed-out-secret","user":{"id":7}}"#.to_vec();
         ex.request_body_prefix = b"user=carol&password=hunter2".to_vec();
         ex.body_credentials = Some(crate::credentials::Credentials {
             user: Some(b"carol".to_vec().into()),
@@ -369,7 +400,7 @@ mod tests {
             graphql: false,
         });
         let mut buf = Vec::new();
-        encode(&ex, 5, false, [1, 2], &mut buf);
+        encode(&ex, 5, Default::default(), [1, 2], &mut buf);
         let text = String::from_utf8_lossy(&buf).to_string();
         for secret in [
             "hunter2",
@@ -377,6 +408,8 @@ mod tests {
             "AKIA-secret-key",
             "cookie-secret",
             "Y2Fyb2w6aHVudGVyMg",
+            "oauth-code-secret",
+            "handed-out-secret",
         ] {
             assert!(!text.contains(secret), "{secret} published");
         }
@@ -386,21 +419,31 @@ mod tests {
             crate::credentials::basic_username(auth).as_deref(),
             Some(&b"carol"[..])
         );
-        assert_eq!(back.uri.as_deref(), Some("/api/login?api_key=REDACTED&x=1"));
+        let uri = back.uri.as_deref().unwrap();
+        assert!(
+            uri.starts_with("/api/login?api_key=") && uri.ends_with("&x=1"),
+            "{uri}"
+        );
         assert!(back.request_body_prefix.is_empty());
+        // The answer keeps its shape: a token is still handed out under its key.
+        let body = String::from_utf8(back.response_body_prefix.clone()).unwrap();
+        assert!(
+            body.starts_with(r#"{"access_token":""#) && body.ends_with(r#"","user":{"id":7}}"#),
+            "{body}"
+        );
         let c = back.body_credentials.as_ref().unwrap();
         assert!(c.password && c.user.as_deref() != Some(&b"carol"[..]));
         assert_eq!(back.request_headers.cookie.as_deref(), Some(""));
         // The same API key on another sensor with the same salt: the same text.
         let mut again = Vec::new();
-        encode(&ex, 5, false, [1, 2], &mut again);
+        encode(&ex, 5, Default::default(), [1, 2], &mut again);
         assert_eq!(
             decode(&again).unwrap().1.request_headers.api_key,
             back.request_headers.api_key
         );
         // A JWT keeps its header and claims, its signature sealed.
         ex.request_headers.authorization = Some(format!("Bearer {jwt}").into());
-        encode(&ex, 5, false, [1, 2], &mut buf);
+        encode(&ex, 5, Default::default(), [1, 2], &mut buf);
         let (_, back) = decode(&buf).unwrap();
         let auth = back.request_headers.authorization.unwrap();
         assert!(
@@ -408,13 +451,28 @@ mod tests {
             "{auth}"
         );
         assert!(!auth.contains("c2lnbmF0dXJl"));
-        // With cookie keying the cookie's values are sealed, its names kept.
-        encode(&ex, 5, true, [1, 2], &mut buf);
-        let (_, back) = decode(&buf).unwrap();
-        let cookie = back.request_headers.cookie.unwrap();
-        assert!(
-            cookie.starts_with("sid=") && !cookie.contains("cookie-secret"),
-            "{cookie}"
-        );
+        assert_eq!(back.request_headers.cookie.as_deref(), Some(""));
+        // Whatever clients are keyed by, the detector keys and names them as the
+        // sensor did, and sees the same principal.
+        for mode in ["ip", "api_key", "bearer", "basic", "cookie:sid"] {
+            let cfg = crate::identity::IdentityConfig {
+                mode: mode.parse().unwrap(),
+                salt: [1, 2],
+                ..Default::default()
+            };
+            for auth in [format!("Bearer {jwt}"), "Basic Y2Fyb2w6aHVudGVyMg==".into()] {
+                ex.request_headers.authorization = Some(auth.into());
+                let ip = ex.client_ip;
+                let id = crate::identity::client_id(&ex, ip, &cfg);
+                let principals = crate::identity::Sealed::of(&ex, id, &cfg);
+                encode(&ex, 5, principals, [1, 2], &mut buf);
+                let (_, back) = decode(&buf).unwrap();
+                assert_eq!(crate::identity::client_id(&back, ip, &cfg), id, "{mode}");
+                assert_eq!(
+                    crate::identity::principal(&back, [1, 2]),
+                    crate::identity::principal(&ex, [1, 2])
+                );
+            }
+        }
     }
 }

@@ -185,7 +185,7 @@ fn session(version: u16, cipher: u16, not_after: i64, sans: &[&str]) -> Session 
             sans: sans.iter().map(|s| s.to_string()).collect(),
             not_before: 0,
             not_after,
-            key_type: "rsa",
+            key_type: "rsa".into(),
             key_bits: 2048,
             signature_algorithm: String::new(),
             sha1: String::new(),

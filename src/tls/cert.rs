@@ -14,7 +14,7 @@ pub const MAX_SANS: usize = 64;
 const MAX_NAME: usize = 512;
 
 /// One certificate of the server's chain.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Certificate {
     /// RFC 4514-like `C=US, O=..., CN=...` as Suricata writes `subject`.
     pub subject: String,
@@ -27,7 +27,7 @@ pub struct Certificate {
     pub not_before: i64,
     pub not_after: i64,
     /// `rsa`, `ecdsa`, `ed25519`, `dsa`... (Zeek's `key_alg` names `rsaEncryption`).
-    pub key_type: &'static str,
+    pub key_type: std::borrow::Cow<'static, str>,
     pub key_bits: u32,
     /// The signature algorithm's name (`sha256WithRSAEncryption`) or OID.
     pub signature_algorithm: String,
@@ -118,7 +118,7 @@ pub fn parse(der: &[u8]) -> Option<Certificate> {
         sans,
         not_before: x.validity().not_before.timestamp(),
         not_after: x.validity().not_after.timestamp(),
-        key_type,
+        key_type: key_type.into(),
         key_bits: u32::try_from(key_bits).unwrap_or(u32::MAX),
         signature_algorithm,
         sha1: hex_pairs(&sha1.digest().bytes(), false, true),

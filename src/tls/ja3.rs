@@ -14,7 +14,7 @@
 use md5::{Digest, Md5};
 
 /// A JA3 or JA3S: the string and its MD5.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Ja3 {
     pub string: String,
     /// MD5 of `string`, lower-case hex (ASCII).

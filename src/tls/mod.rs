@@ -51,7 +51,7 @@ pub fn starts_client_hello(p: &[u8]) -> bool {
 }
 
 /// How a TLS connection's handshake ended, as far as the sensor could see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     /// Both sides switched to encrypted records after the hellos.
     Established,
@@ -92,7 +92,7 @@ impl Outcome {
 }
 
 /// What the client offered (its ClientHello; GREASE values left out everywhere).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ClientHello {
     /// The hello's own (legacy) version field.
     pub legacy_version: u16,
@@ -138,7 +138,7 @@ impl ClientHello {
 }
 
 /// What the server chose (its ServerHello).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ServerHello {
     /// The negotiated version: supported_versions (TLS 1.3) else the hello's field.
     pub version: u16,
@@ -159,7 +159,7 @@ pub struct ServerHello {
 }
 
 /// One TLS connection's handshake as seen, finished into its record.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     /// First byte of the ClientHello.
     pub start: Nanos,
@@ -194,7 +194,7 @@ pub struct Session {
 
 /// The encrypted part of a connection read without keys, from the end of its
 /// handshake to its close: TCP payload bytes and segments with data per direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Closed {
     /// The connection's ClientHello and its last packet.
     pub start: Nanos,
@@ -206,7 +206,7 @@ pub struct Closed {
 }
 
 /// A TLS alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Alert {
     pub from_client: bool,
     pub level: u8,

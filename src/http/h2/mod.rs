@@ -958,6 +958,7 @@ impl Connection {
             decrypted: false,
             h2: Some(Box::new(info)),
             sensitive: s.sensitive.finish(!s.incomplete && s.response_done),
+            sealed: None,
         });
     }
 }
