@@ -309,6 +309,7 @@ fn two_detectors_write_exactly_the_alerts_of_one_process() {
         written.iter().all(|n| *n > 0),
         "alerts per shard: {written:?}"
     );
+    no_secret_in_the_stream(&server.dir, &["posture", "attacks", "graphql"]);
 
     // A detector without --until-idle runs until SIGINT and exits 0. Shard 1 alone
     // replays the stream: shard 2's epoch contributions are already in it.
