@@ -484,7 +484,11 @@ fn explain(e: &async_nats::ConnectError, tls: bool) -> String {
         _ if text.contains("InvalidContentType") || text.contains("corrupt message") => {
             " (is the server speaking TLS?)"
         }
-        _ if tls && (text.contains("reset by peer") || text.contains("unexpected end of file")) => {
+        _ if tls
+            && ["reset by peer", "unexpected end of file", "Broken pipe"]
+                .iter()
+                .any(|w| text.contains(w)) =>
+        {
             " (the server closed the TLS connection: a server that verifies clients needs --nats-tls-cert and --nats-tls-key, signed by a CA it trusts)"
         }
         K::Tls => " (check --nats-tls-ca, --nats-tls-cert and --nats-tls-key)",
