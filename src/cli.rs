@@ -315,7 +315,7 @@ pub const OPTIONS: &[Opt] = &[
         Some("URL"),
         Nothing,
         NATS,
-        "nats://HOST:PORT: run stage 1 only (decode, flows, HTTP) and publish every exchange to a JetStream stream (created if missing) for 'apiwatch detect' processes; no alerts here",
+        "nats://HOST:PORT (tls://HOST:PORT: TLS required; comma-separated for a cluster): run stage 1 only (decode, flows, HTTP) and publish every exchange to a JetStream stream (created if missing) for 'apiwatch detect' processes; no alerts here",
     ),
     opt(
         None,
@@ -339,7 +339,7 @@ pub const OPTIONS: &[Opt] = &[
         Some("URL"),
         Nothing,
         NATS,
-        "apiwatch detect: the NATS server whose stream the sensors publish to",
+        "apiwatch detect: the NATS server whose stream the sensors publish to (nats:// or tls://, as --publish)",
     ),
     opt(
         None,
@@ -379,7 +379,39 @@ pub const OPTIONS: &[Opt] = &[
         Some("FILE"),
         File,
         NATS,
-        "a NATS credentials file (user JWT and NKey seed) to connect with",
+        "a NATS credentials file (user JWT and NKey seed) to connect with; not readable by all users",
+    ),
+    opt(
+        None,
+        "nats-nkey",
+        Some("FILE"),
+        File,
+        NATS,
+        "authenticate with the user NKey whose seed (SU...) FILE holds, for a server that lists the user's public key; not readable by all users (a user and password or token go in the URL, user:pass@HOST, with a warning: ps shows them)",
+    ),
+    opt(
+        None,
+        "nats-tls-ca",
+        Some("FILE"),
+        File,
+        NATS,
+        "PEM CA certificates to verify the NATS server's certificate with, instead of the system's roots; makes TLS required even with a nats:// URL (tls:// always requires it)",
+    ),
+    opt(
+        None,
+        "nats-tls-cert",
+        Some("FILE"),
+        File,
+        NATS,
+        "PEM client certificate (chain) for servers that verify clients (mutual TLS), with --nats-tls-key; makes TLS required",
+    ),
+    opt(
+        None,
+        "nats-tls-key",
+        Some("FILE"),
+        File,
+        NATS,
+        "PEM private key of --nats-tls-cert; not readable by all users",
     ),
     opt(Some('h'), "help", None, Nothing, LOG, "this help"),
     opt(Some('V'), "version", None, Nothing, LOG, "version"),
@@ -635,6 +667,10 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
             Long("nats-stream") => nats.stream = Some(string_value(&mut p)?),
             Long("nats-subject") => nats.subject = Some(string_value(&mut p)?),
             Long("nats-creds") => nats.creds = Some(string_value(&mut p)?.into()),
+            Long("nats-nkey") => nats.nkey = Some(string_value(&mut p)?.into()),
+            Long("nats-tls-ca") => nats.tls.ca = Some(string_value(&mut p)?.into()),
+            Long("nats-tls-cert") => nats.tls.cert = Some(string_value(&mut p)?.into()),
+            Long("nats-tls-key") => nats.tls.key = Some(string_value(&mut p)?.into()),
             Short('h') | Long("help") => return Ok(Command::Print(usage())),
             Long("log.level") => {
                 a.log_level = Some(crate::logging::parse_level(&string_value(&mut p)?)?)
@@ -676,6 +712,10 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
         || nats.stream.is_some()
         || nats.subject.is_some()
         || nats.creds.is_some()
+        || nats.nkey.is_some()
+        || nats.tls.ca.is_some()
+        || nats.tls.cert.is_some()
+        || nats.tls.key.is_some()
     {
         return Err("--partitions, --publish-buffer and --nats-* need --publish URL".into());
     }
@@ -726,6 +766,8 @@ struct Nats {
     stream: Option<String>,
     subject: Option<String>,
     creds: Option<std::path::PathBuf>,
+    nkey: Option<std::path::PathBuf>,
+    tls: crate::nats::TlsOptions,
 }
 
 impl Nats {
@@ -734,7 +776,10 @@ impl Nats {
             .split(',')
             .all(|u| u.starts_with("nats://") || u.starts_with("tls://") || !u.contains("://"))
         {
-            return Err(format!("'{url}' is not a NATS URL (nats://HOST:PORT)"));
+            let shown = crate::nats::NatsOptions::new(url).shown_url();
+            return Err(format!(
+                "'{shown}' is not a NATS URL (nats://HOST:PORT or tls://HOST:PORT)"
+            ));
         }
         let mut o = crate::nats::NatsOptions::new(url);
         if let Some(s) = &self.stream {
@@ -751,6 +796,11 @@ impl Nats {
             o.prefix = s.clone();
         }
         o.creds = self.creds.clone();
+        o.nkey = self.nkey.clone();
+        o.tls = self.tls.clone();
+        // Files are read and checked now: a missing key or a malformed seed is a
+        // usage error (exit 2), not a failure at the first connection.
+        o.check()?;
         Ok(o)
     }
 }

@@ -39,7 +39,11 @@ _apiwatch() {
         --nats-stream) COMPREPLY=(); return ;;
         --nats-subject) COMPREPLY=(); return ;;
         --nats-creds) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --nats-nkey) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --nats-tls-ca) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --nats-tls-cert) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --nats-tls-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
-    COMPREPLY=($(compgen -W "--read -r --interface -i --replay-speed --workers --exchanges --exchanges-format --alerts --endpoints --openmetrics-out --quiet -q --openapi --tls-keylog --learning-period --memory-limit --config -c --test-config -T --ring-size --block-timeout --user --capture-backend --web.listen-address --web.systemd-socket --web.telemetry-path --web.config.file --web.max-connections --web.linger --log.level --log.format --build-info --generate-man --completions --publish --partitions --publish-buffer --from --shard --until-idle --nats-stream --nats-subject --nats-creds --help -h --version -V" -- "$cur"))
+    COMPREPLY=($(compgen -W "--read -r --interface -i --replay-speed --workers --exchanges --exchanges-format --alerts --endpoints --openmetrics-out --quiet -q --openapi --tls-keylog --learning-period --memory-limit --config -c --test-config -T --ring-size --block-timeout --user --capture-backend --web.listen-address --web.systemd-socket --web.telemetry-path --web.config.file --web.max-connections --web.linger --log.level --log.format --build-info --generate-man --completions --publish --partitions --publish-buffer --from --shard --until-idle --nats-stream --nats-subject --nats-creds --nats-nkey --nats-tls-ca --nats-tls-cert --nats-tls-key --help -h --version -V" -- "$cur"))
 }
 complete -F _apiwatch apiwatch
