@@ -359,6 +359,14 @@ pub const OPTIONS: &[Opt] = &[
     ),
     opt(
         None,
+        "max-lateness",
+        Some("DURATION"),
+        Nothing,
+        NATS,
+        "apiwatch detect: several sensors' exchanges are merged on packet time; one sensor's wait at most DURATION of packet time for the others' (default 2s; later ones are judged as they come and counted)",
+    ),
+    opt(
+        None,
         "nats-stream",
         Some("NAME"),
         Nothing,
@@ -642,6 +650,17 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
                     _ => return Err(format!("--until-idle: '{v}' is not a duration (e.g. 2s)")),
                 }
             }
+            Long("max-lateness") => {
+                let v = string_value(&mut p)?;
+                match parse_duration(&v) {
+                    Some(d) if d <= 3_600_000_000_000 => nats.max_lateness = Some(d),
+                    _ => {
+                        return Err(format!(
+                            "--max-lateness: '{v}' is not a duration up to 1h (e.g. 2s)"
+                        ));
+                    }
+                }
+            }
             Long("partitions") => {
                 let v = string_value(&mut p)?;
                 match v.parse::<u32>() {
@@ -697,8 +716,14 @@ pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Command, String> {
     if detect_mode {
         return detect_args(a, sensor, nats, &positional);
     }
-    if nats.from.is_some() || nats.shard.is_some() || nats.until_idle.is_some() {
-        return Err("--from, --shard and --until-idle are for 'apiwatch detect'".into());
+    if nats.from.is_some()
+        || nats.shard.is_some()
+        || nats.until_idle.is_some()
+        || nats.max_lateness.is_some()
+    {
+        return Err(
+            "--from, --shard, --until-idle and --max-lateness are for 'apiwatch detect'".into(),
+        );
     }
     if let Some(url) = nats.publish.take() {
         sensor.publish = Some(crate::nats::PublishOptions {
@@ -761,6 +786,7 @@ struct Nats {
     from: Option<String>,
     shard: Option<(u32, u32)>,
     until_idle: Option<std::time::Duration>,
+    max_lateness: Option<crate::time::Nanos>,
     partitions: Option<u32>,
     buffer: Option<usize>,
     stream: Option<String>,
@@ -836,6 +862,7 @@ fn detect_args(
         shard,
         alerts: sensor.alerts.clone(),
         until_idle: nats.until_idle,
+        max_lateness: nats.max_lateness.unwrap_or(2_000_000_000),
         endpoints: sensor.endpoints.clone(),
     });
     a.sensor = sensor;

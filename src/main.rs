@@ -146,13 +146,16 @@ fn main() -> ExitCode {
                             ("judged", Value::from(r.judged)),
                             ("alerts", Value::from(r.alerts)),
                             ("unreadable", Value::from(r.unreadable)),
+                            ("late", Value::from(r.late)),
+                            ("rewritten", Value::from(r.rewritten)),
                             ("interrupted", Value::from(r.interrupted.unwrap_or("no"))),
                         ],
                     );
                 }
                 ExitCode::SUCCESS
             }
-            Err(msg) => fail(msg, 1),
+            Err(e @ apiwatch::nats::DetectError::Usage(_)) => fail(e, 2),
+            Err(e) => fail(e, 1),
         };
     }
     match sensor::run(&args.sensor) {

@@ -36,6 +36,7 @@ _apiwatch() {
         --from) COMPREPLY=(); return ;;
         --shard) COMPREPLY=(); return ;;
         --until-idle) COMPREPLY=(); return ;;
+        --max-lateness) COMPREPLY=(); return ;;
         --nats-stream) COMPREPLY=(); return ;;
         --nats-subject) COMPREPLY=(); return ;;
         --nats-creds) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -44,6 +45,6 @@ _apiwatch() {
         --nats-tls-cert) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --nats-tls-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
-    COMPREPLY=($(compgen -W "--read -r --interface -i --replay-speed --workers --exchanges --exchanges-format --alerts --endpoints --openmetrics-out --quiet -q --openapi --tls-keylog --learning-period --memory-limit --config -c --test-config -T --ring-size --block-timeout --user --capture-backend --web.listen-address --web.systemd-socket --web.telemetry-path --web.config.file --web.max-connections --web.linger --log.level --log.format --build-info --generate-man --completions --publish --partitions --publish-buffer --from --shard --until-idle --nats-stream --nats-subject --nats-creds --nats-nkey --nats-tls-ca --nats-tls-cert --nats-tls-key --help -h --version -V" -- "$cur"))
+    COMPREPLY=($(compgen -W "--read -r --interface -i --replay-speed --workers --exchanges --exchanges-format --alerts --endpoints --openmetrics-out --quiet -q --openapi --tls-keylog --learning-period --memory-limit --config -c --test-config -T --ring-size --block-timeout --user --capture-backend --web.listen-address --web.systemd-socket --web.telemetry-path --web.config.file --web.max-connections --web.linger --log.level --log.format --build-info --generate-man --completions --publish --partitions --publish-buffer --from --shard --until-idle --max-lateness --nats-stream --nats-subject --nats-creds --nats-nkey --nats-tls-ca --nats-tls-cert --nats-tls-key --help -h --version -V" -- "$cur"))
 }
 complete -F _apiwatch apiwatch

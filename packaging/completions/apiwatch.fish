@@ -36,6 +36,7 @@ complete -c apiwatch -l publish-buffer -x -d 'with --publish: exchanges buffered
 complete -c apiwatch -l from -x -d 'apiwatch detect: the NATS server whose stream the sensors publish to (nats:// or tls://, as --publish)'
 complete -c apiwatch -l shard -x -d 'apiwatch detect: judge the clients of shard K of N (every detector follows the whole stream for the global half; shard 1 writes the global alerts)'
 complete -c apiwatch -l until-idle -x -d 'apiwatch detect: exit once the stream is drained and nothing new came for DURATION (default: run until SIGINT/SIGTERM)'
+complete -c apiwatch -l max-lateness -x -d 'apiwatch detect: several sensors\' exchanges are merged on packet time; one sensor\'s wait at most DURATION of packet time for the others\' (default 2s; later ones are judged as they come and counted)'
 complete -c apiwatch -l nats-stream -x -d 'the JetStream stream (default APIWATCH)'
 complete -c apiwatch -l nats-subject -x -d 'subjects are PREFIX.exchanges.PARTITION and PREFIX.epochs.SHARD (default apiwatch)'
 complete -c apiwatch -l nats-creds -r -F -d 'a NATS credentials file (user JWT and NKey seed) to connect with; not readable by all users'

@@ -1,6 +1,7 @@
 //! `apiwatch detect`: stage 2 for one shard of the clients, read from the stream.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +10,8 @@ use async_nats::jetstream;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{NatsOptions, connect, decode, shard_of, stream};
+use super::merge::{Merger, Record};
+use super::{Decoded, NatsOptions, connect, decode, shard_of, stream};
 use crate::detect::burst::Contribution;
 use crate::detect::{Alert, DetectConfig, Engine};
 use crate::export::alert_log::AlertLog;
@@ -30,6 +32,9 @@ pub struct DetectOptions {
     pub until_idle: Option<Duration>,
     /// `--endpoints`: the inventory written at the end.
     pub endpoints: Option<PathBuf>,
+    /// `--max-lateness`: how far (packet time) one sensor's records wait for the
+    /// others' before they are judged.
+    pub max_lateness: Nanos,
 }
 
 /// What a detector did.
@@ -41,6 +46,11 @@ pub struct DetectReport {
     pub alerts: u64,
     /// Records this build cannot read.
     pub unreadable: u64,
+    /// Records that came more than `--max-lateness` after others they should have
+    /// preceded (judged as they came).
+    pub late: u64,
+    /// Alerts not written again after a restart (written before it).
+    pub rewritten: u64,
     pub interrupted: Option<&'static str>,
 }
 
@@ -141,9 +151,256 @@ impl Epochs {
     }
 }
 
+/// A detector's progress, kept in its state file (`[detect] state_file`): how many
+/// records it released and judged, how long its alert log was once their alerts
+/// were written, and the stream sequence it acknowledged. A restarted detector
+/// rebuilds what it learned by reading the stream again from its first message
+/// (the same records in the same order give the same state), writes no alert for
+/// the records it had judged, and cuts its alert log back to that length, so that
+/// alerts written after the last save are written once, again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Progress {
+    stream: String,
+    prefix: String,
+    shard: String,
+    released: u64,
+    alerts_bytes: u64,
+    acked: u64,
+}
+
+/// The state file's layout: named, so a single process's snapshot is not taken
+/// for a detector's progress (or the other way round).
+#[derive(Serialize, Deserialize)]
+struct ProgressFile {
+    apiwatch_detect: Progress,
+}
+
+impl Progress {
+    /// What the file says, when it exists and belongs to this stream and shard.
+    fn load(path: &std::path::Path, want: &Progress) -> Result<Option<Progress>, DetectError> {
+        let text = match std::fs::read(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(DetectError::Runtime(format!("{}: {e}", path.display()))),
+        };
+        let p = serde_json::from_slice::<ProgressFile>(&text)
+            .map_err(|_| {
+                DetectError::Usage(format!(
+                    "{}: not an 'apiwatch detect' state file (a single process's snapshot? give each detector its own state_file)",
+                    path.display()
+                ))
+            })?
+            .apiwatch_detect;
+        if (&p.stream, &p.prefix, &p.shard) != (&want.stream, &want.prefix, &want.shard) {
+            return Err(DetectError::Usage(format!(
+                "{}: the state of stream {} ({}) shard {}, not of stream {} ({}) shard {}",
+                path.display(),
+                p.stream,
+                p.prefix,
+                p.shard,
+                want.stream,
+                want.prefix,
+                want.shard
+            )));
+        }
+        Ok(Some(p))
+    }
+
+    fn save(&self, path: &std::path::Path) -> Result<(), DetectError> {
+        let file = ProgressFile {
+            apiwatch_detect: self.clone(),
+        };
+        crate::durable::write_atomic(path, |w| {
+            serde_json::to_writer(&mut *w, &file).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")
+        })
+        .map_err(|e| DetectError::Runtime(format!("{}: cannot save: {e}", path.display())))
+    }
+}
+
+/// Why a detector stopped with an error: bad options (exit 2) or a failure while
+/// running (exit 1).
+#[derive(Debug)]
+pub enum DetectError {
+    Usage(String),
+    Runtime(String),
+}
+
+impl std::fmt::Display for DetectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DetectError::Usage(m) | DetectError::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for DetectError {
+    fn from(m: String) -> Self {
+        DetectError::Runtime(m)
+    }
+}
+
+/// Saves the progress at least this often (wall time) while records flow...
+const SAVE_EVERY: Duration = Duration::from_millis(500);
+/// ...and at least every this many records.
+const SAVE_RECORDS: u64 = 20_000;
+
+/// Released records judged for shard K of N and their alerts written.
+struct Judge {
+    engine: Engine,
+    alerts: AlertLog,
+    /// The alert log's file when it is one (its length is the progress; fsync'd
+    /// before the progress is saved).
+    file: Option<std::fs::File>,
+    fired: Vec<Alert>,
+    shard: (u32, u32),
+    /// Records released so far, and up to which of them alerts were written
+    /// before a restart.
+    released: u64,
+    written_before: u64,
+    report: DetectReport,
+}
+
+impl Judge {
+    /// One released record: the global half for every exchange, the per-client half
+    /// for this shard's clients, TLS records on shard 1.
+    fn record(&mut self, r: Record) -> Result<(), DetectError> {
+        let (k, n) = self.shard;
+        let ex = r.ex;
+        self.released += 1;
+        self.report.exchanges += 1;
+        if ex.tls.is_some() {
+            // A TLS connection's record: posture's TLS findings are global and the
+            // encrypted-traffic detector keeps its own per-client state, so shard 1
+            // judges them all, as one process does.
+            if k == 1 {
+                self.engine.encrypted(&ex, &mut self.fired);
+            }
+            return self.write();
+        }
+        let mine = shard_of(r.meta.partition, n) == k;
+        let Some(mut routed) = self.engine.route(&ex, &mut self.fired) else {
+            return self.write();
+        };
+        // Posture findings are global: shard 1 works them out and writes them.
+        let posture = if k == 1 && crate::posture::may_find(&ex, routed.has_query()) {
+            self.engine
+                .posture(&ex, Some((routed.endpoint(), routed.query(&ex))))
+        } else {
+            Vec::new()
+        };
+        if mine {
+            self.report.judged += 1;
+            let global = routed.take_global();
+            self.engine
+                .judge(routed, std::borrow::Cow::Borrowed(&*ex), &mut self.fired);
+            if k == 1 {
+                self.fired.extend(global.into_iter().flatten());
+            }
+        } else if k == 1 {
+            self.fired
+                .extend(routed.take_global().into_iter().flatten());
+        }
+        if !posture.is_empty() {
+            self.engine.raise(posture, &mut self.fired);
+        }
+        self.write()
+    }
+
+    /// Writes what fired, unless it was written before a restart.
+    fn write(&mut self) -> Result<(), DetectError> {
+        let again = self.released <= self.written_before;
+        for a in self.fired.drain(..) {
+            if again {
+                self.report.rewritten += 1;
+                continue;
+            }
+            self.engine.count(&a);
+            self.report.alerts += 1;
+            self.alerts
+                .write(&a)
+                .map_err(|e| format!("cannot write alerts: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The alert log on disk (fsync'd): its length in bytes.
+    fn sync(&mut self) -> Result<u64, DetectError> {
+        self.alerts
+            .flush()
+            .map_err(|e| format!("cannot write alerts: {e}"))?;
+        let Some(f) = &self.file else { return Ok(0) };
+        f.sync_data()
+            .and_then(|_| f.metadata())
+            .map(|m| m.len())
+            .map_err(|e| DetectError::Runtime(format!("cannot write alerts: {e}")))
+    }
+}
+
+/// Opens the alert log: stdout, or a file cut back to `keep` bytes (what a
+/// restarted detector had written when it last saved its progress) and appended to.
+fn open_alerts(
+    path: Option<&str>,
+    keep: u64,
+) -> Result<(AlertLog, Option<std::fs::File>), DetectError> {
+    let path = path.unwrap_or("-");
+    if path == "-" {
+        return Ok((AlertLog::new(Box::new(std::io::stdout()), None), None));
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| DetectError::Usage(format!("{path}: cannot open the alert log: {e}")))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len < keep {
+        tracing::warn!(
+            path,
+            len,
+            keep,
+            "The alert log is shorter than the state file says (rotated or cut?): appending after it"
+        );
+    } else {
+        f.set_len(keep)
+            .map_err(|e| DetectError::Runtime(format!("{path}: cannot cut the alert log: {e}")))?;
+    }
+    let sync = f
+        .try_clone()
+        .map_err(|e| DetectError::Runtime(format!("{path}: {e}")))?;
+    Ok((AlertLog::new(Box::new(f), None), Some(sync)))
+}
+
+/// The durable consumer of shard K of N: its name (one per stream, subject prefix
+/// and shard) and configuration, reading every exchange and clock record from the
+/// stream's first message, acknowledged (all up to one) after their alerts are
+/// written.
+fn durable(o: &DetectOptions) -> jetstream::consumer::pull::Config {
+    let (k, n) = o.shard;
+    let clean: String = o
+        .nats
+        .prefix
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    jetstream::consumer::pull::Config {
+        durable_name: Some(format!("apiwatch_{clean}_{k}_of_{n}")),
+        description: Some(format!("apiwatch detect --shard {k}/{n}")),
+        filter_subject: format!("{}.exchanges.>", o.nats.prefix),
+        deliver_policy: jetstream::consumer::DeliverPolicy::All,
+        ack_policy: jetstream::consumer::AckPolicy::All,
+        // Acknowledged at each save (at most 20,000 records apart): never
+        // redelivered meanwhile.
+        ack_wait: Duration::from_secs(600),
+        max_ack_pending: 1 << 20,
+        ..Default::default()
+    }
+}
+
 /// Runs stage 2 for shard K of N until the input is drained (`--until-idle`) or a
 /// signal stops it.
-pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, String> {
+pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, DetectError> {
     let rt = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -156,35 +413,51 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Stri
     // below lives (and is dropped) inside the runtime's context.
     let _context = rt.enter();
     let (k, n) = o.shard;
-    let ordered = |filter: String| jetstream::consumer::pull::OrderedConfig {
-        filter_subject: filter,
-        deliver_policy: jetstream::consumer::DeliverPolicy::All,
+    let state_file = cfg.state_file.clone();
+    let mut progress = Progress {
+        stream: o.nats.stream.clone(),
+        prefix: o.nats.prefix.clone(),
+        shard: format!("{k}/{n}"),
         ..Default::default()
     };
-    let (js, mut exchanges, epochs) = rt.block_on(async {
+    if state_file.is_some() && o.alerts.as_deref().is_none_or(|p| p == "-") {
+        return Err(DetectError::Usage(
+            "apiwatch detect with a state file needs --alerts FILE (a restart cuts the alert log back to what its state file records)".into(),
+        ));
+    }
+    let restored = match &state_file {
+        Some(path) => Progress::load(path, &progress)?,
+        None => None,
+    };
+    let (js, mut exchanges, epochs, mut pending) = rt.block_on(async {
         let client = connect(&o.nats).await?;
         let js = jetstream::new(client);
         let s = stream(&js, &o.nats).await?;
         let err = |e: &dyn std::fmt::Display| format!("{}: cannot consume: {e}", o.nats.stream);
-        let ex = s
-            .create_consumer(ordered(format!("{}.exchanges.>", o.nats.prefix)))
-            .await
-            .map_err(|e| err(&e))?
-            .messages()
-            .await
-            .map_err(|e| err(&e))?;
+        // Read from the first message again: what was learned is rebuilt from it.
+        let config = durable(o);
+        let name = config.durable_name.clone().unwrap_or_default();
+        let _ = s.delete_consumer(&name).await;
+        let mut consumer = s.create_consumer(config).await.map_err(|e| err(&e))?;
+        let pending = consumer.info().await.map_or(u64::MAX, |i| i.num_pending);
+        let ex = consumer.messages().await.map_err(|e| err(&e))?;
         let ep = s
-            .create_consumer(ordered(format!("{}.epochs.>", o.nats.prefix)))
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: format!("{}.epochs.>", o.nats.prefix),
+                deliver_policy: jetstream::consumer::DeliverPolicy::All,
+                ..Default::default()
+            })
             .await
             .map_err(|e| err(&e))?
             .messages()
             .await
             .map_err(|e| err(&e))?;
-        Ok::<_, String>((js, ex, ep))
+        Ok::<_, String>((js, ex, ep, pending))
     })?;
-    let out = crate::sensor::open_output(o.alerts.as_deref().unwrap_or("-"), "alerts", None)
-        .map_err(|e| e.to_string())?;
-    let mut alerts = AlertLog::new(out, None);
+    let (alerts, file) = open_alerts(
+        o.alerts.as_deref(),
+        restored.as_ref().map_or(0, |p| p.alerts_bytes),
+    )?;
     let mut engine = Engine::new(cfg);
     if n > 1 {
         let mut epochs = Epochs {
@@ -197,28 +470,62 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Stri
         };
         engine.share_epochs(Box::new(move |epoch, mine| epochs.exchange(epoch, mine)));
     }
+    let mut judge = Judge {
+        engine,
+        alerts,
+        file,
+        fired: Vec::new(),
+        shard: o.shard,
+        released: 0,
+        written_before: restored.as_ref().map_or(0, |p| p.released),
+        report: DetectReport::default(),
+    };
+    if let Some(p) = &restored {
+        tracing::info!(
+            released = p.released,
+            alerts_bytes = p.alerts_bytes,
+            "Restarting: the stream is read again from its start, alerts written before are not written again"
+        );
+    }
     crate::signals::install();
-    let mut report = DetectReport::default();
-    let mut fired: Vec<Alert> = Vec::new();
+    let mut merger = Merger::new(o.max_lateness);
+    // Read but not yet acknowledged: (stream sequence, acknowledger).
+    let mut unacked: VecDeque<(u64, async_nats::jetstream::message::Acker)> = VecDeque::new();
+    let mut last_read = 0u64;
     let mut last = Instant::now();
-    let mut pending = u64::MAX;
-    let write = |fired: &mut Vec<Alert>,
-                 engine: &mut Engine,
-                 alerts: &mut AlertLog,
-                 report: &mut DetectReport|
-     -> Result<(), String> {
-        for a in fired.drain(..) {
-            engine.count(&a);
-            report.alerts += 1;
-            alerts
-                .write(&a)
-                .map_err(|e| format!("cannot write alerts: {e}"))?;
+    let mut saved_at = Instant::now();
+    let mut saved_released = 0u64;
+    let mut save = |judge: &mut Judge,
+                    merger: &Merger,
+                    unacked: &mut VecDeque<(u64, async_nats::jetstream::message::Acker)>,
+                    last_read: u64|
+     -> Result<(), DetectError> {
+        let bytes = judge.sync()?;
+        // Everything before the oldest record still waiting has been judged.
+        let floor = merger
+            .oldest_waiting()
+            .map_or(last_read, |s| s.saturating_sub(1));
+        let mut ack = None;
+        while unacked.front().is_some_and(|(s, _)| *s <= floor) {
+            ack = unacked.pop_front();
+        }
+        if let Some(path) = &state_file {
+            progress.released = judge.released;
+            progress.alerts_bytes = bytes;
+            progress.acked = ack.as_ref().map_or(progress.acked, |(s, _)| *s);
+            progress.save(path)?;
+        }
+        if let Some((seq, acker)) = ack {
+            let acked = rt.block_on(async { acker.ack().await });
+            if let Err(err) = acked {
+                tracing::warn!(%err, seq, "Cannot acknowledge to the durable consumer");
+            }
         }
         Ok(())
     };
     loop {
         if crate::signals::stopping() {
-            report.interrupted = crate::signals::stopped_by();
+            judge.report.interrupted = crate::signals::stopped_by();
             break;
         }
         let next = rt.block_on(async {
@@ -232,6 +539,11 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Stri
             }
             Ok(None) => break,
             Err(_) => {
+                if saved_released != judge.released {
+                    save(&mut judge, &merger, &mut unacked, last_read)?;
+                    saved_released = judge.released;
+                    saved_at = Instant::now();
+                }
                 if o.until_idle
                     .is_some_and(|d| pending == 0 && last.elapsed() >= d)
                 {
@@ -241,61 +553,45 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Stri
             }
         };
         last = Instant::now();
-        pending = m.info().map_or(u64::MAX, |i| i.pending);
-        let (partition, ex) = match decode(&m.payload) {
-            Ok(x) => x,
+        let info = m.info().ok().map(|i| (i.pending, i.stream_sequence));
+        let seq = info.map_or(last_read + 1, |i| i.1);
+        pending = info.map_or(u64::MAX, |i| i.0);
+        last_read = seq;
+        let (message, acker) = m.split();
+        unacked.push_back((seq, acker));
+        match decode(&message.payload) {
+            Ok(Decoded::Exchange(meta, ex)) => merger.push(Record { seq, meta, ex }),
+            Ok(Decoded::Clock(meta)) => merger.clock(meta.sensor, meta.emitted),
             Err(err) => {
-                report.unreadable += 1;
-                if report.unreadable == 1 {
-                    tracing::warn!(%err, subject = %m.subject, "Skipping a record this build cannot read");
+                judge.report.unreadable += 1;
+                if judge.report.unreadable == 1 {
+                    tracing::warn!(%err, subject = %message.subject, "Skipping a record this build cannot read");
                 }
-                continue;
             }
-        };
-        report.exchanges += 1;
-        if ex.tls.is_some() {
-            // A TLS connection's record: posture's TLS findings are global and the
-            // encrypted-traffic detector keeps its own per-client state, so shard 1
-            // judges them all, as one process does.
-            if k == 1 {
-                engine.encrypted(&ex, &mut fired);
-                write(&mut fired, &mut engine, &mut alerts, &mut report)?;
-            }
-            continue;
         }
-        let mine = shard_of(partition, n) == k;
-        let Some(mut r) = engine.route(&ex, &mut fired) else {
-            write(&mut fired, &mut engine, &mut alerts, &mut report)?;
-            continue;
-        };
-        // Posture findings are global: shard 1 works them out and writes them.
-        let posture = if k == 1 && crate::posture::may_find(&ex, r.has_query()) {
-            engine.posture(&ex, Some((r.endpoint(), r.query(&ex))))
-        } else {
-            Vec::new()
-        };
-        if mine {
-            report.judged += 1;
-            let global = r.take_global();
-            engine.judge(r, std::borrow::Cow::Borrowed(&ex), &mut fired);
-            if k == 1 {
-                fired.extend(global.into_iter().flatten());
-            }
-        } else if k == 1 {
-            fired.extend(r.take_global().into_iter().flatten());
+        while let Some(r) = merger.pop() {
+            judge.record(r)?;
         }
-        if !posture.is_empty() {
-            engine.raise(posture, &mut fired);
+        if judge.released >= saved_released + SAVE_RECORDS || saved_at.elapsed() >= SAVE_EVERY {
+            save(&mut judge, &merger, &mut unacked, last_read)?;
+            saved_released = judge.released;
+            saved_at = Instant::now();
         }
-        write(&mut fired, &mut engine, &mut alerts, &mut report)?;
     }
-    engine.finish(&mut fired);
-    write(&mut fired, &mut engine, &mut alerts, &mut report)?;
-    alerts
-        .flush()
-        .map_err(|e| format!("cannot write alerts: {e}"))?;
+    // Saved before the end's own alerts: a restart cuts them and writes them again
+    // at its own end.
+    save(&mut judge, &merger, &mut unacked, last_read)?;
+    while let Some(r) = merger.take() {
+        judge.record(r)?;
+    }
+    judge.report.late = merger.late;
+    judge.engine.finish(&mut judge.fired);
+    judge.written_before = 0;
+    judge.write()?;
+    judge.sync()?;
     if let Some(path) = &o.endpoints {
-        engine
+        judge
+            .engine
             .inventory_documents(path.is_dir())
             .write(path)
             .map_err(|e| {
@@ -305,5 +601,5 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Stri
                 )
             })?;
     }
-    Ok(report)
+    Ok(judge.report)
 }

@@ -16,12 +16,15 @@
 //!   the others' before applying them in exchange order, as one process would.
 
 mod detect;
+mod merge;
 mod publish;
 mod wire;
 
-pub use detect::{DetectOptions, DetectReport, detect};
+pub use detect::{DetectError, DetectOptions, DetectReport, detect};
 pub use publish::{PublishCounters, Publisher};
-pub use wire::{WIRE_VERSION, WireError, decode, encode};
+pub use wire::{
+    CLOCK_VERSION, Decoded, Meta, WIRE_VERSION, WireError, decode, encode, encode_clock,
+};
 
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};

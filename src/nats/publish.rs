@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use async_nats::jetstream;
 use bytes::Bytes;
 
-use super::{PublishOptions, connect, encode, partition_of, stream};
+use super::{Meta, PublishOptions, connect, encode, partition_of, stream};
 use crate::detect::DetectConfig;
 use crate::http::Exchange;
 use crate::identity;
@@ -69,6 +69,10 @@ pub struct Publisher {
     key: String,
     trusted: Vec<identity::Cidr>,
     identity: identity::IdentityConfig,
+    /// This sensor process's id on every record (random: sensors need no
+    /// coordination), and its packet clock: the largest exchange time published.
+    sensor: u64,
+    emitted: crate::time::Nanos,
 }
 
 impl Publisher {
@@ -104,6 +108,8 @@ impl Publisher {
             key: String::with_capacity(48),
             trusted: detect.trusted_proxies.clone(),
             identity: detect.identity.clone(),
+            sensor: identity::IdentityConfig::random_salt()[0],
+            emitted: 0,
         })
     }
 
@@ -115,7 +121,13 @@ impl Publisher {
         id.write_key(&mut self.key);
         let p = partition_of(&self.key, self.partitions);
         let sealed = identity::Sealed::of(ex, id, &self.identity);
-        encode(ex, p, sealed, self.identity.salt, &mut self.buf);
+        self.emitted = self.emitted.max(ex.ts);
+        let meta = Meta {
+            partition: p,
+            sensor: self.sensor,
+            emitted: self.emitted,
+        };
+        encode(ex, meta, sealed, self.identity.salt, &mut self.buf);
         let msg = (p, Bytes::copy_from_slice(&self.buf));
         let Some(tx) = &self.tx else { return };
         let sent = if self.block {

@@ -10,6 +10,36 @@ use crate::time::Nanos;
 /// The first byte of every published exchange: the record layout below. A
 /// detector refuses (counts and skips) any other.
 pub const WIRE_VERSION: u8 = 2;
+/// The first byte of a sensor's clock record ([`encode_clock`]): no exchange, only
+/// how far its packet time has gone, so detectors merging several sensors need
+/// not wait on a quiet one.
+pub const CLOCK_VERSION: u8 = 0x82;
+
+/// Where a record comes from and where it sorts: its partition, the sensor that
+/// published it (a random id per sensor process) and that sensor's packet clock
+/// when it did (the largest exchange time it had published: never goes back, so
+/// detectors merge several sensors on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Meta {
+    pub partition: u32,
+    pub sensor: u64,
+    pub emitted: Nanos,
+}
+
+/// A record read back.
+#[derive(Debug)]
+pub enum Decoded {
+    Exchange(Meta, Box<Exchange>),
+    Clock(Meta),
+}
+
+/// A clock record: `meta.emitted` is how far the sensor's packet time has gone.
+pub fn encode_clock(meta: Meta, out: &mut Vec<u8>) {
+    out.clear();
+    out.push(CLOCK_VERSION);
+    let taken = std::mem::take(out);
+    *out = postcard::to_extend(&meta, taken).unwrap_or_else(|_| vec![CLOCK_VERSION]);
+}
 
 /// An exchange as published: what detection reads of it, in the order of
 /// [`Exchange`]'s fields. Left out: `Referer`/`Origin`/proxy headers (`Headers::extra`),
@@ -18,7 +48,7 @@ pub const WIRE_VERSION: u8 = 2;
 /// fields in the same order (a unit test checks the round trip).
 #[derive(Serialize)]
 struct Wire<'a> {
-    partition: u32,
+    meta: Meta,
     ts: Nanos,
     client_ip: IpAddr,
     client_port: u16,
@@ -54,7 +84,7 @@ struct Wire<'a> {
 
 #[derive(Deserialize)]
 struct Owned {
-    partition: u32,
+    meta: Meta,
     ts: Nanos,
     client_ip: IpAddr,
     client_port: u16,
@@ -196,7 +226,7 @@ fn redact_location(h: &Option<Headers>, key: [u64; 2]) -> Option<Headers> {
 /// and name clients as one process does.
 pub fn encode(
     ex: &Exchange,
-    partition: u32,
+    meta: Meta,
     principals: crate::identity::Sealed,
     key: [u64; 2],
     out: &mut Vec<u8>,
@@ -267,7 +297,7 @@ pub fn encode(
     let response_body = crate::redact::redact_body(&ex.response_body_prefix, &mut seal);
     let response_body_prefix: &[u8] = response_body.as_deref().unwrap_or(&ex.response_body_prefix);
     let w = Wire {
-        partition,
+        meta,
         ts: ex.ts,
         client_ip: ex.client_ip,
         client_port: ex.client_port,
@@ -299,9 +329,12 @@ pub fn encode(
     *out = postcard::to_extend(&w, taken).unwrap_or_else(|_| vec![WIRE_VERSION]);
 }
 
-/// Reads a published exchange back: its partition and the exchange.
-pub fn decode(bytes: &[u8]) -> Result<(u32, Exchange), WireError> {
+/// Reads a published record back: an exchange with its [`Meta`], or a clock.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, WireError> {
     let (&v, rest) = bytes.split_first().ok_or(WireError::Empty)?;
+    if v == CLOCK_VERSION {
+        return Ok(Decoded::Clock(postcard::from_bytes(rest)?));
+    }
     if v != WIRE_VERSION {
         return Err(WireError::Version(v));
     }
@@ -338,12 +371,28 @@ pub fn decode(bytes: &[u8]) -> Result<(u32, Exchange), WireError> {
             counts: Some(Box::new(crate::sensitive::Counts(c))),
         };
     }
-    Ok((o.partition, ex))
+    Ok(Decoded::Exchange(o.meta, Box::new(ex)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn meta(partition: u32) -> Meta {
+        Meta {
+            partition,
+            sensor: 9,
+            emitted: 1_000,
+        }
+    }
+
+    /// The exchange of a record.
+    fn read(bytes: &[u8]) -> (Meta, Exchange) {
+        match decode(bytes).unwrap() {
+            Decoded::Exchange(m, ex) => (m, *ex),
+            Decoded::Clock(_) => panic!("a clock record"),
+        }
+    }
 
     #[test]
     fn an_exchange_survives_the_wire() {
@@ -360,15 +409,17 @@ mod tests {
             counts: Some(Box::new(crate::sensitive::Counts([2, 1, 0, 0]))),
         };
         let mut buf = Vec::new();
-        encode(&ex, 5, Default::default(), [1, 2], &mut buf);
+        encode(&ex, meta(5), Default::default(), [1, 2], &mut buf);
         assert_eq!(buf[0], WIRE_VERSION);
-        let (p, back) = decode(&buf).unwrap();
-        assert_eq!(p, 5);
+        let (m, back) = read(&buf);
+        assert_eq!(m, meta(5));
         let mut want = ex.clone();
         want.sealed = Some(Box::default());
         assert_eq!(back, want, "an exchange without secrets travels whole");
         assert!(matches!(decode(&[9]), Err(WireError::Version(9))));
         assert!(decode(&[WIRE_VERSION, 0xff]).is_err());
+        encode_clock(meta(0), &mut buf);
+        assert!(matches!(decode(&buf), Ok(Decoded::Clock(m)) if m == meta(0)));
     }
 
     /// No secret is published: what detection needs travels instead (the Basic
@@ -400,7 +451,7 @@ mod tests {
             graphql: false,
         });
         let mut buf = Vec::new();
-        encode(&ex, 5, Default::default(), [1, 2], &mut buf);
+        encode(&ex, meta(5), Default::default(), [1, 2], &mut buf);
         let text = String::from_utf8_lossy(&buf).to_string();
         for secret in [
             "hunter2",
@@ -413,7 +464,7 @@ mod tests {
         ] {
             assert!(!text.contains(secret), "{secret} published");
         }
-        let (_, back) = decode(&buf).unwrap();
+        let (_, back) = read(&buf);
         let auth = back.request_headers.authorization.as_deref().unwrap();
         assert_eq!(
             crate::credentials::basic_username(auth).as_deref(),
@@ -436,15 +487,15 @@ mod tests {
         assert_eq!(back.request_headers.cookie.as_deref(), Some(""));
         // The same API key on another sensor with the same salt: the same text.
         let mut again = Vec::new();
-        encode(&ex, 5, Default::default(), [1, 2], &mut again);
+        encode(&ex, meta(5), Default::default(), [1, 2], &mut again);
         assert_eq!(
-            decode(&again).unwrap().1.request_headers.api_key,
+            read(&again).1.request_headers.api_key,
             back.request_headers.api_key
         );
         // A JWT keeps its header and claims, its signature sealed.
         ex.request_headers.authorization = Some(format!("Bearer {jwt}").into());
-        encode(&ex, 5, Default::default(), [1, 2], &mut buf);
-        let (_, back) = decode(&buf).unwrap();
+        encode(&ex, meta(5), Default::default(), [1, 2], &mut buf);
+        let (_, back) = read(&buf);
         let auth = back.request_headers.authorization.unwrap();
         assert!(
             auth.starts_with("Bearer eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9."),
@@ -465,8 +516,8 @@ mod tests {
                 let ip = ex.client_ip;
                 let id = crate::identity::client_id(&ex, ip, &cfg);
                 let principals = crate::identity::Sealed::of(&ex, id, &cfg);
-                encode(&ex, 5, principals, [1, 2], &mut buf);
-                let (_, back) = decode(&buf).unwrap();
+                encode(&ex, meta(5), principals, [1, 2], &mut buf);
+                let (_, back) = read(&buf);
                 assert_eq!(crate::identity::client_id(&back, ip, &cfg), id, "{mode}");
                 assert_eq!(
                     crate::identity::principal(&back, [1, 2]),
