@@ -205,62 +205,97 @@ fn config() -> PathBuf {
 }
 
 fn detector(url: &str, name: &str, shard: &str, alerts: &Path, until_idle: bool) -> Child {
-    let mut c = bin();
-    c.args(["detect", "--from", url, "--shard", shard, "-q"])
+    let idle: &[&str] = if until_idle {
+        &["--until-idle", "2s"]
+    } else {
+        &[]
+    };
+    detector_on(url, name, name, &config(), shard, alerts, idle)
+}
+
+/// A detector of shard `shard` on the stream of `stream` (named as `stream_name`
+/// and `subject` make it), with the learning period of capture `name`.
+fn detector_on(
+    url: &str,
+    stream: &str,
+    name: &str,
+    config: &Path,
+    shard: &str,
+    alerts: &Path,
+    extra: &[&str],
+) -> Child {
+    bin()
+        .args(["detect", "--from", url, "--shard", shard, "-q"])
         .arg("-c")
-        .arg(config())
+        .arg(config)
         .args([
             "--nats-stream",
-            &stream_name(name),
+            &stream_name(stream),
             "--nats-subject",
-            &subject(name),
+            &subject(stream),
         ])
         .args(["--learning-period", &learning_period(name)])
         .arg("--alerts")
-        .arg(alerts);
-    if until_idle {
-        c.args(["--until-idle", "2s"]);
-    }
-    c.stdout(Stdio::null())
+        .arg(alerts)
+        .args(extra)
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start apiwatch detect")
+}
+
+/// A sensor publishing `inputs` (each `-r`) to the stream of `stream`; `extra`
+/// goes after the inputs (options, then a filter expression).
+fn sensor(url: &str, stream: &str, inputs: &[PathBuf], extra: &[&str]) -> Child {
+    let mut c = bin();
+    c.arg("-c").arg(config());
+    for i in inputs {
+        c.arg("-r").arg(i);
+    }
+    c.args(["--publish", url, "-q"])
+        .args([
+            "--nats-stream",
+            &stream_name(stream),
+            "--nats-subject",
+            &subject(stream),
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the publishing sensor")
+}
+
+/// The alert keys of one process reading `inputs` with capture `name`'s learning
+/// period.
+fn single_process(inputs: &[PathBuf], name: &str) -> Vec<(String, String, String)> {
+    let mut c = bin();
+    c.arg("-c").arg(config());
+    for i in inputs {
+        c.arg("-r").arg(i);
+    }
+    let out = c
+        .args([
+            "--alerts",
+            "-",
+            "-q",
+            "--learning-period",
+            &learning_period(name),
+        ])
+        .output()
+        .unwrap();
+    ok(&out, "apiwatch -r");
+    keys(&parse_lines(&out.stdout))
 }
 
 /// One capture through one sensor and two detectors; returns how many alerts each
 /// detector wrote.
 fn sharded_equals_single(server: &Server, name: &str, dir: &Path) -> Vec<usize> {
     let cap = capture(name);
-    let lp = learning_period(name);
-    let single = bin()
-        .arg("-c")
-        .arg(config())
-        .arg("-r")
-        .arg(&cap)
-        .args(["--alerts", "-", "-q", "--learning-period", &lp])
-        .output()
-        .unwrap();
-    ok(&single, "apiwatch -r");
-    let expected = keys(&parse_lines(&single.stdout));
+    let expected = single_process(std::slice::from_ref(&cap), name);
     assert!(!expected.is_empty(), "{name}: no alerts to compare");
-
-    let sensor = bin()
-        .arg("-c")
-        .arg(config())
-        .arg("-r")
-        .arg(&cap)
-        .args(["--publish", &server.url(), "-q"])
-        .args([
-            "--nats-stream",
-            &stream_name(name),
-            "--nats-subject",
-            &subject(name),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait(sensor, "the publishing sensor", Duration::from_secs(300));
+    let child = sensor(&server.url(), name, std::slice::from_ref(&cap), &[]);
+    let out = wait(child, "the publishing sensor", Duration::from_secs(300));
     ok(&out, "apiwatch -r --publish");
 
     let paths: Vec<PathBuf> = (1..=2)
@@ -328,6 +363,200 @@ fn two_detectors_write_exactly_the_alerts_of_one_process() {
     assert_eq!(
         keys(&read_alerts(&path)),
         keys(&read_alerts(&dir.join("attacks-1.json")))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Alerts compared when records may come in another order: the (kind, client)
+/// multisets equal, and each timestamp within `bound` of its counterpart (sorted
+/// within each kind and client).
+fn same_within(got: &[(String, String, String)], want: &[(String, String, String)], bound: f64) {
+    let pairs = |v: &[(String, String, String)]| {
+        let mut p: Vec<(String, String)> = v.iter().map(|k| (k.0.clone(), k.1.clone())).collect();
+        p.sort();
+        p
+    };
+    assert!(
+        pairs(got) == pairs(want),
+        "kinds and clients differ: {}",
+        difference(got, want)
+    );
+    let secs = |t: &str| chrono_like_seconds(t).unwrap_or_else(|| panic!("not a timestamp: {t}"));
+    for (g, w) in got.iter().zip(want) {
+        let d = (secs(&g.2) - secs(&w.2)).abs();
+        assert!(d <= bound, "{g:?} is {d:.3} s from {w:?}");
+    }
+}
+
+/// Seconds since the epoch of an alert timestamp (`2026-12-07T20:28:44.479456+0000`).
+fn chrono_like_seconds(t: &str) -> Option<f64> {
+    let (date, rest) = t.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let clock = rest.get(..rest.find(['+', '-', 'Z'])?)?;
+    let mut c = clock.split(':');
+    let (h, mi, s) = (
+        c.next()?.parse::<f64>().ok()?,
+        c.next()?.parse::<f64>().ok()?,
+        c.next()?.parse::<f64>().ok()?,
+    );
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86_400.0 + h * 3600.0 + mi * 60.0 + s)
+}
+
+/// Many sites: the attacks capture split by client subnet between two sensors
+/// publishing at once (each paced at 40 times packet time, so they move through
+/// the capture together), two detectors merging them on packet time: every alert
+/// of one process is raised, each within the lateness bound of its time.
+#[test]
+fn two_sensors_split_by_subnet_still_raise_every_alert() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let dir = common::fresh_dir("apiwatch-nats-split");
+    let cap = capture("attacks");
+    let expected = single_process(std::slice::from_ref(&cap), "attacks");
+    // Every packet is between the server (10.77.0.2) and one client.
+    let low = "(src net 10.77.0.0/26 and not src host 10.77.0.2) or (dst net 10.77.0.0/26 and not dst host 10.77.0.2)";
+    let high = format!("not ({low})");
+    let sensors: Vec<Child> = [low, high.as_str()]
+        .iter()
+        .map(|filter| {
+            let mut args = vec!["--replay-speed", "40"];
+            args.extend(filter.split(' '));
+            sensor(&server.url(), "split", std::slice::from_ref(&cap), &args)
+        })
+        .collect();
+    for (i, s) in sensors.into_iter().enumerate() {
+        let out = wait(s, "a paced sensor", Duration::from_secs(120));
+        ok(&out, &format!("sensor {i}"));
+    }
+    let lateness = "10s";
+    let paths: Vec<PathBuf> = (1..=2)
+        .map(|k| dir.join(format!("split-{k}.json")))
+        .collect();
+    let detectors: Vec<Child> = (1..=2)
+        .map(|k| {
+            detector_on(
+                &server.url(),
+                "split",
+                "attacks",
+                &config(),
+                &format!("{k}/2"),
+                &paths[k - 1],
+                &["--until-idle", "2s", "--max-lateness", lateness],
+            )
+        })
+        .collect();
+    for (k, c) in detectors.into_iter().enumerate() {
+        let out = wait(c, "a detector", Duration::from_secs(300));
+        ok(&out, &format!("detector {}/2", k + 1));
+    }
+    let got = keys(
+        &paths
+            .iter()
+            .flat_map(|p| read_alerts(p))
+            .collect::<Vec<_>>(),
+    );
+    same_within(&got, &expected, 10.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A detector killed (SIGKILL) mid-stream and restarted with its state file loses
+/// and duplicates no alert: with the other detector, exactly one process's alerts.
+#[test]
+fn a_detector_killed_and_restarted_loses_and_duplicates_nothing() {
+    let Some(server) = Server::start() else {
+        return;
+    };
+    let dir = common::fresh_dir("apiwatch-nats-kill");
+    // Three captures read as one input: long enough to be killed in the middle.
+    let inputs: Vec<PathBuf> = ["attacks", "kinto", "jsonserver"]
+        .iter()
+        .map(|n| capture(n))
+        .collect();
+    let expected = single_process(&inputs, "attacks");
+    let out = wait(
+        sensor(&server.url(), "kill", &inputs, &[]),
+        "the publishing sensor",
+        Duration::from_secs(300),
+    );
+    ok(&out, "apiwatch -r --publish");
+    let state = dir.join("shard-1.state");
+    let conf = dir.join("shard-1.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[detect]\nsalt = \"one salt for every process\"\nstate_file = \"{}\"\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    let paths: Vec<PathBuf> = (1..=2)
+        .map(|k| dir.join(format!("kill-{k}.json")))
+        .collect();
+    let idle = ["--until-idle", "2s"];
+    let start = |k: usize| {
+        let c = if k == 1 { conf.clone() } else { config() };
+        detector_on(
+            &server.url(),
+            "kill",
+            "attacks",
+            &c,
+            &format!("{k}/2"),
+            &paths[k - 1],
+            &idle,
+        )
+    };
+    let released = |state: &Path| -> Option<u64> {
+        let v: Value = serde_json::from_slice(&std::fs::read(state).ok()?).ok()?;
+        v["apiwatch_detect"]["released"].as_u64()
+    };
+    let mut first = start(1);
+    let second = start(2);
+    // Killed once it has saved some progress (every 500 ms) and is still running.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let at_kill = loop {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "shard 1 ended before it could be killed"
+        );
+        if let Some(n) = released(&state).filter(|n| *n > 0) {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "shard 1 saved no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let alerts_at_kill = read_alerts(&paths[0]).len();
+    let again = start(1);
+    for (k, c) in [again, second].into_iter().enumerate() {
+        let out = wait(c, "a detector", Duration::from_secs(300));
+        ok(&out, &format!("detector {}/2", k + 1));
+    }
+    let final_released = released(&state).unwrap();
+    assert!(
+        at_kill < final_released,
+        "killed after {at_kill} of {final_released} records: not in the middle"
+    );
+    let got = keys(
+        &paths
+            .iter()
+            .flat_map(|p| read_alerts(p))
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        got == expected,
+        "after the restart: {} (shard 1 had written {alerts_at_kill} alerts when killed)",
+        difference(&got, &expected)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
