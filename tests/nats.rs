@@ -199,9 +199,18 @@ fn read_alerts(path: &Path) -> Vec<Value> {
 /// The configuration every process of a comparison shares: principals are keyed
 /// hashes, so one salt for all (as docs/distributed.md asks of a deployment).
 fn config() -> PathBuf {
-    let path = std::env::temp_dir().join(format!("apiwatch-nats-{}.toml", std::process::id()));
-    std::fs::write(&path, "[detect]\nsalt = \"one salt for every process\"\n").unwrap();
-    path
+    // Written once, whole (tests run in parallel threads: a file rewritten while
+    // another test's process reads it would be read half-written).
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("apiwatch-nats-{}.toml", std::process::id()));
+        let tmp = dir.join(format!("apiwatch-nats-{}.toml.tmp", std::process::id()));
+        std::fs::write(&tmp, "[detect]\nsalt = \"one salt for every process\"\n").unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        path
+    })
+    .clone()
 }
 
 fn detector(url: &str, name: &str, shard: &str, alerts: &Path, until_idle: bool) -> Child {
