@@ -1321,6 +1321,16 @@ fn a_ten_second_outage_loses_nothing_within_the_buffer() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A child killed (and waited for) when dropped: nothing outlives a failed test.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A network namespace made for one test (loopback up, a veth pair `awpa`/`awpb`
 /// inside), removed when dropped.
 struct Netns(String);
@@ -1384,7 +1394,7 @@ impl Netns {
     }
 
     /// A nats-server with JetStream on the namespace's loopback, ready.
-    fn nats(&self, port: u16, dir: &Path) -> Child {
+    fn nats(&self, port: u16, dir: &Path) -> Reaped {
         let child = Command::new("ip")
             .args([
                 "netns",
@@ -1404,7 +1414,7 @@ impl Netns {
         wait_for("nats-server in the namespace", || {
             self.run(move || nats_ready(port))
         });
-        child
+        Reaped(child)
     }
 
     /// Sends every frame of an Ethernet pcap out of `awpa` (so they arrive on
@@ -1459,21 +1469,23 @@ fn a_live_sensor_without_its_server_drops_beyond_the_buffer_and_counts() {
     let dir = common::fresh_dir("apiwatch-nats-drop");
     let port = 4222;
     let url = format!("nats://127.0.0.1:{port}");
-    let mut server = ns.nats(port, &dir);
-    let mut sensor = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(env!("CARGO_BIN_EXE_apiwatch"))
-        .args(["-i", "awpb", "--publish", &url])
-        .args(["--publish-buffer", &BUFFER.to_string()])
-        .env("APIWATCH_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = Stderr::of(&mut sensor);
+    let server = ns.nats(port, &dir);
+    let mut sensor = Reaped(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.0])
+            .arg(env!("CARGO_BIN_EXE_apiwatch"))
+            .args(["-i", "awpb", "--publish", &url])
+            .args(["--publish-buffer", &BUFFER.to_string()])
+            .env("APIWATCH_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = Stderr::of(&mut sensor.0);
     wait_for("the sensor to capture", || {
         assert!(
-            sensor.try_wait().unwrap().is_none(),
+            sensor.0.try_wait().unwrap().is_none(),
             "the sensor exited: {}",
             stderr.text()
         );
@@ -1481,24 +1493,23 @@ fn a_live_sensor_without_its_server_drops_beyond_the_buffer_and_counts() {
     });
     // The server goes away; a whole capture arrives on the wire meanwhile: the
     // sensor holds the first BUFFER exchanges and drops the rest, counted.
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let sent = ns.inject(gunzip(&capture("attacks")));
     assert!(sent > 40_000, "only {sent} frames sent");
     std::thread::sleep(Duration::from_secs(1));
     // Back: the held exchanges are stored.
-    let mut server = ns.nats(port, &dir);
+    let server = ns.nats(port, &dir);
     let u = url.clone();
     wait_for("the held exchanges to be stored", || {
         let u = u.clone();
         ns.run(move || stored_ids(&u, "APIWATCH", "apiwatch").1 >= BUFFER)
     });
     // SAFETY: a plain kill(2) of our own child (`ip netns exec` execs apiwatch).
-    assert_eq!(unsafe { libc::kill(sensor.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(sensor.0.id() as i32, libc::SIGINT) }, 0);
     let status = {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(s) = sensor.try_wait().unwrap() {
+            if let Some(s) = sensor.0.try_wait().unwrap() {
                 break s;
             }
             assert!(Instant::now() < deadline, "no exit: {}", stderr.text());
@@ -1511,8 +1522,7 @@ fn a_live_sensor_without_its_server_drops_beyond_the_buffer_and_counts() {
     let exchanges = log_numbers(&stderr, "Summary: http")["exchanges"];
     let u = url.clone();
     let (ids, stored) = ns.run(move || stored_ids(&u, "APIWATCH", "apiwatch"));
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!(
         "live drop path: {exchanges} exchanges, {} stored, {} dropped, held at most {}",
