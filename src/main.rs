@@ -163,16 +163,12 @@ fn main() -> ExitCode {
             if let Some(c) = &report.published
                 && !args.quiet
             {
-                use std::sync::atomic::Ordering::Relaxed;
-                logging::emit(
-                    tracing::Level::INFO,
-                    "Published to NATS",
-                    &[
-                        ("published", Value::from(c.published.load(Relaxed))),
-                        ("acked", Value::from(c.acked.load(Relaxed))),
-                        ("dropped", Value::from(c.dropped.load(Relaxed))),
-                    ],
-                );
+                let fields: Vec<(&str, Value)> = c
+                    .summary()
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::from(v)))
+                    .collect();
+                logging::emit(tracing::Level::INFO, "Published to NATS", &fields);
             }
             // Errors first, so the first line says what went wrong; the summary only
             // when something was read.

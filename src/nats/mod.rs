@@ -38,8 +38,9 @@ pub const DEFAULT_PREFIX: &str = "apiwatch";
 /// Partitions a sensor spreads clients over (`--partitions`): many more than
 /// detectors, so detectors can be added without moving a client between partitions.
 pub const DEFAULT_PARTITIONS: u32 = 64;
-/// Exchanges buffered between the packet thread and the publisher (`-i`: beyond
-/// this they are dropped and counted; `-r`: the reader waits).
+/// Exchanges the publisher holds until JetStream stored them: handed over by the
+/// packet thread, in flight, or waiting for the server to come back (`-i`: beyond
+/// this the newest are dropped and counted; `-r`: the reader waits).
 pub const DEFAULT_BUFFER: usize = 65_536;
 
 /// Where the stream lives and how to reach it (shared by sensors and detectors).
@@ -383,7 +384,7 @@ fn user_seed(path: &Path, text: &str) -> Result<(String, String), String> {
 pub struct PublishOptions {
     pub nats: NatsOptions,
     pub partitions: u32,
-    /// Exchanges buffered while the server is slow or away.
+    /// Exchanges held until stored, while the server is slow or away.
     pub buffer: usize,
     /// Wait for room instead of dropping (replays: nothing is lost to a slow server).
     pub block: bool,
@@ -414,6 +415,15 @@ pub fn parse_shard(s: &str) -> Result<(u32, u32), String> {
 }
 
 pub(crate) async fn connect(o: &NatsOptions) -> Result<async_nats::Client, String> {
+    connect_with(o, async_nats::ConnectOptions::new()).await
+}
+
+/// [`connect`] from options the caller set up (the sensor's publisher sets how the
+/// client behaves when the connection is lost).
+pub(crate) async fn connect_with(
+    o: &NatsOptions,
+    opts: async_nats::ConnectOptions,
+) -> Result<async_nats::Client, String> {
     let c = match &o.checked {
         Some(c) => c.clone(),
         None => {
@@ -425,7 +435,7 @@ pub(crate) async fn connect(o: &NatsOptions) -> Result<async_nats::Client, Strin
     for w in &c.warnings {
         tracing::warn!("{w}");
     }
-    let mut opts = async_nats::ConnectOptions::new()
+    let mut opts = opts
         .name("apiwatch")
         .connection_timeout(Duration::from_secs(5));
     if let Some(text) = &c.creds {
