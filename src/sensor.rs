@@ -532,6 +532,10 @@ impl workers::Sink for Merged<'_> {
         if crate::signals::take_reopen() {
             self.sinks.reopen()?;
         }
+        // A publishing sensor tells the detectors how far its quiet wire has gone.
+        if let Some(p) = self.sinks.publisher.as_mut() {
+            p.clock(now);
+        }
         // Quiet time still passes: episodes end, gauges follow.
         self.sinks.engine.advance(now, &mut self.sinks.fired);
         self.sinks.write_alerts()?;

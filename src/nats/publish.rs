@@ -162,6 +162,13 @@ impl PublishCounters {
     }
 }
 
+/// The partition number that marks a clock record on the channel (subject
+/// `PREFIX.exchanges.clock`): published in the sensor's order like a record, but
+/// not an exchange (no place in the buffer, not in the counters).
+const CLOCK: u32 = u32::MAX;
+/// A live sensor quiet this long (wall time) publishes a clock record.
+const CLOCK_EVERY: Duration = Duration::from_secs(1);
+
 /// The bound on held records (`--publish-buffer`), shared by the packet thread,
 /// which takes a place per record, and the publisher, which gives places back as
 /// records are stored or dropped.
@@ -243,6 +250,8 @@ pub struct Publisher {
     /// coordination), and its packet clock: the largest exchange time published.
     sensor: u64,
     emitted: crate::time::Nanos,
+    /// When this sensor last handed over a record or a clock.
+    last_sent: Instant,
 }
 
 impl Publisher {
@@ -268,8 +277,10 @@ impl Publisher {
             rx,
             pending: VecDeque::new(),
             next: 0,
+            clocks: 0,
             sensor: format!("{sensor:016x}"),
             subjects,
+            clock_subject: format!("{}.exchanges.clock", o.nats.prefix).into(),
             c: counters.clone(),
             room: room.clone(),
             nats: o.nats.clone(),
@@ -295,7 +306,28 @@ impl Publisher {
             identity: detect.identity.clone(),
             sensor,
             emitted: 0,
+            last_sent: Instant::now(),
         })
+    }
+
+    /// A live sensor's quiet moment (`now`: wall clock, which is packet time live):
+    /// when nothing was handed over for [`CLOCK_EVERY`], a clock record says how
+    /// far its packet time has gone, so detectors merging several sensors do not
+    /// wait on this one. Replays publish none (their packet time is not the wall's).
+    pub fn clock(&mut self, now: crate::time::Nanos) {
+        if self.block || self.last_sent.elapsed() < CLOCK_EVERY {
+            return;
+        }
+        let Some(tx) = &self.tx else { return };
+        self.last_sent = Instant::now();
+        self.emitted = self.emitted.max(now);
+        let meta = Meta {
+            partition: CLOCK,
+            sensor: self.sensor,
+            emitted: self.emitted,
+        };
+        super::encode_clock(meta, &mut self.buf);
+        let _ = tx.send((CLOCK, Bytes::copy_from_slice(&self.buf)));
     }
 
     /// Publishes one exchange or TLS connection record.
@@ -330,6 +362,7 @@ impl Publisher {
             emitted: self.emitted,
         };
         encode(ex, meta, sealed, self.identity.salt, &mut self.buf);
+        self.last_sent = Instant::now();
         if tx.send((p, Bytes::copy_from_slice(&self.buf))).is_err() {
             self.room.give(1);
             self.counters.dropped.fetch_add(1, Relaxed);
@@ -420,9 +453,12 @@ struct Flow {
     /// first; the first [`ACK_WINDOW`] are the ones in flight.
     pending: VecDeque<Rec>,
     next: u64,
+    clocks: u64,
     /// The sensor id of the records, in hex: the first part of their `Nats-Msg-Id`.
     sensor: String,
     subjects: Vec<async_nats::Subject>,
+    /// `PREFIX.exchanges.clock`.
+    clock_subject: async_nats::Subject,
     c: Arc<PublishCounters>,
     room: Arc<Room>,
     nats: NatsOptions,
@@ -448,9 +484,16 @@ impl Flow {
     }
 
     fn push(&mut self, (partition, payload): (u32, Bytes)) {
-        self.next += 1;
+        // Clock records are numbered apart (`SENSOR-cN`): exchanges keep 1, 2, 3...
+        let n = if partition == CLOCK {
+            self.clocks += 1;
+            self.clocks
+        } else {
+            self.next += 1;
+            self.next
+        };
         self.pending.push_back(Rec {
-            n: self.next,
+            n,
             partition,
             payload,
             sent: false,
@@ -459,21 +502,24 @@ impl Flow {
 
     /// The oldest record is settled: stored, or refused and dropped.
     fn settle(&mut self, clock: &Clock, stored: bool) {
-        if self.pending.pop_front().is_some() {
+        if let Some(rec) = self.pending.pop_front() {
+            clock.progress.set(Instant::now());
+            if rec.partition == CLOCK {
+                return;
+            }
             if stored {
                 self.c.acked.fetch_add(1, Relaxed);
             } else {
                 self.c.dropped.fetch_add(1, Relaxed);
             }
             self.room.give(1);
-            clock.progress.set(Instant::now());
         }
     }
 
     /// The end: whatever is still held is counted dropped.
     fn abandon(&mut self, clock: &Clock) {
         self.take_ready(clock);
-        let left = self.pending.len() as u64;
+        let left = self.pending.iter().filter(|r| r.partition != CLOCK).count() as u64;
         self.pending.clear();
         if left > 0 {
             self.c.dropped.fetch_add(left, Relaxed);
@@ -703,8 +749,15 @@ async fn pump(flow: &mut Flow, clock: &Clock, conn: &Conn) -> End {
         for rec in flow.pending.iter_mut().take(ACK_WINDOW) {
             let msg = PublishMessage::build()
                 .payload(rec.payload.clone())
-                .message_id(format!("{}-{}", flow.sensor, rec.n));
-            let subject = flow.subjects[rec.partition as usize].clone();
+                .message_id(if rec.partition == CLOCK {
+                    format!("{}-c{}", flow.sensor, rec.n)
+                } else {
+                    format!("{}-{}", flow.sensor, rec.n)
+                });
+            let subject = match flow.subjects.get(rec.partition as usize) {
+                Some(s) => s.clone(),
+                None => flow.clock_subject.clone(),
+            };
             let sent = tokio::select! {
                 r = conn.js.send_publish(subject, msg) => r,
                 () = conn.lost.notified() => return End::Lost("connection lost".into()),
@@ -715,7 +768,9 @@ async fn pump(flow: &mut Flow, clock: &Clock, conn: &Conn) -> End {
                         flow.c.retried.fetch_add(1, Relaxed);
                     } else {
                         rec.sent = true;
-                        flow.c.published.fetch_add(1, Relaxed);
+                        if rec.partition != CLOCK {
+                            flow.c.published.fetch_add(1, Relaxed);
+                        }
                     }
                     acks.push(Ok(ack));
                 }
