@@ -1,7 +1,7 @@
 //! One sensor and two detectors against one process; many sites; restarts; secrets.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -404,8 +404,72 @@ fn detect_usage_errors_exit_2() {
         vec!["detect", "--from", "nats://127.0.0.1:1", "-r", "x.pcap"],
         vec!["-r", "x.pcap", "--shard", "1/2"],
         vec!["-r", "x.pcap", "--partitions", "8"],
+        vec!["-r", "x.pcap", "--max-lateness", "2s"],
+        vec![
+            "detect",
+            "--from",
+            "nats://127.0.0.1:1",
+            "--max-lateness",
+            "soon",
+        ],
+        vec![
+            "detect",
+            "--from",
+            "nats://127.0.0.1:1",
+            "--max-lateness",
+            "2h",
+        ],
     ] {
         let out = bin().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
+    // A state file: the alert log must be a file a restart can cut back, and the
+    // state file a detector's (not a single process's snapshot, not another
+    // shard's). Each is refused before any connection, one line, exit 2.
+    let dir = common::fresh_dir("apiwatch-nats-usage");
+    let state = dir.join("state");
+    let conf = dir.join("c.toml");
+    std::fs::write(
+        &conf,
+        format!("[detect]\nstate_file = \"{}\"\n", state.display()),
+    )
+    .unwrap();
+    let alerts = dir.join("alerts.json");
+    let detect = |extra: &[&str]| {
+        bin()
+            .args([
+                "detect",
+                "--from",
+                "nats://127.0.0.1:1",
+                "--shard",
+                "1/2",
+                "-c",
+            ])
+            .arg(&conf)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let refused = |out: &Output, words: &str| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(words), "{err}");
+    };
+    refused(&detect(&[]), "needs --alerts FILE");
+    std::fs::write(&state, br#"{"version":3,"baselines":[]}"#).unwrap();
+    refused(
+        &detect(&["--alerts", alerts.to_str().unwrap()]),
+        "not an 'apiwatch detect' state file",
+    );
+    std::fs::write(
+        &state,
+        br#"{"apiwatch_detect":{"stream":"APIWATCH","prefix":"apiwatch","shard":"2/2","released":1,"alerts_bytes":0,"acked":1}}"#,
+    )
+    .unwrap();
+    refused(
+        &detect(&["--alerts", alerts.to_str().unwrap()]),
+        "shard 2/2",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
