@@ -559,18 +559,31 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Dete
         last_read = seq;
         let (message, acker) = m.split();
         unacked.push_back((seq, acker));
-        match decode(&message.payload) {
-            Ok(Decoded::Exchange(meta, ex)) => merger.push(Record { seq, meta, ex }),
-            Ok(Decoded::Clock(meta)) => merger.clock(meta.sensor, meta.emitted),
+        let clock = match decode(&message.payload) {
+            Ok(Decoded::Exchange(meta, ex)) => {
+                merger.push(Record { seq, meta, ex });
+                false
+            }
+            Ok(Decoded::Clock(meta)) => {
+                merger.clock(meta.sensor, meta.emitted);
+                true
+            }
             Err(err) => {
                 judge.report.unreadable += 1;
                 if judge.report.unreadable == 1 {
                     tracing::warn!(%err, subject = %message.subject, "Skipping a record this build cannot read");
                 }
+                false
             }
-        }
+        };
         while let Some(r) = merger.pop() {
             judge.record(r)?;
+        }
+        if clock {
+            // A quiet wire still moves time on, as idle time does in one live
+            // process (episodes end); at this point of the stream for every detector.
+            judge.engine.advance(merger.watermark(), &mut judge.fired);
+            judge.write()?;
         }
         if judge.released >= saved_released + SAVE_RECORDS || saved_at.elapsed() >= SAVE_EVERY {
             save(&mut judge, &merger, &mut unacked, last_read)?;

@@ -99,7 +99,7 @@ impl Merger {
     }
 
     /// Clock up to which every record is released.
-    fn watermark(&self) -> Nanos {
+    pub fn watermark(&self) -> Nanos {
         let in_step = self.sensors.values().copied().min().unwrap_or(0);
         in_step.max(self.newest.saturating_sub(self.lateness))
     }
