@@ -96,11 +96,12 @@ pub(crate) fn log_numbers(stderr: &str, msg: &str) -> std::collections::HashMap<
         .collect()
 }
 
-/// The `Nats-Msg-Id` of every exchange record in the stream, in stream order, and
-/// the stream's message count.
-/// How many clock records (a live sensor's quiet moments) the stream holds.
-pub(crate) fn clock_records(url: &str, stream: &str, prefix: &str) -> u64 {
-    use async_nats::jetstream;
+/// Runs `f` on the stream `stream` of the server at `url` (a runtime of its own).
+fn with_stream<T>(
+    url: &str,
+    stream: &str,
+    f: impl AsyncFnOnce(async_nats::jetstream::stream::Stream) -> T,
+) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -109,8 +110,15 @@ pub(crate) fn clock_records(url: &str, stream: &str, prefix: &str) -> u64 {
         let client = async_nats::connect(url)
             .await
             .expect("connect to nats-server");
-        let js = jetstream::new(client);
-        let s = js.get_stream(stream).await.expect("the stream");
+        let js = async_nats::jetstream::new(client);
+        f(js.get_stream(stream).await.expect("the stream")).await
+    })
+}
+
+/// How many clock records (a live sensor's quiet moments) the stream holds.
+pub(crate) fn clock_records(url: &str, stream: &str, prefix: &str) -> u64 {
+    use async_nats::jetstream;
+    with_stream(url, stream, async |s| {
         let mut c = s
             .create_consumer(jetstream::consumer::pull::Config {
                 filter_subject: format!("{prefix}.exchanges.clock"),
@@ -122,19 +130,12 @@ pub(crate) fn clock_records(url: &str, stream: &str, prefix: &str) -> u64 {
     })
 }
 
+/// The `Nats-Msg-Id` of every exchange record in the stream, in stream order, and
+/// how many there are (clock records left out).
 pub(crate) fn stored_ids(url: &str, stream: &str, prefix: &str) -> (Vec<String>, u64) {
     use async_nats::jetstream;
     use futures_util::StreamExt;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = async_nats::connect(url)
-            .await
-            .expect("connect to nats-server");
-        let js = jetstream::new(client);
-        let mut s = js.get_stream(stream).await.expect("the stream");
+    with_stream(url, stream, async |mut s| {
         let total = s.info().await.unwrap().state.messages;
         let mut msgs = s
             .create_consumer(jetstream::consumer::pull::OrderedConfig {

@@ -1,6 +1,5 @@
 //! TLS with client certificates and NKeys to NATS.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -43,15 +42,8 @@ impl Server {
         // The INFO line comes in the clear before any TLS handshake.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut line = String::new();
-                if BufReader::new(s).read_line(&mut line).is_ok()
-                    && line.starts_with("INFO ")
-                    && line.contains("\"jetstream\":true")
-                {
-                    return Some(server);
-                }
+            if nats_ready(port) {
+                return Some(server);
             }
             let log = || std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
             assert!(

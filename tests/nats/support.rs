@@ -55,15 +55,8 @@ impl Server {
         // Ready when a client gets its INFO line saying JetStream is on.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut line = String::new();
-                if BufReader::new(s).read_line(&mut line).is_ok()
-                    && line.starts_with("INFO ")
-                    && line.contains("\"jetstream\":true")
-                {
-                    return Some(server);
-                }
+            if nats_ready(port) {
+                return Some(server);
             }
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(50));
