@@ -1,10 +1,12 @@
-//! TLS with client certificates and NKeys to NATS.
+//! TLS with client certificates and NKeys to NATS, and the security files checked
+//! when the command line is read.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{self, bin, parse_lines};
+use crate::common::{self, bin, parse_lines, repo};
 use crate::support::*;
 
 impl Server {
@@ -334,3 +336,200 @@ fn tls_with_client_certificates_and_nkeys_carries_the_stream() {
 // A nats-server outage mid-capture (#27): the sensor holds what the server has not
 // stored, publishes it again in order once the server is back, and beyond its
 // buffer drops and counts.
+
+/// A file for this test in the temporary directory (`NAME-PID`).
+fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit `code` with one error line (and only that line for a usage error) naming
+/// each of `needles`, and no backtrace.
+fn assert_one_clear_line(o: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.contains(" level=error msg="), "{err}");
+    if code == 2 {
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    for n in needles {
+        assert!(first.contains(n), "{n:?} not in {first:?}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The NATS connection's files (`--nats-tls-ca`, `--nats-tls-cert`, `--nats-tls-key`,
+/// `--nats-nkey`, `--nats-creds`) are read when the command line is: a missing,
+/// unreadable or malformed one, a key or seed every user may read, or a certificate
+/// without its key is one line and exit 2, for the detector and the sensor alike,
+/// and no message carries a seed or a password.
+#[test]
+fn nats_security_files_are_checked_before_connecting() {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = |name: &str, bytes: &[u8], mode: u32| {
+        let p = tmp(name, bytes);
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let user = nkeys::KeyPair::new_user().seed().unwrap();
+    let account = nkeys::KeyPair::new_account().seed().unwrap();
+    let cert = repo("tests/fixtures/web-test.crt");
+    let cert = cert.to_str().unwrap();
+    let key = fs::read(repo("tests/fixtures/web-test.key")).unwrap();
+    let other_key = fs::read(repo("tests/fixtures/exporter-toolkit/server.key")).unwrap();
+    let key = secret("nats-tls.key", &key, 0o600);
+    let other_key = secret("nats-other.key", &other_key, 0o600);
+    let open_key = secret("nats-open.key", &fs::read(&key).unwrap(), 0o644);
+    let garbage = secret("nats-garbage.pem", b"not a certificate\n", 0o600);
+    let bad_base64 = secret(
+        "nats-bad64.pem",
+        b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        0o600,
+    );
+    let seed = secret("nats-user.nk", format!("{user}\n").as_bytes(), 0o600);
+    let open_seed = secret("nats-open.nk", format!("{user}\n").as_bytes(), 0o644);
+    // A valid seed's last characters changed: its checksum no longer holds.
+    let broken = format!("{}AAAA", &user[..user.len() - 4]);
+    let broken_seed = secret("nats-broken.nk", format!("{broken}\n").as_bytes(), 0o600);
+    let account_seed = secret("nats-account.nk", format!("{account}\n").as_bytes(), 0o600);
+    let bad_creds = secret("nats-bad.creds", b"not a creds file\n", 0o600);
+    let missing = "/definitely/not/here.pem";
+
+    let detect = |extra: &[&str]| {
+        let mut a = vec!["detect", "--from", "nats://127.0.0.1:1"];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--nats-tls-ca", missing],
+            vec!["--nats-tls-ca", missing],
+        ),
+        (
+            vec!["--nats-tls-ca", &garbage],
+            vec!["--nats-tls-ca", "no PEM certificate"],
+        ),
+        (
+            vec!["--nats-tls-ca", &bad_base64],
+            vec!["--nats-tls-ca", "not PEM"],
+        ),
+        (
+            vec!["--nats-tls-cert", cert],
+            vec!["--nats-tls-cert and --nats-tls-key"],
+        ),
+        (
+            vec!["--nats-tls-key", &key],
+            vec!["--nats-tls-cert and --nats-tls-key"],
+        ),
+        (
+            vec!["--nats-tls-cert", missing, "--nats-tls-key", &key],
+            vec!["--nats-tls-cert", missing],
+        ),
+        (
+            vec!["--nats-tls-cert", cert, "--nats-tls-key", missing],
+            vec!["--nats-tls-key", missing],
+        ),
+        (
+            vec!["--nats-tls-cert", cert, "--nats-tls-key", &garbage],
+            vec!["--nats-tls-key", "no PEM private key"],
+        ),
+        (
+            vec!["--nats-tls-cert", cert, "--nats-tls-key", &other_key],
+            vec!["--nats-tls-cert", "--nats-tls-key", "not the certificate's"],
+        ),
+        (
+            vec!["--nats-tls-cert", cert, "--nats-tls-key", &open_key],
+            vec!["--nats-tls-key", "every user may read"],
+        ),
+        (vec!["--nats-nkey", missing], vec!["--nats-nkey", missing]),
+        (
+            vec!["--nats-nkey", &open_seed],
+            vec!["--nats-nkey", "every user may read"],
+        ),
+        (
+            vec!["--nats-nkey", &broken_seed],
+            vec!["--nats-nkey", "not a valid NKey seed"],
+        ),
+        (
+            vec!["--nats-nkey", &account_seed],
+            vec!["--nats-nkey", "no user NKey seed"],
+        ),
+        (
+            vec!["--nats-nkey", &garbage],
+            vec!["--nats-nkey", "no user NKey seed"],
+        ),
+        (vec!["--nats-creds", &bad_creds], vec!["--nats-creds"]),
+        (
+            vec!["--nats-creds", &bad_creds, "--nats-nkey", &seed],
+            vec!["exclude each other"],
+        ),
+    ];
+    for (extra, needles) in &cases {
+        let o = detect(extra);
+        assert_one_clear_line(&o, 2, needles);
+        for s in [&user, &account, &broken] {
+            assert!(
+                !stderr(&o).contains(s.as_str()),
+                "a seed in: {}",
+                stderr(&o)
+            );
+        }
+    }
+    // The sensor reads the same options the same way.
+    let cap = repo("captures/attacks.pcap.gz");
+    let cap = cap.to_str().unwrap();
+    let o = run(&[
+        "-r",
+        cap,
+        "--publish",
+        "tls://127.0.0.1:1",
+        "--nats-nkey",
+        &broken_seed,
+    ]);
+    assert_one_clear_line(&o, 2, &["--nats-nkey", "not a valid NKey seed"]);
+    let o = run(&["-r", cap, "--nats-tls-ca", cert]);
+    assert_one_clear_line(&o, 2, &["need --publish"]);
+    // An unreadable file (root reads everything: checked as another user only).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        let locked = secret("nats-locked.nk", format!("{user}\n").as_bytes(), 0o000);
+        assert_one_clear_line(
+            &detect(&["--nats-nkey", &locked]),
+            2,
+            &["--nats-nkey", "denied"],
+        );
+    }
+
+    // A seed its group may read is used, with a warning; a password in the URL is
+    // used, with a warning, and masked in every message.
+    let group_seed = secret("nats-group.nk", format!("{user}\n").as_bytes(), 0o640);
+    let o = detect(&["--nats-nkey", &group_seed]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("level=warn") && err.contains("its group may read it"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot connect to NATS") && !err.contains(&user),
+        "{err}"
+    );
+    let o = run(&["detect", "--from", "nats://bob:hunter2@127.0.0.1:1"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nats://***@127.0.0.1:1") && !err.contains("hunter2"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
