@@ -148,6 +148,7 @@ fn main() -> ExitCode {
                             ("unreadable", Value::from(r.unreadable)),
                             ("late", Value::from(r.late)),
                             ("rewritten", Value::from(r.rewritten)),
+                            ("clocks", Value::from(r.clocks)),
                             ("interrupted", Value::from(r.interrupted.unwrap_or("no"))),
                         ],
                     );

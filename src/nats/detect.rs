@@ -51,6 +51,8 @@ pub struct DetectReport {
     pub late: u64,
     /// Alerts not written again after a restart (written before it).
     pub rewritten: u64,
+    /// Clock records read (live sensors' quiet moments): each moved time on.
+    pub clocks: u64,
     pub interrupted: Option<&'static str>,
 }
 
@@ -354,7 +356,14 @@ fn open_alerts(
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| DetectError::Usage(format!("{path}: cannot open the alert log: {e}")))?;
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let meta = f
+        .metadata()
+        .map_err(|e| DetectError::Runtime(format!("{path}: {e}")))?;
+    if !meta.is_file() {
+        // /dev/null, a FIFO...: nothing to cut back or to sync.
+        return Ok((AlertLog::new(Box::new(f), None), None));
+    }
+    let len = meta.len();
     if len < keep {
         tracing::warn!(
             path,
@@ -582,6 +591,7 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Dete
         if clock {
             // A quiet wire still moves time on, as idle time does in one live
             // process (episodes end); at this point of the stream for every detector.
+            judge.report.clocks += 1;
             judge.engine.advance(merger.watermark(), &mut judge.fired);
             judge.write()?;
         }

@@ -498,6 +498,26 @@ fn a_live_sensor_without_its_server_drops_beyond_the_buffer_and_counts() {
     let exchanges = log_numbers(&stderr, "Summary: http")["exchanges"];
     let u = url.clone();
     let (ids, stored) = ns.run(move || stored_ids(&u, "APIWATCH", "apiwatch"));
+    // A detector reads the exchanges and the clock records (each moves its time on).
+    let detector = Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(env!("CARGO_BIN_EXE_apiwatch"))
+        .args([
+            "detect",
+            "--from",
+            &url,
+            "--until-idle",
+            "1s",
+            "--alerts",
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    let detected = String::from_utf8_lossy(&detector.stderr).into_owned();
+    assert!(detector.status.success(), "{detected}");
+    let d = log_numbers(&detected, "Detector finished");
+    assert_eq!(d["exchanges"], stored, "{detected}");
+    assert!(d["clocks"] >= 1, "{detected}");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!(
