@@ -326,6 +326,12 @@ impl Judge {
         Ok(())
     }
 
+    /// Records whose alerts the alert log holds: a detector stopped again while it
+    /// still reads again what an earlier run judged covers what that run did.
+    fn covered(&self) -> u64 {
+        self.released.max(self.written_before)
+    }
+
     /// The alert log on disk (fsync'd): its length in bytes.
     fn sync(&mut self) -> Result<u64, DetectError> {
         self.alerts
@@ -519,7 +525,7 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Dete
             ack = unacked.pop_front();
         }
         if let Some(path) = &state_file {
-            progress.released = judge.released;
+            progress.released = judge.covered();
             progress.alerts_bytes = bytes;
             progress.acked = ack.as_ref().map_or(progress.acked, |(s, _)| *s);
             progress.save(path)?;
@@ -608,9 +614,13 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Dete
         judge.record(r)?;
     }
     judge.report.late = merger.late;
-    judge.engine.finish(&mut judge.fired);
-    judge.written_before = 0;
-    judge.write()?;
+    if judge.released >= judge.written_before {
+        judge.engine.finish(&mut judge.fired);
+        judge.written_before = 0;
+        judge.write()?;
+    }
+    // Else stopped while still reading again what the alert log already covers:
+    // the end-of-input alerts of this point would be out of place after them.
     judge.sync()?;
     if let Some(path) = &o.endpoints {
         judge
@@ -625,4 +635,63 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Dete
             })?;
     }
     Ok(judge.report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A judge of shard 1/1 that had written the alerts of `written_before`
+    /// records before a restart.
+    fn judge(written_before: u64) -> Judge {
+        Judge {
+            engine: Engine::new(DetectConfig::default()),
+            alerts: AlertLog::new(Box::new(std::io::sink()), None),
+            file: None,
+            fired: Vec::new(),
+            shard: (1, 1),
+            released: 0,
+            written_before,
+            report: DetectReport::default(),
+        }
+    }
+
+    /// Basic credentials over cleartext HTTP: a posture finding on its first sight.
+    fn record(seq: u64, host: &str) -> Record {
+        let mut ex =
+            crate::http::testing::exchange(seq * 1_000_000_000, 7, "GET", "/api/items", Some(200));
+        ex.request_headers.authorization = Some("Basic YW5uOnNlY3JldA==".into());
+        ex.request_headers.host = Some(host.into());
+        Record {
+            seq,
+            meta: Default::default(),
+            ex: Box::new(ex),
+        }
+    }
+
+    #[test]
+    fn alerts_written_before_a_restart_are_not_written_again() {
+        let mut first = judge(0);
+        for seq in 1..=4 {
+            first
+                .record(record(seq, &format!("h{seq}.example")))
+                .unwrap();
+        }
+        let written = first.report.alerts;
+        assert!(written >= 4, "{:?}", first.report);
+        // Restarted after 3 of them: their alerts are not written again, the 4th's are.
+        let mut again = judge(3);
+        for seq in 1..=4 {
+            again
+                .record(record(seq, &format!("h{seq}.example")))
+                .unwrap();
+        }
+        assert_eq!(again.report.rewritten + again.report.alerts, written);
+        assert_eq!(again.report.alerts, written / 4);
+        // Stopped again while reading again: the log still covers the 3.
+        let mut early = judge(3);
+        early.record(record(1, "h1.example")).unwrap();
+        assert_eq!((early.released, early.covered()), (1, 3));
+        assert_eq!(early.report.alerts, 0);
+    }
 }
