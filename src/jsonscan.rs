@@ -87,8 +87,9 @@ pub fn scan<'a>(b: &'a [u8], mut f: impl FnMut(usize, Option<&'a [u8]>, Item<'a>
     }
 }
 
-/// Index of the quote closing a string whose contents start at `from`.
-fn string_end(b: &[u8], mut from: usize) -> Option<usize> {
+/// Index of the quote closing a string whose contents start at `from` (`None`: the
+/// bytes end inside it).
+pub(crate) fn string_end(b: &[u8], mut from: usize) -> Option<usize> {
     // Keys and most values are short: a byte loop finds their end before memchr's
     // set-up would have.
     for (i, &c) in b.get(from..)?.iter().take(24).enumerate() {

@@ -406,15 +406,7 @@ impl Sinks {
         let Some(path) = &self.endpoints_file else {
             return Ok(());
         };
-        self.engine
-            .inventory_documents(path.is_dir())
-            .write(path)
-            .map_err(|e| {
-                format!(
-                    "{}: cannot write the endpoint inventory: {e}",
-                    path.display()
-                )
-            })
+        self.engine.write_inventory(path)
     }
 
     /// Writes and counts the alerts the engine handed over.

@@ -317,6 +317,19 @@ impl Engine {
         self.openapi_of(None)
     }
 
+    /// Writes the inventory to `path` (`--endpoints`): one document, or one per
+    /// server when `path` is a directory.
+    pub fn write_inventory(&self, path: &std::path::Path) -> Result<(), String> {
+        self.inventory_documents(path.is_dir())
+            .write(path)
+            .map_err(|e| {
+                format!(
+                    "{}: cannot write the endpoint inventory: {e}",
+                    path.display()
+                )
+            })
+    }
+
     /// The inventory as `--endpoints` writes it: one document, or (`per_server`) one
     /// per server, the most requested servers first.
     pub fn inventory_documents(&self, per_server: bool) -> crate::routes::inventory::Documents {

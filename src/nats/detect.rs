@@ -623,16 +623,7 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Dete
     // the end-of-input alerts of this point would be out of place after them.
     judge.sync()?;
     if let Some(path) = &o.endpoints {
-        judge
-            .engine
-            .inventory_documents(path.is_dir())
-            .write(path)
-            .map_err(|e| {
-                format!(
-                    "{}: cannot write the endpoint inventory: {e}",
-                    path.display()
-                )
-            })?;
+        judge.engine.write_inventory(path)?;
     }
     Ok(judge.report)
 }

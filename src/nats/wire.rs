@@ -159,7 +159,7 @@ fn redact_authorization(a: &str, key: [u64; 2]) -> String {
         let user = crate::credentials::basic_username(t).unwrap_or_default();
         let mut plain = user;
         plain.push(b':');
-        return format!("{scheme} {}", base64_encode(&plain));
+        return format!("{scheme} {}", crate::export::eve::base64(&plain));
     }
     if scheme.eq_ignore_ascii_case("bearer") {
         let mut parts = cred.splitn(3, '.');
@@ -175,25 +175,6 @@ fn redact_authorization(a: &str, key: [u64; 2]) -> String {
         }
     }
     format!("{scheme} {}", sealed(key, cred.as_bytes()))
-}
-
-/// Standard base64 with padding.
-fn base64_encode(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// `Location` with its secrets sealed (a redirect can carry an OAuth code or a

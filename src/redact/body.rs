@@ -74,49 +74,11 @@ fn words(text: &[u8], out: &mut Vec<u8>, seal: &mut dyn FnMut(&[u8]) -> String) 
     changed
 }
 
-/// `name=value` pairs joined by `&`: values of secret names and secret-shaped
-/// values sealed.
+/// `name=value` pairs joined by `&`, as query strings are redacted
+/// ([`super::redact_pairs`]): values of secret names and secret-shaped values sealed.
 fn pairs(body: &[u8], seal: &mut dyn FnMut(&[u8]) -> String) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(body.len() + 16);
-    let mut changed = false;
-    for (n, kv) in body.split(|c| *c == b'&').enumerate() {
-        if n > 0 {
-            out.push(b'&');
-        }
-        match kv.iter().position(|c| *c == b'=') {
-            Some(eq) if eq + 1 < kv.len() => {
-                let (k, v) = (&kv[..eq], &kv[eq + 1..]);
-                out.extend_from_slice(&kv[..=eq]);
-                if is_secret_name(&lossy(k)) || looks_like_secret(&lossy(v)) {
-                    out.extend_from_slice(seal(v).as_bytes());
-                    changed = true;
-                } else {
-                    out.extend_from_slice(v);
-                }
-            }
-            _ => {
-                if kv.len() >= 20 && looks_like_secret(&lossy(kv)) {
-                    out.extend_from_slice(seal(kv).as_bytes());
-                    changed = true;
-                } else {
-                    out.extend_from_slice(kv);
-                }
-            }
-        }
-    }
-    changed.then_some(out)
-}
-
-/// Index of the quote closing a string whose contents start at `from`, or `None`
-/// when the prefix ends inside it.
-fn string_end(b: &[u8], mut from: usize) -> Option<usize> {
-    loop {
-        let j = from + memchr::memchr2(b'"', b'\\', b.get(from..)?)?;
-        if b[j] == b'"' {
-            return Some(j);
-        }
-        from = j + 2;
-    }
+    let mut out = String::with_capacity(body.len() + 16);
+    super::redact_pairs(&mut out, &lossy(body), '&', seal).then(|| out.into_bytes())
 }
 
 /// The JSON reading: keys kept, values under secret keys (at any depth below them)
@@ -151,7 +113,7 @@ fn json(b: &[u8], seal: &mut dyn FnMut(&[u8]) -> String) -> Option<Vec<u8>> {
                 i += 1;
             }
             b'"' => {
-                let end = string_end(b, i + 1);
+                let end = crate::jsonscan::string_end(b, i + 1);
                 let stop = end.unwrap_or(b.len());
                 let s = &b[i + 1..stop];
                 let mut j = stop + 1;
