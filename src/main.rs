@@ -147,6 +147,7 @@ fn main() -> ExitCode {
                             ("alerts", Value::from(r.alerts)),
                             ("unreadable", Value::from(r.unreadable)),
                             ("late", Value::from(r.late)),
+                            ("reordered", Value::from(r.reordered)),
                             ("rewritten", Value::from(r.rewritten)),
                             ("clocks", Value::from(r.clocks)),
                             ("interrupted", Value::from(r.interrupted.unwrap_or("no"))),

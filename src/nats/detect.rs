@@ -51,6 +51,8 @@ pub struct DetectReport {
     pub late: u64,
     /// Alerts not written again after a restart (written before it).
     pub rewritten: u64,
+    /// Records judged before one the stream held ahead of them (sensors merged).
+    pub reordered: u64,
     /// Clock records read (live sensors' quiet moments): each moved time on.
     pub clocks: u64,
     pub interrupted: Option<&'static str>,
@@ -614,6 +616,7 @@ pub fn detect(o: &DetectOptions, cfg: DetectConfig) -> Result<DetectReport, Dete
         judge.record(r)?;
     }
     judge.report.late = merger.late;
+    judge.report.reordered = merger.reordered;
     if judge.released >= judge.written_before {
         judge.engine.finish(&mut judge.fired);
         judge.written_before = 0;

@@ -67,6 +67,10 @@ pub struct Merger {
     released: Nanos,
     /// Records released behind one released before them (later than the bound).
     pub late: u64,
+    /// Records released before one that was read ahead of them (the merge at work).
+    pub reordered: u64,
+    /// The highest stream sequence released.
+    last_seq: u64,
 }
 
 impl Merger {
@@ -78,6 +82,8 @@ impl Merger {
             newest: 0,
             released: 0,
             late: 0,
+            reordered: 0,
+            last_seq: 0,
         }
     }
 
@@ -119,6 +125,10 @@ impl Merger {
         if r.meta.emitted < self.released {
             self.late += 1;
         }
+        if r.seq < self.last_seq {
+            self.reordered += 1;
+        }
+        self.last_seq = self.last_seq.max(r.seq);
         self.released = self.released.max(r.meta.emitted);
         Some(r)
     }
@@ -161,7 +171,7 @@ mod tests {
             out.extend(drain(&mut m));
         }
         assert_eq!(out, [1, 2, 3, 4, 5]);
-        assert_eq!(m.late, 0);
+        assert_eq!((m.late, m.reordered), (0, 0));
     }
 
     #[test]
@@ -179,7 +189,7 @@ mod tests {
         }
         assert_eq!(out, [1, 3, 2, 4, 5]);
         assert_eq!(steps, [0, 0, 2, 1, 2]);
-        assert_eq!(m.late, 0);
+        assert_eq!((m.late, m.reordered), (0, 1));
         // A sensor not seen yet cannot hold anyone back: its first record is late.
         m.push(rec(6, 3, 5 * S));
         assert_eq!(drain(&mut m), [6]);

@@ -84,18 +84,6 @@ impl Stderr {
     }
 }
 
-/// The numeric fields of the first logfmt line whose message is `msg`.
-pub(crate) fn log_numbers(stderr: &str, msg: &str) -> std::collections::HashMap<String, u64> {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains(&format!("msg=\"{msg}\"")))
-        .unwrap_or_else(|| panic!("no '{msg}' line in: {stderr}"));
-    line.split(' ')
-        .filter_map(|t| t.split_once('='))
-        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-        .collect()
-}
-
 /// Runs `f` on the stream `stream` of the server at `url` (a runtime of its own).
 fn with_stream<T>(
     url: &str,

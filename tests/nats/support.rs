@@ -232,7 +232,8 @@ pub(crate) fn detector_on(
     extra: &[&str],
 ) -> Child {
     bin()
-        .args(["detect", "--from", url, "--shard", shard, "-q"])
+        // Not quiet: the last line ("Detector finished") says what the merge did.
+        .args(["detect", "--from", url, "--shard", shard])
         .arg("-c")
         .arg(config)
         .args([
@@ -344,4 +345,16 @@ pub(crate) fn nats_ready(port: u16) -> bool {
     BufReader::new(s).read_line(&mut line).is_ok()
         && line.starts_with("INFO ")
         && line.contains("\"jetstream\":true")
+}
+
+/// The numeric fields of the first logfmt line whose message is `msg`.
+pub(crate) fn log_numbers(stderr: &str, msg: &str) -> std::collections::HashMap<String, u64> {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(&format!("msg=\"{msg}\"")))
+        .unwrap_or_else(|| panic!("no '{msg}' line in: {stderr}"));
+    line.split(' ')
+        .filter_map(|t| t.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
 }
