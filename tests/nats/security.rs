@@ -398,8 +398,11 @@ fn nats_security_files_are_checked_before_connecting() {
     );
     let seed = secret("nats-user.nk", format!("{user}\n").as_bytes(), 0o600);
     let open_seed = secret("nats-open.nk", format!("{user}\n").as_bytes(), 0o644);
-    // A valid seed's last characters changed: its checksum no longer holds.
-    let broken = format!("{}AAAA", &user[..user.len() - 4]);
+    // One character of a valid seed's key changed (never to itself): its checksum
+    // no longer holds.
+    let mid = user.len() / 2;
+    let other = if &user[mid..=mid] == "A" { "B" } else { "A" };
+    let broken = format!("{}{other}{}", &user[..mid], &user[mid + 1..]);
     let broken_seed = secret("nats-broken.nk", format!("{broken}\n").as_bytes(), 0o600);
     let account_seed = secret("nats-account.nk", format!("{account}\n").as_bytes(), 0o600);
     let bad_creds = secret("nats-bad.creds", b"not a creds file\n", 0o600);
